@@ -1,0 +1,166 @@
+// Command sotad is the SOTA server: it opens the Badger store in --data, wires the domain services
+// and serves the HTTP API, the admin UI and the device API until SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"sota/api"
+	"sota/store"
+)
+
+// Config is the server configuration: flags, each also settable as SOTA_<NAME> in the environment.
+type Config struct {
+	Listen        string
+	Data          string
+	Auth          string
+	AdminUser     string
+	AdminPassword string
+	TLSCert       string
+	TLSKey        string
+	TLS           string
+	WakeupURL     string
+	Examples      bool
+	ChunkSize     int
+	RVIURL        string
+	LogLevel      string
+}
+
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("sotad", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Listen, "listen", ":8080", "address to listen on")
+	fs.StringVar(&c.Data, "data", "./data", "data directory (Badger store and package binaries)")
+	fs.StringVar(&c.Auth, "auth", "on", "on, or none for local development and tests only")
+	fs.StringVar(&c.AdminUser, "admin-user", "admin", "first admin account")
+	fs.StringVar(&c.AdminPassword, "admin-password", "", "first admin password (generated and printed once when empty)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS key file")
+	fs.StringVar(&c.TLS, "tls", "", "self-signed: generate a certificate in --data at first start")
+	fs.StringVar(&c.WakeupURL, "wakeup-url", "", "where signed wake-ups are POSTed (none: logged)")
+	fs.BoolVar(&c.Examples, "examples", false, "load the example fleet into an empty store")
+	fs.IntVar(&c.ChunkSize, "chunk-size", 65536, "device transfer chunk size in bytes")
+	fs.StringVar(&c.RVIURL, "rvi-url", "", "RVI node JSON-RPC endpoint; enables the RVI transport")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: sotad [flags]\n\nEvery flag can also be set as SOTA_<FLAG> in the environment\n(e.g. SOTA_LISTEN, SOTA_DATA, SOTA_ADMIN_PASSWORD); a flag on the command line wins.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	set := map[string]bool{}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		name := "SOTA_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s=%q: %v", name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	switch c.Auth {
+	case "on", "none":
+	default:
+		return c, fmt.Errorf("--auth must be on or none, not %q", c.Auth)
+	}
+	if c.TLS != "" && c.TLS != "self-signed" {
+		return c, fmt.Errorf("--tls must be self-signed, not %q", c.TLS)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return c, errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.ChunkSize < 512 || c.ChunkSize > 16<<20 {
+		return c, fmt.Errorf("--chunk-size must be between 512 and 16777216, not %d", c.ChunkSize)
+	}
+	return c, nil
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "sotad:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	db, err := store.Open(cfg.Data, store.Options{})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer db.Close()
+
+	if cfg.Auth == "none" {
+		log.Warn("AUTHENTICATION IS OFF (--auth=none): the admin API is open to anyone who can reach " + cfg.Listen + "; use only for local development and tests")
+	}
+	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log}, api.Deps{DB: db})
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() {
+		log.Info("sotad listening", "addr", ln.Addr().String(), "data", cfg.Data, "tls", cfg.TLSCert != "")
+		if cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	case <-ctx.Done():
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+	}
+	return nil
+}

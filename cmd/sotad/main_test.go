@@ -1,0 +1,41 @@
+package main
+
+import (
+	"io"
+	"net"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestFlagsEnvironmentAndPrecedence(t *testing.T) {
+	c, err := parseFlags(nil, env(map[string]string{"SOTA_LISTEN": "127.0.0.1:9999", "SOTA_DATA": "/tmp/x", "SOTA_CHUNK_SIZE": "1024"}), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:9999", c.Listen)
+	assert.Equal(t, "/tmp/x", c.Data)
+	assert.Equal(t, 1024, c.ChunkSize)
+
+	c, err = parseFlags([]string{"--listen", ":1"}, env(map[string]string{"SOTA_LISTEN": ":2"}), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, ":1", c.Listen, "a flag on the command line wins over the environment")
+}
+
+func TestBadFlagsAreRefused(t *testing.T) {
+	for _, args := range [][]string{{"--auth", "maybe"}, {"--chunk-size", "1"}, {"--tls", "x"}, {"--tls-cert", "a"}, {"--nope"}, {"extra"}} {
+		_, err := parseFlags(args, env(nil), io.Discard)
+		assert.Errorf(t, err, "%v", args)
+	}
+	_, err := parseFlags(nil, env(map[string]string{"SOTA_CHUNK_SIZE": "lots"}), io.Discard)
+	assert.ErrorContains(t, err, "SOTA_CHUNK_SIZE")
+}
+
+func TestPortInUseFails(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	err = run([]string{"--listen", ln.Addr().String(), "--data", t.TempDir()}, env(nil), io.Discard)
+	assert.ErrorContains(t, err, "listen on "+ln.Addr().String())
+}

@@ -1,0 +1,2 @@
+// Package examples holds the example fleet generator, example filters and the walkthrough the tests run.
+package examples

@@ -1,0 +1,233 @@
+// Package store persists the server's data in an embedded Badger database.
+//
+// It knows bytes and keys, not HTTP and not the domain: the domain packages encode their records
+// and choose their keys through the small Txn interface below, which carries no Badger types so that
+// a second backend is an addition. Writes are synchronous (an answered write survives kill -9) and one
+// request is one transaction.
+//
+// Key layout (each domain documents its own keys next to its code):
+//
+//	meta/schema                 schema version (uint32, big endian)
+//	fleet/...                   resolver records (resolver/store.go)
+//	core/...                    engine records (engine/store.go)
+//	auth/...                    accounts, sessions, tokens (api/auth)
+//	policy/...                  SDL master tables (policy)
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// SchemaVersion is the layout version written at first open and checked afterwards.
+const SchemaVersion uint32 = 1
+
+// ErrNotFound is returned by Get for a missing key.
+var ErrNotFound = errors.New("store: key not found")
+
+// ErrTooBig is returned when a single transaction outgrows the backend's limits; callers split the work.
+var ErrTooBig = errors.New("store: transaction too big")
+
+// Txn is a read or read-write transaction.
+type Txn interface {
+	Get(key []byte) ([]byte, error)
+	Has(key []byte) (bool, error)
+	Set(key, value []byte) error
+	Delete(key []byte) error
+	// Iterate calls fn for every key with the prefix, in key order, until fn returns an error.
+	// The slices are only valid during the call.
+	Iterate(prefix []byte, fn func(key, value []byte) error) error
+	// IterateKeys is Iterate without loading values.
+	IterateKeys(prefix []byte, fn func(key []byte) error) error
+}
+
+// Batch writes many keys outside a single transaction (bulk import); Flush makes them durable.
+type Batch interface {
+	Set(key, value []byte) error
+	Delete(key []byte) error
+	Flush() error
+	Cancel()
+}
+
+// DB is the store handle.
+type DB struct {
+	db *badger.DB
+}
+
+// Options tunes Open.
+type Options struct {
+	InMemory bool // for benchmarks only; tests use a temporary directory
+}
+
+// Open opens (creating if needed) the store in dir with synchronous writes.
+func Open(dir string, o Options) (*DB, error) {
+	if !o.InMemory {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("data directory %s: %w", dir, err)
+		}
+	}
+	bo := badger.DefaultOptions(dir).
+		WithSyncWrites(true).
+		WithLogger(nil).
+		WithInMemory(o.InMemory).
+		WithNumVersionsToKeep(1).
+		WithCompactL0OnClose(true)
+	if o.InMemory {
+		bo = bo.WithDir("").WithValueDir("")
+	}
+	bdb, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("open store in %s: %w", dir, err)
+	}
+	d := &DB{db: bdb}
+	if err := d.checkSchema(); err != nil {
+		bdb.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+var schemaKey = []byte("meta/schema")
+
+func (d *DB) checkSchema() error {
+	return d.Update(func(t Txn) error {
+		v, err := t.Get(schemaKey)
+		if errors.Is(err, ErrNotFound) {
+			b := make([]byte, 4)
+			binary.BigEndian.PutUint32(b, SchemaVersion)
+			return t.Set(schemaKey, b)
+		}
+		if err != nil {
+			return err
+		}
+		if len(v) != 4 || binary.BigEndian.Uint32(v) != SchemaVersion {
+			return fmt.Errorf("store schema version %x, this server needs %d", v, SchemaVersion)
+		}
+		return nil
+	})
+}
+
+// Close flushes and closes the store.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Update runs fn in a read-write transaction and commits it durably.
+func (d *DB) Update(fn func(Txn) error) error {
+	err := d.db.Update(func(t *badger.Txn) error { return fn(txn{t}) })
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		return ErrTooBig
+	}
+	return err
+}
+
+// View runs fn in a read-only transaction.
+func (d *DB) View(fn func(Txn) error) error {
+	return d.db.View(func(t *badger.Txn) error { return fn(txn{t}) })
+}
+
+// NewBatch starts a bulk write.
+func (d *DB) NewBatch() Batch { return &batch{wb: d.db.NewWriteBatch()} }
+
+// MaxBatchCount is the number of writes a caller may safely put in one Update.
+func (d *DB) MaxBatchCount() int64 { return d.db.MaxBatchCount() }
+
+// Sequence returns a monotonically increasing number persisted under key.
+func (d *DB) Sequence(key string) (uint64, error) {
+	var n uint64
+	err := d.Update(func(t Txn) error {
+		v, err := t.Get([]byte(key))
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if len(v) == 8 {
+			n = binary.BigEndian.Uint64(v)
+		}
+		n++
+		b := make([]byte, 8)
+		binary.BigEndian.PutUint64(b, n)
+		return t.Set([]byte(key), b)
+	})
+	return n, err
+}
+
+// GC runs one round of value-log garbage collection; call it from a ticker.
+func (d *DB) GC() {
+	for d.db.RunValueLogGC(0.5) == nil {
+	}
+}
+
+type txn struct{ t *badger.Txn }
+
+func (x txn) Get(key []byte) ([]byte, error) {
+	it, err := x.t.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return it.ValueCopy(nil)
+}
+
+func (x txn) Has(key []byte) (bool, error) {
+	_, err := x.t.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (x txn) Set(key, value []byte) error {
+	err := x.t.Set(key, value)
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		return ErrTooBig
+	}
+	return err
+}
+
+func (x txn) Delete(key []byte) error {
+	err := x.t.Delete(key)
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		return ErrTooBig
+	}
+	return err
+}
+
+func (x txn) Iterate(prefix []byte, fn func(key, value []byte) error) error {
+	o := badger.DefaultIteratorOptions
+	o.Prefix = prefix
+	it := x.t.NewIterator(o)
+	defer it.Close()
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		item := it.Item()
+		err := item.Value(func(v []byte) error { return fn(item.Key(), v) })
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x txn) IterateKeys(prefix []byte, fn func(key []byte) error) error {
+	o := badger.DefaultIteratorOptions
+	o.Prefix = prefix
+	o.PrefetchValues = false
+	it := x.t.NewIterator(o)
+	defer it.Close()
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		if err := fn(it.Item().Key()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type batch struct{ wb *badger.WriteBatch }
+
+func (b *batch) Set(key, value []byte) error { return b.wb.Set(key, value) }
+func (b *batch) Delete(key []byte) error     { return b.wb.Delete(key) }
+func (b *batch) Flush() error                { return b.wb.Flush() }
+func (b *batch) Cancel()                     { b.wb.Cancel() }
