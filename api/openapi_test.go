@@ -15,7 +15,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		Paths map[string]map[string]any `yaml:"paths"`
 	}
 	require.NoError(t, yaml.Unmarshal(OpenAPI(), &doc))
-	engine, _ := New(Config{AuthNone: true}, Deps{DB: nil})
+	engine, _ := New(Config{AuthNone: true}, fullDeps(t))
 	registered := map[string]bool{}
 	for _, r := range engine.Routes() {
 		p := ginToOpenAPI(r.Path)

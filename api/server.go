@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"sota/engine"
 	"sota/errs"
 	"sota/store"
 )
@@ -32,7 +33,8 @@ type Config struct {
 
 // Deps are the domain services the handlers call. A nil service leaves its routes out.
 type Deps struct {
-	DB *store.DB
+	DB     *store.DB
+	Engine *engine.Service
 }
 
 // Server is the HTTP application.

@@ -29,6 +29,10 @@ const SchemaVersion uint32 = 1
 // ErrNotFound is returned by Get for a missing key.
 var ErrNotFound = errors.New("store: key not found")
 
+// ErrConflict is returned by Update when a concurrent transaction committed a write to a key this one
+// read; the caller may run the (side-effect free) function again.
+var ErrConflict = errors.New("store: transaction conflict")
+
 // ErrTooBig is returned when a single transaction outgrows the backend's limits; callers split the work.
 var ErrTooBig = errors.New("store: transaction too big")
 
@@ -119,6 +123,9 @@ func (d *DB) Update(fn func(Txn) error) error {
 	err := d.db.Update(func(t *badger.Txn) error { return fn(txn{t}) })
 	if errors.Is(err, badger.ErrTxnTooBig) {
 		return ErrTooBig
+	}
+	if errors.Is(err, badger.ErrConflict) {
+		return ErrConflict
 	}
 	return err
 }

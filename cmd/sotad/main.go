@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"sota/api"
+	"sota/engine"
 	"sota/store"
 )
 
@@ -36,6 +37,7 @@ type Config struct {
 	ChunkSize     int
 	RVIURL        string
 	LogLevel      string
+	Scheduler     time.Duration
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
@@ -55,6 +57,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.IntVar(&c.ChunkSize, "chunk-size", 65536, "device transfer chunk size in bytes")
 	fs.StringVar(&c.RVIURL, "rvi-url", "", "RVI node JSON-RPC endpoint; enables the RVI transport")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&c.Scheduler, "scheduler-interval", 30*time.Second, "how often expired updates are purged and idle vehicles with work are woken")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: sotad [flags]\n\nEvery flag can also be set as SOTA_<FLAG> in the environment\n(e.g. SOTA_LISTEN, SOTA_DATA, SOTA_ADMIN_PASSWORD); a flag on the command line wins.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -92,6 +95,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return c, errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.Scheduler < 10*time.Millisecond {
+		return c, fmt.Errorf("--scheduler-interval must be at least 10ms, not %s", c.Scheduler)
 	}
 	if c.ChunkSize < 512 || c.ChunkSize > 16<<20 {
 		return c, fmt.Errorf("--chunk-size must be between 512 and 16777216, not %d", c.ChunkSize)
@@ -135,7 +141,14 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	if cfg.Auth == "none" {
 		log.Warn("AUTHENTICATION IS OFF (--auth=none): the admin API is open to anyone who can reach " + cfg.Listen + "; use only for local development and tests")
 	}
-	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log}, api.Deps{DB: db})
+	eng, err := engine.New(db, engine.Options{DataDir: cfg.Data, WakeupURL: cfg.WakeupURL, Logger: log})
+	if err != nil {
+		return err
+	}
+	sched := eng.StartScheduler(cfg.Scheduler)
+	defer sched.Stop() // before the store closes (deferred earlier)
+
+	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log}, api.Deps{DB: db, Engine: eng})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

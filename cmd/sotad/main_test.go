@@ -24,7 +24,7 @@ func TestFlagsEnvironmentAndPrecedence(t *testing.T) {
 }
 
 func TestBadFlagsAreRefused(t *testing.T) {
-	for _, args := range [][]string{{"--auth", "maybe"}, {"--chunk-size", "1"}, {"--tls", "x"}, {"--tls-cert", "a"}, {"--nope"}, {"extra"}} {
+	for _, args := range [][]string{{"--auth", "maybe"}, {"--chunk-size", "1"}, {"--tls", "x"}, {"--tls-cert", "a"}, {"--nope"}, {"extra"}, {"--scheduler-interval", "1ms"}} {
 		_, err := parseFlags(args, env(nil), io.Discard)
 		assert.Errorf(t, err, "%v", args)
 	}

@@ -1,0 +1,184 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"sota/errs"
+	"sota/resolver"
+	"sota/store"
+)
+
+// Binary is the record of a package's uploaded bytes.
+type Binary struct {
+	Name       string    `json:"name"`
+	Version    string    `json:"version"`
+	SHA256     string    `json:"sha256"`
+	Size       int64     `json:"size"`
+	UploadedAt time.Time `json:"uploadedAt"`
+}
+
+// blobStore keeps content-addressed files: <dir>/sha256/<first two hex>/<hex>; uploads stream into
+// <dir>/tmp first and are renamed into place once their hash is known.
+type blobStore struct{ dir string }
+
+func (b blobStore) init() error {
+	for _, d := range []string{filepath.Join(b.dir, "tmp"), filepath.Join(b.dir, "sha256")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("blob directory: %w", err)
+		}
+	}
+	return nil
+}
+
+func (b blobStore) path(sum string) string {
+	return filepath.Join(b.dir, "sha256", sum[:2], sum)
+}
+
+// put streams r into the store while hashing it. With want set, a different hash is 400
+// checksum_mismatch and nothing is kept. It returns the hash and size.
+func (b blobStore) put(r io.Reader, want string, max int64) (string, int64, error) {
+	f, err := os.CreateTemp(filepath.Join(b.dir, "tmp"), "upload-*")
+	if err != nil {
+		return "", 0, err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op after the rename
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, max+1))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", 0, errs.InvalidEntity("Upload interrupted: %v", err)
+	}
+	if n > max {
+		return "", 0, errs.New(errs.TooLarge, "body_too_large", "Package binary exceeds %d bytes", max)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if want != "" && !strings.EqualFold(want, sum) {
+		return "", 0, errs.New(errs.Invalid, "checksum_mismatch", "Checksum mismatch: the uploaded file has sha256 %s, not %s", sum, strings.ToLower(want))
+	}
+	dst := b.path(sum)
+	if _, err := os.Stat(dst); err == nil {
+		return sum, n, nil // same content already stored
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", 0, err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return "", 0, err
+	}
+	return sum, n, nil
+}
+
+// gc removes blob files no binary record refers to and that are older than grace (an upload renames its
+// file before its record commits).
+func (b blobStore) gc(used map[string]bool, grace time.Duration, now time.Time) (int, error) {
+	removed := 0
+	err := filepath.WalkDir(filepath.Join(b.dir, "sha256"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if used[d.Name()] {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		if now.Sub(info.ModTime()) < grace {
+			return nil
+		}
+		if os.Remove(p) == nil {
+			removed++
+		}
+		return nil
+	})
+	return removed, err
+}
+
+// ValidSHA256 reports whether s is 64 hex digits.
+func ValidSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+func (s *Service) binary(t store.Txn, id resolver.PackageID) (Binary, bool, error) {
+	v, err := t.Get(binKey(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return Binary{}, false, nil
+	}
+	if err != nil {
+		return Binary{}, false, err
+	}
+	var b Binary
+	if err := decode(v, &b); err != nil {
+		return Binary{}, false, err
+	}
+	return b, true, nil
+}
+
+// Binary returns the binary record of a package version; ok is false when none was uploaded.
+func (s *Service) Binary(id resolver.PackageID) (b Binary, ok bool, err error) {
+	err = s.db.View(func(t store.Txn) error {
+		b, ok, err = s.binary(t, id)
+		return err
+	})
+	return b, ok, err
+}
+
+// OpenBinary opens the uploaded bytes of a package version: 404 missing_binary when there are none.
+// The caller closes the file.
+func (s *Service) OpenBinary(id resolver.PackageID) (*os.File, Binary, error) {
+	b, ok, err := s.Binary(id)
+	if err != nil {
+		return nil, b, err
+	}
+	if !ok {
+		return nil, b, errs.New(errs.NotFound, "missing_binary", "No binary uploaded for package %s", id)
+	}
+	f, err := os.Open(s.blob.path(b.SHA256))
+	if err != nil {
+		return nil, b, fmt.Errorf("binary of %s: %w", id, err)
+	}
+	return f, b, nil
+}
+
+// CollectBlobs removes stored files that no package refers to any more (left by deleted packages or
+// replaced uploads) and that are older than a minute. It returns how many were removed.
+func (s *Service) CollectBlobs() (int, error) {
+	used := map[string]bool{}
+	err := s.db.View(func(t store.Txn) error {
+		return t.Iterate([]byte(pBin), func(_, v []byte) error {
+			var b Binary
+			if err := decode(v, &b); err != nil {
+				return err
+			}
+			used[b.SHA256] = true
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return s.blob.gc(used, time.Minute, time.Now()) // file times are wall-clock times
+}
+
+// setBinary records a package's binary in the caller's transaction.
+func (s *Service) setBinary(t store.Txn, b Binary) error {
+	return t.Set(binKey(resolver.PackageID{Name: b.Name, Version: b.Version}), encode(&b))
+}

@@ -1,0 +1,189 @@
+package engine
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"sota/errs"
+	"sota/store"
+)
+
+// Options configure a Service. Zero values take the defaults given per field.
+type Options struct {
+	// DataDir holds the package binaries under blobs/ (the store's --data directory).
+	DataDir string
+	// Now is the clock; tests inject their own. Default time.Now.
+	Now func() time.Time
+	// WakeupURL receives signed wake-ups as JSON POSTs; empty: wake-ups are only logged.
+	WakeupURL string
+	// HTTPClient posts wake-ups. Default: a client with a 5 s timeout.
+	HTTPClient *http.Client
+	// ReconnectInterval: a vehicle woken within it is not woken again. Default 5 minutes.
+	ReconnectInterval time.Duration
+	// ConnectedWindow: a vehicle that contacted the server within it counts as connected. Default 1 minute.
+	ConnectedWindow time.Duration
+	// BatchSize is the number of vehicles written per transaction when queuing, canceling or purging.
+	// Default 4000.
+	BatchSize int
+	// MaxWakeups caps the wake-ups sent per run. Default 10000.
+	MaxWakeups int
+	// MaxUpload caps a package binary's size in bytes. Default 4 GiB.
+	MaxUpload int64
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	}
+	if o.ReconnectInterval == 0 {
+		o.ReconnectInterval = 5 * time.Minute
+	}
+	if o.ConnectedWindow == 0 {
+		o.ConnectedWindow = time.Minute
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 4000
+	}
+	if o.MaxWakeups <= 0 {
+		o.MaxWakeups = 10000
+	}
+	if o.MaxUpload <= 0 {
+		o.MaxUpload = 4 << 30
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Service is the SOTA Core domain over the store. It is safe for concurrent use.
+type Service struct {
+	db   *store.DB
+	opt  Options
+	log  *slog.Logger
+	key  ed25519.PrivateKey
+	blob blobStore
+
+	mu      sync.RWMutex
+	reqs    map[string]*UpdateRequest // every request, by id (requests are few; updates are many)
+	queueMu sync.Mutex                // serialises request state changes (queuing batches, cancel, launch)
+
+	contactMu sync.Mutex
+	lastSeen  map[string]time.Time // device contact, in memory: "connected" is a property of this process
+	lastWake  map[string]time.Time
+}
+
+// New opens the engine over db: loads or creates the wake-up key, loads the update requests and
+// finishes what a stopped process left half done.
+func New(db *store.DB, o Options) (*Service, error) {
+	o.defaults()
+	s := &Service{
+		db:       db,
+		opt:      o,
+		log:      o.Logger,
+		blob:     blobStore{dir: filepath.Join(o.DataDir, "blobs")},
+		reqs:     map[string]*UpdateRequest{},
+		lastSeen: map[string]time.Time{},
+		lastWake: map[string]time.Time{},
+	}
+	if o.DataDir == "" {
+		return nil, errors.New("engine: Options.DataDir is required")
+	}
+	if err := s.blob.init(); err != nil {
+		return nil, err
+	}
+	if err := s.loadKey(); err != nil {
+		return nil, err
+	}
+	if err := s.loadRequests(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// DB returns the store the service works on.
+func (s *Service) DB() *store.DB { return s.db }
+
+func (s *Service) now() time.Time { return s.opt.Now().UTC() }
+
+// update runs fn in a read-write transaction, running it again when a concurrent transaction
+// conflicted with it. fn must not have effects outside the transaction.
+func (s *Service) update(fn func(store.Txn) error) error {
+	var err error
+	for i := 0; i < 20; i++ {
+		err = s.db.Update(fn)
+		if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		time.Sleep(time.Duration(i+1) * time.Millisecond)
+	}
+	return fmt.Errorf("engine: giving up after repeated conflicts: %w", err)
+}
+
+func (s *Service) loadKey() error {
+	return s.update(func(t store.Txn) error {
+		seed, err := t.Get([]byte(kWakeup))
+		if errors.Is(err, store.ErrNotFound) {
+			seed = make([]byte, ed25519.SeedSize)
+			if _, err := rand.Read(seed); err != nil {
+				return err
+			}
+			if err := t.Set([]byte(kWakeup), seed); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+		if len(seed) != ed25519.SeedSize {
+			return fmt.Errorf("engine: wake-up key has %d bytes", len(seed))
+		}
+		s.key = ed25519.NewKeyFromSeed(seed)
+		return nil
+	})
+}
+
+// Page is a window of a sorted list: Limit (default 1000, at most 10000) items from Offset.
+type Page struct{ Limit, Offset int }
+
+// Check validates the page bounds and applies the default.
+func (p *Page) Check() error {
+	if p.Limit == 0 {
+		p.Limit = 1000
+	}
+	if p.Limit < 0 || p.Limit > 10000 || p.Offset < 0 {
+		return errs.InvalidEntity("limit must be 1-10000 and offset at least 0")
+	}
+	return nil
+}
+
+func window[T any](xs []T, p Page) []T {
+	if p.Offset >= len(xs) {
+		return []T{}
+	}
+	xs = xs[p.Offset:]
+	if p.Limit > 0 && len(xs) > p.Limit {
+		xs = xs[:p.Limit]
+	}
+	return xs
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

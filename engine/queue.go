@@ -1,0 +1,876 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"sort"
+	"strings"
+	"time"
+
+	"sota/errs"
+	"sota/resolver"
+	"sota/store"
+)
+
+// Status is the state of one vehicle's update.
+type Status string
+
+// The states of an update: pending → inFlight → finished or failed; pending → canceled or failed
+// (expired); inFlight → canceled (by the device).
+const (
+	Pending  Status = "pending"
+	InFlight Status = "inFlight"
+	Finished Status = "finished"
+	Failed   Status = "failed"
+	Canceled Status = "canceled"
+)
+
+// Statuses lists every status in the order counts and lists use.
+var Statuses = []Status{Pending, InFlight, Finished, Failed, Canceled}
+
+// ParseStatus accepts one of Statuses.
+func ParseStatus(s string) (Status, error) {
+	for _, st := range Statuses {
+		if string(st) == s {
+			return st, nil
+		}
+	}
+	return "", errs.InvalidEntity("status must be one of pending, inFlight, finished, failed, canceled; not %q", s)
+}
+
+func (st Status) active() bool { return st == Pending || st == InFlight }
+
+// Kinds of update requests.
+const (
+	KindInstall        = "install"
+	KindGetAllPackages = "getAllPackages"
+)
+
+// States of an update request.
+const (
+	StateQueuing  = "queuing"  // updates are being written
+	StateQueued   = "queued"   // every update is written
+	StateCanceled = "canceled" // canceled: its pending updates were canceled
+	StateAborted  = "aborted"  // the server stopped while queuing; what was written is canceled
+)
+
+// DefaultPriority is the priority of a request that gives none. Lower numbers are delivered first.
+const DefaultPriority = 10
+
+// MaxPriority bounds the priority a request may give.
+const MaxPriority = 1000
+
+// UpdateRequest is one request to install a package on the vehicles its filters select (or, for
+// KindGetAllPackages, to ask one vehicle for its installed packages).
+type UpdateRequest struct {
+	ID                  string              `json:"id"`
+	Kind                string              `json:"kind"`
+	PackageID           *resolver.PackageID `json:"packageId,omitempty"`
+	Priority            int                 `json:"priority"`
+	PeriodOfValidity    string              `json:"periodOfValidity,omitempty"`
+	ValidFrom           *time.Time          `json:"validFrom,omitempty"`
+	ValidUntil          *time.Time          `json:"validUntil,omitempty"`
+	Description         string              `json:"description"`
+	RequestConfirmation bool                `json:"requestConfirmation"`
+	CampaignID          string              `json:"campaignId,omitempty"`
+	CreatedAt           time.Time           `json:"createdAt"`
+	State               string              `json:"state"`
+	Vehicles            int                 `json:"vehicles"`
+	Skipped             int                 `json:"skipped"`
+	Counts              *Counts             `json:"counts,omitempty"`
+}
+
+// Counts are a request's updates per status.
+type Counts struct {
+	Pending  int `json:"pending"`
+	InFlight int `json:"inFlight"`
+	Finished int `json:"finished"`
+	Failed   int `json:"failed"`
+	Canceled int `json:"canceled"`
+}
+
+func (c *Counts) add(st Status, n int) {
+	switch st {
+	case Pending:
+		c.Pending += n
+	case InFlight:
+		c.InFlight += n
+	case Finished:
+		c.Finished += n
+	case Failed:
+		c.Failed += n
+	case Canceled:
+		c.Canceled += n
+	}
+}
+
+// Update is one vehicle's update: what it installs, in install order, and where it stands.
+type Update struct {
+	ID                  string               `json:"updateId"`
+	RequestID           string               `json:"requestId"`
+	VIN                 string               `json:"vin"`
+	Kind                string               `json:"kind"`
+	PackageID           *resolver.PackageID  `json:"packageId"`
+	Install             []resolver.PackageID `json:"install"`
+	Status              Status               `json:"status"`
+	Priority            int                  `json:"priority"`
+	Description         string               `json:"description,omitempty"`
+	RequestConfirmation bool                 `json:"requestConfirmation"`
+	ValidFrom           *time.Time           `json:"validFrom,omitempty"`
+	ValidUntil          *time.Time           `json:"validUntil,omitempty"`
+	CreatedAt           time.Time            `json:"createdAt"`
+	UpdatedAt           time.Time            `json:"updatedAt"`
+	ResultCode          *int                 `json:"resultCode,omitempty"`
+	ResultText          string               `json:"resultText,omitempty"`
+}
+
+// VehicleStatus is one row of a request's per-status vehicle list.
+type VehicleStatus struct {
+	VIN        string    `json:"vin"`
+	UpdateID   string    `json:"updateId"`
+	Status     Status    `json:"status"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+	ResultCode *int      `json:"resultCode,omitempty"`
+	ResultText string    `json:"resultText,omitempty"`
+}
+
+var errMissingRequest = errs.New(errs.NotFound, "missing_update_request", "Update request does not exist")
+
+func errMissingUpdate() error {
+	return errs.New(errs.NotFound, "missing_update", "Update does not exist for this vehicle")
+}
+
+// newUUIDs returns n random (version 4) UUIDs.
+func newUUIDs(n int) []string {
+	buf := make([]byte, 16*n)
+	if _, err := rand.Read(buf); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	out := make([]string, n)
+	var s [36]byte
+	for i := range out {
+		b := buf[16*i : 16*i+16]
+		b[6] = b[6]&0x0f | 0x40
+		b[8] = b[8]&0x3f | 0x80
+		hex.Encode(s[0:8], b[0:4])
+		s[8] = '-'
+		hex.Encode(s[9:13], b[4:6])
+		s[13] = '-'
+		hex.Encode(s[14:18], b[6:8])
+		s[18] = '-'
+		hex.Encode(s[19:23], b[8:10])
+		s[23] = '-'
+		hex.Encode(s[24:], b[10:])
+		out[i] = string(s[:])
+	}
+	return out
+}
+
+func validUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Service) request(id string) (*UpdateRequest, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, ok := s.reqs[id]
+	return r, ok
+}
+
+func (s *Service) cacheRequest(r UpdateRequest) {
+	r.Counts = nil
+	s.mu.Lock()
+	s.reqs[r.ID] = &r
+	s.mu.Unlock()
+}
+
+func (s *Service) loadRequests() error {
+	var queuing []string
+	err := s.db.View(func(t store.Txn) error {
+		return t.Iterate([]byte(pReq), func(_, v []byte) error {
+			var r UpdateRequest
+			if err := decode(v, &r); err != nil {
+				return err
+			}
+			s.reqs[r.ID] = &r
+			if r.State == StateQueuing {
+				queuing = append(queuing, r.ID)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range queuing {
+		n, err := s.cancelRequest(id, StateAborted)
+		if err != nil {
+			return err
+		}
+		s.log.Warn("update request was interrupted while queuing; its pending updates are canceled", "request", id, "canceled", n)
+	}
+	return nil
+}
+
+// persist writes one update per target in batched transactions, skipping the vehicles that already
+// have r's package version pending or in flight. r is stored first as StateQueuing and last as
+// StateQueued with its counts; a cancel in between stops the writing.
+func (s *Service) persist(r *UpdateRequest, targets []resolver.Target) error {
+	now := r.CreatedAt
+	active := map[string]bool{}
+	if r.PackageID != nil {
+		err := s.db.View(func(t store.Txn) error {
+			return t.IterateKeys(actPrefix(*r.PackageID), func(k []byte) error {
+				active[lastPart(k)] = true
+				return nil
+			})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	r.State = StateQueuing
+	err := s.update(func(t store.Txn) error {
+		if r.PackageID != nil {
+			seen := map[resolver.PackageID]bool{*r.PackageID: true}
+			for _, tg := range targets {
+				for _, p := range tg.Install {
+					seen[p] = true
+				}
+			}
+			for p := range seen {
+				if err := t.Set(pkgReqKey(p, r.ID), nil); err != nil {
+					return err
+				}
+			}
+		}
+		return t.Set(reqKey(r.ID), encode(r))
+	})
+	if err != nil {
+		return err
+	}
+	s.cacheRequest(*r)
+
+	queued, skipped := 0, 0
+	stopped := false
+	for start := 0; start < len(targets) && !stopped; start += s.opt.BatchSize {
+		batch := targets[start:min(start+s.opt.BatchSize, len(targets))]
+		ids := newUUIDs(len(batch))
+		n, sk := 0, 0
+		s.queueMu.Lock()
+		err := s.update(func(t store.Txn) error {
+			n, sk = 0, 0
+			var cur UpdateRequest
+			v, err := t.Get(reqKey(r.ID))
+			if err != nil {
+				return err
+			}
+			if err := decode(v, &cur); err != nil {
+				return err
+			}
+			if cur.State != StateQueuing {
+				stopped = true
+				return nil
+			}
+			for i, tg := range batch {
+				if active[tg.VIN] {
+					sk++
+					continue
+				}
+				rec := updRec{Req: r.ID, Status: Pending, Created: nanos(now), Updated: nanos(now)}
+				if !(len(tg.Install) == 1 && r.PackageID != nil && tg.Install[0] == *r.PackageID) {
+					rec.Install = tg.Install
+				}
+				if err := s.writeNew(t, r, tg.VIN, ids[i], &rec); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		s.queueMu.Unlock()
+		if err != nil {
+			return err
+		}
+		queued += n
+		skipped += sk
+	}
+
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	return s.update(func(t store.Txn) error {
+		var cur UpdateRequest
+		v, err := t.Get(reqKey(r.ID))
+		if err != nil {
+			return err
+		}
+		if err := decode(v, &cur); err != nil {
+			return err
+		}
+		if cur.State == StateQueuing {
+			cur.State = StateQueued
+		}
+		cur.Vehicles, cur.Skipped = queued, skipped
+		*r = cur
+		if err := t.Set(reqKey(r.ID), encode(&cur)); err != nil {
+			return err
+		}
+		s.cacheRequest(cur)
+		return nil
+	})
+}
+
+// writeNew stores a new pending update and its index entries.
+func (s *Service) writeNew(t store.Txn, r *UpdateRequest, vin, id string, rec *updRec) error {
+	if err := t.Set(updKey(vin, id), encode(rec)); err != nil {
+		return err
+	}
+	if err := t.Set(rsKey(r.ID, Pending, vin), []byte(id)); err != nil {
+		return err
+	}
+	if r.PackageID != nil {
+		if err := t.Set(actKey(*r.PackageID, vin), []byte(id)); err != nil {
+			return err
+		}
+	}
+	if r.ValidUntil != nil {
+		if err := t.Set(expKey(*r.ValidUntil, vin, id), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// view builds the domain view of a stored update.
+func (s *Service) view(vin, id string, rec *updRec) Update {
+	u := Update{
+		ID: id, RequestID: rec.Req, VIN: vin, Status: rec.Status,
+		CreatedAt: fromNanos(rec.Created), UpdatedAt: fromNanos(rec.Updated),
+		ResultCode: rec.ResultCode, ResultText: rec.ResultText, Install: rec.Install,
+		Priority: DefaultPriority, Kind: KindInstall,
+	}
+	if r, ok := s.request(rec.Req); ok {
+		u.Kind, u.Priority, u.PackageID = r.Kind, r.Priority, r.PackageID
+		u.Description, u.RequestConfirmation = r.Description, r.RequestConfirmation
+		u.ValidFrom, u.ValidUntil = r.ValidFrom, r.ValidUntil
+		if u.Install == nil && r.PackageID != nil {
+			u.Install = []resolver.PackageID{*r.PackageID}
+		}
+	}
+	if u.Install == nil {
+		u.Install = []resolver.PackageID{}
+	}
+	return u
+}
+
+func (s *Service) loadUpdate(t store.Txn, vin, id string) (*updRec, error) {
+	v, err := t.Get(updKey(vin, id))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errMissingUpdate()
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rec updRec
+	if err := decode(v, &rec); err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+// GetUpdate reads one vehicle's update in the caller's transaction; another vehicle's update id is
+// 404 missing_update.
+func (s *Service) GetUpdate(t store.Txn, vin, updateID string) (Update, error) {
+	if !validUUID(updateID) {
+		return Update{}, errMissingUpdate()
+	}
+	rec, err := s.loadUpdate(t, vin, updateID)
+	if err != nil {
+		return Update{}, err
+	}
+	return s.view(vin, updateID, rec), nil
+}
+
+var allowed = map[Status][]Status{
+	Pending:  {InFlight, Canceled, Failed},
+	InFlight: {Finished, Failed, Canceled},
+}
+
+// SetStatus moves one vehicle's update to status to inside the caller's transaction and keeps the
+// indexes in step. Allowed moves: pending → inFlight, canceled, failed; inFlight → finished, failed,
+// canceled. Anything else is 409 invalid_transition; a repeated move to the current status is a no-op.
+func (s *Service) SetStatus(t store.Txn, vin, updateID string, to Status, resultCode *int, resultText string) (Update, error) {
+	if !validUUID(updateID) {
+		return Update{}, errMissingUpdate()
+	}
+	rec, err := s.loadUpdate(t, vin, updateID)
+	if err != nil {
+		return Update{}, err
+	}
+	if rec.Status == to && to.active() {
+		return s.view(vin, updateID, rec), nil
+	}
+	if err := s.transition(t, vin, updateID, rec, to, resultCode, resultText, s.now()); err != nil {
+		return Update{}, err
+	}
+	return s.view(vin, updateID, rec), nil
+}
+
+func (s *Service) transition(t store.Txn, vin, id string, rec *updRec, to Status, code *int, text string, now time.Time) error {
+	ok := false
+	for _, st := range allowed[rec.Status] {
+		ok = ok || st == to
+	}
+	if !ok {
+		return errs.New(errs.Conflict, "invalid_transition", "Update is %s and cannot become %s", rec.Status, to)
+	}
+	from := rec.Status
+	r, _ := s.request(rec.Req)
+	if err := t.Delete(rsKey(rec.Req, from, vin)); err != nil {
+		return err
+	}
+	if err := t.Set(rsKey(rec.Req, to, vin), []byte(id)); err != nil {
+		return err
+	}
+	if from == Pending && r != nil && r.ValidUntil != nil {
+		if err := t.Delete(expKey(*r.ValidUntil, vin, id)); err != nil {
+			return err
+		}
+	}
+	if !to.active() && r != nil && r.PackageID != nil {
+		if err := t.Delete(actKey(*r.PackageID, vin)); err != nil {
+			return err
+		}
+	}
+	rec.Status, rec.Updated, rec.ResultCode, rec.ResultText = to, nanos(now), code, text
+	return t.Set(updKey(vin, id), encode(rec))
+}
+
+// scanVehicle returns the stored updates of one vehicle.
+func (s *Service) scanVehicle(t store.Txn, vin string, activeOnly bool) ([]Update, error) {
+	var out []Update
+	err := t.Iterate(updPrefix(vin), func(k, v []byte) error {
+		var rec updRec
+		if err := decode(v, &rec); err != nil {
+			return err
+		}
+		if activeOnly && !rec.Status.active() {
+			return nil
+		}
+		out = append(out, s.view(vin, lastPart(k), &rec))
+		return nil
+	})
+	return out, err
+}
+
+// SortDelivery puts updates in delivery order: in flight first, then by priority (lower first), then
+// by creation time, then by id.
+func SortDelivery(us []Update) {
+	sort.SliceStable(us, func(i, j int) bool {
+		a, b := us[i], us[j]
+		if (a.Status == InFlight) != (b.Status == InFlight) {
+			return a.Status == InFlight
+		}
+		if a.Priority != b.Priority {
+			return a.Priority < b.Priority
+		}
+		if !a.CreatedAt.Equal(b.CreatedAt) {
+			return a.CreatedAt.Before(b.CreatedAt)
+		}
+		return a.ID < b.ID
+	})
+}
+
+// Queue returns the vehicle's pending and in-flight updates in delivery order.
+func (s *Service) Queue(vin string) ([]Update, error) {
+	var us []Update
+	err := s.db.View(func(t store.Txn) error {
+		var err error
+		us, err = s.scanVehicle(t, vin, true)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	SortDelivery(us)
+	if us == nil {
+		us = []Update{}
+	}
+	return us, nil
+}
+
+// History returns every update of the vehicle, oldest first.
+func (s *Service) History(vin string) ([]Update, error) {
+	var us []Update
+	err := s.db.View(func(t store.Txn) error {
+		var err error
+		us, err = s.scanVehicle(t, vin, false)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(us, func(i, j int) bool {
+		if !us[i].CreatedAt.Equal(us[j].CreatedAt) {
+			return us[i].CreatedAt.Before(us[j].CreatedAt)
+		}
+		return us[i].ID < us[j].ID
+	})
+	if us == nil {
+		us = []Update{}
+	}
+	return us, nil
+}
+
+// NextUpdate is QUEUE_GET_NEXT_SOFTWARE_UPDATE: the vehicle's in-flight update, else the first pending
+// one in delivery order that is inside its validity period and fits in the remaining bytes of the
+// active billing cycle of the vehicle's data plan (an update that does not fit is skipped until a
+// cycle has room). ok is false when there is nothing to deliver now; oversize then tells whether
+// something was held back by the billing cycle.
+func (s *Service) NextUpdate(vin string) (u Update, ok, oversize bool, err error) {
+	now := s.now()
+	err = s.db.View(func(t store.Txn) error {
+		us, err := s.scanVehicle(t, vin, true)
+		if err != nil {
+			return err
+		}
+		SortDelivery(us)
+		var remaining int64
+		limited := false
+		checked := false
+		for _, c := range us {
+			if c.Status == InFlight {
+				u, ok = c, true
+				return nil
+			}
+			if c.ValidFrom != nil && now.Before(*c.ValidFrom) {
+				continue
+			}
+			if c.ValidUntil != nil && !now.Before(*c.ValidUntil) {
+				continue
+			}
+			if !checked {
+				remaining, limited, err = s.remainingBytes(t, vin, now)
+				if err != nil {
+					return err
+				}
+				checked = true
+			}
+			if limited {
+				size, err := s.installSize(t, c.Install)
+				if err != nil {
+					return err
+				}
+				if size > remaining {
+					oversize = true
+					continue
+				}
+			}
+			u, ok = c, true
+			return nil
+		}
+		return nil
+	})
+	return u, ok, oversize, err
+}
+
+// installSize is the sum of the recorded binary sizes of the packages (0 for one without a binary).
+func (s *Service) installSize(t store.Txn, ids []resolver.PackageID) (int64, error) {
+	var n int64
+	for _, id := range ids {
+		b, ok, err := s.binary(t, id)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			n += b.Size
+		}
+	}
+	return n, nil
+}
+
+// Purge is QUEUE_PURGE: every pending update whose validity period has ended is marked failed with
+// result text "expired" and the current time. It returns how many were purged.
+func (s *Service) Purge() (int, error) {
+	now := s.now()
+	limit := []byte(pExp + timeKey(now))
+	total := 0
+	for {
+		var keys [][]byte
+		err := s.db.View(func(t store.Txn) error {
+			return t.IterateKeys([]byte(pExp), func(k []byte) error {
+				if string(k[:len(limit)]) > string(limit) || len(keys) >= s.opt.BatchSize {
+					return errStop
+				}
+				keys = append(keys, append([]byte(nil), k...))
+				return nil
+			})
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return total, err
+		}
+		if len(keys) == 0 {
+			return total, nil
+		}
+		n := 0
+		err = s.update(func(t store.Txn) error {
+			n = 0
+			for _, k := range keys {
+				parts := strings.Split(string(k[len(pExp):]), "/")
+				if len(parts) != 3 {
+					continue
+				}
+				vin, id := parts[1], parts[2]
+				rec, err := s.loadUpdate(t, vin, id)
+				if errs.Is(err, "missing_update") {
+					if err := t.Delete(k); err != nil {
+						return err
+					}
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if rec.Status != Pending {
+					if err := t.Delete(k); err != nil {
+						return err
+					}
+					continue
+				}
+				if err := s.transition(t, vin, id, rec, Failed, nil, "expired", now); err != nil {
+					return err
+				}
+				if err := t.Delete(k); err != nil { // when the request is unknown the index is not removed by transition
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+}
+
+var errStop = errors.New("stop")
+
+// Cancel is QUEUE_REQUEST_CANCEL: the request's pending updates become canceled; in-flight and finished
+// ones are untouched. It returns how many were canceled.
+func (s *Service) Cancel(reqID string) (int, error) {
+	if _, ok := s.request(reqID); !ok {
+		return 0, errMissingRequest
+	}
+	return s.cancelRequest(reqID, StateCanceled)
+}
+
+func (s *Service) cancelRequest(reqID, state string) (int, error) {
+	s.queueMu.Lock()
+	err := s.update(func(t store.Txn) error {
+		v, err := t.Get(reqKey(reqID))
+		if errors.Is(err, store.ErrNotFound) {
+			return errMissingRequest
+		}
+		if err != nil {
+			return err
+		}
+		var r UpdateRequest
+		if err := decode(v, &r); err != nil {
+			return err
+		}
+		r.State = state
+		if err := t.Set(reqKey(reqID), encode(&r)); err != nil {
+			return err
+		}
+		s.cacheRequest(r)
+		return nil
+	})
+	s.queueMu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	now := s.now()
+	total := 0
+	for {
+		var vins, ids []string
+		err := s.db.View(func(t store.Txn) error {
+			p := rsPrefix(reqID, Pending)
+			return t.Iterate(p, func(k, v []byte) error {
+				if len(vins) >= s.opt.BatchSize {
+					return errStop
+				}
+				vins = append(vins, string(k[len(p):]))
+				ids = append(ids, string(v))
+				return nil
+			})
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return total, err
+		}
+		if len(vins) == 0 {
+			return total, nil
+		}
+		n := 0
+		err = s.update(func(t store.Txn) error {
+			n = 0
+			for i, vin := range vins {
+				rec, err := s.loadUpdate(t, vin, ids[i])
+				if errs.Is(err, "missing_update") {
+					if err := t.Delete(rsKey(reqID, Pending, vin)); err != nil {
+						return err
+					}
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if rec.Status != Pending {
+					continue
+				}
+				if err := s.transition(t, vin, ids[i], rec, Canceled, nil, "", now); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+}
+
+// cancelVehicle cancels every pending update of one vehicle in the caller's transaction.
+func (s *Service) cancelVehicle(t store.Txn, vin string) error {
+	type item struct {
+		id  string
+		rec updRec
+	}
+	var items []item
+	err := t.Iterate(updPrefix(vin), func(k, v []byte) error {
+		var rec updRec
+		if err := decode(v, &rec); err != nil {
+			return err
+		}
+		if rec.Status == Pending {
+			items = append(items, item{lastPart(k), rec})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	for i := range items {
+		if err := s.transition(t, vin, items[i].id, &items[i].rec, Canceled, nil, "vehicle deleted", now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Requests lists the update requests, oldest first.
+func (s *Service) Requests(p Page) ([]UpdateRequest, int, error) {
+	if err := p.Check(); err != nil {
+		return nil, 0, err
+	}
+	s.mu.RLock()
+	all := make([]UpdateRequest, 0, len(s.reqs))
+	for _, r := range s.reqs {
+		all = append(all, *r)
+	}
+	s.mu.RUnlock()
+	sort.Slice(all, func(i, j int) bool {
+		if !all[i].CreatedAt.Equal(all[j].CreatedAt) {
+			return all[i].CreatedAt.Before(all[j].CreatedAt)
+		}
+		return all[i].ID < all[j].ID
+	})
+	return window(all, p), len(all), nil
+}
+
+// Request returns one update request with its counts per status.
+func (s *Service) Request(id string) (UpdateRequest, error) {
+	r, ok := s.request(id)
+	if !ok {
+		return UpdateRequest{}, errMissingRequest
+	}
+	out := *r
+	c := Counts{}
+	err := s.db.View(func(t store.Txn) error {
+		for _, st := range Statuses {
+			n := 0
+			if err := t.IterateKeys(rsPrefix(id, st), func([]byte) error { n++; return nil }); err != nil {
+				return err
+			}
+			c.add(st, n)
+		}
+		return nil
+	})
+	out.Counts = &c
+	return out, err
+}
+
+// RequestVehicles lists the request's vehicles with one status (every status when st is empty),
+// sorted by status then VIN, and the total before paging.
+func (s *Service) RequestVehicles(id string, st Status, p Page) ([]VehicleStatus, int, error) {
+	if err := p.Check(); err != nil {
+		return nil, 0, err
+	}
+	if _, ok := s.request(id); !ok {
+		return nil, 0, errMissingRequest
+	}
+	sts := Statuses
+	if st != "" {
+		sts = []Status{st}
+	}
+	var out []VehicleStatus
+	total := 0
+	err := s.db.View(func(t store.Txn) error {
+		type ref struct{ vin, id string }
+		var refs []ref
+		for _, st := range sts {
+			pfx := rsPrefix(id, st)
+			err := t.Iterate(pfx, func(k, v []byte) error {
+				if total >= p.Offset && len(refs) < p.Limit {
+					refs = append(refs, ref{string(k[len(pfx):]), string(v)})
+				}
+				total++
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		for _, r := range refs {
+			rec, err := s.loadUpdate(t, r.vin, r.id)
+			if err != nil {
+				return err
+			}
+			out = append(out, VehicleStatus{VIN: r.vin, UpdateID: r.id, Status: rec.Status,
+				UpdatedAt: fromNanos(rec.Updated), ResultCode: rec.ResultCode, ResultText: rec.ResultText})
+		}
+		return nil
+	})
+	if out == nil {
+		out = []VehicleStatus{}
+	}
+	return out, total, err
+}

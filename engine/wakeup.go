@@ -1,0 +1,233 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"sota/store"
+)
+
+// Wakeup is the signed shoulder tap POSTed to --wakeup-url. Signature is the base64 (standard
+// encoding) ed25519 signature of WakeupMessage(vin, nonce, issuedAt) under the server's key.
+type Wakeup struct {
+	VIN       string `json:"vin"`
+	Nonce     string `json:"nonce"`
+	IssuedAt  string `json:"issuedAt"`
+	Signature string `json:"signature"`
+}
+
+// WakeupMessage is the byte string a wake-up signature covers.
+func WakeupMessage(vin, nonce, issuedAt string) []byte {
+	return []byte("sota-wakeup\n" + vin + "\n" + nonce + "\n" + issuedAt)
+}
+
+// VerifyWakeup checks a wake-up's signature against the server's public key.
+func VerifyWakeup(pub ed25519.PublicKey, w Wakeup) bool {
+	sig, err := base64.StdEncoding.DecodeString(w.Signature)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return false
+	}
+	return ed25519.Verify(pub, WakeupMessage(w.VIN, w.Nonce, w.IssuedAt), sig)
+}
+
+// PublicKey is the server's wake-up verification key (generated once, kept in the store).
+func (s *Service) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
+
+// SignWakeup builds a signed wake-up for vin issued now.
+func (s *Service) SignWakeup(vin string) Wakeup {
+	n := make([]byte, 16)
+	if _, err := rand.Read(n); err != nil {
+		panic(err)
+	}
+	w := Wakeup{VIN: vin, Nonce: hex.EncodeToString(n), IssuedAt: s.now().Format(time.RFC3339Nano)}
+	w.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(s.key, WakeupMessage(w.VIN, w.Nonce, w.IssuedAt)))
+	return w
+}
+
+// Contact records that the vehicle's device talked to the server now (it counts as connected for
+// Options.ConnectedWindow). The device API calls it on every request.
+func (s *Service) Contact(vin string) {
+	s.contactMu.Lock()
+	s.lastSeen[vin] = s.now()
+	s.contactMu.Unlock()
+}
+
+// Disconnect records DEV_DISCONNECT: the vehicle is not connected and is not woken again within its
+// reconnect interval.
+func (s *Service) Disconnect(vin string) {
+	s.contactMu.Lock()
+	delete(s.lastSeen, vin)
+	s.lastWake[vin] = s.now()
+	s.contactMu.Unlock()
+}
+
+// Connected reports whether the vehicle contacted the server within Options.ConnectedWindow.
+func (s *Service) Connected(vin string) bool {
+	s.contactMu.Lock()
+	defer s.contactMu.Unlock()
+	t, ok := s.lastSeen[vin]
+	return ok && s.now().Sub(t) < s.opt.ConnectedWindow
+}
+
+func (s *Service) recentlyWoken(vin string, now time.Time) bool {
+	s.contactMu.Lock()
+	defer s.contactMu.Unlock()
+	t, ok := s.lastWake[vin]
+	return ok && now.Sub(t) < s.opt.ReconnectInterval
+}
+
+// vehiclesWithWork returns, sorted, the VINs with a pending or in-flight update.
+func (s *Service) vehiclesWithWork() ([]string, error) {
+	s.mu.RLock()
+	ids := sortedKeys(s.reqs)
+	s.mu.RUnlock()
+	set := map[string]struct{}{}
+	err := s.db.View(func(t store.Txn) error {
+		for _, id := range ids {
+			for _, st := range []Status{Pending, InFlight} {
+				pfx := rsPrefix(id, st)
+				err := t.IterateKeys(pfx, func(k []byte) error {
+					set[string(k[len(pfx):])] = struct{}{}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return sortedKeys(set), err
+}
+
+// Xmit is QUEUE_INITIATE_XMIT: every vehicle with a pending or in-flight update that is not connected,
+// was not woken (or disconnected) within the reconnect interval, and has an update to deliver now
+// (QUEUE_GET_NEXT_SOFTWARE_UPDATE) gets a signed wake-up, at most Options.MaxWakeups per run. It
+// returns how many were woken.
+func (s *Service) Xmit(ctx context.Context) (int, error) {
+	vins, err := s.vehiclesWithWork()
+	if err != nil {
+		return 0, err
+	}
+	now := s.now()
+	woken := 0
+	for _, vin := range vins {
+		if woken >= s.opt.MaxWakeups || ctx.Err() != nil {
+			break
+		}
+		if s.Connected(vin) || s.recentlyWoken(vin, now) {
+			continue
+		}
+		_, ok, _, err := s.NextUpdate(vin)
+		if err != nil {
+			return woken, err
+		}
+		if !ok {
+			continue
+		}
+		if err := s.sendWakeup(ctx, s.SignWakeup(vin)); err != nil {
+			s.log.Warn("wake-up not delivered", "vin", vin, "err", err)
+			continue
+		}
+		s.contactMu.Lock()
+		s.lastWake[vin] = now
+		s.contactMu.Unlock()
+		woken++
+	}
+	return woken, nil
+}
+
+func (s *Service) sendWakeup(ctx context.Context, w Wakeup) error {
+	if s.opt.WakeupURL == "" {
+		s.log.Info("wake-up (no --wakeup-url, logged only)", "vin", w.VIN, "nonce", w.Nonce)
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.opt.WakeupURL, bytes.NewReader(encode(w)))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.opt.HTTPClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s answered %s", s.opt.WakeupURL, resp.Status)
+	}
+	return nil
+}
+
+// Scheduler runs purge, wake-ups and blob collection on a ticker.
+type Scheduler struct {
+	s        *Service
+	interval time.Duration
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	runs     int
+}
+
+// StartScheduler starts the periodic work every interval; Stop ends it and waits for a run in
+// progress.
+func (s *Service) StartScheduler(interval time.Duration) *Scheduler {
+	ctx, cancel := context.WithCancel(context.Background())
+	sc := &Scheduler{s: s, interval: interval, cancel: cancel}
+	sc.wg.Add(1)
+	go func() {
+		defer sc.wg.Done()
+		tk := time.NewTicker(interval)
+		defer tk.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+				sc.RunOnce(ctx)
+			}
+		}
+	}()
+	return sc
+}
+
+// RunOnce does one round: purge, then wake-ups, then blob collection. Errors are logged.
+func (sc *Scheduler) RunOnce(ctx context.Context) {
+	s := sc.s
+	if n, err := s.Purge(); err != nil {
+		s.log.Error("scheduler: purge", "err", err)
+	} else if n > 0 {
+		s.log.Info("scheduler: expired updates purged", "count", n)
+	}
+	if n, err := s.Xmit(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("scheduler: wake-ups", "err", err)
+	} else if n > 0 {
+		s.log.Info("scheduler: vehicles woken", "count", n)
+	}
+	if _, err := s.CollectBlobs(); err != nil {
+		s.log.Error("scheduler: blob collection", "err", err)
+	}
+	sc.mu.Lock()
+	sc.runs++
+	sc.mu.Unlock()
+}
+
+// Runs is the number of completed rounds.
+func (sc *Scheduler) Runs() int {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.runs
+}
+
+// Stop ends the scheduler and waits for a round in progress to finish.
+func (sc *Scheduler) Stop() {
+	sc.cancel()
+	sc.wg.Wait()
+}
