@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/engine"
+	"sota/resolver"
 	"sota/store"
 )
 
@@ -19,5 +20,7 @@ func fullDeps(tb testing.TB) Deps {
 	tb.Cleanup(func() { db.Close() })
 	eng, err := engine.New(db, engine.Options{DataDir: dir})
 	require.NoError(tb, err)
-	return Deps{DB: db, Engine: eng}
+	rs, err := resolver.New(db)
+	require.NoError(tb, err)
+	return Deps{DB: db, Engine: eng, Resolver: rs}
 }

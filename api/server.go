@@ -14,6 +14,7 @@ import (
 
 	"sota/engine"
 	"sota/errs"
+	"sota/resolver"
 	"sota/store"
 )
 
@@ -33,8 +34,9 @@ type Config struct {
 
 // Deps are the domain services the handlers call. A nil service leaves its routes out.
 type Deps struct {
-	DB     *store.DB
-	Engine *engine.Service
+	DB       *store.DB
+	Engine   *engine.Service
+	Resolver *resolver.Service // vehicles, packages, components, filters, resolve (api/resolver*.go)
 }
 
 // Server is the HTTP application.

@@ -19,6 +19,7 @@ import (
 
 	"sota/api"
 	"sota/engine"
+	"sota/resolver"
 	"sota/store"
 )
 
@@ -148,7 +149,11 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	sched := eng.StartScheduler(cfg.Scheduler)
 	defer sched.Stop() // before the store closes (deferred earlier)
 
-	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log}, api.Deps{DB: db, Engine: eng})
+	rs, err := resolver.New(db)
+	if err != nil {
+		return err
+	}
+	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log}, api.Deps{DB: db, Engine: eng, Resolver: rs})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -1,0 +1,350 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"sota/errs"
+	"sota/resolver"
+)
+
+// Routes of the External Resolver: vehicles, components, packages (metadata), installed sets,
+// dependencies, filters and their package associations, resolve, dry run, explain, fleet import.
+
+// PackageUploadHandler serves PUT /api/v1/packages/:name/:version when the body is multipart (the
+// binary upload of the core); the resolver's route owns the path and serves the JSON metadata form
+// itself. The core's routes file sets it in init.
+var PackageUploadHandler func(s *Server, c *gin.Context)
+
+func init() {
+	addRoutes(func(s *Server, _ *gin.Engine, v1 *gin.RouterGroup) {
+		if s.deps.Resolver == nil {
+			return
+		}
+		h := resolverHandlers{s: s, rs: s.deps.Resolver}
+		v1.GET("/vehicles", h.listVehicles)
+		v1.POST("/vehicles", h.createVehicle)
+		v1.PUT("/vehicles/:vin", h.putVehicle)
+		v1.GET("/vehicles/:vin", h.getVehicle)
+		v1.DELETE("/vehicles/:vin", h.deleteVehicle)
+		v1.GET("/vehicles/:vin/package", h.vehiclePackages)
+		v1.PUT("/vehicles/:vin/package/:name/:version", h.installPackage)
+		v1.DELETE("/vehicles/:vin/package/:name/:version", h.uninstallPackage)
+		v1.PUT("/vehicles/:vin/packages", h.replaceInstalled)
+		v1.GET("/vehicles/:vin/component", h.vehicleComponents)
+		v1.PUT("/vehicles/:vin/component/:part", h.installComponent)
+		v1.DELETE("/vehicles/:vin/component/:part", h.uninstallComponent)
+		v1.GET("/vehicles/:vin/attributes", h.getAttributes)
+		v1.PUT("/vehicles/:vin/attributes", h.putAttributes)
+
+		v1.GET("/packages", h.listPackages)
+		v1.POST("/packages", h.createPackage)
+		v1.PUT("/packages/:name/:version", h.putPackage)
+		v1.GET("/packages/:name/:version", h.getPackage)
+		v1.DELETE("/packages/:name/:version", h.deletePackage)
+		v1.GET("/packages/:name/:version/vehicles", h.packageVehicles)
+
+		v1.GET("/components", h.listComponents)
+		v1.POST("/components", h.createComponent)
+		v1.PUT("/components/:part", h.putComponent)
+		v1.DELETE("/components/:part", h.deleteComponent)
+		v1.GET("/components/:part/vehicles", h.componentVehicles)
+	})
+}
+
+type resolverHandlers struct {
+	s  *Server
+	rs *resolver.Service
+}
+
+func pkgParam(c *gin.Context) resolver.PackageID {
+	return resolver.PackageID{Name: c.Param("name"), Version: c.Param("version")}
+}
+
+// page reads limit/offset, answering 400 itself when they are malformed.
+func page(c *gin.Context) (resolver.Page, bool) {
+	p, err := resolver.ParsePage(c.Query("limit"), c.Query("offset"))
+	if err != nil {
+		writeError(c, err)
+		return p, false
+	}
+	return p, true
+}
+
+// writeList answers 200 with a page of a list and X-Total-Count.
+func writeList(c *gin.Context, items any, total int, err error) {
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.Header("X-Total-Count", strconv.Itoa(total))
+	c.JSON(http.StatusOK, items)
+}
+
+// nonEmptyQuery returns a query parameter; present but empty is a 400.
+func nonEmptyQuery(c *gin.Context, name string) (string, bool) {
+	v, present := c.GetQuery(name)
+	if present && v == "" {
+		writeError(c, errs.InvalidEntity("Query parameter %s is empty", name))
+		return "", false
+	}
+	return v, true
+}
+
+func reply(c *gin.Context, status int, body any, err error) {
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	if body == nil {
+		c.Status(status)
+		return
+	}
+	c.JSON(status, body)
+}
+
+// --- vehicles ---
+
+type expandedVehicle struct {
+	resolver.Vehicle
+	Packages   []resolver.PackageID `json:"packages"`
+	Components []string             `json:"components"`
+}
+
+func (h resolverHandlers) listVehicles(c *gin.Context) {
+	var q resolver.VehicleQuery
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"regex", &q.Regex}, {"packageName", &q.PackageName}, {"packageVersion", &q.PackageVersion}, {"component", &q.Component}} {
+		v, ok := nonEmptyQuery(c, f.name)
+		if !ok {
+			return
+		}
+		*f.dst = v
+	}
+	expand := false
+	if v, present := c.GetQuery("expand"); present {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(c, errs.InvalidEntity("Query parameter expand must be true or false, not %q", v))
+			return
+		}
+		expand = b
+	}
+	p, ok := page(c)
+	if !ok {
+		return
+	}
+	vs, total, err := h.rs.ListVehicles(q, p)
+	if err != nil || !expand {
+		writeList(c, vs, total, err)
+		return
+	}
+	out := make([]expandedVehicle, len(vs))
+	for i, v := range vs {
+		out[i] = expandedVehicle{Vehicle: v, Packages: v.Packages, Components: v.Components}
+	}
+	writeList(c, out, total, nil)
+}
+
+func (h resolverHandlers) createVehicle(c *gin.Context) {
+	var body struct {
+		VIN string `json:"vin"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	v, err := h.rs.CreateVehicle(body.VIN)
+	reply(c, http.StatusOK, v, err)
+}
+
+func (h resolverHandlers) putVehicle(c *gin.Context) {
+	reply(c, http.StatusNoContent, nil, h.rs.PutVehicle(c.Param("vin")))
+}
+
+func (h resolverHandlers) getVehicle(c *gin.Context) {
+	v, err := h.rs.GetVehicle(c.Param("vin"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, expandedVehicle{Vehicle: v, Packages: v.Packages, Components: v.Components})
+}
+
+func (h resolverHandlers) deleteVehicle(c *gin.Context) {
+	reply(c, http.StatusOK, nil, h.rs.DeleteVehicle(c.Param("vin")))
+}
+
+func (h resolverHandlers) vehiclePackages(c *gin.Context) {
+	ids, err := h.rs.InstalledPackages(c.Param("vin"))
+	reply(c, http.StatusOK, ids, err)
+}
+
+func (h resolverHandlers) installPackage(c *gin.Context) {
+	reply(c, http.StatusOK, nil, h.rs.InstallPackage(c.Param("vin"), pkgParam(c)))
+}
+
+func (h resolverHandlers) uninstallPackage(c *gin.Context) {
+	reply(c, http.StatusOK, nil, h.rs.UninstallPackage(c.Param("vin"), pkgParam(c)))
+}
+
+func (h resolverHandlers) replaceInstalled(c *gin.Context) {
+	var body struct {
+		Packages *[]resolver.PackageID `json:"packages"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	if body.Packages == nil {
+		writeError(c, errs.InvalidEntity(`The body needs "packages": [PackageId]`))
+		return
+	}
+	reply(c, http.StatusNoContent, nil, h.rs.SetInstalled(c.Param("vin"), *body.Packages))
+}
+
+func (h resolverHandlers) vehicleComponents(c *gin.Context) {
+	parts, err := h.rs.VehicleComponents(c.Param("vin"))
+	reply(c, http.StatusOK, parts, err)
+}
+
+func (h resolverHandlers) installComponent(c *gin.Context) {
+	reply(c, http.StatusOK, nil, h.rs.InstallComponent(c.Param("vin"), c.Param("part")))
+}
+
+func (h resolverHandlers) uninstallComponent(c *gin.Context) {
+	reply(c, http.StatusOK, nil, h.rs.UninstallComponent(c.Param("vin"), c.Param("part")))
+}
+
+func (h resolverHandlers) getAttributes(c *gin.Context) {
+	a, err := h.rs.VehicleAttributes(c.Param("vin"))
+	reply(c, http.StatusOK, a, err)
+}
+
+func (h resolverHandlers) putAttributes(c *gin.Context) {
+	var a resolver.Attributes
+	if !bindJSON(c, &a) {
+		return
+	}
+	a, err := h.rs.SetAttributes(c.Param("vin"), a)
+	reply(c, http.StatusOK, a, err)
+}
+
+// --- packages ---
+
+func (h resolverHandlers) listPackages(c *gin.Context) {
+	re, ok := nonEmptyQuery(c, "regex")
+	if !ok {
+		return
+	}
+	p, ok := page(c)
+	if !ok {
+		return
+	}
+	pkgs, total, err := h.rs.ListPackages(re, p)
+	writeList(c, pkgs, total, err)
+}
+
+func (h resolverHandlers) createPackage(c *gin.Context) {
+	var body struct {
+		ID *resolver.PackageID `json:"id"`
+		resolver.PackageInfo
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	if body.ID == nil {
+		writeError(c, errs.InvalidEntity(`The body needs "id": {"name","version"}`))
+		return
+	}
+	pkg, err := h.rs.CreatePackage(*body.ID, body.PackageInfo)
+	reply(c, http.StatusOK, pkg, err)
+}
+
+func (h resolverHandlers) putPackage(c *gin.Context) {
+	if isMultipart(c.Request) {
+		if PackageUploadHandler == nil {
+			writeError(c, errs.New(errs.NotImplemented, "not_implemented", "Package binary upload is not available"))
+			return
+		}
+		PackageUploadHandler(h.s, c)
+		return
+	}
+	var info resolver.PackageInfo
+	if c.Request.ContentLength != 0 && !bindJSON(c, &info) {
+		return
+	}
+	pkg, err := h.rs.PutPackage(pkgParam(c), info)
+	reply(c, http.StatusOK, pkg, err)
+}
+
+func (h resolverHandlers) getPackage(c *gin.Context) {
+	pkg, err := h.rs.Package(pkgParam(c))
+	reply(c, http.StatusOK, pkg, err)
+}
+
+func (h resolverHandlers) deletePackage(c *gin.Context) {
+	reply(c, http.StatusOK, nil, h.rs.DeletePackage(pkgParam(c)))
+}
+
+func (h resolverHandlers) packageVehicles(c *gin.Context) {
+	p, ok := page(c)
+	if !ok {
+		return
+	}
+	vins, total, err := h.rs.PackageVehicles(pkgParam(c), p)
+	writeList(c, vins, total, err)
+}
+
+// --- components ---
+
+func (h resolverHandlers) listComponents(c *gin.Context) {
+	re, ok := nonEmptyQuery(c, "regex")
+	if !ok {
+		return
+	}
+	p, ok := page(c)
+	if !ok {
+		return
+	}
+	cs, total, err := h.rs.ListComponents(re, p)
+	writeList(c, cs, total, err)
+}
+
+type componentBody struct {
+	PartNumber  string `json:"partNumber"`
+	Description string `json:"description"`
+}
+
+func (h resolverHandlers) createComponent(c *gin.Context) {
+	var body componentBody
+	if !bindJSON(c, &body) {
+		return
+	}
+	comp, err := h.rs.CreateComponent(body.PartNumber, body.Description)
+	reply(c, http.StatusOK, comp, err)
+}
+
+func (h resolverHandlers) putComponent(c *gin.Context) {
+	var body componentBody
+	if c.Request.ContentLength != 0 && !bindJSON(c, &body) {
+		return
+	}
+	comp, err := h.rs.PutComponent(c.Param("part"), body.Description)
+	reply(c, http.StatusOK, comp, err)
+}
+
+func (h resolverHandlers) deleteComponent(c *gin.Context) {
+	reply(c, http.StatusOK, nil, h.rs.DeleteComponent(c.Param("part")))
+}
+
+func (h resolverHandlers) componentVehicles(c *gin.Context) {
+	p, ok := page(c)
+	if !ok {
+		return
+	}
+	vins, total, err := h.rs.ComponentVehicles(c.Param("part"), p)
+	writeList(c, vins, total, err)
+}

@@ -1,0 +1,261 @@
+package resolver
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"sota/dsl"
+	"sota/errs"
+	"sota/store"
+)
+
+// Service is the External Resolver: vehicles, components, packages, installed sets, filters and their
+// associations, dependencies, resolution and bulk import, over the Badger store.
+//
+// Every write is one store transaction. Writes are serialized by one mutex, so that the in-memory
+// index changes (applied after each commit) happen in commit order and checks made against the index
+// inside a write see every earlier commit. Other packages that change resolver data in their own
+// transaction (ApplyInstalled, ReplaceInstalled, SetDataPlan, SetPackageBinary, SetLastSeen) must run
+// that transaction through Service.Update, which applies the index changes once it has committed.
+type Service struct {
+	db    *store.DB
+	wmu   sync.Mutex // serializes writes
+	hmu   sync.RWMutex
+	hooks Hooks
+}
+
+// New opens the resolver over db.
+func New(db *store.DB) (*Service, error) {
+	if db == nil {
+		return nil, errors.New("resolver: nil store")
+	}
+	return &Service{db: db}, nil
+}
+
+// DB is the store the service writes to.
+func (s *Service) DB() *store.DB { return s.db }
+
+// SetHooks installs the engine's part of the cascades (vehicle and package deletion).
+func (s *Service) SetHooks(h Hooks) {
+	s.hmu.Lock()
+	s.hooks = h
+	s.hmu.Unlock()
+}
+
+func (s *Service) getHooks() Hooks {
+	s.hmu.RLock()
+	defer s.hmu.RUnlock()
+	return s.hooks
+}
+
+// tx is a store transaction run by Service.Update: it collects the index changes to apply once the
+// transaction has committed.
+type tx struct {
+	store.Txn
+	after []func()
+}
+
+// Update runs fn in one read-write store transaction, serialized with the resolver's other writes, and
+// applies the in-memory index changes that resolver methods made in it after it commits. Resolver
+// methods that take a store.Txn need a transaction from Update.
+func (s *Service) Update(fn func(t store.Txn) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.update(fn)
+}
+
+// update is Update with the write lock already held.
+func (s *Service) update(fn func(t store.Txn) error) error {
+	var x *tx
+	err := s.db.Update(func(t store.Txn) error {
+		x = &tx{Txn: t}
+		return fn(x)
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range x.after {
+		f()
+	}
+	return nil
+}
+
+// afterCommit queues f to run after t commits.
+func afterCommit(t store.Txn, f func()) error {
+	x, ok := t.(*tx)
+	if !ok {
+		return errors.New("resolver: this method needs a transaction from Service.Update")
+	}
+	x.after = append(x.after, f)
+	return nil
+}
+
+// Package is a software package version as the resolver knows it.
+type Package struct {
+	ID          PackageID `json:"id"`
+	Description string    `json:"description"`
+	Vendor      string    `json:"vendor"`
+	Size        int64     `json:"size"`
+	CheckSum    string    `json:"checkSum"`
+	URI         string    `json:"uri"`
+}
+
+// Component is a part number that vehicles can have installed.
+type Component struct {
+	PartNumber  string `json:"partNumber"`
+	Description string `json:"description"`
+}
+
+// Attributes are a vehicle's attributes: string or number values by key.
+type Attributes map[string]dsl.Value
+
+// MarshalJSON encodes numbers as JSON numbers and strings as strings.
+func (a Attributes) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, k := range sortedKeys(a) {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kb, _ := json.Marshal(k)
+		b.Write(kb)
+		b.WriteByte(':')
+		v := a[k]
+		var vb []byte
+		if v.IsNum {
+			vb, _ = json.Marshal(v.Num)
+		} else {
+			vb, _ = json.Marshal(v.Str)
+		}
+		b.Write(vb)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// Attribute limits.
+const (
+	maxAttrs      = 100
+	maxAttrKey    = 100
+	maxAttrString = 1000
+)
+
+// UnmarshalJSON accepts an object whose values are strings or numbers.
+func (a *Attributes) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return errs.InvalidEntity("Attributes must be a JSON object of strings and numbers")
+	}
+	if raw == nil {
+		return errs.InvalidEntity("Attributes must be a JSON object of strings and numbers")
+	}
+	if len(raw) > maxAttrs {
+		return errs.InvalidEntity("At most %d attributes", maxAttrs)
+	}
+	out := make(Attributes, len(raw))
+	for k, r := range raw {
+		if err := validAttrKey(k); err != nil {
+			return err
+		}
+		r = bytes.TrimSpace(r)
+		switch {
+		case len(r) > 0 && r[0] == '"':
+			var s string
+			if err := json.Unmarshal(r, &s); err != nil {
+				return errs.InvalidEntity("Attribute %q: %v", k, err)
+			}
+			if len(s) > maxAttrString {
+				return errs.InvalidEntity("Attribute %q: a string value is at most %d bytes", k, maxAttrString)
+			}
+			out[k] = dsl.Value{Str: s}
+		case len(r) > 0 && (r[0] == '-' || r[0] >= '0' && r[0] <= '9'):
+			var f float64
+			if err := json.Unmarshal(r, &f); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+				return errs.InvalidEntity("Attribute %q: invalid number %s", k, r)
+			}
+			out[k] = dsl.Value{Num: f, IsNum: true}
+		default:
+			return errs.InvalidEntity("Attribute %q: the value must be a string or a number, not %s", k, r)
+		}
+	}
+	*a = out
+	return nil
+}
+
+func validAttrKey(k string) error {
+	ok := len(k) >= 1 && len(k) <= maxAttrKey
+	for i := 0; ok && i < len(k); i++ {
+		c := k[i]
+		ok = isLetterOrDigit(c) || c == '_' || c == '-' || c == '.'
+	}
+	if !ok {
+		return errs.InvalidEntity("Invalid attribute name %q: 1 to %d of letters, digits, '_', '-', '.'", k, maxAttrKey)
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Vehicle is a vehicle as the API shows it. Packages and Components are filled too; the API shows
+// them on request (expand).
+type Vehicle struct {
+	VIN        string      `json:"vin"`
+	LastSeen   *time.Time  `json:"lastSeen"`
+	Attributes Attributes  `json:"attributes"`
+	DataPlan   *string     `json:"dataPlan"`
+	Packages   []PackageID `json:"-"`
+	Components []string    `json:"-"`
+}
+
+func (v *vehicleRec) view() Vehicle {
+	out := Vehicle{VIN: v.VIN, Attributes: Attributes(v.Attrs), Packages: v.Packages, Components: v.Components}
+	if out.Attributes == nil {
+		out.Attributes = Attributes{}
+	}
+	if out.Packages == nil {
+		out.Packages = []PackageID{}
+	}
+	if out.Components == nil {
+		out.Components = []string{}
+	}
+	if v.LastSeen != 0 {
+		t := time.Unix(0, v.LastSeen).UTC()
+		out.LastSeen = &t
+	}
+	if v.DataPlan != "" {
+		p := v.DataPlan
+		out.DataPlan = &p
+	}
+	return out
+}
+
+// comparePackageIDs orders by lower-cased name, then version precedence.
+func comparePackageIDs(a, b PackageID) int {
+	if c := strings.Compare(lower(a.Name), lower(b.Name)); c != 0 {
+		return c
+	}
+	return compareVersions(a.Version, b.Version)
+}
+
+// samePackage reports whether a and b name the same package version.
+func samePackage(a, b PackageID) bool {
+	return a.Version == b.Version && strings.EqualFold(a.Name, b.Name)
+}
+
+func internal(format string, args ...any) error {
+	return fmt.Errorf("resolver: "+format, args...)
+}

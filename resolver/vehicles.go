@@ -1,0 +1,438 @@
+package resolver
+
+import (
+	"errors"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"sota/errs"
+	"sota/store"
+)
+
+// PutVehicle creates the vehicle, or keeps it as it is when it exists.
+func (s *Service) PutVehicle(vin string) error {
+	if err := ValidVIN(vin); err != nil {
+		return err
+	}
+	return s.Update(func(t store.Txn) error {
+		ok, err := t.Has(vehicleKey(vin))
+		if err != nil || ok {
+			return err
+		}
+		return s.writeVehicle(t, &vehicleRec{VIN: vin})
+	})
+}
+
+// CreateVehicle creates the vehicle; an existing VIN is a duplicate_entry conflict.
+func (s *Service) CreateVehicle(vin string) (Vehicle, error) {
+	if err := ValidVIN(vin); err != nil {
+		return Vehicle{}, err
+	}
+	rec := &vehicleRec{VIN: vin}
+	err := s.Update(func(t store.Txn) error {
+		ok, err := t.Has(vehicleKey(vin))
+		if err != nil {
+			return err
+		}
+		if ok {
+			return duplicate("VIN already exists: %s", vin)
+		}
+		return s.writeVehicle(t, rec)
+	})
+	if err != nil {
+		return Vehicle{}, err
+	}
+	return rec.view(), nil
+}
+
+// GetVehicle returns one vehicle with its installed packages and components.
+func (s *Service) GetVehicle(vin string) (Vehicle, error) {
+	if err := ValidVIN(vin); err != nil {
+		return Vehicle{}, err
+	}
+	var v *vehicleRec
+	err := s.db.View(func(t store.Txn) (err error) {
+		v, err = s.loadVehicle(t, vin)
+		return err
+	})
+	if err != nil {
+		return Vehicle{}, err
+	}
+	return v.view(), nil
+}
+
+// VehicleExists reports whether the VIN is registered.
+func (s *Service) VehicleExists(vin string) bool {
+	var ok bool
+	err := s.db.View(func(t store.Txn) (err error) {
+		ok, err = t.Has(vehicleKey(vin))
+		return err
+	})
+	return err == nil && ok
+}
+
+// VehicleQuery selects vehicles; empty fields select everything. All given criteria must hold.
+type VehicleQuery struct {
+	Regex          string // unanchored, case-sensitive, on the VIN
+	PackageName    string // installed package of this name (case-insensitive) ...
+	PackageVersion string // ... and, when set, this exact version (needs PackageName)
+	Component      string // installed part number (case-insensitive)
+}
+
+// ListVehicles returns the page of vehicles matching q, sorted by VIN, and how many match in all.
+func (s *Service) ListVehicles(q VehicleQuery, p Page) ([]Vehicle, int, error) {
+	var re *regexp.Regexp
+	if q.Regex != "" {
+		r, err := validRegex("regex", q.Regex)
+		if err != nil {
+			return nil, 0, err
+		}
+		re = r
+	}
+	if q.PackageVersion != "" && q.PackageName == "" {
+		return nil, 0, errs.InvalidEntity("packageVersion needs packageName")
+	}
+	if q.PackageName != "" {
+		if err := ValidPackageName(q.PackageName); err != nil {
+			return nil, 0, err
+		}
+	}
+	if q.PackageVersion != "" {
+		if err := ValidVersion(q.PackageVersion); err != nil {
+			return nil, 0, err
+		}
+	}
+	if q.Component != "" {
+		if err := ValidPartNumber(q.Component); err != nil {
+			return nil, 0, err
+		}
+	}
+	match := func(v *vehicleRec) bool {
+		if re != nil && !re.MatchString(v.VIN) {
+			return false
+		}
+		if q.PackageName != "" && !slices.ContainsFunc(v.Packages, func(id PackageID) bool {
+			return strings.EqualFold(id.Name, q.PackageName) && (q.PackageVersion == "" || id.Version == q.PackageVersion)
+		}) {
+			return false
+		}
+		if q.Component != "" && !slices.ContainsFunc(v.Components, func(c string) bool { return strings.EqualFold(c, q.Component) }) {
+			return false
+		}
+		return true
+	}
+	var out []Vehicle
+	total := 0
+	lo, hi := p.Offset, p.Offset+p.Limit
+	err := s.db.View(func(t store.Txn) error {
+		return t.Iterate([]byte(pVehicle), func(_, val []byte) error {
+			v, err := decodeVehicle(val)
+			if err != nil {
+				return err
+			}
+			if !match(v) {
+				return nil
+			}
+			if total >= lo && total < hi {
+				out = append(out, v.view())
+			}
+			total++
+			return nil
+		})
+	})
+	if out == nil {
+		out = []Vehicle{}
+	}
+	return out, total, err
+}
+
+// DeleteVehicle removes the vehicle with its installed packages and components and its data-plan
+// link, and lets the engine cancel its pending updates, in one transaction.
+func (s *Service) DeleteVehicle(vin string) error {
+	if err := ValidVIN(vin); err != nil {
+		return err
+	}
+	return s.Update(func(t store.Txn) error {
+		v, err := s.loadVehicle(t, vin)
+		if err != nil {
+			return err
+		}
+		for _, id := range v.Packages {
+			if err := t.Delete(foreignKey(id, vin)); err != nil {
+				return err
+			}
+		}
+		if err := t.Delete(vehicleKey(vin)); err != nil {
+			return err
+		}
+		if h := s.getHooks().VehicleDeleted; h != nil {
+			if err := h(t, vin); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// loadVehicle reads a vehicle; a missing one is missing_vehicle.
+func (s *Service) loadVehicle(t store.Txn, vin string) (*vehicleRec, error) {
+	v, err := getVehicle(t, vin)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, missingVehicle(vin)
+	}
+	return v, err
+}
+
+// writeVehicle stores the record.
+func (s *Service) writeVehicle(t store.Txn, v *vehicleRec) error {
+	return putVehicle(t, v)
+}
+
+// InstalledPackages returns the vehicle's installed packages (known and foreign), sorted.
+func (s *Service) InstalledPackages(vin string) ([]PackageID, error) {
+	v, err := s.GetVehicle(vin)
+	return v.Packages, err
+}
+
+// InstallPackage marks a registered package as installed on the vehicle (idempotent).
+func (s *Service) InstallPackage(vin string, id PackageID) error {
+	if err := ValidVIN(vin); err != nil {
+		return err
+	}
+	if err := ValidPackageID(id); err != nil {
+		return err
+	}
+	return s.Update(func(t store.Txn) error {
+		v, err := s.loadVehicle(t, vin)
+		if err != nil {
+			return err
+		}
+		pkg, err := s.loadPackage(t, id)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(v.Packages, func(p PackageID) bool { return samePackage(p, id) }) {
+			return nil
+		}
+		return s.setInstalled(t, v, append(slices.Clone(v.Packages), pkg.ID))
+	})
+}
+
+// UninstallPackage removes a package from the vehicle's installed set.
+func (s *Service) UninstallPackage(vin string, id PackageID) error {
+	if err := ValidVIN(vin); err != nil {
+		return err
+	}
+	if err := ValidPackageID(id); err != nil {
+		return err
+	}
+	return s.Update(func(t store.Txn) error {
+		v, err := s.loadVehicle(t, vin)
+		if err != nil {
+			return err
+		}
+		if _, err := s.loadPackage(t, id); err != nil {
+			return err
+		}
+		i := slices.IndexFunc(v.Packages, func(p PackageID) bool { return samePackage(p, id) })
+		if i < 0 {
+			return errs.New(errs.Conflict, "not_installed", "Package is not installed on VIN: %s on %s", id, vin)
+		}
+		return s.setInstalled(t, v, slices.Delete(slices.Clone(v.Packages), i, i+1))
+	})
+}
+
+// SetInstalled replaces the vehicle's installed set in its own transaction. Packages the resolver
+// does not know are kept as foreign: listed, but ignored by filters and the solver.
+func (s *Service) SetInstalled(vin string, ids []PackageID) error {
+	return s.Update(func(t store.Txn) error { return s.ReplaceInstalled(t, vin, ids) })
+}
+
+// ReplaceInstalled replaces the vehicle's installed set in the caller's transaction (from Update).
+func (s *Service) ReplaceInstalled(t store.Txn, vin string, ids []PackageID) error {
+	if err := ValidVIN(vin); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := ValidPackageID(id); err != nil {
+			return err
+		}
+	}
+	v, err := s.loadVehicle(t, vin)
+	if err != nil {
+		return err
+	}
+	return s.setInstalled(t, v, ids)
+}
+
+// ApplyInstalled adds packages to the vehicle's installed set after a successful install, in the
+// caller's transaction (from Update). An installed package replaces the other installed versions of
+// the same name: installing nav 2.0.0 upgrades nav 1.0.0.
+func (s *Service) ApplyInstalled(t store.Txn, vin string, ids []PackageID) error {
+	if err := ValidVIN(vin); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := ValidPackageID(id); err != nil {
+			return err
+		}
+	}
+	v, err := s.loadVehicle(t, vin)
+	if err != nil {
+		return err
+	}
+	next := slices.DeleteFunc(slices.Clone(v.Packages), func(p PackageID) bool {
+		return slices.ContainsFunc(ids, func(id PackageID) bool { return strings.EqualFold(id.Name, p.Name) })
+	})
+	return s.setInstalled(t, v, append(next, ids...))
+}
+
+// setInstalled stores ids as the vehicle's installed set: duplicates dropped, known packages in the
+// case of their registration, sorted; foreign markers kept in step.
+func (s *Service) setInstalled(t store.Txn, v *vehicleRec, ids []PackageID) error {
+	next := make([]PackageID, 0, len(ids))
+	for _, id := range ids {
+		if slices.ContainsFunc(next, func(p PackageID) bool { return samePackage(p, id) }) {
+			continue
+		}
+		pkg, found, err := s.findPackage(t, id)
+		if err != nil {
+			return err
+		}
+		if found {
+			id = pkg.ID
+		}
+		next = append(next, id)
+	}
+	slices.SortFunc(next, comparePackageIDs)
+	for _, id := range v.Packages {
+		if err := t.Delete(foreignKey(id, v.VIN)); err != nil {
+			return err
+		}
+	}
+	for _, id := range next {
+		found, err := t.Has(packageKey(id))
+		if err != nil {
+			return err
+		}
+		if !found {
+			if err := t.Set(foreignKey(id, v.VIN), nil); err != nil {
+				return err
+			}
+		}
+	}
+	nv := *v
+	nv.Packages = next
+	return s.writeVehicle(t, &nv)
+}
+
+// VehicleComponents returns the part numbers installed on the vehicle.
+func (s *Service) VehicleComponents(vin string) ([]string, error) {
+	v, err := s.GetVehicle(vin)
+	return v.Components, err
+}
+
+// InstallComponent marks a registered component as installed on the vehicle.
+func (s *Service) InstallComponent(vin, part string) error {
+	if err := ValidVIN(vin); err != nil {
+		return err
+	}
+	if err := ValidPartNumber(part); err != nil {
+		return err
+	}
+	return s.Update(func(t store.Txn) error {
+		v, err := s.loadVehicle(t, vin)
+		if err != nil {
+			return err
+		}
+		c, err := s.loadComponent(t, part)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(v.Components, func(p string) bool { return strings.EqualFold(p, part) }) {
+			return duplicate("Component is already installed on VIN: %s on %s", c.PartNumber, vin)
+		}
+		nv := *v
+		nv.Components = append(slices.Clone(v.Components), c.PartNumber)
+		slices.SortFunc(nv.Components, func(a, b string) int { return strings.Compare(lower(a), lower(b)) })
+		return s.writeVehicle(t, &nv)
+	})
+}
+
+// UninstallComponent removes a part number from the vehicle.
+func (s *Service) UninstallComponent(vin, part string) error {
+	if err := ValidVIN(vin); err != nil {
+		return err
+	}
+	if err := ValidPartNumber(part); err != nil {
+		return err
+	}
+	return s.Update(func(t store.Txn) error {
+		v, err := s.loadVehicle(t, vin)
+		if err != nil {
+			return err
+		}
+		if _, err := s.loadComponent(t, part); err != nil {
+			return err
+		}
+		i := slices.IndexFunc(v.Components, func(p string) bool { return strings.EqualFold(p, part) })
+		if i < 0 {
+			return errs.New(errs.NotFound, "missing_component", "Component is not installed on VIN: %s on %s", part, vin)
+		}
+		nv := *v
+		nv.Components = slices.Delete(slices.Clone(v.Components), i, i+1)
+		return s.writeVehicle(t, &nv)
+	})
+}
+
+// VehicleAttributes returns the vehicle's attributes.
+func (s *Service) VehicleAttributes(vin string) (Attributes, error) {
+	v, err := s.GetVehicle(vin)
+	return v.Attributes, err
+}
+
+// SetAttributes replaces the vehicle's attributes.
+func (s *Service) SetAttributes(vin string, attrs Attributes) (Attributes, error) {
+	if err := ValidVIN(vin); err != nil {
+		return nil, err
+	}
+	if attrs == nil {
+		attrs = Attributes{}
+	}
+	err := s.Update(func(t store.Txn) error {
+		v, err := s.loadVehicle(t, vin)
+		if err != nil {
+			return err
+		}
+		nv := *v
+		nv.Attrs = attrs
+		return s.writeVehicle(t, &nv)
+	})
+	return attrs, err
+}
+
+// SetDataPlan links the vehicle to a data plan ("" unlinks) in the caller's transaction (from
+// Update). The engine owns data plans and checks that the plan exists.
+func (s *Service) SetDataPlan(t store.Txn, vin, planID string) error {
+	v, err := s.loadVehicle(t, vin)
+	if err != nil {
+		return err
+	}
+	nv := *v
+	nv.DataPlan = planID
+	return putVehicle(t, &nv)
+}
+
+// SetLastSeen records when the vehicle last contacted the server, in the caller's transaction (from
+// Update).
+func (s *Service) SetLastSeen(t store.Txn, vin string, at time.Time) error {
+	v, err := s.loadVehicle(t, vin)
+	if err != nil {
+		return err
+	}
+	nv := *v
+	nv.LastSeen = at.UnixNano()
+	return putVehicle(t, &nv)
+}
