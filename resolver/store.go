@@ -57,8 +57,8 @@ func lower(s string) string { return strings.ToLower(s) }
 
 func vehicleKey(vin string) []byte { return []byte(pVehicle + vin) }
 
-func pkgPart(id PackageID) string     { return lower(id.Name) + "/" + id.Version }
-func packageKey(id PackageID) []byte  { return []byte(pPackage + pkgPart(id)) }
+func pkgPart(id PackageID) string    { return lower(id.Name) + "/" + id.Version }
+func packageKey(id PackageID) []byte { return []byte(pPackage + pkgPart(id)) }
 func packageNamePrefix(name string) []byte {
 	return []byte(pPackage + lower(name) + "/")
 }
