@@ -109,6 +109,13 @@ var packageSpecs = []pkgSpec{
 	{"bluetooth-stack", "BlueZ", "Bluetooth host stack", []string{"4.2.0", "5.1.0", "5.4.0"}, always(rng("dbus", ">=1.12.0"))},
 	{"apple-carplay", "Apple", "CarPlay integration", []string{"2.0.0", "2.1.0"}, always(rng("bluetooth-stack", ">=5.0.0"), rng("media-player", ">=3.0.0"))},
 	{"android-auto", "Google", "Android Auto integration", []string{"1.7.0", "1.8.2", "2.0.0"}, always(rng("bluetooth-stack", ">=5.0.0"))},
+	{"dab-radio", "Fleet Software", "digital radio (1.1.0 needs the new UI but was built against Qt 5)", []string{"1.0.0", "1.1.0"},
+		func(v string) []Dependency {
+			if v == "1.0.0" {
+				return []Dependency{rng("qt-runtime", ">=5.15.0 <6.0.0"), rng("media-player", ">=2.0.0")}
+			}
+			return []Dependency{rng("qt-runtime", ">=5.15.0 <6.0.0"), rng("infotainment-ui", ">=9.0.0")}
+		}},
 	{"speech-engine", "Cerence", "speech recognition and synthesis", []string{"5.0.0", "5.1.0", "6.0.0"}, none},
 	{"voice-assistant", "Fleet Software", "voice assistant", []string{"1.0.0", "1.1.0", "2.0.0"},
 		func(v string) []Dependency {
@@ -163,7 +170,7 @@ var corePackages = []string{
 
 // optionalPackages are installed depending on the model's equipment.
 var optionalPackages = []string{
-	"qt-runtime", "infotainment-ui", "media-player", "bluetooth-stack", "apple-carplay", "android-auto",
+	"qt-runtime", "infotainment-ui", "media-player", "bluetooth-stack", "apple-carplay", "android-auto", "dab-radio",
 	"speech-engine", "voice-assistant", "nav-maps", "nav-engine", "traffic-service", "hvac-control",
 	"seat-memory", "tpms", "parking-assist", "camera-surround", "adas-lanekeep", "adas-acc",
 	"security-ids", "can-logger",

@@ -72,7 +72,7 @@ type make_ struct {
 }
 
 var (
-	infotainment = []string{"qt-runtime", "infotainment-ui", "media-player", "bluetooth-stack"}
+	infotainment = []string{"qt-runtime", "infotainment-ui", "media-player", "bluetooth-stack", "dab-radio"}
 	premium      = []string{"apple-carplay", "android-auto", "voice-assistant", "speech-engine", "nav-engine", "nav-maps", "traffic-service", "seat-memory"}
 	basic        = []string{"hvac-control", "tpms", "can-logger", "security-ids"}
 	driver       = []string{"adas-lanekeep", "adas-acc", "parking-assist", "camera-surround"}
