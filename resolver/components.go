@@ -2,8 +2,6 @@ package resolver
 
 import (
 	"regexp"
-	"slices"
-	"strings"
 
 	"sota/errs"
 	"sota/store"
@@ -80,11 +78,7 @@ func (s *Service) DeleteComponent(part string) error {
 		if err != nil {
 			return err
 		}
-		vins, err := s.vinsWithComponent(t, part)
-		if err != nil {
-			return err
-		}
-		if len(vins) > 0 {
+		if vins := s.vinsWithComponent(part); len(vins) > 0 {
 			return errs.New(errs.Conflict, "component_is_installed", "Component %s is installed on %d vehicle(s), e.g. %s", c.PartNumber, len(vins), vins[0])
 		}
 		return t.Delete(componentKey(part))
@@ -101,29 +95,13 @@ func (s *Service) ComponentVehicles(part string, p Page) ([]string, int, error) 
 		if _, err := s.loadComponent(t, part); err != nil {
 			return err
 		}
-		v, err := s.vinsWithComponent(t, part)
-		vins = v
-		return err
+		vins = s.vinsWithComponent(part)
+		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
 	return append([]string{}, pageOf(vins, p)...), len(vins), nil
-}
-
-func (s *Service) vinsWithComponent(t store.Txn, part string) ([]string, error) {
-	var vins []string
-	err := t.Iterate([]byte(pVehicle), func(_, val []byte) error {
-		v, err := decodeVehicle(val)
-		if err != nil {
-			return err
-		}
-		if slices.ContainsFunc(v.Components, func(c string) bool { return strings.EqualFold(c, part) }) {
-			vins = append(vins, v.VIN)
-		}
-		return nil
-	})
-	return vins, err
 }
 
 // loadComponent reads a component; a missing one is missing_component.

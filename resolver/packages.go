@@ -208,16 +208,23 @@ func (s *Service) DeletePackage(id PackageID) error {
 		}); err != nil {
 			return err
 		}
-		vins, err := s.vinsWithPackage(t, id)
-		if err != nil {
+		if err := t.Delete(packageKey(id)); err != nil {
 			return err
 		}
-		for _, vin := range vins {
+		// Vehicles that have it installed keep it as a foreign package.
+		for _, vin := range s.vinsWithPackage(id) {
 			if err := t.Set(foreignKey(id, vin), nil); err != nil {
 				return err
 			}
+			v, err := getVehicle(t, vin)
+			if err != nil {
+				return err
+			}
+			if err := s.indexVehicle(t, v); err != nil {
+				return err
+			}
 		}
-		return t.Delete(packageKey(id))
+		return nil
 	})
 }
 
@@ -231,30 +238,13 @@ func (s *Service) PackageVehicles(id PackageID, p Page) ([]string, int, error) {
 		if _, err := s.loadPackage(t, id); err != nil {
 			return err
 		}
-		v, err := s.vinsWithPackage(t, id)
-		vins = v
-		return err
+		vins = s.vinsWithPackage(id)
+		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
 	return append([]string{}, pageOf(vins, p)...), len(vins), nil
-}
-
-// vinsWithPackage lists, sorted, the vehicles that have the package version installed.
-func (s *Service) vinsWithPackage(t store.Txn, id PackageID) ([]string, error) {
-	var vins []string
-	err := t.Iterate([]byte(pVehicle), func(_, val []byte) error {
-		v, err := decodeVehicle(val)
-		if err != nil {
-			return err
-		}
-		if slices.ContainsFunc(v.Packages, func(p PackageID) bool { return samePackage(p, id) }) {
-			vins = append(vins, v.VIN)
-		}
-		return nil
-	})
-	return vins, err
 }
 
 // loadPackage reads a package; a missing one is package_not_found.

@@ -26,6 +26,7 @@ import (
 // that transaction through Service.Update, which applies the index changes once it has committed.
 type Service struct {
 	db    *store.DB
+	index *FleetIndex
 	wmu   sync.Mutex // serializes writes
 	hmu   sync.RWMutex
 	hooks Hooks
@@ -36,7 +37,11 @@ func New(db *store.DB) (*Service, error) {
 	if db == nil {
 		return nil, errors.New("resolver: nil store")
 	}
-	return &Service{db: db}, nil
+	s := &Service{db: db, index: NewFleetIndex()}
+	if err := s.loadIndex(); err != nil {
+		return nil, fmt.Errorf("resolver: load the fleet index: %w", err)
+	}
+	return s, nil
 }
 
 // DB is the store the service writes to.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2"
+
 	"sota/errs"
 	"sota/store"
 )
@@ -65,12 +67,8 @@ func (s *Service) GetVehicle(vin string) (Vehicle, error) {
 
 // VehicleExists reports whether the VIN is registered.
 func (s *Service) VehicleExists(vin string) bool {
-	var ok bool
-	err := s.db.View(func(t store.Txn) (err error) {
-		ok, err = t.Has(vehicleKey(vin))
-		return err
-	})
-	return err == nil && ok
+	_, ok := s.index.ID(vin)
+	return ok
 }
 
 // VehicleQuery selects vehicles; empty fields select everything. All given criteria must hold.
@@ -109,43 +107,73 @@ func (s *Service) ListVehicles(q VehicleQuery, p Page) ([]Vehicle, int, error) {
 			return nil, 0, err
 		}
 	}
-	match := func(v *vehicleRec) bool {
-		if re != nil && !re.MatchString(v.VIN) {
-			return false
+	var vins []string
+	var err error
+	s.index.ReadView(func(v View) {
+		var bm *roaring.Bitmap // nil: every vehicle
+		if q.Component != "" {
+			bm = v.Components(func(p string) bool { return strings.EqualFold(p, q.Component) })
 		}
-		if q.PackageName != "" && !slices.ContainsFunc(v.Packages, func(id PackageID) bool {
-			return strings.EqualFold(id.Name, q.PackageName) && (q.PackageVersion == "" || id.Version == q.PackageVersion)
-		}) {
-			return false
+		if q.PackageName != "" {
+			pkgIDs := v.PackageNamed(q.PackageName, func(ver string) bool { return q.PackageVersion == "" || ver == q.PackageVersion })
+			if bm == nil {
+				bm = pkgIDs
+			} else {
+				bm = roaring.And(bm, pkgIDs)
+			}
 		}
-		if q.Component != "" && !slices.ContainsFunc(v.Components, func(c string) bool { return strings.EqualFold(c, q.Component) }) {
-			return false
+		if bm == nil {
+			bm = v.Universe()
 		}
-		return true
-	}
-	var out []Vehicle
-	total := 0
-	lo, hi := p.Offset, p.Offset+p.Limit
-	err := s.db.View(func(t store.Txn) error {
-		return t.Iterate([]byte(pVehicle), func(_, val []byte) error {
-			v, err := decodeVehicle(val)
+		it := bm.Iterator()
+		for it.HasNext() {
+			if vin := v.VIN(it.Next()); re == nil || re.MatchString(vin) {
+				vins = append(vins, vin)
+			}
+		}
+	})
+	if q.PackageName != "" {
+		// Foreign installs count for the search too (the index holds known packages only).
+		err = s.db.View(func(t store.Txn) error {
+			foreign, err := foreignVINs(t, q.PackageName, q.PackageVersion)
 			if err != nil {
 				return err
 			}
-			if !match(v) {
-				return nil
+			for _, vin := range foreign {
+				v, err := getVehicle(t, vin)
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if (re == nil || re.MatchString(vin)) && (q.Component == "" || slices.ContainsFunc(v.Components, func(c string) bool { return strings.EqualFold(c, q.Component) })) {
+					vins = append(vins, vin)
+				}
 			}
-			if total >= lo && total < hi {
-				out = append(out, v.view())
-			}
-			total++
 			return nil
 		})
-	})
-	if out == nil {
-		out = []Vehicle{}
 	}
-	return out, total, err
+	if err != nil {
+		return nil, 0, err
+	}
+	slices.Sort(vins)
+	vins = slices.Compact(vins)
+	out := make([]Vehicle, 0, min(p.Limit, len(vins)))
+	err = s.db.View(func(t store.Txn) error {
+		for _, vin := range pageOf(vins, p) {
+			v, err := getVehicle(t, vin)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // deleted since
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, v.view())
+		}
+		return nil
+	})
+	return out, len(vins), err
 }
 
 // DeleteVehicle removes the vehicle with its installed packages and components and its data-plan
@@ -172,7 +200,7 @@ func (s *Service) DeleteVehicle(vin string) error {
 				return err
 			}
 		}
-		return nil
+		return afterCommit(t, func() { s.index.Delete(vin) })
 	})
 }
 
@@ -185,9 +213,12 @@ func (s *Service) loadVehicle(t store.Txn, vin string) (*vehicleRec, error) {
 	return v, err
 }
 
-// writeVehicle stores the record.
+// writeVehicle stores the record and queues its index update.
 func (s *Service) writeVehicle(t store.Txn, v *vehicleRec) error {
-	return putVehicle(t, v)
+	if err := putVehicle(t, v); err != nil {
+		return err
+	}
+	return s.indexVehicle(t, v)
 }
 
 // InstalledPackages returns the vehicle's installed packages (known and foreign), sorted.
