@@ -44,6 +44,7 @@ type Server struct {
 	cfg  Config
 	deps Deps
 	log  *slog.Logger
+	auth *Auth // accounts, sessions, API tokens (nil without a store)
 }
 
 // New builds the gin engine with every route registered.
@@ -56,10 +57,18 @@ func New(cfg Config, deps Deps) (*gin.Engine, *Server) {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger}
+	if deps.DB != nil {
+		s.auth = NewAuth(deps.DB)
+	}
 	r := gin.New()
-	r.Use(s.recoverer(), s.accessLog())
+	// authenticate guards every /api/v1 route, whoever registers it (see auth_routes.go).
+	r.Use(s.recoverer(), s.accessLog(), s.authenticate())
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {
+		if isUIResource(c.Request.URL.Path) {
+			refuseAsset(c)
+			return
+		}
 		writeError(c, errs.New(errs.NotFound, "not_found", "No route for %s %s", c.Request.Method, c.Request.URL.Path))
 	})
 	r.NoMethod(func(c *gin.Context) {

@@ -1,2 +1,39 @@
-// Package web holds the admin UI assets, embedded into the binary.
+// Package web holds the admin UI assets, embedded into the binary: the single-page app (index.html,
+// app.js, app.css) and the login page template. There is no build step: the files are served as they are.
+// Only the files named in Assets are served; the api package answers 409 for any other script,
+// stylesheet or page.
 package web
+
+import "embed"
+
+//go:embed static
+var files embed.FS
+
+// Assets maps each approved asset name (as requested under /assets/) to its content type.
+var Assets = map[string]string{
+	"app.js":  "text/javascript; charset=utf-8",
+	"app.css": "text/css; charset=utf-8",
+}
+
+// Index is the admin UI page.
+func Index() []byte { return mustRead("static/index.html") }
+
+// LoginTemplate is the login page, an html/template with fields Next and Error.
+func LoginTemplate() string { return string(mustRead("static/login.html")) }
+
+// Asset returns an approved asset's content and content type, or false for anything not in Assets.
+func Asset(name string) ([]byte, string, bool) {
+	ct, ok := Assets[name]
+	if !ok {
+		return nil, "", false
+	}
+	return mustRead("static/" + name), ct, true
+}
+
+func mustRead(name string) []byte {
+	b, err := files.ReadFile(name)
+	if err != nil {
+		panic("web: embedded asset missing: " + name) // a build mistake, caught by the tests
+	}
+	return b
+}

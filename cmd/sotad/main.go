@@ -94,6 +94,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	if c.TLS != "" && c.TLS != "self-signed" {
 		return c, fmt.Errorf("--tls must be self-signed, not %q", c.TLS)
 	}
+	if c.TLS != "" && c.TLSCert != "" {
+		return c, errors.New("--tls=self-signed and --tls-cert exclude each other")
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return c, errors.New("--tls-cert and --tls-key go together")
 	}
@@ -105,6 +108,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	return c, nil
 }
+
+// baseContext is the parent of the serving context; tests cancel it to stop a server started by run.
+var baseContext = context.Background()
+
+// wired sees the finished HTTP handler; tests use it to list the registered routes.
+var wired = func(http.Handler) {}
 
 func main() {
 	if err := run(os.Args[1:], os.Getenv, os.Stderr); err != nil {
@@ -139,6 +148,29 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	}
 	defer db.Close()
 
+	if cfg.TLS == "self-signed" {
+		cert, key, created, err := selfSignedCert(cfg.Data)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("self-signed certificate: %w", err)
+		}
+		if created {
+			log.Info("generated a self-signed TLS certificate", "cert", cert)
+		}
+		cfg.TLSCert, cfg.TLSKey = cert, key
+	}
+	generated, created, err := api.NewAuth(db).Bootstrap(cfg.AdminUser, cfg.AdminPassword)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("first admin account %q: %w", cfg.AdminUser, err)
+	}
+	if created {
+		log.Info("created the first admin account", "user", cfg.AdminUser)
+	}
+	if generated != "" {
+		fmt.Fprintf(stderr, "\n  Generated password for admin account %q (shown only once): %s\n  Change it with PUT /api/v1/accounts/%s/password.\n\n", cfg.AdminUser, generated, cfg.AdminUser)
+	}
+
 	if cfg.Auth == "none" {
 		log.Warn("AUTHENTICATION IS OFF (--auth=none): the admin API is open to anyone who can reach " + cfg.Listen + "; use only for local development and tests")
 	}
@@ -154,9 +186,10 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		return err
 	}
 	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log}, api.Deps{DB: db, Engine: eng, Resolver: rs})
+	wired(handler)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(baseContext, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
 	go func() {

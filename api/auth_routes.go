@@ -1,0 +1,383 @@
+package api
+
+// HTTP side of authentication: the middleware guarding /api/v1, the UI pages, login and logout,
+// and the account, session and API-token routes.
+
+import (
+	"bytes"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"sota/errs"
+	"sota/web"
+)
+
+// SessionCookie is the name of the session cookie.
+const SessionCookie = "sota_session"
+
+const identityKey = "sota.identity"
+
+// identity is who made a request.
+type identity struct {
+	Username string
+	Session  *Session // set when authenticated by the session cookie
+	Token    *APIToken
+}
+
+// authExempt reports whether a route stays outside admin authentication: the device API (its own
+// device tokens), the SDL policy-server endpoints head units call, and the public wake-up key.
+// route is the matched gin pattern ("" when no route matched), path the request path.
+func authExempt(route, path string) bool {
+	switch {
+	case route == "/api/v1/vehicle_updates" || strings.HasPrefix(route, "/api/v1/vehicle_updates/"):
+		return true
+	case route != "" && (path == "/api/v1/production/policy" || path == "/api/v1/staging/policy"):
+		return true
+	case route == "/api/v1/wakeup/public_key":
+		return true
+	}
+	return false
+}
+
+// authenticate runs before every handler. Under /api/v1 (except authExempt routes) it requires a
+// valid API token (Authorization: Bearer) or session cookie, and for a cookie on a state-changing
+// method also the session's X-CSRF-Token. UI pages check the identity themselves (they redirect).
+func (s *Server) authenticate() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		path := c.Request.URL.Path
+		if path != "/api/v1" && !strings.HasPrefix(path, "/api/v1/") {
+			c.Next()
+			return
+		}
+		if authExempt(c.FullPath(), path) {
+			c.Next()
+			return
+		}
+		id, err := s.identify(c)
+		if s.cfg.AuthNone {
+			if id != nil {
+				c.Set(identityKey, id)
+			}
+			c.Next()
+			return
+		}
+		if err != nil {
+			c.Header("WWW-Authenticate", `Bearer realm="sota"`)
+			writeError(c, err)
+			return
+		}
+		if id.Session != nil && !safeMethod(c.Request.Method) && !id.Session.CheckCSRF(c.GetHeader("X-CSRF-Token")) {
+			writeError(c, errs.New(errs.Forbidden, "csrf_token_invalid", "Missing or wrong X-CSRF-Token header for this session"))
+			return
+		}
+		c.Set(identityKey, id)
+		c.Next()
+	}
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// identify finds the caller from the Authorization header or, failing that, the session cookie.
+func (s *Server) identify(c *gin.Context) (*identity, error) {
+	notAuth := errs.New(errs.Unauthorized, "not_authenticated", "Authentication required: log in or send an API token (Authorization: Bearer)")
+	if s.auth == nil {
+		return nil, notAuth
+	}
+	if h := c.GetHeader("Authorization"); h != "" {
+		secret, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return nil, errs.New(errs.Unauthorized, "invalid_token", "Authorization must be: Bearer <API token>")
+		}
+		tok, ok, err := s.auth.Token(strings.TrimSpace(secret))
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, errs.New(errs.Unauthorized, "invalid_token", "Unknown or revoked API token")
+		}
+		return &identity{Username: tok.Username, Token: &tok}, nil
+	}
+	sess, ok, err := s.sessionOf(c)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, notAuth
+	}
+	return &identity{Username: sess.Username, Session: &sess}, nil
+}
+
+func (s *Server) sessionOf(c *gin.Context) (Session, bool, error) {
+	if s.auth == nil {
+		return Session{}, false, nil
+	}
+	ck, err := c.Cookie(SessionCookie)
+	if err != nil {
+		return Session{}, false, nil
+	}
+	return s.auth.Session(ck)
+}
+
+// requireAuthService answers 501 when the server runs without a store (only in tests of other areas).
+func (s *Server) requireAuthService(c *gin.Context) bool {
+	if s.auth == nil {
+		writeError(c, errs.New(errs.NotImplemented, "auth_unavailable", "Accounts need the store"))
+		return false
+	}
+	return true
+}
+
+func init() { addRoutes(registerAuth) }
+
+func registerAuth(s *Server, r *gin.Engine, v1 *gin.RouterGroup) {
+	loginTmpl := template.Must(template.New("login").Parse(web.LoginTemplate()))
+
+	page := func(c *gin.Context) {
+		if !s.cfg.AuthNone {
+			if _, ok, err := s.sessionOf(c); err != nil {
+				writeError(c, err)
+				return
+			} else if !ok {
+				redirect(c, "/login?next="+url.QueryEscape(c.Request.URL.RequestURI()))
+				return
+			}
+		}
+		c.Header("Cache-Control", "no-store")
+		c.Header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+		c.Header("X-Frame-Options", "DENY")
+		c.Data(http.StatusOK, "text/html; charset=utf-8", web.Index())
+	}
+	r.GET("/", page)
+	r.GET("/index.html", page)
+
+	r.GET("/assets/:file", func(c *gin.Context) {
+		body, ct, ok := web.Asset(c.Param("file"))
+		if !ok {
+			refuseAsset(c)
+			return
+		}
+		c.Header("Cache-Control", "no-cache")
+		c.Data(http.StatusOK, ct, body)
+	})
+
+	renderLogin := func(c *gin.Context, status int, next, msg string) {
+		var buf bytes.Buffer
+		if err := loginTmpl.Execute(&buf, struct{ Next, Error string }{next, msg}); err != nil {
+			writeError(c, err)
+			return
+		}
+		c.Header("Cache-Control", "no-store")
+		c.Header("X-Frame-Options", "DENY")
+		c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+	}
+	r.GET("/login", func(c *gin.Context) { renderLogin(c, http.StatusOK, safeNext(c.Query("next")), "") })
+
+	r.POST("/login", func(c *gin.Context) {
+		var in struct {
+			Username string `json:"username" form:"username"`
+			Password string `json:"password" form:"password"`
+			Next     string `json:"next" form:"next"`
+		}
+		isJSON := strings.HasPrefix(c.ContentType(), "application/json")
+		if isJSON {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)
+			if !bindJSON(c, &in) {
+				return
+			}
+		} else {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)
+			if err := c.ShouldBind(&in); err != nil {
+				writeError(c, errs.InvalidEntity("Invalid login form: %v", err))
+				return
+			}
+		}
+		next := c.Query("next")
+		if next == "" {
+			next = in.Next
+		}
+		next = safeNext(next)
+		if !s.requireAuthService(c) {
+			return
+		}
+		id, sess, err := s.auth.Login(in.Username, in.Password)
+		if err != nil {
+			if e, ok := errs.As(err); ok && e.Kind == errs.Unauthorized && !isJSON {
+				renderLogin(c, http.StatusUnauthorized, next, e.Description)
+				return
+			}
+			writeError(c, err)
+			return
+		}
+		http.SetCookie(c.Writer, &http.Cookie{
+			Name: SessionCookie, Value: id, Path: "/", MaxAge: int(SessionTTL.Seconds()), Expires: sess.ExpiresAt,
+			HttpOnly: true, Secure: c.Request.TLS != nil, SameSite: http.SameSiteStrictMode,
+		})
+		redirect(c, next)
+	})
+
+	r.POST("/logout", func(c *gin.Context) {
+		if ck, err := c.Cookie(SessionCookie); err == nil && s.auth != nil {
+			if err := s.auth.Logout(ck); err != nil {
+				writeError(c, err)
+				return
+			}
+		}
+		http.SetCookie(c.Writer, &http.Cookie{
+			Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
+			HttpOnly: true, Secure: c.Request.TLS != nil, SameSite: http.SameSiteStrictMode,
+		})
+		redirect(c, "/login")
+	})
+
+	v1.GET("/session", func(c *gin.Context) {
+		out := gin.H{"authNone": s.cfg.AuthNone, "username": nil, "csrfToken": nil, "expiresAt": nil}
+		if v, ok := c.Get(identityKey); ok {
+			id := v.(*identity)
+			out["username"] = id.Username
+			if id.Session != nil {
+				out["csrfToken"] = id.Session.CSRF
+				out["expiresAt"] = id.Session.ExpiresAt
+			}
+		}
+		c.JSON(http.StatusOK, out)
+	})
+
+	v1.GET("/tokens", func(c *gin.Context) {
+		if !s.requireAuthService(c) {
+			return
+		}
+		toks, err := s.auth.Tokens()
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, toks)
+	})
+	v1.POST("/tokens", func(c *gin.Context) {
+		var in struct {
+			Name string `json:"name"`
+		}
+		if !bindJSON(c, &in) || !s.requireAuthService(c) {
+			return
+		}
+		if callerName(c) == "" {
+			writeError(c, errs.New(errs.Unauthorized, "not_authenticated", "Log in to create an API token"))
+			return
+		}
+		secret, tok, err := s.auth.CreateToken(callerName(c), in.Name)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"id": tok.ID, "name": tok.Name, "username": tok.Username, "createdAt": tok.CreatedAt, "token": secret})
+	})
+	v1.DELETE("/tokens/:id", func(c *gin.Context) {
+		if !s.requireAuthService(c) {
+			return
+		}
+		if err := s.auth.RevokeToken(c.Param("id")); err != nil {
+			writeError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"revoked": c.Param("id")})
+	})
+
+	v1.GET("/accounts", func(c *gin.Context) {
+		if !s.requireAuthService(c) {
+			return
+		}
+		accs, err := s.auth.Accounts()
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, accs)
+	})
+	v1.POST("/accounts", func(c *gin.Context) {
+		var in struct {
+			Username string `json:"username"`
+			Password string `json:"password"`
+		}
+		if !bindJSON(c, &in) || !s.requireAuthService(c) {
+			return
+		}
+		acc, err := s.auth.CreateAccount(in.Username, in.Password)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, acc)
+	})
+	v1.PUT("/accounts/:username/password", func(c *gin.Context) {
+		var in struct {
+			Password string `json:"password"`
+		}
+		if !bindJSON(c, &in) || !s.requireAuthService(c) {
+			return
+		}
+		if err := s.auth.SetPassword(c.Param("username"), in.Password); err != nil {
+			writeError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"username": c.Param("username")})
+	})
+	v1.DELETE("/accounts/:username", func(c *gin.Context) {
+		if !s.requireAuthService(c) {
+			return
+		}
+		if err := s.auth.DeleteAccount(c.Param("username")); err != nil {
+			writeError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"deleted": c.Param("username")})
+	})
+}
+
+// callerName is the authenticated user's name ("" under --auth=none without a login).
+func callerName(c *gin.Context) string {
+	if v, ok := c.Get(identityKey); ok {
+		return v.(*identity).Username
+	}
+	return ""
+}
+
+// redirect answers 301 to a local path; the answer is never cached, so a later login is not skipped.
+func redirect(c *gin.Context, to string) {
+	c.Header("Cache-Control", "no-store")
+	c.Redirect(http.StatusMovedPermanently, to)
+	c.Abort()
+}
+
+// safeNext keeps only local absolute paths ("/…", not "//host" or "/\host"), so login is no open redirect.
+func safeNext(next string) string {
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsAny(next, "\r\n\t") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	if u.Path == "/login" || u.Path == "/logout" {
+		return "/"
+	}
+	return next
+}
+
+// refuseAsset answers 409 for a page, script or stylesheet that is not an approved UI asset.
+func refuseAsset(c *gin.Context) {
+	writeError(c, errs.New(errs.Conflict, "not_approved", "%s is not an approved UI resource", c.Request.URL.Path))
+}
+
+// isUIResource reports whether a path names a page, script or stylesheet (.html, .js, .css).
+func isUIResource(path string) bool {
+	p := strings.ToLower(path)
+	return strings.HasSuffix(p, ".html") || strings.HasSuffix(p, ".htm") || strings.HasSuffix(p, ".js") ||
+		strings.HasSuffix(p, ".mjs") || strings.HasSuffix(p, ".css")
+}
