@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"sota/dsl"
 	"sota/engine"
 	"sota/errs"
 	"sota/resolver"
@@ -37,6 +38,7 @@ type Deps struct {
 	DB       *store.DB
 	Engine   *engine.Service
 	Resolver *resolver.Service // vehicles, packages, components, filters, resolve (api/resolver*.go)
+	Filters  dsl.FilterLookup  // saved filters for `filter "name"` references in validate/format; nil: none known
 }
 
 // Server is the HTTP application.

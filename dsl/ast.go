@@ -13,6 +13,7 @@ type Node interface {
 type Str struct {
 	Value string
 	At    Pos
+	src   *source // the filter it was parsed from, for error snippets (nil when built in code)
 }
 
 // CmpOp is a comparison operator.

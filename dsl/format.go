@@ -77,6 +77,9 @@ func format(b *strings.Builder, n Node) {
 	case *FilterRef:
 		b.WriteString("filter ")
 		formatStr(b, n.Name.Value)
+	case *refNode:
+		b.WriteString("filter ")
+		formatStr(b, n.name)
 	}
 }
 

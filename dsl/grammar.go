@@ -76,70 +76,70 @@ func init() {
 	grammar = participle.MustBuild[pFilter](participle.Lexer(definition{}), participle.UseLookahead(1))
 }
 
-func (p pStr) toStr() Str { return Str{Value: p.Value, At: toPos(p.Pos)} }
+func (p pStr) toStr(src *source) Str { return Str{Value: p.Value, At: toPos(p.Pos), src: src} }
 
 func toPos(p lexer.Position) Pos { return Pos{Offset: p.Offset, Line: p.Line, Column: p.Column} }
 
-func (p *pOr) toAST() Node {
+func (p *pOr) toAST(src *source) Node {
 	if len(p.Terms) == 1 {
-		return p.Terms[0].toAST()
+		return p.Terms[0].toAST(src)
 	}
 	n := &Or{At: toPos(p.Pos), Terms: make([]Node, len(p.Terms))}
 	for i, t := range p.Terms {
-		n.Terms[i] = t.toAST()
+		n.Terms[i] = t.toAST(src)
 	}
 	return n
 }
 
-func (p *pAnd) toAST() Node {
+func (p *pAnd) toAST(src *source) Node {
 	if len(p.Terms) == 1 {
-		return p.Terms[0].toAST()
+		return p.Terms[0].toAST(src)
 	}
 	n := &And{At: toPos(p.Pos), Terms: make([]Node, len(p.Terms))}
 	for i, t := range p.Terms {
-		n.Terms[i] = t.toAST()
+		n.Terms[i] = t.toAST(src)
 	}
 	return n
 }
 
-func (p *pUnary) toAST() Node {
+func (p *pUnary) toAST(src *source) Node {
 	if p.Not != nil {
-		return &Not{X: p.Not.toAST(), At: toPos(p.Pos)}
+		return &Not{X: p.Not.toAST(src), At: toPos(p.Pos)}
 	}
-	return p.Primary.toAST()
+	return p.Primary.toAST(src)
 }
 
-func (p *pPrimary) toAST() Node {
+func (p *pPrimary) toAST(src *source) Node {
 	at := toPos(p.Pos)
 	switch {
 	case p.Paren != nil:
-		return p.Paren.toAST()
+		return p.Paren.toAST(src)
 	case p.True:
 		return &Const{Value: true, At: at}
 	case p.False:
 		return &Const{Value: false, At: at}
 	case p.VIN != nil:
-		return &VINMatches{Regex: p.VIN.toStr(), At: at}
+		return &VINMatches{Regex: p.VIN.toStr(src), At: at}
 	case p.Package != nil:
 		if p.Package.Op != "" {
-			return &HasPackageVersion{Name: p.Package.Name.toStr(), Op: CmpOp(p.Package.Op), Version: p.Package.Version.toStr(), At: at}
+			return &HasPackageVersion{Name: p.Package.Name.toStr(src), Op: CmpOp(p.Package.Op), Version: p.Package.Version.toStr(src), At: at}
 		}
-		return &HasPackage{Name: p.Package.Name.toStr(), Version: p.Package.Regex.toStr(), At: at}
+		return &HasPackage{Name: p.Package.Name.toStr(src), Version: p.Package.Regex.toStr(src), At: at}
 	case p.Component != nil:
-		return &HasComponent{Part: p.Component.toStr(), At: at}
+		return &HasComponent{Part: p.Component.toStr(src), At: at}
 	case p.Attr != nil:
 		if p.Attr.Op != "" {
-			return &AttrCompare{Key: p.Attr.Key.toStr(), Op: CmpOp(p.Attr.Op), Value: p.Attr.Value.toLit(), At: at}
+			return &AttrCompare{Key: p.Attr.Key.toStr(src), Op: CmpOp(p.Attr.Op), Value: p.Attr.Value.toLit(), At: at}
 		}
-		n := &AttrIn{Key: p.Attr.Key.toStr(), Values: make([]Lit, len(p.Attr.In)), At: at}
+		n := &AttrIn{Key: p.Attr.Key.toStr(src), Values: make([]Lit, len(p.Attr.In)), At: at}
 		for i, v := range p.Attr.In {
 			n.Values[i] = v.toLit()
 		}
 		return n
 	case p.HasAttr != nil:
-		return &HasAttr{Key: p.HasAttr.toStr(), At: at}
+		return &HasAttr{Key: p.HasAttr.toStr(src), At: at}
 	case p.FilterRef != nil:
-		return &FilterRef{Name: p.FilterRef.toStr(), At: at}
+		return &FilterRef{Name: p.FilterRef.toStr(src), At: at}
 	}
 	panic("dsl: participle produced an empty primary")
 }

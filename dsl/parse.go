@@ -36,7 +36,7 @@ func parse(src *source) (Node, ErrorList) {
 		p, err := grammar.ParseFromLexer(mustUpgrade(toks))
 		if err == nil {
 			if attempt == 0 {
-				tree = p.Expr.toAST()
+				tree = p.Expr.toAST(src)
 			}
 			break
 		}

@@ -25,12 +25,14 @@ const (
 
 // Error is one positioned problem in a filter: where it is, the offending token as written (empty at
 // the end of the input), and a message that says what was expected.
+// It encodes to JSON as {"line","column","message"}, the shape of the 406 body's "errors".
 type Error struct {
-	Line, Column int
-	Offset       int
-	Token        string
-	Message      string
-	line         string // the source line the error is on, for the caret snippet
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Offset  int    `json:"-"`
+	Token   string `json:"-"`
+	Message string `json:"message"`
+	line    string // the source line the error is on, for the caret snippet
 }
 
 // Error prints the source line and, under it, a caret at the column followed by "line:column: message".

@@ -69,3 +69,14 @@ func Is(err error, code string) bool {
 func InvalidEntity(format string, args ...any) *Error {
 	return New(Invalid, "invalid_entity", format, args...)
 }
+
+// InvalidFilter is the 406 invalid_filter answer for a filter expression that fails validation. err
+// is the filter language's error list: its Short form ("line:column: message; …") completes the
+// description and the list itself becomes the "errors" detail ([{"line","column","message"}]).
+func InvalidFilter(err error) *Error {
+	desc := err.Error()
+	if s, ok := err.(interface{ Short() string }); ok {
+		desc = s.Short()
+	}
+	return New(Unacceptable, "invalid_filter", "Filter failed validation: %s", desc).With("errors", err)
+}

@@ -1,0 +1,115 @@
+package api
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func postJSON(t *testing.T, url, body string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, b
+}
+
+type invalidFilterBody struct {
+	Code        string `json:"code"`
+	Description string `json:"description"`
+	Errors      []struct {
+		Line    int    `json:"line"`
+		Column  int    `json:"column"`
+		Message string `json:"message"`
+	} `json:"errors"`
+}
+
+func TestValidateAndFormatFilter(t *testing.T) {
+	h, _ := New(Config{AuthNone: true}, Deps{})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	validate := srv.URL + "/api/v1/validate/filter"
+	format := srv.URL + "/api/v1/filters/format"
+
+	t.Run("valid is 200 OK", func(t *testing.T) {
+		status, body := postJSON(t, validate, `{"expression":"vin_matches \"^WDD\" AND NOT has_package \"nav\" >= \"2.0.0\""}`)
+		assert.Equal(t, http.StatusOK, status)
+		assert.JSONEq(t, `"OK"`, string(body))
+	})
+
+	invalid := []struct {
+		name, body  string
+		description string
+		line, col   int
+		message     string
+	}{
+		{"trailing junk", `{"expression":"TRUE junk"}`,
+			`Filter failed validation: 1:6: unexpected word "junk", expected AND, OR or end of input`,
+			1, 6, `unexpected word "junk", expected AND, OR or end of input`},
+		{"empty expression", `{"expression":""}`,
+			`Filter failed validation: 1:1: empty expression, expected a predicate, NOT, TRUE, FALSE or "("`,
+			1, 1, `empty expression, expected a predicate, NOT, TRUE, FALSE or "("`},
+		{"missing expression", `{}`,
+			`Filter failed validation: 1:1: empty expression, expected a predicate, NOT, TRUE, FALSE or "("`,
+			1, 1, `empty expression, expected a predicate, NOT, TRUE, FALSE or "("`},
+		{"invalid regex on line 2", `{"expression":"TRUE AND\n  has_component \"C??????\""}`,
+			`Filter failed validation: 2:19: invalid regular expression "C??????": invalid nested repetition operator "????"`,
+			2, 19, `invalid regular expression "C??????": invalid nested repetition operator "????"`},
+		{"unknown reference without saved filters", `{"expression":"filter \"base\""}`,
+			`Filter failed validation: 1:8: unknown filter "base", expected the name of a saved filter`,
+			1, 8, `unknown filter "base", expected the name of a saved filter`},
+		{"self reference through name", `{"expression":"TRUE OR filter \"Mine\"","name":"mine"}`,
+			`Filter failed validation: 1:16: filter reference cycle: "mine" -> "mine"`,
+			1, 16, `filter reference cycle: "mine" -> "mine"`},
+	}
+	for _, tc := range invalid {
+		for _, url := range []string{validate, format} {
+			t.Run(tc.name+strings.TrimPrefix(url, srv.URL), func(t *testing.T) {
+				status, body := postJSON(t, url, tc.body)
+				require.Equal(t, http.StatusNotAcceptable, status, string(body))
+				var got invalidFilterBody
+				require.NoError(t, json.Unmarshal(body, &got))
+				assert.Equal(t, "invalid_filter", got.Code)
+				assert.Equal(t, tc.description, got.Description)
+				require.Len(t, got.Errors, 1)
+				assert.Equal(t, tc.line, got.Errors[0].Line)
+				assert.Equal(t, tc.col, got.Errors[0].Column)
+				assert.Equal(t, tc.message, got.Errors[0].Message)
+			})
+		}
+	}
+
+	t.Run("several errors are listed", func(t *testing.T) {
+		status, body := postJSON(t, validate, `{"expression":"vin_matches abc OR has_component \"(\" OR ?"}`)
+		require.Equal(t, http.StatusNotAcceptable, status)
+		var got invalidFilterBody
+		require.NoError(t, json.Unmarshal(body, &got))
+		require.Len(t, got.Errors, 2, string(body))
+		assert.Equal(t, 13, got.Errors[0].Column)
+		assert.Equal(t, 41, got.Errors[1].Column)
+	})
+
+	for _, url := range []string{validate, format} {
+		t.Run("bad JSON is 400"+strings.TrimPrefix(url, srv.URL), func(t *testing.T) {
+			for _, body := range []string{`{"expression":`, `{"expression":5}`, `["TRUE"]`} {
+				status, b := postJSON(t, url, body)
+				assert.Equal(t, http.StatusBadRequest, status, body)
+				assert.Contains(t, string(b), `"code":"invalid_entity"`)
+			}
+		})
+	}
+
+	t.Run("format gives the canonical form", func(t *testing.T) {
+		status, body := postJSON(t, format, `{"expression":"not(vin_matches'^WDD')and has_package\"nav\">=\"2.0.0\" // new nav\n or TRUE"}`)
+		require.Equal(t, http.StatusOK, status, string(body))
+		assert.JSONEq(t, `{"expression":"NOT vin_matches \"^WDD\" AND has_package \"nav\" >= \"2.0.0\" OR TRUE"}`, string(body))
+	})
+}

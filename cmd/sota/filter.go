@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"sota/dsl"
+)
+
+func init() {
+	register(command{
+		name:  "filter validate",
+		usage: "[--filters FILE] FILE|-",
+		help:  "parse and check a filter; print OK, or every error with a caret and exit 1",
+		run: func(args []string, in io.Reader, out, errw io.Writer) int {
+			return runFilter("validate", args, in, out, errw)
+		},
+	})
+	register(command{
+		name:  "filter fmt",
+		usage: "[--filters FILE] FILE|-",
+		help:  "print a filter in canonical form; exit 1 with the errors when it is invalid",
+		run: func(args []string, in io.Reader, out, errw io.Writer) int {
+			return runFilter("fmt", args, in, out, errw)
+		},
+	})
+}
+
+func runFilter(verb string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("filter "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	filters := fs.String("filters", "", "saved filters for `filter \"name\"` references: the JSON of GET /api/v1/filters ([{\"name\",\"expression\"}]) or an object name -> expression")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: sota filter %s [--filters FILE] FILE|-\n\nReads the filter from FILE, or from standard input with -.\n\n", verb)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	src, err := readInput(fs.Arg(0), stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "sota filter %s: %v\n", verb, err)
+		return 1
+	}
+	var refs dsl.FilterLookup
+	if *filters != "" {
+		if refs, err = loadFilters(*filters); err != nil {
+			fmt.Fprintf(stderr, "sota filter %s: --filters: %v\n", verb, err)
+			return 1
+		}
+	}
+	p, err := dsl.Compile(src, refs)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if verb == "fmt" {
+		fmt.Fprintln(stdout, p.String())
+	} else {
+		fmt.Fprintln(stdout, "OK")
+	}
+	return 0
+}
+
+func readInput(name string, stdin io.Reader) (string, error) {
+	var b []byte
+	var err error
+	if name == "-" {
+		b, err = io.ReadAll(io.LimitReader(stdin, dsl.MaxLength+1))
+	} else {
+		b, err = os.ReadFile(name)
+	}
+	return strings.TrimSuffix(string(b), "\n"), err
+}
+
+// loadFilters reads saved filters: GET /api/v1/filters output, or a JSON object name -> expression.
+func loadFilters(name string) (dsl.FilterLookup, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]string{}
+	var list []struct{ Name, Expression string }
+	if err := json.Unmarshal(b, &list); err == nil {
+		for _, f := range list {
+			byName[strings.ToLower(f.Name)] = f.Expression
+		}
+	} else if err := json.Unmarshal(b, &byName); err == nil {
+		for k, v := range byName {
+			byName[strings.ToLower(k)] = v
+		}
+	} else {
+		return nil, errors.New("expected [{\"name\",\"expression\"}] or {\"name\": \"expression\"}")
+	}
+	return dsl.LookupFunc(func(n string) (string, bool) {
+		e, ok := byName[strings.ToLower(n)]
+		return e, ok
+	}), nil
+}

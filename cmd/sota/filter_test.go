@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func runCLI(stdin string, args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestFilterValidate(t *testing.T) {
+	code, out, errOut := runCLI(`vin_matches "^WDD" AND NOT has_package "nav" >= "2.0.0"`, "filter", "validate", "-")
+	assert.Equal(t, 0, code, errOut)
+	assert.Equal(t, "OK\n", out)
+
+	code, out, errOut = runCLI(`vin_matches "SAJNX5745SC......" AND ?`+"\n", "filter", "validate", "-")
+	assert.Equal(t, 1, code)
+	assert.Empty(t, out)
+	assert.Equal(t, "vin_matches \"SAJNX5745SC......\" AND ?\n"+
+		"                                    ^ 1:37: unexpected character \"?\", expected a predicate, NOT, TRUE, FALSE or \"(\"\n", errOut)
+
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f.filter")
+	require.NoError(t, os.WriteFile(file, []byte("TRUE junk\n"), 0o600))
+	code, _, errOut = runCLI("", "filter", "validate", file)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, `1:6: unexpected word "junk", expected AND, OR or end of input`)
+
+	code, _, errOut = runCLI("", "filter", "validate", filepath.Join(dir, "missing"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "no such file")
+}
+
+func TestFilterReferencesFromFile(t *testing.T) {
+	dir := t.TempDir()
+	saved := filepath.Join(dir, "filters.json")
+	require.NoError(t, os.WriteFile(saved, []byte(`[{"name":"Germany","expression":"vin_matches '^W'"}]`), 0o600))
+
+	code, out, errOut := runCLI(`filter "germany" AND TRUE`, "filter", "validate", "--filters", saved, "-")
+	assert.Equal(t, 0, code, errOut)
+	assert.Equal(t, "OK\n", out)
+
+	code, _, errOut = runCLI(`filter "germany"`, "filter", "validate", "-")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, `unknown filter "germany"`)
+}
+
+func TestFilterFmt(t *testing.T) {
+	code, out, errOut := runCLI("not(vin_matches'^WDD')and has_package\"nav\"\"\" // comment\n", "filter", "fmt", "-")
+	assert.Equal(t, 0, code, errOut)
+	assert.Equal(t, "NOT vin_matches \"^WDD\" AND has_package \"nav\" \"\"\n", out)
+
+	code, out, errOut = runCLI(`has_component "a{2,1}"`, "filter", "fmt", "-")
+	assert.Equal(t, 1, code)
+	assert.Empty(t, out)
+	assert.Equal(t, "has_component \"a{2,1}\"\n                ^ 1:17: invalid regular expression \"a{2,1}\": invalid repeat count \"{2,1}\"\n", errOut)
+}
+
+func TestFilterHelpAndUsage(t *testing.T) {
+	code, _, errOut := runCLI("", "filter", "fmt", "--help")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, errOut, "Usage: sota filter fmt")
+	code, _, _ = runCLI("", "filter", "validate")
+	assert.Equal(t, 2, code)
+}

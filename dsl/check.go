@@ -1,0 +1,260 @@
+package dsl
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"regexp/syntax"
+	"sort"
+	"strings"
+)
+
+// FilterLookup resolves `filter "name"` references (names compare case-insensitively).
+type FilterLookup interface {
+	LookupFilter(name string) (expression string, ok bool)
+}
+
+// LookupFunc adapts a function to FilterLookup.
+type LookupFunc func(name string) (string, bool)
+
+// LookupFilter calls f.
+func (f LookupFunc) LookupFilter(name string) (string, bool) { return f(name) }
+
+// WithFilter returns refs with one filter added or replaced: the one being created or updated, so
+// that a reference cycle through it is found before it is saved. refs may be nil.
+func WithFilter(refs FilterLookup, name, expression string) FilterLookup {
+	return LookupFunc(func(n string) (string, bool) {
+		if strings.EqualFold(n, name) {
+			return expression, true
+		}
+		if refs == nil {
+			return "", false
+		}
+		return refs.LookupFilter(n)
+	})
+}
+
+// Check reports what the grammar cannot: regexes that do not compile (the column points into the
+// string, at the problem), invalid versions in typed comparisons, empty names, unknown filter
+// references and reference cycles, and nesting deeper than MaxDepth. refs may be nil, and then
+// every reference is unknown. The error, when not nil, is an ErrorList.
+func Check(n Node, refs FilterLookup) error {
+	c := newChecker(refs)
+	c.check(n, 0, nil)
+	if len(c.errs) > 0 {
+		return c.errs
+	}
+	return nil
+}
+
+type checker struct {
+	refs  FilterLookup
+	errs  ErrorList
+	trees map[string]Node  // lower-cased name -> parsed referenced filter
+	bad   map[string]error // lower-cased name -> why it cannot be used
+	ok    map[string]bool  // lower-cased name -> checked; nothing it reaches is wrong
+}
+
+func newChecker(refs FilterLookup) *checker {
+	return &checker{refs: refs, trees: map[string]Node{}, bad: map[string]error{}, ok: map[string]bool{}}
+}
+
+func (c *checker) add(e *Error) {
+	if len(c.errs) < MaxErrors {
+		c.errs = append(c.errs, e)
+	}
+}
+
+// errorAt reports at a string argument: at its opening quote when off is -1 (the whole string is
+// wrong), else at byte offset off inside its value.
+func (c *checker) errorAt(s Str, off int, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if s.src == nil { // a tree built in code: no source to point into
+		p := s.At
+		c.add(&Error{Line: p.Line, Column: p.Column, Offset: p.Offset, Token: quoteFor(s.Value), Message: msg})
+		return
+	}
+	e := s.src.errorAt(s.At.Offset+1+off, quoteFor(s.Value), "%s", msg)
+	if off < 0 {
+		e.Token = s.src.text[s.At.Offset : s.At.Offset+len(s.Value)+2]
+	}
+	c.add(e)
+}
+
+func (c *checker) nodeError(n Node, format string, args ...any) {
+	p := n.Pos()
+	c.add(&Error{Line: p.Line, Column: p.Column, Offset: p.Offset, Message: fmt.Sprintf(format, args...)})
+}
+
+// check walks n at nesting depth d; path holds the lower-cased names of the filters being expanded.
+func (c *checker) check(n Node, d int, path []string) {
+	if d > MaxDepth {
+		c.nodeError(n, "nesting is deeper than %d, expected at most %d levels of parentheses and NOT", MaxDepth, MaxDepth)
+		return
+	}
+	switch n := n.(type) {
+	case *Or:
+		for _, t := range n.Terms {
+			c.check(t, d+btoi(isOr(t)), path)
+		}
+	case *And:
+		for _, t := range n.Terms {
+			c.check(t, d+btoi(isBinary(t)), path)
+		}
+	case *Not:
+		c.check(n.X, d+1+btoi(isBinary(n.X)), path)
+	case *Const:
+	case *VINMatches:
+		c.regex(n.Regex)
+	case *HasPackage:
+		c.regex(n.Name)
+		c.regex(n.Version)
+	case *HasPackageVersion:
+		if n.Name.Value == "" {
+			c.errorAt(n.Name, -1, "empty package name, expected the exact name of a package")
+		}
+		if _, err := ParseVersion(n.Version.Value); err != nil {
+			c.errorAt(n.Version, -1, "%v", err)
+		}
+		if !validOp(n.Op) {
+			c.nodeError(n, "unknown operator %q, expected one of %s", n.Op, cmpOps)
+		}
+	case *HasComponent:
+		c.regex(n.Part)
+	case *AttrCompare:
+		c.attrKey(n.Key)
+		if !validOp(n.Op) {
+			c.nodeError(n, "unknown operator %q, expected one of %s", n.Op, cmpOps)
+		}
+	case *AttrIn:
+		c.attrKey(n.Key)
+		if len(n.Values) == 0 {
+			c.nodeError(n, "empty IN list, expected at least one value")
+		}
+	case *HasAttr:
+		c.attrKey(n.Key)
+	case *FilterRef:
+		c.ref(n, path)
+	case *refNode:
+		c.check(n.body, d, append(path, strings.ToLower(n.name)))
+	default:
+		panic(fmt.Sprintf("dsl: unknown node %T", n))
+	}
+}
+
+func isOr(n Node) bool { _, ok := n.(*Or); return ok }
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func validOp(op CmpOp) bool {
+	switch op {
+	case OpEq, OpNe, OpLt, OpLe, OpGt, OpGe:
+		return true
+	}
+	return false
+}
+
+func (c *checker) attrKey(s Str) {
+	if s.Value == "" {
+		c.errorAt(s, -1, "empty attribute name, expected the name of an attribute")
+	}
+}
+
+func (c *checker) regex(s Str) {
+	_, err := regexp.Compile(s.Value)
+	if err == nil {
+		return
+	}
+	off := 0
+	msg := err.Error()
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		msg = string(se.Code)
+		if se.Expr != "" && se.Expr != s.Value {
+			msg += " " + quoteFor(se.Expr)
+			if i := strings.Index(s.Value, se.Expr); i >= 0 {
+				off = i
+			}
+		}
+	}
+	c.errorAt(s, off, "invalid regular expression %s: %s", quoteFor(shorten(s.Value)), msg)
+}
+
+// ref checks a reference: the filter exists, parses, checks, and does not lead back to a filter
+// that is being expanded.
+func (c *checker) ref(n *FilterRef, path []string) {
+	name := strings.ToLower(n.Name.Value)
+	for i, p := range path {
+		if p == name {
+			cycle := append(append([]string{}, path[i:]...), name)
+			c.errorAt(n.Name, -1, "filter reference cycle: %s", strings.Join(quoteAll(cycle), " -> "))
+			return
+		}
+	}
+	if err, ok := c.bad[name]; ok {
+		c.errorAt(n.Name, -1, "%v", err)
+		return
+	}
+	tree, ok := c.trees[name]
+	if !ok {
+		if c.refs == nil {
+			c.bad[name] = fmt.Errorf("unknown filter %s, expected the name of a saved filter", quoteFor(n.Name.Value))
+			c.ref(n, path)
+			return
+		}
+		expr, found := c.refs.LookupFilter(n.Name.Value)
+		if !found {
+			c.bad[name] = fmt.Errorf("unknown filter %s, expected the name of a saved filter", quoteFor(n.Name.Value))
+			c.ref(n, path)
+			return
+		}
+		t, err := Parse(expr)
+		if err != nil {
+			c.bad[name] = fmt.Errorf("filter %s does not parse: %s", quoteFor(n.Name.Value), err.(ErrorList)[0].Short())
+			c.ref(n, path)
+			return
+		}
+		tree = t
+		c.trees[name] = tree
+	}
+	if c.ok[name] { // no cycle is reachable from it, so none goes through path either
+		return
+	}
+	// Problems inside the referenced filter are reported at the reference.
+	sub := &checker{refs: c.refs, trees: c.trees, bad: c.bad, ok: c.ok}
+	sub.check(tree, 0, append(path, name))
+	if len(sub.errs) == 0 {
+		c.ok[name] = true
+		return
+	}
+	first := sub.errs[0]
+	if strings.HasPrefix(first.Message, "filter reference cycle") {
+		c.bad[name] = errors.New(first.Message)
+	} else {
+		c.bad[name] = fmt.Errorf("filter %s is invalid: %s", quoteFor(n.Name.Value), first.Short())
+	}
+	c.ref(n, path)
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = quoteFor(s)
+	}
+	return out
+}
+
+// refNames lists the filter names a checked tree reaches, lower-cased and sorted.
+func (c *checker) refNames() []string {
+	names := make([]string, 0, len(c.trees))
+	for n := range c.trees {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

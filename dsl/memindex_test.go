@@ -1,0 +1,107 @@
+package dsl
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
+
+// memIndex is a small in-memory Index for tests: inverted maps from each distinct part number,
+// package, and attribute value to the ids that have it, and VINs sorted for prefix lookups. (The
+// fleet's real index is the resolver's; this one is written independently, as simply as possible.)
+type memIndex struct {
+	vehicles []*Vehicle
+	all      *roaring.Bitmap
+	parts    map[string]*roaring.Bitmap
+	pkgs     map[Package]*roaring.Bitmap
+	attrs    map[string]map[Value]*roaring.Bitmap
+	vins     []string // sorted
+	vinIDs   map[string][]uint32
+}
+
+func newMemIndex(vs []*Vehicle) *memIndex {
+	x := &memIndex{vehicles: vs, all: roaring.New(), parts: map[string]*roaring.Bitmap{},
+		pkgs: map[Package]*roaring.Bitmap{}, attrs: map[string]map[Value]*roaring.Bitmap{}, vinIDs: map[string][]uint32{}}
+	add := func(m *roaring.Bitmap, id uint32) *roaring.Bitmap {
+		if m == nil {
+			m = roaring.New()
+		}
+		m.Add(id)
+		return m
+	}
+	for i, v := range vs {
+		id := uint32(i)
+		x.all.Add(id)
+		for _, c := range v.Components {
+			x.parts[c] = add(x.parts[c], id)
+		}
+		for _, p := range v.Packages {
+			x.pkgs[p] = add(x.pkgs[p], id)
+		}
+		for k, a := range v.Attrs {
+			if x.attrs[k] == nil {
+				x.attrs[k] = map[Value]*roaring.Bitmap{}
+			}
+			x.attrs[k][a] = add(x.attrs[k][a], id)
+		}
+		if x.vinIDs[v.VIN] == nil {
+			x.vins = append(x.vins, v.VIN)
+		}
+		x.vinIDs[v.VIN] = append(x.vinIDs[v.VIN], id)
+	}
+	sort.Strings(x.vins)
+	return x
+}
+
+func (x *memIndex) Universe() *roaring.Bitmap { return x.all }
+
+func (x *memIndex) VINPrefix(prefix string) *roaring.Bitmap {
+	out := roaring.New()
+	for i := sort.SearchStrings(x.vins, prefix); i < len(x.vins) && strings.HasPrefix(x.vins[i], prefix); i++ {
+		out.AddMany(x.vinIDs[x.vins[i]])
+	}
+	return out
+}
+
+func (x *memIndex) Components(match func(string) bool) *roaring.Bitmap {
+	out := roaring.New()
+	for part, ids := range x.parts {
+		if match(part) {
+			out.Or(ids)
+		}
+	}
+	return out
+}
+
+func (x *memIndex) Packages(match func(name, version string) bool) *roaring.Bitmap {
+	out := roaring.New()
+	for p, ids := range x.pkgs {
+		if match(p.Name, p.Version) {
+			out.Or(ids)
+		}
+	}
+	return out
+}
+
+func (x *memIndex) PackageNamed(name string, match func(string) bool) *roaring.Bitmap {
+	out := roaring.New()
+	for p, ids := range x.pkgs {
+		if strings.EqualFold(p.Name, name) && match(p.Version) {
+			out.Or(ids)
+		}
+	}
+	return out
+}
+
+func (x *memIndex) Attr(key string, match func(Value) bool) *roaring.Bitmap {
+	out := roaring.New()
+	for v, ids := range x.attrs[key] {
+		if match(v) {
+			out.Or(ids)
+		}
+	}
+	return out
+}
+
+func (x *memIndex) Vehicle(id uint32) *Vehicle { return x.vehicles[id] }
