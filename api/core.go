@@ -5,6 +5,7 @@ package api
 
 import (
 	"encoding/base64"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -13,9 +14,17 @@ import (
 
 	"sota/engine"
 	"sota/errs"
+	"sota/resolver"
 )
 
 func init() {
+	PackageUploadHandler = func(s *Server, c *gin.Context) {
+		if s.deps.Engine == nil {
+			writeError(c, errs.New(errs.NotImplemented, "not_implemented", "Package binary upload is not available"))
+			return
+		}
+		coreHandlers{e: s.deps.Engine}.upload(c)
+	}
 	addRoutes(func(s *Server, _ *gin.Engine, v1 *gin.RouterGroup) {
 		e := s.deps.Engine
 		if e == nil {
@@ -29,6 +38,20 @@ func init() {
 		v1.POST("/update_requests/purge", h.purge)
 		v1.POST("/update_requests/xmit", h.xmit)
 		v1.GET("/wakeup/public_key", h.publicKey)
+		v1.GET("/packages/:name/:version/download", h.download)
+		v1.GET("/update_requests", h.listRequests)
+		v1.GET("/update_requests/:id", h.getRequest)
+		v1.GET("/update_requests/:id/vehicles", h.requestVehicles)
+		v1.PUT("/update_requests/:id/cancel", h.cancel)
+		v1.POST("/campaigns", h.createCampaign)
+		v1.GET("/campaigns", h.listCampaigns)
+		v1.GET("/campaigns/:id", h.getCampaign)
+		v1.GET("/vehicles/:vin/queue", h.vehicleQueue)
+		v1.GET("/vehicles/:vin/history", h.vehicleHistory)
+		v1.GET("/history", h.history)
+		v1.POST("/vehicles/:vin/get_all_packages", h.getAllPackages)
+		v1.PUT("/vehicles/:vin/data_plan", h.setDataPlan)
+		v1.POST("/vehicles/:vin/traffic", h.traffic)
 	})
 }
 
@@ -170,4 +193,219 @@ func (h coreHandlers) publicKey(c *gin.Context) {
 		"publicKey":     base64.StdEncoding.EncodeToString(h.e.PublicKey()),
 		"signedMessage": "sota-wakeup\\n<vin>\\n<nonce>\\n<issuedAt>",
 	})
+}
+
+func (h coreHandlers) download(c *gin.Context) {
+	f, b, err := h.e.OpenBinary(resolver.PackageID{Name: c.Param("name"), Version: c.Param("version")})
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	defer f.Close()
+	c.Header("ETag", `"`+b.SHA256+`"`)
+	c.Header("Content-Type", "application/octet-stream")
+	c.Header("Content-Disposition", `attachment; filename="`+b.Name+"-"+b.Version+`"`)
+	http.ServeContent(c.Writer, c.Request, "", b.UploadedAt, f)
+}
+
+func (h coreHandlers) listRequests(c *gin.Context) {
+	p, ok := corePage(c)
+	if !ok {
+		return
+	}
+	rs, total, err := h.e.Requests(p)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.Header("X-Total-Count", strconv.Itoa(total))
+	c.JSON(http.StatusOK, rs)
+}
+
+func (h coreHandlers) getRequest(c *gin.Context) {
+	r, err := h.e.Request(c.Param("id"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r)
+}
+
+func (h coreHandlers) requestVehicles(c *gin.Context) {
+	var st engine.Status
+	if v, ok := c.GetQuery("status"); ok {
+		var err error
+		if st, err = engine.ParseStatus(v); err != nil {
+			writeError(c, err)
+			return
+		}
+	}
+	p, ok := corePage(c)
+	if !ok {
+		return
+	}
+	vs, total, err := h.e.RequestVehicles(c.Param("id"), st, p)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.Header("X-Total-Count", strconv.Itoa(total))
+	c.JSON(http.StatusOK, vs)
+}
+
+func (h coreHandlers) cancel(c *gin.Context) {
+	n, err := h.e.Cancel(c.Param("id"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"canceled": n})
+}
+
+func (h coreHandlers) createCampaign(c *gin.Context) {
+	var in engine.NewCampaign
+	if !bindJSON(c, &in) {
+		return
+	}
+	cp, err := h.e.CreateCampaign(in)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, cp)
+}
+
+func (h coreHandlers) listCampaigns(c *gin.Context) {
+	cs, err := h.e.Campaigns()
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.Header("X-Total-Count", strconv.Itoa(len(cs)))
+	c.JSON(http.StatusOK, cs)
+}
+
+func (h coreHandlers) getCampaign(c *gin.Context) {
+	cp, err := h.e.Campaign(c.Param("id"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, cp)
+}
+
+func (h coreHandlers) vehicleQueue(c *gin.Context) {
+	us, err := h.e.VehicleQueue(c.Param("vin"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, us)
+}
+
+func (h coreHandlers) vehicleHistory(c *gin.Context) {
+	us, err := h.e.VehicleHistory(c.Param("vin"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, us)
+}
+
+func (h coreHandlers) history(c *gin.Context) {
+	vin, ok := c.GetQuery("vin")
+	if !ok {
+		writeError(c, errs.InvalidEntity("the vin query parameter is required"))
+		return
+	}
+	us, err := h.e.VehicleHistory(vin)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, us)
+}
+
+func (h coreHandlers) getAllPackages(c *gin.Context) {
+	r, err := h.e.QueueGetAllPackages(c.Param("vin"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"id": r.ID})
+}
+
+func (h coreHandlers) setDataPlan(c *gin.Context) {
+	var body struct {
+		ID string `json:"id"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	p, err := h.e.SetDataPlan(c.Param("vin"), body.ID)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"vin": c.Param("vin"), "dataPlan": p.ID})
+}
+
+func (h coreHandlers) traffic(c *gin.Context) {
+	var body struct {
+		Bytes *int64 `json:"bytes"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	if body.Bytes == nil {
+		writeError(c, errs.InvalidEntity("bytes is required"))
+		return
+	}
+	tr, err := h.e.AddTraffic(c.Param("vin"), *body.Bytes)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, tr)
+}
+
+// upload serves PUT /packages/:name/:version with a multipart body (field "file"; query checksum,
+// description, vendor); the resolver's handler of that route hands multipart bodies here.
+func (h coreHandlers) upload(c *gin.Context) {
+	id := resolver.PackageID{Name: c.Param("name"), Version: c.Param("version")}
+	in := engine.Upload{Checksum: c.Query("checksum")}
+	if v, ok := c.GetQuery("description"); ok {
+		in.Description = &v
+	}
+	if v, ok := c.GetQuery("vendor"); ok {
+		in.Vendor = &v
+	}
+	mr, err := c.Request.MultipartReader()
+	if err != nil {
+		writeError(c, errs.InvalidEntity("Invalid multipart body: %v", err))
+		return
+	}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			writeError(c, errs.InvalidEntity(`The multipart body has no "file" field`))
+			return
+		}
+		if err != nil {
+			writeError(c, errs.InvalidEntity("Invalid multipart body: %v", err))
+			return
+		}
+		if part.FormName() != "file" {
+			part.Close()
+			continue
+		}
+		_, err = h.e.UploadBinary(id, part, in)
+		part.Close()
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		c.Status(http.StatusNoContent)
+		return
+	}
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"sota/engine"
 )
 
 // coreEnv is a real server on loopback over a real store.
@@ -18,15 +20,35 @@ type coreEnv struct {
 	t    *testing.T
 	srv  *httptest.Server
 	deps Deps
+	dir  string // data directory
 }
 
-func newCoreEnv(t *testing.T) *coreEnv {
-	d := fullDeps(t)
+func newCoreEnv(t *testing.T) *coreEnv { return newCoreEnvWith(t, engine.Options{}) }
+
+func newCoreEnvWith(t *testing.T, o engine.Options) *coreEnv {
+	d, dir := fullDepsWith(t, o)
 	h, _ := New(Config{AuthNone: true}, d)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &coreEnv{t: t, srv: srv, deps: d}
+	return &coreEnv{t: t, srv: srv, deps: d, dir: dir}
 }
+
+// newWakeupReceiver is a wake-up endpoint (the SMS gateway we do not own) that checks nothing and
+// reports each VIN; it returns its URL.
+func newWakeupReceiver(t *testing.T, got func(vin string)) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var wk engine.Wakeup
+		if json.NewDecoder(r.Body).Decode(&wk) == nil {
+			got(wk.VIN)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func cut(s string) (string, string, bool) { return strings.Cut(s, "/") }
 
 // do sends a JSON request (body nil: none) and decodes the JSON answer into out (when not nil).
 func (e *coreEnv) do(method, path string, body any, out any) *http.Response {

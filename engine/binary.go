@@ -182,3 +182,56 @@ func (s *Service) CollectBlobs() (int, error) {
 func (s *Service) setBinary(t store.Txn, b Binary) error {
 	return t.Set(binKey(resolver.PackageID{Name: b.Name, Version: b.Version}), encode(&b))
 }
+
+// PackageURI is where a package's binary is downloaded.
+func PackageURI(id resolver.PackageID) string {
+	return "/api/v1/packages/" + id.Name + "/" + id.Version + "/download"
+}
+
+// Upload is the input of UploadBinary besides the bytes: an optional expected sha256 (hex) and optional
+// package metadata (nil leaves it as it is).
+type Upload struct {
+	Checksum    string
+	Description *string
+	Vendor      *string
+}
+
+// UploadBinary is PACKAGE_ADD_SOTASERVER: r is streamed into content-addressed storage while hashed;
+// a given checksum that differs is 400 checksum_mismatch and nothing is kept. The size and hash are
+// recorded in the resolver's package (created when missing) and in the binary record in one
+// transaction; given description or vendor are then set on the package.
+func (s *Service) UploadBinary(id resolver.PackageID, r io.Reader, in Upload) (Binary, error) {
+	if err := resolver.ValidPackageID(id); err != nil {
+		return Binary{}, err
+	}
+	if in.Checksum != "" && !ValidSHA256(in.Checksum) {
+		return Binary{}, errs.InvalidEntity("checksum must be 64 hex digits of sha256, not %q", in.Checksum)
+	}
+	sum, size, err := s.blob.put(r, in.Checksum, s.opt.MaxUpload)
+	if err != nil {
+		return Binary{}, err
+	}
+	b := Binary{Name: id.Name, Version: id.Version, SHA256: sum, Size: size, UploadedAt: s.now()}
+	err = s.resUpdate(func(t store.Txn) error {
+		if err := s.res.SetPackageBinary(t, id, size, sum, PackageURI(id)); err != nil {
+			return err
+		}
+		return s.setBinary(t, b)
+	})
+	if err != nil || (in.Description == nil && in.Vendor == nil) {
+		return b, err
+	}
+	p, err := s.res.Package(id)
+	if err != nil {
+		return b, err
+	}
+	info := resolver.PackageInfo{Description: p.Description, Vendor: p.Vendor}
+	if in.Description != nil {
+		info.Description = *in.Description
+	}
+	if in.Vendor != nil {
+		info.Vendor = *in.Vendor
+	}
+	_, err = s.res.PutPackage(id, info)
+	return b, err
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"sota/errs"
+	"sota/resolver"
 	"sota/store"
 )
 
@@ -71,6 +72,7 @@ func (o *Options) defaults() {
 // Service is the SOTA Core domain over the store. It is safe for concurrent use.
 type Service struct {
 	db   *store.DB
+	res  *resolver.Service
 	opt  Options
 	log  *slog.Logger
 	key  ed25519.PrivateKey
@@ -78,19 +80,25 @@ type Service struct {
 
 	mu      sync.RWMutex
 	reqs    map[string]*UpdateRequest // every request, by id (requests are few; updates are many)
-	queueMu sync.Mutex                // serialises request state changes (queuing batches, cancel, launch)
+	queueMu sync.Mutex                // serialises request state changes (queuing batches, cancel)
+	campMu  sync.Mutex                // serialises campaign launches
 
+	xmitMu    sync.Mutex
 	contactMu sync.Mutex
 	lastSeen  map[string]time.Time // device contact, in memory: "connected" is a property of this process
 	lastWake  map[string]time.Time
 }
 
-// New opens the engine over db: loads or creates the wake-up key, loads the update requests and
-// finishes what a stopped process left half done.
-func New(db *store.DB, o Options) (*Service, error) {
+// New opens the engine over db next to the resolver res: loads or creates the wake-up key, loads the
+// update requests, finishes what a stopped process left half done, and installs its hooks in res.
+func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 	o.defaults()
+	if res == nil {
+		return nil, errors.New("engine: a resolver is required")
+	}
 	s := &Service{
 		db:       db,
+		res:      res,
 		opt:      o,
 		log:      o.Logger,
 		blob:     blobStore{dir: filepath.Join(o.DataDir, "blobs")},
@@ -110,6 +118,7 @@ func New(db *store.DB, o Options) (*Service, error) {
 	if err := s.loadRequests(); err != nil {
 		return nil, err
 	}
+	res.SetHooks(s.hooks())
 	return s, nil
 }
 

@@ -40,7 +40,9 @@ func newTestService(t testing.TB, o Options) (*Service, *clock) {
 	c := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 	o.DataDir = dir
 	o.Now = c.Now
-	s, err := New(db, o)
+	res, err := resolver.New(db)
+	require.NoError(t, err)
+	s, err := New(db, res, o)
 	require.NoError(t, err)
 	return s, c
 }
@@ -282,14 +284,46 @@ func TestWakeupKeyIsKeptAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
 	db, err := store.Open(dir+"/db", store.Options{})
 	require.NoError(t, err)
-	s1, err := New(db, Options{DataDir: dir})
+	res, err := resolver.New(db)
+	require.NoError(t, err)
+	s1, err := New(db, res, Options{DataDir: dir})
 	require.NoError(t, err)
 	k1 := append(ed25519.PublicKey(nil), s1.PublicKey()...)
 	require.NoError(t, db.Close())
 	db, err = store.Open(dir+"/db", store.Options{})
 	require.NoError(t, err)
 	defer db.Close()
-	s2, err := New(db, Options{DataDir: dir})
+	res, err = resolver.New(db)
+	require.NoError(t, err)
+	s2, err := New(db, res, Options{DataDir: dir})
 	require.NoError(t, err)
 	assert.Equal(t, k1, s2.PublicKey())
+}
+
+func TestUpdateRecordCodecRoundTrip(t *testing.T) {
+	code := 3
+	for _, r := range []updRec{
+		{Req: newUUIDs(1)[0], Status: Pending, Created: 1, Updated: 2},
+		{Req: newUUIDs(1)[0], Status: Failed, Created: -5, Updated: 1 << 62, ResultCode: &code, ResultText: "flash write failed",
+			Install: []resolver.PackageID{{Name: "maps", Version: "1.0.0"}, {Name: "nav", Version: "2.0.0-rc.1+b7"}}},
+	} {
+		b := encodeUpd(&r)
+		var got updRec
+		require.NoError(t, decodeUpd(b, &got))
+		assert.Equal(t, r, got)
+		for i := 0; i < len(b); i++ {
+			var bad updRec
+			assert.Errorf(t, decodeUpd(b[:i], &bad), "truncated at %d", i)
+		}
+	}
+}
+
+func TestUpdateIDsAreNameBasedUUIDs(t *testing.T) {
+	req := "3f1c0a52-5d7e-4c4e-9a39-2f9a1b7c0d11"
+	a := updateIDFor(req, vinA)
+	assert.Equal(t, a, updateIDFor(req, vinA), "derived, so the status index needs no value")
+	assert.NotEqual(t, a, updateIDFor(req, vinB))
+	assert.NotEqual(t, a, updateIDFor("3f1c0a52-5d7e-4c4e-9a39-2f9a1b7c0d12", vinA))
+	assert.True(t, validUUID(a))
+	assert.Equal(t, byte('5'), a[14], "version 5")
 }

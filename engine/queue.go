@@ -2,7 +2,6 @@ package engine
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"sort"
 	"strings"
@@ -148,21 +147,11 @@ func newUUIDs(n int) []string {
 		panic(err) // crypto/rand does not fail on supported platforms
 	}
 	out := make([]string, n)
-	var s [36]byte
 	for i := range out {
 		b := buf[16*i : 16*i+16]
 		b[6] = b[6]&0x0f | 0x40
 		b[8] = b[8]&0x3f | 0x80
-		hex.Encode(s[0:8], b[0:4])
-		s[8] = '-'
-		hex.Encode(s[9:13], b[4:6])
-		s[13] = '-'
-		hex.Encode(s[14:18], b[6:8])
-		s[18] = '-'
-		hex.Encode(s[19:23], b[8:10])
-		s[23] = '-'
-		hex.Encode(s[24:], b[10:])
-		out[i] = string(s[:])
+		out[i] = formatUUID(b)
 	}
 	return out
 }
@@ -227,20 +216,15 @@ func (s *Service) loadRequests() error {
 	return nil
 }
 
-// persist writes one update per target in batched transactions, skipping the vehicles that already
-// have r's package version pending or in flight. r is stored first as StateQueuing and last as
-// StateQueued with its counts; a cancel in between stops the writing.
+// persist writes one update per target in chunks of Options.BatchSize vehicles (one durable write
+// batch each), skipping the vehicles that already have r's package version pending or in flight. r is
+// stored first as StateQueuing and last as StateQueued with its counts; a cancel in between stops the
+// writing.
 func (s *Service) persist(r *UpdateRequest, targets []resolver.Target) error {
-	now := r.CreatedAt
 	active := map[string]bool{}
 	if r.PackageID != nil {
-		err := s.db.View(func(t store.Txn) error {
-			return t.IterateKeys(actPrefix(*r.PackageID), func(k []byte) error {
-				active[lastPart(k)] = true
-				return nil
-			})
-		})
-		if err != nil {
+		var err error
+		if active, err = s.activeFor(*r.PackageID); err != nil {
 			return err
 		}
 	}
@@ -267,48 +251,18 @@ func (s *Service) persist(r *UpdateRequest, targets []resolver.Target) error {
 	s.cacheRequest(*r)
 
 	queued, skipped := 0, 0
-	stopped := false
-	for start := 0; start < len(targets) && !stopped; start += s.opt.BatchSize {
-		batch := targets[start:min(start+s.opt.BatchSize, len(targets))]
-		ids := newUUIDs(len(batch))
-		n, sk := 0, 0
-		s.queueMu.Lock()
-		err := s.update(func(t store.Txn) error {
-			n, sk = 0, 0
-			var cur UpdateRequest
-			v, err := t.Get(reqKey(r.ID))
-			if err != nil {
-				return err
-			}
-			if err := decode(v, &cur); err != nil {
-				return err
-			}
-			if cur.State != StateQueuing {
-				stopped = true
-				return nil
-			}
-			for i, tg := range batch {
-				if active[tg.VIN] {
-					sk++
-					continue
-				}
-				rec := updRec{Req: r.ID, Status: Pending, Created: nanos(now), Updated: nanos(now)}
-				if !(len(tg.Install) == 1 && r.PackageID != nil && tg.Install[0] == *r.PackageID) {
-					rec.Install = tg.Install
-				}
-				if err := s.writeNew(t, r, tg.VIN, ids[i], &rec); err != nil {
-					return err
-				}
-				n++
-			}
-			return nil
-		})
-		s.queueMu.Unlock()
+	now := nanos(r.CreatedAt)
+	for start := 0; start < len(targets); start += s.opt.BatchSize {
+		chunk := targets[start:min(start+s.opt.BatchSize, len(targets))]
+		n, sk, stopped, err := s.writeChunk(r, chunk, active, now)
 		if err != nil {
 			return err
 		}
 		queued += n
 		skipped += sk
+		if stopped {
+			break
+		}
 	}
 
 	s.queueMu.Lock()
@@ -335,25 +289,67 @@ func (s *Service) persist(r *UpdateRequest, targets []resolver.Target) error {
 	})
 }
 
-// writeNew stores a new pending update and its index entries.
-func (s *Service) writeNew(t store.Txn, r *UpdateRequest, vin, id string, rec *updRec) error {
-	if err := t.Set(updKey(vin, id), encode(rec)); err != nil {
-		return err
+// writeChunk writes the updates of one chunk of targets durably, unless the request stopped queuing
+// (canceled); it holds queueMu so that a cancel sees either none or all of the chunk.
+func (s *Service) writeChunk(r *UpdateRequest, chunk []resolver.Target, active map[string]bool, now int64) (n, skipped int, stopped bool, err error) {
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	if cur, ok := s.request(r.ID); !ok || cur.State != StateQueuing {
+		return 0, 0, true, nil
 	}
-	if err := t.Set(rsKey(r.ID, Pending, vin), []byte(id)); err != nil {
-		return err
+	wb := s.db.NewBatch()
+	for _, tg := range chunk {
+		if active[tg.VIN] {
+			skipped++
+			continue
+		}
+		rec := updRec{Req: r.ID, Status: Pending, Created: now, Updated: now}
+		if !(len(tg.Install) == 1 && r.PackageID != nil && tg.Install[0] == *r.PackageID) {
+			rec.Install = tg.Install
+		}
+		if err := wb.Set(updKey(tg.VIN, updateIDFor(r.ID, tg.VIN)), encodeUpd(&rec)); err != nil {
+			wb.Cancel()
+			return 0, 0, false, err
+		}
+		if err := wb.Set(rsKey(r.ID, Pending, tg.VIN), nil); err != nil {
+			wb.Cancel()
+			return 0, 0, false, err
+		}
+		n++
 	}
-	if r.PackageID != nil {
-		if err := t.Set(actKey(*r.PackageID, vin), []byte(id)); err != nil {
-			return err
+	if err := wb.Flush(); err != nil {
+		return 0, 0, false, err
+	}
+	return n, skipped, false, nil
+}
+
+// activeFor returns the VINs that have an update of the package version pending or in flight.
+func (s *Service) activeFor(id resolver.PackageID) (map[string]bool, error) {
+	s.mu.RLock()
+	var reqs []string
+	for _, r := range s.reqs {
+		if r.PackageID != nil && strings.EqualFold(r.PackageID.Name, id.Name) && r.PackageID.Version == id.Version {
+			reqs = append(reqs, r.ID)
 		}
 	}
-	if r.ValidUntil != nil {
-		if err := t.Set(expKey(*r.ValidUntil, vin, id), nil); err != nil {
-			return err
+	s.mu.RUnlock()
+	active := map[string]bool{}
+	err := s.db.View(func(t store.Txn) error {
+		for _, req := range reqs {
+			for _, st := range []Status{Pending, InFlight} {
+				pfx := rsPrefix(req, st)
+				err := t.IterateKeys(pfx, func(k []byte) error {
+					active[string(k[len(pfx):])] = true
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+			}
 		}
-	}
-	return nil
+		return nil
+	})
+	return active, err
 }
 
 // view builds the domain view of a stored update.
@@ -387,7 +383,7 @@ func (s *Service) loadUpdate(t store.Txn, vin, id string) (*updRec, error) {
 		return nil, err
 	}
 	var rec updRec
-	if err := decode(v, &rec); err != nil {
+	if err := decodeUpd(v, &rec); err != nil {
 		return nil, err
 	}
 	return &rec, nil
@@ -439,26 +435,14 @@ func (s *Service) transition(t store.Txn, vin, id string, rec *updRec, to Status
 	if !ok {
 		return errs.New(errs.Conflict, "invalid_transition", "Update is %s and cannot become %s", rec.Status, to)
 	}
-	from := rec.Status
-	r, _ := s.request(rec.Req)
-	if err := t.Delete(rsKey(rec.Req, from, vin)); err != nil {
+	if err := t.Delete(rsKey(rec.Req, rec.Status, vin)); err != nil {
 		return err
 	}
-	if err := t.Set(rsKey(rec.Req, to, vin), []byte(id)); err != nil {
+	if err := t.Set(rsKey(rec.Req, to, vin), nil); err != nil {
 		return err
-	}
-	if from == Pending && r != nil && r.ValidUntil != nil {
-		if err := t.Delete(expKey(*r.ValidUntil, vin, id)); err != nil {
-			return err
-		}
-	}
-	if !to.active() && r != nil && r.PackageID != nil {
-		if err := t.Delete(actKey(*r.PackageID, vin)); err != nil {
-			return err
-		}
 	}
 	rec.Status, rec.Updated, rec.ResultCode, rec.ResultText = to, nanos(now), code, text
-	return t.Set(updKey(vin, id), encode(rec))
+	return t.Set(updKey(vin, id), encodeUpd(rec))
 }
 
 // scanVehicle returns the stored updates of one vehicle.
@@ -466,7 +450,7 @@ func (s *Service) scanVehicle(t store.Txn, vin string, activeOnly bool) ([]Updat
 	var out []Update
 	err := t.Iterate(updPrefix(vin), func(k, v []byte) error {
 		var rec updRec
-		if err := decode(v, &rec); err != nil {
+		if err := decodeUpd(v, &rec); err != nil {
 			return err
 		}
 		if activeOnly && !rec.Status.active() {
@@ -608,37 +592,56 @@ func (s *Service) installSize(t store.Txn, ids []resolver.PackageID) (int64, err
 // result text "expired" and the current time. It returns how many were purged.
 func (s *Service) Purge() (int, error) {
 	now := s.now()
-	limit := []byte(pExp + timeKey(now))
+	s.mu.RLock()
+	var reqs []string
+	for _, r := range s.reqs {
+		if r.ValidUntil != nil && !now.Before(*r.ValidUntil) {
+			reqs = append(reqs, r.ID)
+		}
+	}
+	s.mu.RUnlock()
+	sort.Strings(reqs)
 	total := 0
+	for _, req := range reqs {
+		n, err := s.movePending(req, Failed, "expired", now)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// movePending moves every pending update of the request to status to, Options.BatchSize per
+// transaction, and returns how many moved.
+func (s *Service) movePending(req string, to Status, text string, now time.Time) (int, error) {
+	total := 0
+	pfx := rsPrefix(req, Pending)
 	for {
-		var keys [][]byte
+		var vins []string
 		err := s.db.View(func(t store.Txn) error {
-			return t.IterateKeys([]byte(pExp), func(k []byte) error {
-				if string(k[:len(limit)]) > string(limit) || len(keys) >= s.opt.BatchSize {
+			return t.IterateKeys(pfx, func(k []byte) error {
+				if len(vins) >= s.opt.BatchSize {
 					return errStop
 				}
-				keys = append(keys, append([]byte(nil), k...))
+				vins = append(vins, string(k[len(pfx):]))
 				return nil
 			})
 		})
 		if err != nil && !errors.Is(err, errStop) {
 			return total, err
 		}
-		if len(keys) == 0 {
+		if len(vins) == 0 {
 			return total, nil
 		}
 		n := 0
 		err = s.update(func(t store.Txn) error {
 			n = 0
-			for _, k := range keys {
-				parts := strings.Split(string(k[len(pExp):]), "/")
-				if len(parts) != 3 {
-					continue
-				}
-				vin, id := parts[1], parts[2]
+			for _, vin := range vins {
+				id := updateIDFor(req, vin)
 				rec, err := s.loadUpdate(t, vin, id)
-				if errs.Is(err, "missing_update") {
-					if err := t.Delete(k); err != nil {
+				if errs.Is(err, "missing_update") { // a dangling index entry
+					if err := t.Delete(rsKey(req, Pending, vin)); err != nil {
 						return err
 					}
 					continue
@@ -647,15 +650,9 @@ func (s *Service) Purge() (int, error) {
 					return err
 				}
 				if rec.Status != Pending {
-					if err := t.Delete(k); err != nil {
-						return err
-					}
 					continue
 				}
-				if err := s.transition(t, vin, id, rec, Failed, nil, "expired", now); err != nil {
-					return err
-				}
-				if err := t.Delete(k); err != nil { // when the request is unknown the index is not removed by transition
+				if err := s.transition(t, vin, id, rec, to, nil, text, now); err != nil {
 					return err
 				}
 				n++
@@ -705,56 +702,7 @@ func (s *Service) cancelRequest(reqID, state string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	now := s.now()
-	total := 0
-	for {
-		var vins, ids []string
-		err := s.db.View(func(t store.Txn) error {
-			p := rsPrefix(reqID, Pending)
-			return t.Iterate(p, func(k, v []byte) error {
-				if len(vins) >= s.opt.BatchSize {
-					return errStop
-				}
-				vins = append(vins, string(k[len(p):]))
-				ids = append(ids, string(v))
-				return nil
-			})
-		})
-		if err != nil && !errors.Is(err, errStop) {
-			return total, err
-		}
-		if len(vins) == 0 {
-			return total, nil
-		}
-		n := 0
-		err = s.update(func(t store.Txn) error {
-			n = 0
-			for i, vin := range vins {
-				rec, err := s.loadUpdate(t, vin, ids[i])
-				if errs.Is(err, "missing_update") {
-					if err := t.Delete(rsKey(reqID, Pending, vin)); err != nil {
-						return err
-					}
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				if rec.Status != Pending {
-					continue
-				}
-				if err := s.transition(t, vin, ids[i], rec, Canceled, nil, "", now); err != nil {
-					return err
-				}
-				n++
-			}
-			return nil
-		})
-		if err != nil {
-			return total, err
-		}
-		total += n
-	}
+	return s.movePending(reqID, Canceled, "", s.now())
 }
 
 // cancelVehicle cancels every pending update of one vehicle in the caller's transaction.
@@ -766,7 +714,7 @@ func (s *Service) cancelVehicle(t store.Txn, vin string) error {
 	var items []item
 	err := t.Iterate(updPrefix(vin), func(k, v []byte) error {
 		var rec updRec
-		if err := decode(v, &rec); err != nil {
+		if err := decodeUpd(v, &rec); err != nil {
 			return err
 		}
 		if rec.Status == Pending {
@@ -848,9 +796,10 @@ func (s *Service) RequestVehicles(id string, st Status, p Page) ([]VehicleStatus
 		var refs []ref
 		for _, st := range sts {
 			pfx := rsPrefix(id, st)
-			err := t.Iterate(pfx, func(k, v []byte) error {
+			err := t.IterateKeys(pfx, func(k []byte) error {
 				if total >= p.Offset && len(refs) < p.Limit {
-					refs = append(refs, ref{string(k[len(pfx):]), string(v)})
+					vin := string(k[len(pfx):])
+					refs = append(refs, ref{vin, updateIDFor(id, vin)})
 				}
 				total++
 				return nil

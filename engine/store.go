@@ -7,15 +7,14 @@ package engine
 // order.
 //
 //	core/req/<reqID>                           UpdateRequest (JSON)
-//	core/upd/<vin>/<updateID>                  one vehicle's update (JSON); the vehicle's queue and
-//	                                           history are the prefix scan core/upd/<vin>/
-//	core/rs/<reqID>/<status>/<vin>             = updateID: per-request status index (counts, VIN lists,
-//	                                           cancel; the scheduler's set of vehicles with work)
-//	core/act/<name>/<version>/<vin>            = updateID: the vehicle has this package version pending or
-//	                                           in flight (a second request skips it)
-//	core/pkgreq/<name>/<version>/<reqID>       the request's install lists contain this package version
-//	                                           (package_in_use while the request has active updates)
-//	core/exp/<end>/<vin>/<updateID>            a pending update whose validity ends at <end> (purge)
+//	core/upd/<vin>/<updateID>                  one vehicle's update (compact binary, encodeUpd); the
+//	                                           vehicle's queue and history are the prefix scan
+//	                                           core/upd/<vin>/
+//	core/rs/<reqID>/<status>/<vin>             (empty) per-request status index: counts, VIN lists,
+//	                                           cancel, purge, the scheduler's vehicles with work, and the
+//	                                           "already pending or in flight" check of a new request
+//	core/pkgreq/<name>/<version>/<reqID>       (empty) the request's install lists contain this package
+//	                                           version (package_in_use while the request has active updates)
 //	core/camp/<campaignID>                     Campaign (JSON)
 //	core/plan/<planID>                         DataPlan (JSON)
 //	core/cycle/<planID>/<start>                BillingCycle (JSON)
@@ -24,13 +23,21 @@ package engine
 //	                                           <data>/blobs/sha256/<first two hex>/<sha256 hex>
 //	core/wakeup/key                            ed25519 seed of the wake-up signing key
 //
-// A request is written first with state "queuing", then its updates in batches of Options.BatchSize
-// vehicles per transaction, then the request again with state "queued" and its counts. A request found
-// "queuing" at start (the process stopped mid-way) has its pending updates canceled and state "aborted".
+// Two keys per vehicle and request keep a million-vehicle request cheap to write: the update id is
+// derived from the request id and the VIN (UUID version 5, updateIDFor), so the status index needs no
+// value, and request-wide fields (package, priority, validity) live in the request record only.
+//
+// A request is written first with state "queuing", then its updates in chunks of Options.BatchSize
+// vehicles (one durable write batch each), then the request again with state "queued" and its counts.
+// A request found "queuing" at start (the process stopped mid-way) has its pending updates canceled and
+// state "aborted".
 
 import (
+	"crypto/sha1"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -42,9 +49,7 @@ const (
 	pReq    = "core/req/"
 	pUpd    = "core/upd/"
 	pRS     = "core/rs/"
-	pAct    = "core/act/"
 	pPkgReq = "core/pkgreq/"
-	pExp    = "core/exp/"
 	pCamp   = "core/camp/"
 	pPlan   = "core/plan/"
 	pCycle  = "core/cycle/"
@@ -82,19 +87,10 @@ func rsPrefix(req string, st Status) []byte {
 func rsKey(req string, st Status, vin string) []byte {
 	return []byte(pRS + req + "/" + string(st) + "/" + vin)
 }
-func pkgPart(id resolver.PackageID) string { return strings.ToLower(id.Name) + "/" + id.Version }
-func actPrefix(id resolver.PackageID) []byte {
-	return []byte(pAct + pkgPart(id) + "/")
-}
-func actKey(id resolver.PackageID, vin string) []byte {
-	return []byte(pAct + pkgPart(id) + "/" + vin)
-}
+func pkgPart(id resolver.PackageID) string      { return strings.ToLower(id.Name) + "/" + id.Version }
 func pkgReqPrefix(id resolver.PackageID) []byte { return []byte(pPkgReq + pkgPart(id) + "/") }
 func pkgReqKey(id resolver.PackageID, req string) []byte {
 	return []byte(pPkgReq + pkgPart(id) + "/" + req)
-}
-func expKey(end time.Time, vin, upd string) []byte {
-	return []byte(pExp + timeKey(end) + "/" + vin + "/" + upd)
 }
 func campKey(id string) []byte     { return []byte(pCamp + id) }
 func planKey(id string) []byte     { return []byte(pPlan + strings.ToLower(id)) }
@@ -112,13 +108,141 @@ func lastPart(key []byte) string {
 // updRec is the stored form of one vehicle's update; request-wide fields (package, priority, validity)
 // live in the request record only, so a million-vehicle request stays small.
 type updRec struct {
-	Req        string               `json:"r"`
-	Install    []resolver.PackageID `json:"i,omitempty"`
-	Status     Status               `json:"s"`
-	Created    int64                `json:"c"`
-	Updated    int64                `json:"u"`
-	ResultCode *int                 `json:"rc,omitempty"`
-	ResultText string               `json:"rt,omitempty"`
+	Req        string
+	Install    []resolver.PackageID // nil: just the request's package
+	Status     Status
+	Created    int64 // Unix nanoseconds
+	Updated    int64
+	ResultCode *int
+	ResultText string
+}
+
+var statusCodes = []Status{Pending, InFlight, Finished, Failed, Canceled}
+
+// encodeUpd writes: format 1, status index, request id, created, updated (varints), result code
+// flag and value, result text, install count and name/version pairs (strings are uvarint length +
+// bytes).
+func encodeUpd(r *updRec) []byte {
+	b := make([]byte, 0, 64+len(r.ResultText)+24*len(r.Install))
+	b = append(b, 1, 0)
+	for i, st := range statusCodes {
+		if st == r.Status {
+			b[1] = byte(i)
+		}
+	}
+	b = appendStr(b, r.Req)
+	b = binary.AppendVarint(b, r.Created)
+	b = binary.AppendVarint(b, r.Updated)
+	if r.ResultCode != nil {
+		b = append(b, 1)
+		b = binary.AppendVarint(b, int64(*r.ResultCode))
+	} else {
+		b = append(b, 0)
+	}
+	b = appendStr(b, r.ResultText)
+	b = binary.AppendUvarint(b, uint64(len(r.Install)))
+	for _, p := range r.Install {
+		b = appendStr(appendStr(b, p.Name), p.Version)
+	}
+	return b
+}
+
+func appendStr(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+var errCorruptUpd = errors.New("engine: corrupt update record")
+
+func decodeUpd(b []byte, r *updRec) error {
+	if len(b) < 2 || b[0] != 1 || int(b[1]) >= len(statusCodes) {
+		return errCorruptUpd
+	}
+	r.Status = statusCodes[b[1]]
+	d := b[2:]
+	bad := false
+	str := func() string {
+		n, k := binary.Uvarint(d)
+		if k <= 0 || uint64(len(d)-k) < n {
+			bad = true
+			d = nil
+			return ""
+		}
+		s := string(d[k : k+int(n)])
+		d = d[k+int(n):]
+		return s
+	}
+	varint := func() int64 {
+		v, k := binary.Varint(d)
+		if k <= 0 {
+			bad = true
+			d = nil
+			return 0
+		}
+		d = d[k:]
+		return v
+	}
+	r.Req = str()
+	r.Created = varint()
+	r.Updated = varint()
+	r.ResultCode = nil
+	if len(d) > 0 && d[0] == 1 {
+		d = d[1:]
+		c := int(varint())
+		r.ResultCode = &c
+	} else if len(d) > 0 {
+		d = d[1:]
+	}
+	r.ResultText = str()
+	n, k := binary.Uvarint(d)
+	if k <= 0 || n > uint64(len(d)) {
+		return errCorruptUpd
+	}
+	d = d[k:]
+	r.Install = nil
+	if n > 0 {
+		r.Install = make([]resolver.PackageID, n)
+		for i := range r.Install {
+			r.Install[i].Name = str()
+			r.Install[i].Version = str()
+		}
+	}
+	if bad {
+		return errCorruptUpd
+	}
+	return nil
+}
+
+// updateIDFor is the id of the update of request req for vin: the UUID (version 5, SHA-1) of the name
+// vin in the namespace req.
+func updateIDFor(req, vin string) string {
+	var ns [16]byte
+	hex.Decode(ns[0:4], []byte(req[0:8]))
+	hex.Decode(ns[4:6], []byte(req[9:13]))
+	hex.Decode(ns[6:8], []byte(req[14:18]))
+	hex.Decode(ns[8:10], []byte(req[19:23]))
+	hex.Decode(ns[10:16], []byte(req[24:36]))
+	h := sha1.New()
+	h.Write(ns[:])
+	h.Write([]byte(vin))
+	var sum [20]byte
+	u := h.Sum(sum[:0])[:16]
+	u[6] = u[6]&0x0f | 0x50
+	u[8] = u[8]&0x3f | 0x80
+	return formatUUID(u)
+}
+
+func formatUUID(b []byte) string {
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:16])
+	return string(s[:])
 }
 
 func encode(v any) []byte {

@@ -113,6 +113,8 @@ func (s *Service) vehiclesWithWork() ([]string, error) {
 // (QUEUE_GET_NEXT_SOFTWARE_UPDATE) gets a signed wake-up, at most Options.MaxWakeups per run. It
 // returns how many were woken.
 func (s *Service) Xmit(ctx context.Context) (int, error) {
+	s.xmitMu.Lock() // one run at a time, so that a vehicle is not woken twice by overlapping runs
+	defer s.xmitMu.Unlock()
 	vins, err := s.vehiclesWithWork()
 	if err != nil {
 		return 0, err

@@ -174,17 +174,17 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	if cfg.Auth == "none" {
 		log.Warn("AUTHENTICATION IS OFF (--auth=none): the admin API is open to anyone who can reach " + cfg.Listen + "; use only for local development and tests")
 	}
-	eng, err := engine.New(db, engine.Options{DataDir: cfg.Data, WakeupURL: cfg.WakeupURL, Logger: log})
+	rs, err := resolver.New(db)
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(db, rs, engine.Options{DataDir: cfg.Data, WakeupURL: cfg.WakeupURL, Logger: log})
 	if err != nil {
 		return err
 	}
 	sched := eng.StartScheduler(cfg.Scheduler)
 	defer sched.Stop() // before the store closes (deferred earlier)
 
-	rs, err := resolver.New(db)
-	if err != nil {
-		return err
-	}
 	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log}, api.Deps{DB: db, Engine: eng, Resolver: rs})
 	wired(handler)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}

@@ -1,0 +1,226 @@
+package engine
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"sota/errs"
+	"sota/resolver"
+	"sota/store"
+)
+
+// NewRequest is the input of QueueUpdate (POST /update_requests).
+type NewRequest struct {
+	PackageID           resolver.PackageID `json:"packageId"`
+	Priority            *int               `json:"priority"`
+	PeriodOfValidity    string             `json:"periodOfValidity"`
+	Description         string             `json:"description"`
+	RequestConfirmation bool               `json:"requestConfirmation"`
+}
+
+// MaxDescription bounds a request's or campaign's description, in bytes.
+const MaxDescription = 4096
+
+func checkPriority(p *int) (int, error) {
+	if p == nil {
+		return DefaultPriority, nil
+	}
+	if *p < 0 || *p > MaxPriority {
+		return 0, errs.InvalidEntity("priority must be from 0 (first) to %d, not %d", MaxPriority, *p)
+	}
+	return *p, nil
+}
+
+// ParsePeriod reads "start/end" (two RFC 3339 times, start before end).
+func ParsePeriod(s string) (from, until time.Time, err error) {
+	a, b, ok := strings.Cut(s, "/")
+	if !ok {
+		return from, until, errs.InvalidEntity("periodOfValidity must be two RFC 3339 times separated by '/', not %q", s)
+	}
+	if from, err = ParseTime("periodOfValidity start", a); err != nil {
+		return
+	}
+	if until, err = ParseTime("periodOfValidity end", b); err != nil {
+		return
+	}
+	if !from.Before(until) {
+		return from, until, errs.InvalidEntity("periodOfValidity must start before it ends")
+	}
+	return from, until, nil
+}
+
+func formatPeriod(from, until time.Time) string {
+	return from.Format(time.RFC3339Nano) + "/" + until.Format(time.RFC3339Nano)
+}
+
+func (s *Service) newInstallRequest(id resolver.PackageID, priority *int, description string) (*UpdateRequest, error) {
+	if err := resolver.ValidPackageID(id); err != nil {
+		return nil, err
+	}
+	p, err := checkPriority(priority)
+	if err != nil {
+		return nil, err
+	}
+	if len(description) > MaxDescription {
+		return nil, errs.InvalidEntity("description is longer than %d bytes", MaxDescription)
+	}
+	return &UpdateRequest{ID: newUUIDs(1)[0], Kind: KindInstall, PackageID: &id, Priority: p, Description: description}, nil
+}
+
+// QueueGetAllPackages is QUEUE_REQUEST_GET_ALL_PACKAGES: a request for the vehicle's installed-package
+// list, with the default priority and no validity limit. 404 missing_vehicle.
+func (s *Service) QueueGetAllPackages(vin string) (UpdateRequest, error) {
+	if err := s.checkVehicle(vin); err != nil {
+		return UpdateRequest{}, err
+	}
+	r := &UpdateRequest{ID: newUUIDs(1)[0], Kind: KindGetAllPackages, Priority: DefaultPriority,
+		Description: "List installed packages", CreatedAt: s.now()}
+	if err := s.persist(r, []resolver.Target{{VIN: vin}}); err != nil {
+		return UpdateRequest{}, err
+	}
+	return *r, nil
+}
+
+func errMissingVehicle(vin string) error {
+	return errs.New(errs.NotFound, "missing_vehicle", "VIN does not exist: %s", vin)
+}
+
+// checkVehicle answers 400 for a malformed VIN and 404 missing_vehicle for an unknown one.
+func (s *Service) checkVehicle(vin string) error {
+	if err := resolver.ValidVIN(vin); err != nil {
+		return err
+	}
+	if !s.res.VehicleExists(vin) {
+		return errMissingVehicle(vin)
+	}
+	return nil
+}
+
+// VehicleQueue is Queue for a vehicle that must exist (GET /vehicles/:vin/queue).
+func (s *Service) VehicleQueue(vin string) ([]Update, error) {
+	if err := s.checkVehicle(vin); err != nil {
+		return nil, err
+	}
+	return s.Queue(vin)
+}
+
+// VehicleHistory is VIN_GET_UPDATE_HISTORY: every update of an existing vehicle, oldest first.
+func (s *Service) VehicleHistory(vin string) ([]Update, error) {
+	if err := s.checkVehicle(vin); err != nil {
+		return nil, err
+	}
+	return s.History(vin)
+}
+
+// SetDataPlan is VIN_SET_DATA_PLAN: 404 missing_vehicle or missing_data_plan.
+func (s *Service) SetDataPlan(vin, planID string) (DataPlan, error) {
+	if err := s.checkVehicle(vin); err != nil {
+		return DataPlan{}, err
+	}
+	var p DataPlan
+	err := s.resUpdate(func(t store.Txn) error {
+		var err error
+		if p, err = s.setVehiclePlan(t, vin, planID); err != nil {
+			return err
+		}
+		return s.res.SetDataPlan(t, vin, p.ID)
+	})
+	return p, err
+}
+
+// AddTraffic is PLAN_ADD_TRAFFIC: bytes are added to the active billing cycle of the vehicle's plan.
+// No plan, or no cycle active now: success with nil fields. 404 missing_vehicle.
+func (s *Service) AddTraffic(vin string, bytes int64) (Traffic, error) {
+	if err := s.checkVehicle(vin); err != nil {
+		return Traffic{}, err
+	}
+	var out Traffic
+	err := s.update(func(t store.Txn) error {
+		var err error
+		out, err = s.addTraffic(t, vin, bytes, s.now())
+		return err
+	})
+	return out, err
+}
+
+// AddTrafficTxn adds transferred bytes to the vehicle's active billing cycle inside the caller's
+// transaction (the device API, per chunk).
+func (s *Service) AddTrafficTxn(t store.Txn, vin string, bytes int64) (Traffic, error) {
+	return s.addTraffic(t, vin, bytes, s.now())
+}
+
+// resUpdate runs fn in a transaction of the resolver (needed when fn calls resolver methods that take
+// a store.Txn), again when it conflicted with a concurrent one.
+func (s *Service) resUpdate(fn func(store.Txn) error) error {
+	var err error
+	for i := 0; i < 20; i++ {
+		err = s.res.Update(fn)
+		if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		time.Sleep(time.Duration(i+1) * time.Millisecond)
+	}
+	return err
+}
+
+// hooks are the engine's part of the resolver's cascades.
+func (s *Service) hooks() resolver.Hooks {
+	return resolver.Hooks{
+		VehicleDeleted: func(t store.Txn, vin string) error {
+			if err := s.cancelVehicle(t, vin); err != nil {
+				return err
+			}
+			return t.Delete(vplanKey(vin))
+		},
+		PackageDeleting: func(t store.Txn, id resolver.PackageID) error {
+			inUse, err := s.packageQueued(t, id)
+			if err != nil {
+				return err
+			}
+			if inUse {
+				return errs.New(errs.Conflict, "package_in_use", "Package %s is queued for installation; cancel its update requests first", id)
+			}
+			var reqs [][]byte
+			err = t.IterateKeys(pkgReqPrefix(id), func(k []byte) error {
+				reqs = append(reqs, append([]byte(nil), k...))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range reqs {
+				if err := t.Delete(k); err != nil {
+					return err
+				}
+			}
+			return t.Delete(binKey(id))
+		},
+	}
+}
+
+// packageQueued reports whether an update request whose install lists include the package still has
+// pending or in-flight updates.
+func (s *Service) packageQueued(t store.Txn, id resolver.PackageID) (bool, error) {
+	var reqs []string
+	err := t.IterateKeys(pkgReqPrefix(id), func(k []byte) error {
+		reqs = append(reqs, lastPart(k))
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	for _, r := range reqs {
+		for _, st := range []Status{Pending, InFlight} {
+			any := false
+			err := t.IterateKeys(rsPrefix(r, st), func([]byte) error { any = true; return errStop })
+			if err != nil && err != errStop {
+				return false, err
+			}
+			if any {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
