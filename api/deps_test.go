@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/engine"
+	"sota/policy"
 	"sota/resolver"
 	"sota/store"
 )
@@ -29,5 +30,5 @@ func fullDepsWith(tb testing.TB, o engine.Options) (Deps, string) {
 	o.DataDir = dir
 	eng, err := engine.New(db, res, o)
 	require.NoError(tb, err)
-	return Deps{DB: db, Resolver: res, Engine: eng}, dir
+	return Deps{DB: db, Resolver: res, Engine: eng, Policy: policy.NewService(db)}, dir
 }

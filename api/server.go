@@ -15,6 +15,7 @@ import (
 	"sota/dsl"
 	"sota/engine"
 	"sota/errs"
+	"sota/policy"
 	"sota/resolver"
 	"sota/store"
 )
@@ -39,6 +40,7 @@ type Deps struct {
 	Engine   *engine.Service
 	Resolver *resolver.Service // vehicles, packages, components, filters, resolve (api/resolver*.go)
 	Filters  dsl.FilterLookup  // saved filters for `filter "name"` references in validate/format; nil: none known
+	Policy   *policy.Service   // SDL policy server and table tools (api/policy.go)
 }
 
 // Server is the HTTP application.
