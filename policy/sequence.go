@@ -174,8 +174,8 @@ func (s *Sequence) startAttempt() {
 		url = urls[(s.attempt-1)%len(urls)]
 	}
 	pts := MakeSnapshot(s.local, s.cfg.Info)
-	s.setStatus(Updating)
 	s.emit(Event{Kind: EventSend, Attempt: s.attempt, URL: url})
+	s.setStatus(Updating) // the snapshot is out: UPDATING until a PTU, a timeout or a rejection
 	s.timer = s.cfg.Clock.AfterFunc(s.timeout, func() { s.onTimeout(gen) })
 	s.sendArgs = &sendCall{attempt: s.attempt, url: url, pts: pts}
 }
