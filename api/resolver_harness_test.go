@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -44,7 +45,7 @@ func (fs *fleetServer) open() {
 	require.NoError(fs.t, err)
 	rs, err := resolver.New(db)
 	require.NoError(fs.t, err)
-	h, _ := New(Config{AuthNone: true}, Deps{DB: db, Resolver: rs})
+	h, _ := New(Config{AuthNone: true}, Deps{DB: db, Resolver: rs, Filters: rs})
 	fs.db, fs.rs, fs.srv = db, rs, httptest.NewServer(h)
 }
 
@@ -82,8 +83,10 @@ func (r response) description() string {
 	return e.Description
 }
 
+// decode decodes the body into v, which it zeroes first (json.Unmarshal would reuse slice elements).
 func (r response) decode(t *testing.T, v any) {
 	t.Helper()
+	reflect.ValueOf(v).Elem().SetZero()
 	require.NoErrorf(t, json.Unmarshal(r.body, v), "body %s", r.body)
 }
 

@@ -30,6 +30,8 @@ type Service struct {
 	wmu   sync.Mutex // serializes writes
 	hmu   sync.RWMutex
 	hooks Hooks
+
+	programs programCache // compiled filters by source text
 }
 
 // New opens the resolver over db.

@@ -186,7 +186,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	sched := eng.StartScheduler(cfg.Scheduler)
 	defer sched.Stop() // before the store closes (deferred earlier)
 
-	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log}, api.Deps{DB: db, Engine: eng, Resolver: rs, Policy: policy.NewService(db)})
+	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log}, api.Deps{DB: db, Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db)})
 	wired(handler)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
