@@ -69,7 +69,7 @@ func (f *Field) drops(k Kind) bool {
 // Dictionary is the SDL policy table data dictionary as SDL Core 8.2 enforces it (policy_external
 // build, EXTERNAL_PROPRIETARY, which checks every "omitted" status; the policy_regular build
 // leaves module_config.preloaded_date unchecked in a PTU). It was written from the types, ranges
-// and Validate() rules of Core's policy_table_interface_base; see policy/README.md.
+// and Validate() rules of Core's policy_table_interface_base (see the package comment).
 var Dictionary = []Field{
 	{Path: "policy_table", Type: Object, Presence: "RRR"},
 

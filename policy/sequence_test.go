@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/base64"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,4 +178,40 @@ func TestTriggerDuringASequenceIsIgnored(t *testing.T) {
 	r.seq.Trigger()
 	r.seq.Trigger()
 	assert.Equal(t, seconds(0), r.sends)
+}
+
+// TestSequenceOnTheSystemClock runs the sequence with real timers and an answer arriving from
+// another goroutine while the timeout fires (run with -race). Whether the PTU beats the timeout or
+// comes after the last retry gave up, a valid PTU ends at UP_TO_DATE.
+func TestSequenceOnTheSystemClock(t *testing.T) {
+	local := PreloadedTable()
+	mc := local.Section("module_config")
+	mc["timeout_after_x_seconds"] = json.Number("0") // the wait runs out at once
+	mc["seconds_between_retries"] = []any{json.Number("1")}
+	ptu := validPTUPayload(t)
+
+	var answered sync.WaitGroup
+	answered.Add(1)
+	var seq *Sequence
+	seq = NewSequence(local, SequenceConfig{
+		Send: func(attempt int, url string, pts Table) {
+			if attempt == 2 {
+				go func() {
+					defer answered.Done()
+					seq.Receive(ptu) // races the zero timeout
+				}()
+			}
+		},
+	})
+	seq.Trigger()
+	waited := make(chan struct{})
+	go func() { answered.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no second attempt")
+	}
+	assert.False(t, seq.Active())
+	assert.Equal(t, UpToDate, seq.Status())
+	assert.Contains(t, seq.Local().Section("app_policies"), "123456")
 }
