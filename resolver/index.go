@@ -700,3 +700,150 @@ func (w view) Vehicle(id uint32) *dsl.Vehicle {
 	}
 	return w.x.vehicle(id)
 }
+
+// Solution is the answer of SolveSelected for one selected vehicle.
+type Solution struct {
+	VIN string
+	// Install is what the vehicle must install, dependencies first and the package last; nil when
+	// the vehicle has the package already or is unresolved. Lists are shared between vehicles with
+	// the same relevant installed versions: read-only.
+	Install []PackageID
+	// AlreadyInstalled is true when the vehicle has the exact package version installed.
+	AlreadyInstalled bool
+	// Err is *Unresolved when the vehicle's dependencies cannot be satisfied.
+	Err error
+}
+
+// SolveSelected runs sel on the read-locked index (typically a Program.Select over the AND of the
+// package's filters) and solves root for every selected vehicle, sorted by VIN. Solve runs once per
+// distinct set of installed versions of the packages root can reach through any version's
+// dependencies; everything else a vehicle has installed cannot change its answer. The graph is
+// consulted outside the index lock.
+func (x *FleetIndex) SolveSelected(sel func(idx dsl.Index) *roaring.Bitmap, g Graph, root PackageID) []Solution {
+	relevant := reachableNames(g, root)
+	rootKey := strings.ToLower(root.Name)
+
+	type group struct {
+		installed map[string]string
+		install   []PackageID
+		err       error
+	}
+	var (
+		out    []Solution
+		groups []*group
+		member []int32 // group of out[i]; -1 already installed
+		sorted = true
+	)
+	x.mu.RLock()
+	ids := sel(view{x})
+	// Which package versions matter, and which one is the root.
+	rel := make([]bool, len(x.pvs.vals))
+	rootPV := int64(-1)
+	for pid, bm := range x.pvs.bms {
+		if bm == nil {
+			continue
+		}
+		p := x.pvs.vals[pid]
+		ln := strings.ToLower(p.Name)
+		rel[pid] = relevant[ln]
+		if ln == rootKey && p.Version == root.Version {
+			rootPV = int64(pid)
+		}
+	}
+	memo := map[string]int32{}
+	out = make([]Solution, 0, ids.GetCardinality())
+	member = make([]int32, 0, ids.GetCardinality())
+	var key []byte
+	var buf []uint32
+	it := ids.Iterator()
+	for it.HasNext() {
+		id := it.Next()
+		if int(id) >= len(x.recs) || x.recs[id].vin == "" {
+			continue // sel returned an id that is not a vehicle
+		}
+		r := &x.recs[id]
+		if len(out) > 0 && out[len(out)-1].VIN > r.vin {
+			sorted = false
+		}
+		out = append(out, Solution{VIN: r.vin})
+		buf = buf[:0]
+		has := false
+		for _, pid := range r.ids[:r.npk] {
+			if int64(pid) == rootPV {
+				has = true
+				break
+			}
+			if rel[pid] {
+				buf = append(buf, pid)
+			}
+		}
+		if has {
+			out[len(out)-1].AlreadyInstalled = true
+			member = append(member, -1)
+			continue
+		}
+		slices.Sort(buf)
+		key = key[:0]
+		for _, pid := range buf {
+			key = binary.LittleEndian.AppendUint32(key, pid)
+		}
+		gi, ok := memo[string(key)]
+		if !ok {
+			inst := make(map[string]string, len(buf))
+			for _, pid := range buf {
+				p := x.pvs.vals[pid]
+				ln := strings.ToLower(p.Name)
+				if cur, dup := inst[ln]; !dup || dsl.CompareVersions(p.Version, cur) > 0 {
+					inst[ln] = p.Version
+				}
+			}
+			gi = int32(len(groups))
+			groups = append(groups, &group{installed: inst})
+			memo[string(key)] = gi
+		}
+		member = append(member, gi)
+	}
+	x.mu.RUnlock()
+
+	for _, gr := range groups {
+		gr.install, gr.err = Solve(g, root, gr.installed)
+	}
+	for i := range out {
+		if gi := member[i]; gi >= 0 {
+			out[i].Install, out[i].Err = groups[gi].install, groups[gi].err
+		}
+	}
+	if !sorted {
+		slices.SortFunc(out, func(a, b Solution) int { return strings.Compare(a.VIN, b.VIN) })
+	}
+	return out
+}
+
+// reachableNames is every lower-cased name that some version reachable from root depends on, and
+// root's own name: the installed versions that can change root's install list.
+func reachableNames(g Graph, root PackageID) map[string]bool {
+	rootKey := strings.ToLower(root.Name)
+	seen := map[string]bool{rootKey: true}
+	queue := []string{}
+	add := func(deps []Dep) {
+		for _, d := range deps {
+			k := strings.ToLower(d.Name)
+			if !seen[k] {
+				seen[k] = true
+				queue = append(queue, d.Name)
+			}
+		}
+	}
+	add(g.Deps(root))
+	for _, v := range g.Versions(root.Name) {
+		add(g.Deps(PackageID{Name: root.Name, Version: v}))
+	}
+	for len(queue) > 0 {
+		name := queue[0]
+		queue = queue[1:]
+		for _, v := range g.Versions(name) {
+			add(g.Deps(PackageID{Name: name, Version: v}))
+		}
+	}
+	return seen
+}
