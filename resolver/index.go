@@ -40,6 +40,9 @@ type FleetIndex struct {
 	sorted  []vinRef
 	pending []vinRef
 	stale   int
+	// byWMI holds the ids by the first three characters of the VIN (the world manufacturer
+	// identifier), so that prefixes of up to three characters are bitmaps whatever the id order.
+	byWMI map[string]*roaring.Bitmap
 
 	parts    table[string]
 	pvs      table[dsl.Package]
@@ -64,11 +67,13 @@ type vinRef struct {
 	id  uint32
 }
 
-// attrSet is an interned, never mutated attribute map shared by the vehicles that have it.
+// attrSet is an interned, never mutated attribute map shared by the vehicles that have it, with
+// the inverted index entries of its values.
 type attrSet struct {
-	m    map[string]dsl.Value
-	key  string
-	refs int
+	m       map[string]dsl.Value
+	entries []*attrEntry
+	key     string
+	refs    int
 }
 
 type attrKey struct {
@@ -78,6 +83,8 @@ type attrKey struct {
 }
 
 type attrEntry struct {
+	key string
+	ak  attrKey
 	val dsl.Value
 	bm  *roaring.Bitmap
 }
@@ -143,8 +150,11 @@ func NewFleetIndex() *FleetIndex {
 		byName:   map[string][]uint32{},
 		attrs:    map[string]map[attrKey]*attrEntry{},
 		attrSets: map[string]*attrSet{},
+		byWMI:    map[string]*roaring.Bitmap{},
 	}
 }
+
+func wmi(vin string) string { return vin[:min(3, len(vin))] }
 
 // Put inserts the vehicle or replaces the one with the same VIN. The index keeps its own copy.
 func (x *FleetIndex) Put(v dsl.Vehicle) { x.PutMany([]dsl.Vehicle{v}) }
@@ -169,6 +179,11 @@ func (x *FleetIndex) PutMany(vs []dsl.Vehicle) {
 
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if need := len(x.recs) + len(vs) - len(x.freeIDs); need > cap(x.recs) {
+		grown := make([]vrec, len(x.recs), max(need, 2*cap(x.recs)))
+		copy(grown, x.recs)
+		x.recs = grown
+	}
 	arena := make([]uint32, 0, total)
 	for k, oi := range order {
 		v := &vs[oi]
@@ -222,6 +237,12 @@ func (x *FleetIndex) newID(vin string) uint32 {
 	x.byVIN[vin] = id
 	x.pending = append(x.pending, vinRef{vin: vin, id: id})
 	x.universe.Add(id)
+	bm := x.byWMI[wmi(vin)]
+	if bm == nil {
+		bm = roaring.New()
+		x.byWMI[wmi(vin)] = bm
+	}
+	bm.Add(id)
 	return id
 }
 
@@ -268,18 +289,7 @@ func (x *FleetIndex) index(id uint32, v *dsl.Vehicle, arena []uint32) []uint32 {
 	r.npk = uint32(npk)
 	r.attrs = x.internAttrs(v.Attrs)
 	if r.attrs != nil {
-		for k, val := range r.attrs.m {
-			vals := x.attrs[k]
-			if vals == nil {
-				vals = map[attrKey]*attrEntry{}
-				x.attrs[k] = vals
-			}
-			ak := keyOf(val)
-			e := vals[ak]
-			if e == nil {
-				e = &attrEntry{val: val, bm: roaring.New()}
-				vals[ak] = e
-			}
+		for _, e := range r.attrs.entries {
 			e.bm.Add(id)
 		}
 	}
@@ -295,11 +305,12 @@ func (x *FleetIndex) internAttrs(m map[string]dsl.Value) *attrSet {
 	if len(m) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(m))
+	var kbuf [8]string
+	keys := kbuf[:0]
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	b := x.keyBuf[:0]
 	for _, k := range keys {
 		v := m[k]
@@ -329,6 +340,20 @@ func (x *FleetIndex) internAttrs(m map[string]dsl.Value) *attrSet {
 		own[strings.Clone(k)] = v
 	}
 	s := &attrSet{m: own, key: string(b), refs: 1}
+	for k, val := range own {
+		vals := x.attrs[k]
+		if vals == nil {
+			vals = map[attrKey]*attrEntry{}
+			x.attrs[k] = vals
+		}
+		ak := keyOf(val)
+		e := vals[ak]
+		if e == nil {
+			e = &attrEntry{key: k, ak: ak, val: val, bm: roaring.New()}
+			vals[ak] = e
+		}
+		s.entries = append(s.entries, e)
+	}
 	x.attrSets[s.key] = s
 	return s
 }
@@ -352,15 +377,13 @@ func (x *FleetIndex) unindex(id uint32) {
 		x.parts.remove(cid, id)
 	}
 	if s := r.attrs; s != nil {
-		for k, val := range s.m {
-			vals := x.attrs[k]
-			ak := keyOf(val)
-			e := vals[ak]
+		for _, e := range s.entries {
 			e.bm.Remove(id)
 			if e.bm.IsEmpty() {
-				delete(vals, ak)
+				vals := x.attrs[e.key]
+				delete(vals, e.ak)
 				if len(vals) == 0 {
-					delete(x.attrs, k)
+					delete(x.attrs, e.key)
 				}
 			}
 		}
@@ -383,6 +406,12 @@ func (x *FleetIndex) Delete(vin string) {
 	x.unindex(id)
 	delete(x.byVIN, vin)
 	x.universe.Remove(id)
+	if bm := x.byWMI[wmi(vin)]; bm != nil {
+		bm.Remove(id)
+		if bm.IsEmpty() {
+			delete(x.byWMI, wmi(vin))
+		}
+	}
 	x.recs[id] = vrec{}
 	x.freeIDs = append(x.freeIDs, id)
 	x.stale++
@@ -610,32 +639,46 @@ func (w view) VINPrefix(prefix string) *roaring.Bitmap {
 	if prefix == "" {
 		return x.universe
 	}
+	if len(prefix) <= 3 {
+		var hit []*roaring.Bitmap
+		for k, bm := range x.byWMI {
+			if strings.HasPrefix(k, prefix) {
+				hit = append(hit, bm)
+			}
+		}
+		return union(hit)
+	}
 	s := x.sorted
 	lo := sort.Search(len(s), func(i int) bool { return s[i].vin >= prefix })
 	hi := lo + sort.Search(len(s)-lo, func(i int) bool { return !strings.HasPrefix(s[lo+i].vin, prefix) })
-	bm := roaring.New()
-	// Ids of a bulk load follow VIN order: add runs of consecutive ids as ranges.
-	var runStart, runEnd uint64
+	ids := make([]uint32, 0, hi-lo)
+	ordered := true
 	for _, e := range s[lo:hi] {
-		if !x.valid(e) {
-			continue
+		if x.valid(e) {
+			ordered = ordered && (len(ids) == 0 || ids[len(ids)-1] < e.id)
+			ids = append(ids, e.id)
 		}
-		if uint64(e.id) == runEnd && runEnd > runStart {
-			runEnd++
-			continue
-		}
-		if runEnd > runStart {
-			bm.AddRange(runStart, runEnd)
-		}
-		runStart, runEnd = uint64(e.id), uint64(e.id)+1
-	}
-	if runEnd > runStart {
-		bm.AddRange(runStart, runEnd)
 	}
 	for _, e := range x.pending {
 		if strings.HasPrefix(e.vin, prefix) && x.valid(e) {
-			bm.Add(e.id)
+			ordered = ordered && (len(ids) == 0 || ids[len(ids)-1] < e.id)
+			ids = append(ids, e.id)
 		}
+	}
+	bm := roaring.New()
+	if !ordered {
+		slices.Sort(ids)
+		bm.AddMany(ids)
+		return bm
+	}
+	// Ids of a bulk load follow VIN order: add runs of consecutive ids as ranges.
+	for i := 0; i < len(ids); {
+		j := i + 1
+		for j < len(ids) && ids[j] == ids[j-1]+1 {
+			j++
+		}
+		bm.AddRange(uint64(ids[i]), uint64(ids[j-1])+1)
+		i = j
 	}
 	return bm
 }
