@@ -142,9 +142,13 @@ func bindJSON(c *gin.Context, v any) bool {
 	return true
 }
 
+// streamingRoutes are routes (gin paths) whose handlers read a large body as a stream and bound
+// what they keep themselves (fleet import); limitBody leaves them alone.
+var streamingRoutes = map[string]bool{}
+
 func (s *Server) limitBody() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if c.Request.Body != nil && !isMultipart(c.Request) {
+		if c.Request.Body != nil && !isMultipart(c.Request) && !streamingRoutes[c.FullPath()] {
 			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBody)
 		}
 		c.Next()
