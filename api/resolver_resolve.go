@@ -1,0 +1,52 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"sota/resolver"
+)
+
+// Routes of resolution: GET /resolve/:name/:version and POST /resolve/dry-run.
+
+func init() {
+	addRoutes(func(s *Server, _ *gin.Engine, v1 *gin.RouterGroup) {
+		if s.deps.Resolver == nil {
+			return
+		}
+		h := resolverHandlers{s: s, rs: s.deps.Resolver}
+		v1.GET("/resolve/:name/:version", h.resolve)
+		v1.POST("/resolve/dry-run", h.dryRun)
+	})
+}
+
+// resolveEntry encodes a target as ["VIN", [PackageId…]].
+type resolveEntry resolver.Target
+
+func (e resolveEntry) MarshalJSON() ([]byte, error) {
+	return json.Marshal([]any{e.VIN, e.Install})
+}
+
+func (h resolverHandlers) resolve(c *gin.Context) {
+	targets, err := h.rs.Resolve(c.Request.Context(), pkgParam(c))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	out := make([]resolveEntry, len(targets))
+	for i, t := range targets {
+		out[i] = resolveEntry(t)
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h resolverHandlers) dryRun(c *gin.Context) {
+	var req resolver.DryRunRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	res, err := h.rs.DryRun(c.Request.Context(), req)
+	reply(c, http.StatusOK, res, err)
+}

@@ -1,0 +1,200 @@
+package resolver
+
+import (
+	"context"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"sota/dsl"
+	"sota/errs"
+	"sota/store"
+)
+
+// Resolve returns the vehicles that pass every filter associated with the package and do not have
+// that exact version installed, each with what it must install (dependencies first, the package
+// last), sorted by VIN. Vehicles whose dependencies cannot be satisfied are left out (DryRun lists
+// them). A package without filters is no_filters: associate a TRUE filter to mean every vehicle.
+func (s *Service) Resolve(ctx context.Context, id PackageID) ([]Target, error) {
+	sols, _, err := s.solve(ctx, id, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Target, 0, len(sols))
+	for _, sol := range sols {
+		if !sol.AlreadyInstalled && sol.Err == nil {
+			out = append(out, Target{VIN: sol.VIN, Install: sol.Install})
+		}
+	}
+	return out, nil
+}
+
+// DryRunRequest asks what resolving a package would do, optionally with an unsaved filter expression
+// in place of the package's associated filters.
+type DryRunRequest struct {
+	Package    *PackageID `json:"package"`
+	Expression *string    `json:"expression"`
+	Sample     *int       `json:"sample"`
+}
+
+// Dry-run sample limits.
+const (
+	DefaultSample = 20
+	MaxSample     = 1000
+	// MaxUnresolvedListed caps the unresolved list of a dry run; UnresolvedCount has them all.
+	MaxUnresolvedListed = 1000
+)
+
+// DryRunResult is the answer of a dry run.
+type DryRunResult struct {
+	Matched          int                 `json:"matched"`          // pass the filters, exact version not installed
+	AlreadyInstalled int                 `json:"alreadyInstalled"` // pass the filters, exact version installed
+	TotalVehicles    int                 `json:"totalVehicles"`
+	Unresolved       []UnresolvedVehicle `json:"unresolved"` // matched but unsatisfiable, first 1000 by VIN
+	UnresolvedCount  int                 `json:"unresolvedCount"`
+	Sample           []SampleVehicle     `json:"sample"` // resolvable matched vehicles, first by VIN
+	ElapsedMs        float64             `json:"elapsedMs"`
+}
+
+// UnresolvedVehicle is a matched vehicle whose dependencies cannot be satisfied, with the reason.
+type UnresolvedVehicle struct {
+	VIN    string `json:"vin"`
+	Reason string `json:"reason"`
+}
+
+// SampleVehicle is a resolvable matched vehicle with its install list.
+type SampleVehicle struct {
+	VIN     string      `json:"vin"`
+	Install []PackageID `json:"install"`
+}
+
+// DryRun resolves without queuing anything and counts the outcome.
+func (s *Service) DryRun(ctx context.Context, req DryRunRequest) (DryRunResult, error) {
+	start := time.Now()
+	if req.Package == nil {
+		return DryRunResult{}, errs.InvalidEntity(`The body needs "package": {"name","version"}`)
+	}
+	n := DefaultSample
+	if req.Sample != nil {
+		n = *req.Sample
+		if n < 0 || n > MaxSample {
+			return DryRunResult{}, errs.InvalidEntity("sample must be from 0 to %d, not %d", MaxSample, n)
+		}
+	}
+	sols, total, err := s.solve(ctx, *req.Package, req.Expression)
+	if err != nil {
+		return DryRunResult{}, err
+	}
+	res := DryRunResult{TotalVehicles: total, Unresolved: []UnresolvedVehicle{}, Sample: []SampleVehicle{}}
+	for _, sol := range sols {
+		switch {
+		case sol.AlreadyInstalled:
+			res.AlreadyInstalled++
+		case sol.Err != nil:
+			res.Matched++
+			res.UnresolvedCount++
+			if len(res.Unresolved) < MaxUnresolvedListed {
+				res.Unresolved = append(res.Unresolved, UnresolvedVehicle{VIN: sol.VIN, Reason: sol.Err.Error()})
+			}
+		default:
+			res.Matched++
+			if len(res.Sample) < n {
+				res.Sample = append(res.Sample, SampleVehicle{VIN: sol.VIN, Install: sol.Install})
+			}
+		}
+	}
+	res.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
+	return res, nil
+}
+
+// solve selects the vehicles passing the package's filters (or expr when not nil), ANDed, with the
+// index plan, and solves the package's dependencies for each, sorted by VIN.
+func (s *Service) solve(ctx context.Context, id PackageID, expr *string) (sols []Solution, total int, err error) {
+	if err := ValidPackageID(id); err != nil {
+		return nil, 0, err
+	}
+	err = s.db.View(func(t store.Txn) error {
+		pkg, err := s.loadPackage(t, id)
+		if err != nil {
+			return err
+		}
+		var progs []*dsl.Program
+		if expr != nil {
+			p, err := s.compile(t, *expr)
+			if err != nil {
+				return err
+			}
+			progs = append(progs, p)
+		} else {
+			fs, err := packageFilters(t, pkg.ID)
+			if err != nil {
+				return err
+			}
+			if len(fs) == 0 {
+				return errs.New(errs.NotFound, "no_filters", "No filters associated with package %s", pkg.ID)
+			}
+			for _, f := range fs {
+				p, err := s.compile(t, f.Expression)
+				if err != nil {
+					return err
+				}
+				progs = append(progs, p)
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		g := newTxnGraph(t)
+		sel := func(idx dsl.Index) *roaring.Bitmap {
+			bm := progs[0].Select(idx)
+			for _, p := range progs[1:] {
+				if bm.IsEmpty() {
+					break
+				}
+				bm = roaring.And(bm, p.Select(idx))
+			}
+			return bm
+		}
+		sols = s.index.SolveSelected(sel, g, pkg.ID)
+		total = s.index.Len()
+		return g.err
+	})
+	return sols, total, err
+}
+
+// Deps is the Graph view for the solver: errors are kept and reported by Err.
+func (g *txnGraph) Deps(id PackageID) []Dep {
+	deps, err := g.deps(id)
+	if err != nil {
+		g.fail(err)
+		return nil
+	}
+	out := make([]Dep, 0, len(deps))
+	for _, d := range deps {
+		if d.Range == "" {
+			out = append(out, Dep{Name: d.Name, Exact: d.Version})
+			continue
+		}
+		r, err := g.rangeOf(d.Range)
+		if err != nil {
+			g.fail(err)
+			return nil
+		}
+		out = append(out, Dep{Name: d.Name, Range: r})
+	}
+	return out
+}
+
+// Versions is the Graph view of the registered versions of a name.
+func (g *txnGraph) Versions(name string) []string {
+	vs, err := g.versions(name)
+	if err != nil {
+		g.fail(err)
+		return nil
+	}
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.Version
+	}
+	return out
+}
