@@ -39,6 +39,7 @@ func init() {
 		v1.POST("/update_requests/xmit", h.xmit)
 		v1.GET("/wakeup/public_key", h.publicKey)
 		v1.GET("/packages/:name/:version/download", h.download)
+		v1.POST("/update_requests", h.queue)
 		v1.GET("/update_requests", h.listRequests)
 		v1.GET("/update_requests/:id", h.getRequest)
 		v1.GET("/update_requests/:id/vehicles", h.requestVehicles)
@@ -46,6 +47,8 @@ func init() {
 		v1.POST("/campaigns", h.createCampaign)
 		v1.GET("/campaigns", h.listCampaigns)
 		v1.GET("/campaigns/:id", h.getCampaign)
+		v1.GET("/campaigns/:id/preview", h.previewCampaign)
+		v1.POST("/campaigns/:id/launch", h.launchCampaign)
 		v1.GET("/vehicles/:vin/queue", h.vehicleQueue)
 		v1.GET("/vehicles/:vin/history", h.vehicleHistory)
 		v1.GET("/history", h.history)
@@ -208,6 +211,19 @@ func (h coreHandlers) download(c *gin.Context) {
 	http.ServeContent(c.Writer, c.Request, "", b.UploadedAt, f)
 }
 
+func (h coreHandlers) queue(c *gin.Context) {
+	var in engine.NewRequest
+	if !bindJSON(c, &in) {
+		return
+	}
+	r, err := h.e.QueueUpdate(c.Request.Context(), in)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"id": r.ID, "vehicles": r.Vehicles, "skipped": r.Skipped})
+}
+
 func (h coreHandlers) listRequests(c *gin.Context) {
 	p, ok := corePage(c)
 	if !ok {
@@ -292,6 +308,33 @@ func (h coreHandlers) getCampaign(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, cp)
+}
+
+func (h coreHandlers) previewCampaign(c *gin.Context) {
+	var sample *int
+	if v, ok := c.GetQuery("sample"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			writeError(c, errs.InvalidEntity("sample must be a number, not %q", v))
+			return
+		}
+		sample = &n
+	}
+	res, err := h.e.PreviewCampaign(c.Request.Context(), c.Param("id"), sample)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, res)
+}
+
+func (h coreHandlers) launchCampaign(c *gin.Context) {
+	l, err := h.e.LaunchCampaign(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, l)
 }
 
 func (h coreHandlers) vehicleQueue(c *gin.Context) {

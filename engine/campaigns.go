@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"sort"
 	"strings"
@@ -139,4 +140,56 @@ func (s *Service) Campaigns() ([]Campaign, error) {
 	})
 	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, err
+}
+
+// PreviewCampaign is a dry run of the campaign's package over the fleet: what launching it now would
+// queue (404 missing_campaign; the resolver's 404 no_filters). sample is the dry run's sample size
+// (nil: its default).
+func (s *Service) PreviewCampaign(ctx context.Context, id string, sample *int) (resolver.DryRunResult, error) {
+	c, err := s.Campaign(id)
+	if err != nil {
+		return resolver.DryRunResult{}, err
+	}
+	return s.res.DryRun(ctx, resolver.DryRunRequest{Package: &c.PackageID, Sample: sample})
+}
+
+func errAlreadyLaunched(c Campaign) error {
+	return errs.New(errs.Conflict, "already_launched", "Campaign was already launched (update request %s)", c.UpdateRequest)
+}
+
+// LaunchCampaign queues the campaign's update request: its package resolved over the fleet, its
+// priority, and its start and end times as the validity period. A campaign is launched once: again
+// is 409 already_launched. When queuing fails (e.g. no_filters) the campaign stays created.
+func (s *Service) LaunchCampaign(ctx context.Context, id string) (Launch, error) {
+	s.campMu.Lock()
+	defer s.campMu.Unlock()
+	c, err := s.Campaign(id)
+	if err != nil {
+		return Launch{}, err
+	}
+	if c.Status != CampaignCreated {
+		return Launch{}, errAlreadyLaunched(c)
+	}
+	pid := c.PackageID
+	r := &UpdateRequest{ID: newUUIDs(1)[0], Kind: KindInstall, PackageID: &pid, Priority: c.Priority,
+		Description: c.Name, CampaignID: c.ID, ValidFrom: c.StartTime, ValidUntil: c.EndTime}
+	if c.StartTime != nil && c.EndTime != nil {
+		r.PeriodOfValidity = formatPeriod(*c.StartTime, *c.EndTime)
+	}
+	if err := s.queue(ctx, r); err != nil {
+		return Launch{}, err
+	}
+	now := s.now()
+	err = s.update(func(t store.Txn) error {
+		cur, err := s.campaign(t, id)
+		if err != nil {
+			return err
+		}
+		cur.Status, cur.UpdateRequest, cur.LaunchedAt = CampaignLaunched, r.ID, &now
+		return t.Set(campKey(id), encode(&cur))
+	})
+	if err != nil {
+		return Launch{}, err
+	}
+	return Launch{UpdateRequest: r.ID, Vehicles: r.Vehicles, Skipped: r.Skipped}, nil
 }

@@ -78,10 +78,12 @@ type Service struct {
 	key  ed25519.PrivateKey
 	blob blobStore
 
-	mu      sync.RWMutex
-	reqs    map[string]*UpdateRequest // every request, by id (requests are few; updates are many)
-	queueMu sync.Mutex                // serialises request state changes (queuing batches, cancel)
-	campMu  sync.Mutex                // serialises campaign launches
+	mu       sync.RWMutex
+	reqs     map[string]*UpdateRequest // every request, by id (requests are few; updates are many)
+	queueMu  sync.Mutex                // serialises request state changes (queuing batches, cancel)
+	campMu   sync.Mutex                // serialises campaign launches
+	pkgMu    sync.Mutex
+	pkgLocks map[string]*pkgLock // queuing locks per package version (lockPackage)
 
 	xmitMu    sync.Mutex
 	contactMu sync.Mutex
@@ -103,6 +105,7 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 		log:      o.Logger,
 		blob:     blobStore{dir: filepath.Join(o.DataDir, "blobs")},
 		reqs:     map[string]*UpdateRequest{},
+		pkgLocks: map[string]*pkgLock{},
 		lastSeen: map[string]time.Time{},
 		lastWake: map[string]time.Time{},
 	}

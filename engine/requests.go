@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"sota/errs"
@@ -223,4 +225,77 @@ func (s *Service) packageQueued(t store.Txn, id resolver.PackageID) (bool, error
 		}
 	}
 	return false, nil
+}
+
+// QueueUpdate is QUEUE_REQUEST_ADD: the package (404 package_not_found "Package ID does not exist") is
+// resolved over the fleet (404 no_filters when no filter is associated with it) and one pending
+// update per resolved vehicle is persisted with its install list (dependencies first, the package
+// last), the request's priority, validity period and a creation time of now. A vehicle that already
+// has an update of this package version pending or in flight is skipped. A period already over is
+// accepted; its updates expire at the next purge.
+func (s *Service) QueueUpdate(ctx context.Context, in NewRequest) (UpdateRequest, error) {
+	r, err := s.newInstallRequest(in.PackageID, in.Priority, in.Description)
+	if err != nil {
+		return UpdateRequest{}, err
+	}
+	if in.PeriodOfValidity != "" {
+		from, until, err := ParsePeriod(in.PeriodOfValidity)
+		if err != nil {
+			return UpdateRequest{}, err
+		}
+		r.ValidFrom, r.ValidUntil, r.PeriodOfValidity = &from, &until, formatPeriod(from, until)
+	}
+	r.RequestConfirmation = in.RequestConfirmation
+	if err := s.queue(ctx, r); err != nil {
+		return UpdateRequest{}, err
+	}
+	return *r, nil
+}
+
+// queue resolves r's package and persists the updates. Requests for the same package version are
+// queued one at a time, so that two of them never both queue one vehicle.
+func (s *Service) queue(ctx context.Context, r *UpdateRequest) error {
+	p, err := s.res.Package(*r.PackageID)
+	if err != nil {
+		return err
+	}
+	r.PackageID = &p.ID // the registered spelling of the name
+	unlock := s.lockPackage(p.ID)
+	defer unlock()
+	r.CreatedAt = s.now()
+	targets, err := s.res.Resolve(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.persist(r, targets)
+}
+
+// lockPackage takes the queuing lock of one package version and returns its release.
+func (s *Service) lockPackage(id resolver.PackageID) func() {
+	k := pkgPart(id)
+	s.pkgMu.Lock()
+	l, ok := s.pkgLocks[k]
+	if !ok {
+		l = &pkgLock{}
+		s.pkgLocks[k] = l
+	}
+	l.users++
+	s.pkgMu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		s.pkgMu.Lock()
+		if l.users--; l.users == 0 {
+			delete(s.pkgLocks, k)
+		}
+		s.pkgMu.Unlock()
+	}
+}
+
+type pkgLock struct {
+	mu    sync.Mutex
+	users int // holders and waiters; the entry is dropped at zero
 }
