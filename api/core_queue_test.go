@@ -55,7 +55,9 @@ func vinsOf(rows []map[string]any) []string {
 	return out
 }
 
-func pkgID(name, version string) map[string]any { return map[string]any{"name": name, "version": version} }
+func pkgID(name, version string) map[string]any {
+	return map[string]any{"name": name, "version": version}
+}
 
 // QUEUE_REQUEST_ADD through the real resolver: the filters select the vehicles, each gets its own
 // install list (missing dependencies first), and the vehicle that has the version is left out.
@@ -63,8 +65,8 @@ func TestCoreQueueResolvesAndPersistsInstallLists(t *testing.T) {
 	e := newCoreEnv(t)
 	e.fleet(4)
 	e.ok("PUT", "/api/v1/vehicles/"+testVIN(1)+"/package/maps/1.0.0", nil) // has the dependency
-	e.ok("PUT", "/api/v1/vehicles/"+testVIN(2)+"/package/nav/2.0.0", nil) // has the package
-	e.ok("PUT", "/api/v1/vehicles/WBA00000000000001", nil)                // not selected by the filter
+	e.ok("PUT", "/api/v1/vehicles/"+testVIN(2)+"/package/nav/2.0.0", nil)  // has the package
+	e.ok("PUT", "/api/v1/vehicles/WBA00000000000001", nil)                 // not selected by the filter
 
 	out := e.queueReq(map[string]any{"packageId": pkgID("NAV", "2.0.0"), "priority": 3, "description": "Navigation 2", "requestConfirmation": true})
 	assert.Regexp(t, uuidRe, out["id"], "a unique install request id")
