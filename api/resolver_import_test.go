@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -145,16 +144,9 @@ func TestFleetImportOfTheExampleFleet(t *testing.T) {
 	assert.Len(t, ids, examples.PackagesPerVehicle)
 }
 
-// exampleJSONL is the example fleet as import lines. The generator's part numbers contain '-', which
-// the API's rule (1-30 letters or digits) refuses, so they are written without it.
+// exampleJSONL is the example fleet as import lines.
 func exampleJSONL(t testing.TB, seed int64, n int) *bytes.Buffer {
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	for v := range examples.Generate(seed, n) {
-		for i, c := range v.Components {
-			v.Components[i] = strings.ReplaceAll(c, "-", "")
-		}
-		require.NoError(t, enc.Encode(v))
-	}
+	require.NoError(t, examples.WriteJSONL(&buf, seed, n))
 	return &buf
 }

@@ -181,13 +181,13 @@ var componentSpecs = []struct {
 	category, desc string
 	parts          []string
 }{
-	{"ecu", "engine control unit", []string{"0261S19234", "0261S20351", "0281034567", "A2C1234560", "89661-47D31", "5WS40612B"}},
-	{"tcu", "telematics control unit", []string{"TCU-4G-2201", "TCU-5G-3105", "A2C9876543", "8W0035284", "LG-TCU-1180"}},
-	{"hu", "head unit", []string{"HU-MIB3-4412", "HU-NTG7-0931", "A2C5553121", "86140-0R420", "NBT-EVO-6822"}},
-	{"bcm", "body control module", []string{"BCM-2104-77", "BCM-3310-05", "A2C3319801", "5Q0937084", "89221-02B10"}},
-	{"cluster", "instrument cluster", []string{"IC-VDO-1002", "IC-VDO-1140", "A2C7766001", "83800-0ZL10"}},
-	{"adas", "driver assistance camera", []string{"EYEQ4-MONO-1", "EYEQ5-TRI-2", "MFC525-0013", "SRR3-RADAR-4"}},
-	{"bms", "battery management system", []string{"BMS-LG-0700", "BMS-CATL-0210", "BMS-SK-3301"}},
+	{"ecu", "engine control unit", []string{"0261S19234", "0261S20351", "0281034567", "A2C1234560", "8966147D31", "5WS40612B"}},
+	{"tcu", "telematics control unit", []string{"TCU4G2201", "TCU5G3105", "A2C9876543", "8W0035284", "LGTCU1180"}},
+	{"hu", "head unit", []string{"HUMIB34412", "HUNTG70931", "A2C5553121", "861400R420", "NBTEVO6822"}},
+	{"bcm", "body control module", []string{"BCM210477", "BCM331005", "A2C3319801", "5Q0937084", "8922102B10"}},
+	{"cluster", "instrument cluster", []string{"ICVDO1002", "ICVDO1140", "A2C7766001", "838000ZL10"}},
+	{"adas", "driver assistance camera", []string{"EYEQ4MONO1", "EYEQ5TRI2", "MFC5250013", "SRR3RADAR4"}},
+	{"bms", "battery management system", []string{"BMSLG0700", "BMSCATL0210", "BMSSK3301"}},
 }
 
 // Catalogue returns the catalogue of the example fleet. It is fixed: the seed of a fleet does not

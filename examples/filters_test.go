@@ -9,6 +9,7 @@ import (
 
 	"sota/dsl"
 	"sota/examples"
+	"sota/resolver"
 )
 
 // Every example filter parses, checks (references included), keeps its meaning through the
@@ -48,5 +49,36 @@ func TestExampleFiltersAreValidAndMeaningful(t *testing.T) {
 			assert.Less(t, n, len(fleet), "selects every vehicle")
 			t.Logf("%d of %d vehicles", n, len(fleet))
 		})
+	}
+}
+
+// What the examples hold is accepted by the API as it is: filter names, part numbers, package ids
+// and dependency ranges pass the resolver's validation, so `sotad --examples` and `sota fleet
+// import` load them unchanged.
+func TestExamplesPassTheAPIValidation(t *testing.T) {
+	for _, f := range examples.Filters {
+		assert.NoError(t, resolver.ValidFilterName(f.Name), f.Name)
+	}
+	c := examples.Catalogue()
+	for _, comp := range c.Components {
+		assert.NoError(t, resolver.ValidPartNumber(comp.PartNumber), comp.PartNumber)
+	}
+	for _, p := range c.Packages {
+		assert.NoError(t, resolver.ValidPackageID(resolver.PackageID{Name: p.Name, Version: p.Version}))
+		for _, d := range p.Dependencies {
+			assert.NoError(t, resolver.ValidPackageName(d.Name))
+			if d.Range != "" {
+				_, err := dsl.ParseRange(d.Range)
+				assert.NoError(t, err, d.Range)
+			} else {
+				assert.NoError(t, resolver.ValidVersion(d.Version))
+			}
+		}
+	}
+	for _, v := range examples.Fleet(3, 2000) {
+		require.NoError(t, resolver.ValidVIN(v.VIN))
+		for _, part := range v.Components {
+			require.NoError(t, resolver.ValidPartNumber(part), part)
+		}
 	}
 }

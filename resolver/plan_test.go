@@ -25,7 +25,7 @@ func (g filterGen) leaf() string {
 	case 0:
 		return fmt.Sprintf("vin_matches %q", g.pick("^WDD", "^W", "^1FT", "^5YJ3", "^JTD", "^VF1R", "7$", "^.{9}[MNP]", "", "^WBA.{6}[KL]", "^(SAJ|YV1)", "X", "^ZZZ"))
 	case 1:
-		return fmt.Sprintf("has_component %q", g.pick("0261S19234", "^BMS-", "EYEQ", "TCU-5G-3105", "nothing", "^A2C", "(?i)hu-"))
+		return fmt.Sprintf("has_component %q", g.pick("0261S19234", "^BMS", "EYEQ", "TCU5G3105", "nothing", "^A2C", "(?i)^hu"))
 	case 2:
 		return fmt.Sprintf("has_package %q %q", g.pick("^nav", "openssl", "^OPENSSL$", "", "carplay", "(?i)^OTA"), g.pick("", "^3\\.", "^2\\.0", "rc", "^1\\."))
 	case 3:
@@ -42,7 +42,7 @@ func (g filterGen) leaf() string {
 	case 8:
 		return g.pick("TRUE", "FALSE")
 	}
-	return fmt.Sprintf("has_component %q", g.pick("BCM-2104-77", "89661-47D31"))
+	return fmt.Sprintf("has_component %q", g.pick("BCM210477", "8966147D31"))
 }
 
 func (g filterGen) expr(depth int) string {

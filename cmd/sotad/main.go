@@ -179,6 +179,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := loadExamples(cfg.Examples, rs, log); err != nil {
+		return fmt.Errorf("--examples: %w", err)
+	}
 	eng, err := engine.New(db, rs, engine.Options{DataDir: cfg.Data, WakeupURL: cfg.WakeupURL, Logger: log})
 	if err != nil {
 		return err
