@@ -273,5 +273,108 @@ func (c *testClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
 // updateIDRe: update ids are name-based (version 5) UUIDs of the request id and the VIN.
 var updateIDRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// Campaigns: create (404 "Unknown Package ID", 400), list and get, preview = dry run that queues
+// nothing, launch = an update request with the campaign's priority and window, once.
+func TestCoreCampaigns(t *testing.T) {
+	e := newCoreEnv(t)
+	e.fleet(3)
+	e.ok("PUT", "/api/v1/vehicles/"+testVIN(1)+"/package/nav/2.0.0", nil)
+
+	var cp map[string]any
+	resp := e.do("POST", "/api/v1/campaigns", map[string]any{"name": "Spring navigation", "packageId": pkgID("Nav", "2.0.0"), "priority": 2,
+		"startTime": "2020-01-01T00:00:00Z", "endTime": "2999-01-01T00:00:00+01:00"}, &cp)
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Regexp(t, uuidRe, cp["id"])
+	assert.Equal(t, "Campaign created", cp["message"])
+	assert.Equal(t, "created", cp["status"])
+	assert.Equal(t, "Spring navigation", cp["name"])
+	assert.Equal(t, pkgID("nav", "2.0.0"), cp["packageId"])
+	assert.Equal(t, 2.0, cp["priority"])
+	assert.Equal(t, "2020-01-01T00:00:00Z", cp["startTime"])
+	assert.Equal(t, "2998-12-31T23:00:00Z", cp["endTime"])
+	id := cp["id"].(string)
+
+	d := e.failure("POST", "/api/v1/campaigns", map[string]any{"name": "x", "packageId": pkgID("ghost", "1.0.0")}, 404, "package_not_found")
+	assert.Contains(t, d, "Unknown Package ID")
+	for _, bad := range []any{
+		`{"name":`,
+		map[string]any{"packageId": pkgID("nav", "2.0.0")},
+		map[string]any{"name": "  ", "packageId": pkgID("nav", "2.0.0")},
+		map[string]any{"name": "x", "packageId": pkgID("nav", "2")},
+		map[string]any{"name": "x", "packageId": pkgID("nav", "2.0.0"), "priority": -3},
+		map[string]any{"name": "x", "packageId": pkgID("nav", "2.0.0"), "startTime": "tomorrow"},
+		map[string]any{"name": "x", "packageId": pkgID("nav", "2.0.0"), "startTime": "2025-02-01T00:00:00Z", "endTime": "2025-01-01T00:00:00Z"},
+	} {
+		st, code := e.status("POST", "/api/v1/campaigns", bad)
+		assert.Equalf(t, 400, st, "%v", bad)
+		assert.Equalf(t, "invalid_entity", code, "%v", bad)
+	}
+
+	var list []map[string]any
+	resp = e.do("GET", "/api/v1/campaigns", nil, &list)
+	require.Equal(t, 200, resp.StatusCode)
+	require.Len(t, list, 1, "refused campaigns are not stored")
+	assert.Equal(t, id, list[0]["id"])
+	var got map[string]any
+	resp = e.do("GET", "/api/v1/campaigns/"+id, nil, &got)
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "Spring navigation", got["name"])
+	for _, missing := range []string{"00000000-0000-4000-8000-000000000000", "nope"} {
+		e.failure("GET", "/api/v1/campaigns/"+missing, nil, 404, "missing_campaign")
+		e.failure("GET", "/api/v1/campaigns/"+missing+"/preview", nil, 404, "missing_campaign")
+		e.failure("POST", "/api/v1/campaigns/"+missing+"/launch", nil, 404, "missing_campaign")
+	}
+
+	// Preview: the resolver's dry run for the campaign's package; nothing is queued.
+	var pv map[string]any
+	resp = e.do("GET", "/api/v1/campaigns/"+id+"/preview?sample=1", nil, &pv)
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, 2.0, pv["matched"])
+	assert.Equal(t, 1.0, pv["alreadyInstalled"])
+	assert.Equal(t, 3.0, pv["totalVehicles"])
+	assert.Equal(t, []any{map[string]any{"vin": testVIN(2), "install": []any{pkgID("maps", "1.0.0"), pkgID("nav", "2.0.0")}}}, pv["sample"])
+	assert.Equal(t, []any{}, pv["unresolved"])
+	e.failure("GET", "/api/v1/campaigns/"+id+"/preview?sample=many", nil, 400, "invalid_entity")
+	e.failure("GET", "/api/v1/campaigns/"+id+"/preview?sample=1001", nil, 400, "invalid_entity")
+	e.do("GET", "/api/v1/update_requests", nil, &list)
+	assert.Empty(t, list, "a preview queues nothing")
+
+	// Launch: an update request with the campaign's priority, name and window.
+	var l map[string]any
+	resp = e.do("POST", "/api/v1/campaigns/"+id+"/launch", nil, &l)
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Regexp(t, uuidRe, l["updateRequest"])
+	assert.Equal(t, 2.0, l["vehicles"])
+	var r map[string]any
+	e.do("GET", "/api/v1/update_requests/"+l["updateRequest"].(string), nil, &r)
+	assert.Equal(t, id, r["campaignId"])
+	assert.Equal(t, 2.0, r["priority"])
+	assert.Equal(t, "Spring navigation", r["description"])
+	assert.Equal(t, "2020-01-01T00:00:00Z/2998-12-31T23:00:00Z", r["periodOfValidity"])
+	assert.Equal(t, cnt(2, 0, 0, 0, 0), r["counts"])
+	assert.Equal(t, []string{testVIN(2), testVIN(3)}, vinsOf(e.requestVehicles(l["updateRequest"].(string), "pending")))
+	e.do("GET", "/api/v1/campaigns/"+id, nil, &got)
+	assert.Equal(t, "launched", got["status"])
+	assert.Equal(t, l["updateRequest"], got["updateRequest"])
+	assert.NotEmpty(t, got["launchedAt"])
+	e.failure("POST", "/api/v1/campaigns/"+id+"/launch", nil, 409, "already_launched")
+	e.do("GET", "/api/v1/update_requests", nil, &list)
+	assert.Len(t, list, 1, "launched once")
+
+	// A package without filters: preview and launch are no_filters, and the campaign stays created.
+	resp = e.do("POST", "/api/v1/campaigns", map[string]any{"name": "maps only", "packageId": pkgID("maps", "1.0.0")}, &cp)
+	require.Equal(t, 200, resp.StatusCode)
+	e.failure("GET", "/api/v1/campaigns/"+cp["id"].(string)+"/preview", nil, 404, "no_filters")
+	e.failure("POST", "/api/v1/campaigns/"+cp["id"].(string)+"/launch", nil, 404, "no_filters")
+	e.do("GET", "/api/v1/campaigns/"+cp["id"].(string), nil, &got)
+	assert.Equal(t, "created", got["status"])
+}
