@@ -1,0 +1,252 @@
+package api
+
+// Device API (/api/v1/vehicle_updates/:vin/...): polling, notification, transfer sessions, install
+// reports and the installed-package list, behind the vehicle's device token; and the admin route that
+// mints device tokens. Rules live in package engine (device.go, transfer.go, report.go).
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"sota/engine"
+	"sota/errs"
+	"sota/resolver"
+)
+
+// DefaultChunkSize is the transfer chunk size when Config.ChunkSize is 0.
+const DefaultChunkSize = 65536
+
+func init() { addRoutes(registerDevice) }
+
+func registerDevice(s *Server, _ *gin.Engine, v1 *gin.RouterGroup) {
+	if s.deps.Engine == nil || s.deps.Resolver == nil || s.auth == nil {
+		return
+	}
+	h := deviceHandlers{s: s, e: s.deps.Engine, chunk: s.cfg.ChunkSize}
+	if h.chunk <= 0 {
+		h.chunk = DefaultChunkSize
+	}
+	v1.POST("/vehicles/:vin/token", h.mintToken)
+	d := v1.Group("/vehicle_updates/:vin", h.authenticate)
+	d.GET("", h.poll)
+	d.GET("/notification", h.notification)
+	d.PUT("/installed", h.installed)
+	d.POST("/:updateId/start", h.start)
+	d.POST("/:updateId/cancel", h.cancel)
+	d.GET("/:updateId/chunk", h.nextChunk)
+	d.GET("/:updateId/chunks/:index", h.chunkAt)
+	d.POST("/:updateId/ack", h.ack)
+	d.POST("/:updateId/finalize", h.finalize)
+	d.GET("/:updateId/download", h.download)
+	d.POST("/:updateId", h.report)
+}
+
+type deviceHandlers struct {
+	s     *Server
+	e     *engine.Service
+	chunk int
+}
+
+func (h deviceHandlers) mintToken(c *gin.Context) {
+	vin := c.Param("vin")
+	if err := resolver.ValidVIN(vin); err != nil {
+		writeError(c, err)
+		return
+	}
+	if !h.s.deps.Resolver.VehicleExists(vin) {
+		writeError(c, errs.New(errs.NotFound, "missing_vehicle", "VIN does not exist: %s", vin))
+		return
+	}
+	tok, err := h.s.auth.MintDeviceToken(vin)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"token": tok})
+}
+
+// authenticate requires the device token of the VIN in the path (also under --auth=none).
+func (h deviceHandlers) authenticate(c *gin.Context) {
+	secret, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !ok {
+		c.Header("WWW-Authenticate", `Bearer realm="sota-device"`)
+		writeError(c, errs.New(errs.Unauthorized, "not_authenticated", "Device token required: Authorization: Bearer <device token>"))
+		return
+	}
+	vin := c.Param("vin")
+	if err := h.s.auth.DeviceVIN(strings.TrimSpace(secret), vin); err != nil {
+		writeError(c, err)
+		return
+	}
+	h.e.Contact(vin)
+	c.Next()
+}
+
+func (h deviceHandlers) poll(c *gin.Context) {
+	rows, err := h.e.Poll(c.Param("vin"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, rows)
+}
+
+func (h deviceHandlers) notification(c *gin.Context) {
+	n, ok, err := h.e.Notify(c.Param("vin"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	if !ok {
+		c.Status(http.StatusNoContent)
+		return
+	}
+	c.JSON(http.StatusOK, n)
+}
+
+func (h deviceHandlers) installed(c *gin.Context) {
+	var ids []resolver.PackageID
+	if !bindJSON(c, &ids) {
+		return
+	}
+	if err := h.e.InstalledReport(c.Param("vin"), ids); err != nil {
+		writeError(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (h deviceHandlers) start(c *gin.Context) {
+	tr, err := h.e.StartTransfer(c.Param("vin"), c.Param("updateId"), h.chunk)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, tr)
+}
+
+func (h deviceHandlers) cancel(c *gin.Context) {
+	u, err := h.e.DeviceCancel(c.Param("vin"), c.Param("updateId"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"updateId": u.ID, "status": u.Status, "resultText": u.ResultText})
+}
+
+func (h deviceHandlers) nextChunk(c *gin.Context) {
+	ch, ok, err := h.e.NextChunk(c.Param("vin"), c.Param("updateId"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	if !ok {
+		c.Status(http.StatusNoContent)
+		return
+	}
+	c.JSON(http.StatusOK, ch)
+}
+
+func (h deviceHandlers) chunkAt(c *gin.Context) {
+	i, err := strconv.Atoi(c.Param("index"))
+	if err != nil {
+		writeError(c, errs.InvalidEntity("chunk index must be a number, not %q", c.Param("index")))
+		return
+	}
+	if i < 1 {
+		writeError(c, errs.New(errs.NotFound, "missing_chunk", "Chunk %d does not exist: chunks are numbered from 1", i))
+		return
+	}
+	ch, err := h.e.ChunkAt(c.Param("vin"), c.Param("updateId"), i)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, ch)
+}
+
+func (h deviceHandlers) ack(c *gin.Context) {
+	var body struct {
+		Chunks []int `json:"chunks"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	next, err := h.e.AckChunks(c.Param("vin"), c.Param("updateId"), body.Chunks)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	if next == 0 {
+		c.JSON(http.StatusOK, gin.H{"next": nil})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"next": next})
+}
+
+func (h deviceHandlers) finalize(c *gin.Context) {
+	var body struct {
+		Chunks *int   `json:"chunks"`
+		SHA256 string `json:"sha256"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	if body.Chunks == nil {
+		writeError(c, errs.InvalidEntity("chunks (the number of chunks received) is required"))
+		return
+	}
+	msg, err := h.e.FinalizeTransfer(c.Param("vin"), c.Param("updateId"), *body.Chunks, body.SHA256)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, msg)
+}
+
+// countingWriter counts the payload bytes written to the client.
+type countingWriter struct {
+	gin.ResponseWriter
+	n int64
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
+}
+
+func (h deviceHandlers) download(c *gin.Context) {
+	vin, id := c.Param("vin"), c.Param("updateId")
+	r, tr, err := h.e.OpenPayload(vin, id)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.Header("ETag", `"`+tr.SHA256+`"`)
+	c.Header("Content-Type", "application/octet-stream")
+	w := &countingWriter{ResponseWriter: c.Writer}
+	http.ServeContent(w, c.Request, "", time.Time{}, r)
+	if err := h.e.AddSent(vin, id, w.n); err != nil {
+		h.s.log.Error("device download: counting sent bytes", "vin", vin, "update", id, "err", err)
+	}
+}
+
+func (h deviceHandlers) report(c *gin.Context) {
+	var body struct {
+		OperationResults []engine.OperationResult `json:"operation_results"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	_, msg, err := h.e.InstallReport(c.Param("vin"), c.Param("updateId"), body.OperationResults)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, msg)
+}

@@ -1,0 +1,72 @@
+package api
+
+// Device tokens: an admin mints one per VIN; the device presents it as a Bearer token on every call of
+// the device API. Stored like API tokens (auth.go): only the SHA-256 of the secret is kept.
+//
+// Key layout (store prefix auth/):
+//
+//	auth/device/<sha256 hex of token>   {vin, createdAt}
+//	auth/devicevin/<vin>                sha256 hex of the vehicle's live token (minting again rotates it)
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"sota/errs"
+	"sota/store"
+)
+
+const (
+	deviceTokenPrefix = "auth/device/"
+	deviceVINPrefix   = "auth/devicevin/"
+	deviceTokenScheme = "sotadev_" // device tokens start with this; API tokens cannot pass for them
+)
+
+// DeviceToken is the record of a device token.
+type DeviceToken struct {
+	VIN       string    `json:"vin"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// MintDeviceToken creates the device token of a vehicle and returns the secret (shown once). A
+// vehicle has one live token: minting again revokes the previous one.
+func (a *Auth) MintDeviceToken(vin string) (string, error) {
+	secret := deviceTokenScheme + randomString(32)
+	key := hashKey(deviceTokenPrefix, secret)
+	err := a.db.Update(func(t store.Txn) error {
+		old, err := t.Get([]byte(deviceVINPrefix + vin))
+		if err == nil {
+			if err := t.Delete([]byte(deviceTokenPrefix + string(old))); err != nil {
+				return err
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err := putJSON(t, key, DeviceToken{VIN: vin, CreatedAt: a.now().UTC()}); err != nil {
+			return err
+		}
+		return t.Set([]byte(deviceVINPrefix+vin), key[len(deviceTokenPrefix):])
+	})
+	return secret, err
+}
+
+// DeviceVIN checks a presented device token against the VIN of the request: 401 invalid_token for an
+// unknown token, 403 wrong_vehicle for the token of another vehicle.
+func (a *Auth) DeviceVIN(secret, vin string) error {
+	if !strings.HasPrefix(secret, deviceTokenScheme) || len(secret) > 100 {
+		return errs.New(errs.Unauthorized, "invalid_token", "Unknown or revoked device token")
+	}
+	var tok DeviceToken
+	err := a.db.View(func(t store.Txn) error { return getJSON(t, hashKey(deviceTokenPrefix, secret), &tok) })
+	if errors.Is(err, store.ErrNotFound) {
+		return errs.New(errs.Unauthorized, "invalid_token", "Unknown or revoked device token")
+	}
+	if err != nil {
+		return err
+	}
+	if tok.VIN != vin {
+		return errs.New(errs.Forbidden, "wrong_vehicle", "This device token belongs to another vehicle")
+	}
+	return nil
+}

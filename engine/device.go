@@ -1,0 +1,167 @@
+package engine
+
+// The device's side of the queue: polling (DEV_CONNECT), UPDATE_NOTIFICATION, the device's cancel
+// (TRIGGER_TRANSFER_START A1) and the answer to GET_ALL_PACKAGES.
+
+import (
+	"time"
+
+	"sota/errs"
+	"sota/resolver"
+	"sota/store"
+)
+
+// LastSeenResolution is how stale a vehicle's stored lastSeen may get while it keeps polling: a poll
+// writes it only when the stored value is older, so a device polling often costs no write per poll.
+const LastSeenResolution = time.Minute
+
+// PollRow is one row of a device's poll: a pending or in-flight update in delivery order.
+type PollRow struct {
+	UpdateID   string              `json:"updateId"`
+	RequestID  string              `json:"requestId"`
+	PackageID  *resolver.PackageID `json:"packageId"`
+	InstallPos int                 `json:"installPos"` // 0-based position in delivery order
+	Status     Status              `json:"status"`
+	CreatedAt  time.Time           `json:"createdAt"`
+}
+
+// Seen records a device contact: the vehicle counts as connected (Contact), and its stored lastSeen
+// is refreshed when older than LastSeenResolution. 404 missing_vehicle.
+func (s *Service) Seen(vin string) error {
+	v, err := s.res.GetVehicle(vin)
+	if err != nil {
+		return err
+	}
+	s.Contact(vin)
+	now := s.now()
+	if v.LastSeen != nil && now.Sub(*v.LastSeen) < LastSeenResolution {
+		return nil
+	}
+	return s.resUpdate(func(t store.Txn) error { return s.res.SetLastSeen(t, vin, now) })
+}
+
+// Poll is the device's view of its queue (GET /vehicle_updates/:vin): its pending and in-flight
+// updates in delivery order. It records the contact (Seen).
+func (s *Service) Poll(vin string) ([]PollRow, error) {
+	if err := s.Seen(vin); err != nil {
+		return nil, err
+	}
+	us, err := s.Queue(vin)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]PollRow, len(us))
+	for i, u := range us {
+		rows[i] = PollRow{UpdateID: u.ID, RequestID: u.RequestID, PackageID: u.PackageID, InstallPos: i, Status: u.Status, CreatedAt: u.CreatedAt}
+	}
+	return rows, nil
+}
+
+// UpdateAvailable is UPDATE_NOTIFICATION's SOFTWARE_UPDATE_AVAILABLE.
+type UpdateAvailable struct {
+	UpdateID            string               `json:"updateId"`
+	Packages            []resolver.PackageID `json:"packages"`
+	Size                int64                `json:"size"`
+	DownloadIndex       string               `json:"downloadIndex"`
+	Description         string               `json:"description"`
+	RequestConfirmation bool                 `json:"requestConfirmation"`
+}
+
+// GetAllPackages asks the device for its installed packages.
+type GetAllPackages struct {
+	ID string `json:"id"`
+}
+
+// Notification is what the device should do next: one of the two fields is set.
+type Notification struct {
+	UpdateAvailable *UpdateAvailable `json:"updateAvailable,omitempty"`
+	GetAllPackages  *GetAllPackages  `json:"getAllPackages,omitempty"`
+}
+
+// Notify is UPDATE_NOTIFICATION: the next update to deliver (QUEUE_GET_NEXT_SOFTWARE_UPDATE); ok is
+// false when there is nothing to do now. It records the contact.
+func (s *Service) Notify(vin string) (n Notification, ok bool, err error) {
+	if err := s.Seen(vin); err != nil {
+		return n, false, err
+	}
+	u, ok, _, err := s.NextUpdate(vin)
+	if err != nil || !ok {
+		return n, false, err
+	}
+	if u.Kind == KindGetAllPackages {
+		return Notification{GetAllPackages: &GetAllPackages{ID: u.ID}}, true, nil
+	}
+	var size int64
+	err = s.db.View(func(t store.Txn) error {
+		var err error
+		size, err = s.installSize(t, u.Install)
+		return err
+	})
+	return Notification{UpdateAvailable: &UpdateAvailable{UpdateID: u.ID, Packages: u.Install, Size: size,
+		DownloadIndex: u.ID, Description: u.Description, RequestConfirmation: u.RequestConfirmation}}, true, err
+}
+
+// DeviceCancel is the device's CANCEL_SOFTWARE_DOWNLOAD: the update becomes canceled with result text
+// CANCELLED. 404 missing_update; 409 when it is finished, failed or already canceled.
+func (s *Service) DeviceCancel(vin, id string) (Update, error) {
+	var out Update
+	err := s.update(func(t store.Txn) error {
+		rec, u, err := s.deviceUpdate(t, vin, id)
+		if err != nil {
+			return err
+		}
+		if !u.Status.active() {
+			return errNotActive(u)
+		}
+		if err := s.transition(t, vin, id, rec, Canceled, nil, "CANCELLED", s.now()); err != nil {
+			return err
+		}
+		out = s.view(vin, id, rec)
+		return nil
+	})
+	return out, err
+}
+
+// InstalledReport is GET_ALL_PACKAGES E4: the device's installed packages replace the resolver's
+// installed set, and the vehicle's get-all-packages requests that are pending or in flight are
+// finished, in one transaction. 400 for a malformed package id.
+func (s *Service) InstalledReport(vin string, ids []resolver.PackageID) error {
+	for _, id := range ids {
+		if err := resolver.ValidPackageID(id); err != nil {
+			return err
+		}
+	}
+	ok := 0
+	return s.resUpdate(func(t store.Txn) error {
+		if err := s.res.ReplaceInstalled(t, vin, ids); err != nil {
+			return err
+		}
+		us, err := s.scanVehicle(t, vin, true)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		for _, u := range us {
+			if u.Kind != KindGetAllPackages {
+				continue
+			}
+			rec, err := s.loadUpdate(t, vin, u.ID)
+			if err != nil {
+				return err
+			}
+			if rec.Status == Pending {
+				if err := s.transition(t, vin, u.ID, rec, InFlight, nil, "", now); err != nil {
+					return err
+				}
+			}
+			if err := s.transition(t, vin, u.ID, rec, Finished, &ok, "installed packages received", now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func errTooMany(what string, max int) error {
+	return errs.InvalidEntity("at most %d %s", max, what)
+}

@@ -1,0 +1,138 @@
+package engine
+
+// INSTALL_REPORT: the device's installation result, with the result codes of the original SOTA client.
+
+import (
+	"strings"
+
+	"sota/errs"
+	"sota/store"
+)
+
+// Result codes of the original client's install reports (UpdateResultCode). OK and AlreadyProcessed
+// are success; every other code fails the update.
+const (
+	ResultOK                    = 0
+	ResultAlreadyProcessed      = 1
+	ResultDependencyFailure     = 2
+	ResultValidationFailed      = 3
+	ResultInstallFailed         = 4
+	ResultUpgradeFailed         = 5
+	ResultRemovalFailed         = 6
+	ResultFlashFailed           = 7
+	ResultCreatePartitionFailed = 8
+	ResultDeletePartitionFailed = 9
+	ResultResizePartitionFailed = 10
+	ResultWritePartitionFailed  = 11
+	ResultPatchPartitionFailed  = 12
+	ResultUserDeclined          = 13
+	ResultSoftwareBlacklisted   = 14
+	ResultDiskFull              = 15
+	ResultNotFound              = 16
+	ResultOldVersion            = 17
+	ResultInternalError         = 18
+	ResultGeneralError          = 19
+)
+
+// ResultNames are the original client's names of the result codes, by code.
+var ResultNames = []string{"OK", "ALREADY_PROCESSED", "DEPENDENCY_FAILURE", "VALIDATION_FAILED", "INSTALL_FAILED",
+	"UPGRADE_FAILED", "REMOVAL_FAILED", "FLASH_FAILED", "CREATE_PARTITION_FAILED", "DELETE_PARTITION_FAILED",
+	"RESIZE_PARTITION_FAILED", "WRITE_PARTITION_FAILED", "PATCH_PARTITION_FAILED", "USER_DECLINED",
+	"SOFTWARE_BLACKLISTED", "DISK_FULL", "NOT_FOUND", "OLD_VERSION", "INTERNAL_ERROR", "GENERAL_ERROR"}
+
+// ResultSuccess tells whether a result code reports success.
+func ResultSuccess(code int) bool { return code == ResultOK || code == ResultAlreadyProcessed }
+
+// OperationResult is one entry of an install report.
+type OperationResult struct {
+	ID         string `json:"id"`
+	ResultCode int    `json:"result_code"`
+	ResultText string `json:"result_text"`
+}
+
+// MaxOperationResults bounds the entries of one report.
+const MaxOperationResults = 1000
+
+const maxResultText = 4096
+
+// InstallReport is INSTALL_REPORT. When every result code is a success (0 or 1) the update is finished
+// and its install list joins the vehicle's installed set (VIN_ADD_PACKAGE), in one transaction;
+// otherwise it is failed with the first failing code. An update reported before its transfer started
+// moves through in flight. It returns "<name>-<version> success" or "<name>-<version> failed".
+// 404 missing_update; 409 already_reported ("<name>-<version> failed: …") when the update is already
+// finished, failed or canceled; 400 for an empty report or a code outside 0-19.
+func (s *Service) InstallReport(vin, id string, results []OperationResult) (Update, string, error) {
+	if len(results) == 0 {
+		return Update{}, "", errs.InvalidEntity("operation_results must not be empty")
+	}
+	if len(results) > MaxOperationResults {
+		return Update{}, "", errTooMany("operation_results", MaxOperationResults)
+	}
+	code, texts := ResultOK, make([]string, 0, len(results))
+	for _, r := range results {
+		if r.ResultCode < 0 || r.ResultCode >= len(ResultNames) {
+			return Update{}, "", errs.InvalidEntity("result_code must be 0 to %d, not %d", len(ResultNames)-1, r.ResultCode)
+		}
+		if len(r.ResultText) > maxResultText || len(r.ID) > maxResultText {
+			return Update{}, "", errs.InvalidEntity("id and result_text are at most %d bytes", maxResultText)
+		}
+		if !ResultSuccess(r.ResultCode) && ResultSuccess(code) {
+			code = r.ResultCode
+		}
+		if ResultSuccess(code) && r.ResultCode == ResultAlreadyProcessed {
+			code = ResultAlreadyProcessed
+		}
+		if r.ResultText != "" {
+			texts = append(texts, r.ResultText)
+		}
+	}
+	text := strings.Join(texts, "; ")
+	if len(text) > maxResultText {
+		text = text[:maxResultText]
+	}
+	var out Update
+	var msg string
+	err := s.resUpdate(func(t store.Txn) error {
+		rec, u, err := s.deviceUpdate(t, vin, id)
+		if err != nil {
+			return err
+		}
+		name := updateName(u)
+		if !u.Status.active() {
+			return errs.New(errs.Conflict, "already_reported", "%s failed: the update is already %s", name, u.Status)
+		}
+		now := s.now()
+		if !ResultSuccess(code) {
+			c := code
+			if err := s.transition(t, vin, id, rec, Failed, &c, resultText(code, text), now); err != nil {
+				return err
+			}
+			out, msg = s.view(vin, id, rec), name+" failed"
+			return nil
+		}
+		if rec.Status == Pending {
+			if err := s.transition(t, vin, id, rec, InFlight, nil, "", now); err != nil {
+				return err
+			}
+		}
+		c := code
+		if err := s.transition(t, vin, id, rec, Finished, &c, resultText(code, text), now); err != nil {
+			return err
+		}
+		if u.Kind == KindInstall {
+			if err := s.res.ApplyInstalled(t, vin, u.Install); err != nil {
+				return err
+			}
+		}
+		out, msg = s.view(vin, id, rec), name+" success"
+		return nil
+	})
+	return out, msg, err
+}
+
+func resultText(code int, text string) string {
+	if text == "" {
+		return ResultNames[code]
+	}
+	return ResultNames[code] + ": " + text
+}
