@@ -92,9 +92,11 @@ func TestValidateAndFormatFilter(t *testing.T) {
 		require.Equal(t, http.StatusNotAcceptable, status)
 		var got invalidFilterBody
 		require.NoError(t, json.Unmarshal(body, &got))
-		require.Len(t, got.Errors, 2, string(body))
+		require.Len(t, got.Errors, 3, string(body))
 		assert.Equal(t, 13, got.Errors[0].Column)
-		assert.Equal(t, 41, got.Errors[1].Column)
+		assert.Equal(t, 35, got.Errors[1].Column) // the regex is checked although the filter does not parse
+		assert.Equal(t, `invalid regular expression "(": missing closing )`, got.Errors[1].Message)
+		assert.Equal(t, 41, got.Errors[2].Column)
 	})
 
 	for _, url := range []string{validate, format} {

@@ -36,15 +36,9 @@ func (*refNode) node()      {}
 // Compile parses and checks src, inlines the filters it references (through refs, which may be
 // nil), and compiles it to an expr program and an index plan. The error is an ErrorList.
 func Compile(src string, refs FilterLookup) (*Program, error) {
-	s := newSource(src)
-	n, errs := parse(s)
+	n, c, errs := parseAndCheck(newSource(src), refs)
 	if len(errs) > 0 {
 		return nil, errs
-	}
-	c := newChecker(refs)
-	c.check(n, 0, nil)
-	if len(c.errs) > 0 {
-		return nil, c.errs
 	}
 	p := &Program{src: src, refs: c.refNames()}
 	p.tree = inline(n, c.trees)

@@ -19,33 +19,65 @@ func Parse(src string) (Node, error) {
 	return n, nil
 }
 
+// parseAndCheck is Parse then Check; after syntax errors it still checks the repaired tree, and
+// returns every error in source order.
+func parseAndCheck(src *source, refs FilterLookup) (Node, *checker, ErrorList) {
+	n, errs := parse(src)
+	if n == nil {
+		return nil, nil, errs
+	}
+	c := newChecker(refs)
+	c.check(n, 0, nil)
+	if len(errs) == 0 {
+		return n, c, c.errs
+	}
+	errs = append(errs, c.errs...)
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Offset < errs[j].Offset })
+	if len(errs) > MaxErrors {
+		errs = errs[:MaxErrors]
+	}
+	return n, c, errs
+}
+
+// parse returns the tree, or the errors; with syntax errors and a clean lexer it also returns the tree
+// that recovery repaired (broken primaries replaced by TRUE), so that Compile can check the rest of
+// the filter and report the regexes, versions and references that are wrong there too.
 func parse(src *source) (Node, ErrorList) {
 	if len(src.text) > MaxLength {
 		return nil, ErrorList{src.errorAt(MaxLength, "", "expression is %d bytes long, expected at most %d", len(src.text), MaxLength)}
 	}
 	toks, errs := lex(src)
 	if len(toks) == 1 {
+		if len(errs) > 0 { // an unclosed comment took the rest: that is the error
+			return nil, errs
+		}
 		return nil, append(errs, src.errorAt(toks[0].off, "", "empty expression, expected %s", expectPrimary))
 	}
 	if e := checkTokenDepth(src, toks); e != nil {
 		return nil, append(errs, e)
 	}
 	var tree Node
-	last := -1
+	lexErrs, last := len(errs), -1
 	for attempt := 0; attempt < MaxErrors; attempt++ {
 		p, err := grammar.ParseFromLexer(mustUpgrade(toks))
 		if err == nil {
-			if attempt == 0 {
+			if lexErrs == 0 {
 				tree = p.Expr.toAST(src)
 			}
 			break
 		}
-		k := failedToken(toks, err)
-		if k < 0 || toks[k].pos.Line == 0 || toks[k].off <= last {
+		k, st := firstRejected(toks)
+		if k < 0 { // the automaton accepts what participle does not: trust participle's position
+			k = failedToken(toks, err)
+			if k < 0 {
+				break
+			}
+			st = stateBefore(toks, k)
+		}
+		if toks[k].pos.Line == 0 || toks[k].off <= last {
 			break // an error at a token recovery made up, or no progress: stop reporting
 		}
 		last = toks[k].off
-		st := stateBefore(toks, k)
 		errs = append(errs, src.errorAt(toks[k].off, toks[k].raw, "%s", st.message(src, toks[k])))
 		toks = st.recover(toks, k)
 	}
@@ -54,9 +86,8 @@ func parse(src *source) (Node, ErrorList) {
 		if len(errs) > MaxErrors {
 			errs = errs[:MaxErrors]
 		}
-		return nil, errs
 	}
-	return tree, nil
+	return tree, errs
 }
 
 func mustUpgrade(toks []token) *lexer.PeekingLexer {
@@ -147,69 +178,128 @@ var argWhat = map[string]string{
 	"filter":        "the filter name",
 }
 
-// stateBefore runs the grammar's automaton over toks[:k], which participle accepted as a prefix.
+// firstRejected runs the grammar's automaton over toks and returns the first token it does not accept
+// and the state before it, or -1 when it accepts them all. The grammar is LL(1), so this is the token
+// where the parse really fails; participle may report an earlier one after it backtracks out of a
+// partly matched repetition (`attr "k" IN ("a",)` fails at ")", not at ",").
+func firstRejected(toks []token) (int, parseState) {
+	ps := parseState{st: sPrimary}
+	for i, t := range toks {
+		if ps.st == sPrimary {
+			ps.primaryStart = i
+		}
+		if !ps.step(t) {
+			return i, ps
+		}
+		if t.typ == tEOF {
+			break
+		}
+	}
+	return -1, ps
+}
+
+// stateBefore runs the grammar's automaton over toks[:k].
 func stateBefore(toks []token, k int) parseState {
 	ps := parseState{st: sPrimary}
 	for i := 0; i < k; i++ {
-		t := toks[i]
-		switch ps.st {
-		case sPrimary:
+		if ps.st == sPrimary {
 			ps.primaryStart = i
-			switch {
-			case t.is(tKeyword, "not"):
-			case t.is(tPunct, "("):
-				ps.depth++
-			case t.is(tKeyword, "true"), t.is(tKeyword, "false"):
-				ps.st = sAfter
-			case t.typ == tKeyword && predicates[t.value]:
-				ps.st, ps.pred = sArg, t.value
-			}
-		case sAfter:
-			switch {
-			case t.is(tKeyword, "and"), t.is(tKeyword, "or"):
-				ps.st = sPrimary
-			case t.is(tPunct, ")"):
-				ps.depth--
-			}
-		case sArg:
-			switch ps.pred {
-			case "has_package":
-				ps.st = sPkgSecond
-			case "attr":
-				ps.st = sAttrOp
-			default:
-				ps.st = sAfter
-			}
-		case sPkgSecond:
-			if t.typ == tOp {
-				ps.st = sPkgVersion
-			} else {
-				ps.st = sAfter
-			}
-		case sPkgVersion, sAttrValue:
-			ps.st = sAfter
-		case sAttrOp:
-			if t.typ == tOp {
-				ps.st = sAttrValue
-			} else {
-				ps.st = sInOpen
-			}
-		case sInOpen:
-			ps.st = sInValue
-		case sInValue:
-			ps.st = sInNext
-		case sInNext:
-			if t.is(tPunct, ",") {
-				ps.st = sInValue
-			} else {
-				ps.st = sAfter
-			}
 		}
+		ps.step(toks[i])
 	}
 	if ps.st == sPrimary {
 		ps.primaryStart = k
 	}
 	return ps
+}
+
+// step moves the automaton over t and reports whether the grammar accepts t in the current state
+// (when it does not, the state is left as it was).
+func (ps *parseState) step(t token) bool {
+	switch ps.st {
+	case sPrimary:
+		switch {
+		case t.is(tKeyword, "not"):
+		case t.is(tPunct, "("):
+			ps.depth++
+		case t.is(tKeyword, "true"), t.is(tKeyword, "false"):
+			ps.st = sAfter
+		case t.typ == tKeyword && predicates[t.value]:
+			ps.st, ps.pred = sArg, t.value
+		default:
+			return false
+		}
+	case sAfter:
+		switch {
+		case t.is(tKeyword, "and"), t.is(tKeyword, "or"):
+			ps.st = sPrimary
+		case t.is(tPunct, ")") && ps.depth > 0:
+			ps.depth--
+		case t.typ == tEOF && ps.depth == 0:
+		default:
+			return false
+		}
+	case sArg:
+		if t.typ != tString {
+			return false
+		}
+		switch ps.pred {
+		case "has_package":
+			ps.st = sPkgSecond
+		case "attr":
+			ps.st = sAttrOp
+		default:
+			ps.st = sAfter
+		}
+	case sPkgSecond:
+		switch t.typ {
+		case tOp:
+			ps.st = sPkgVersion
+		case tString:
+			ps.st = sAfter
+		default:
+			return false
+		}
+	case sPkgVersion:
+		if t.typ != tString {
+			return false
+		}
+		ps.st = sAfter
+	case sAttrValue:
+		if t.typ != tString && t.typ != tNumber {
+			return false
+		}
+		ps.st = sAfter
+	case sAttrOp:
+		switch {
+		case t.typ == tOp:
+			ps.st = sAttrValue
+		case t.is(tKeyword, "in"):
+			ps.st = sInOpen
+		default:
+			return false
+		}
+	case sInOpen:
+		if !t.is(tPunct, "(") {
+			return false
+		}
+		ps.st = sInValue
+	case sInValue:
+		if t.typ != tString && t.typ != tNumber {
+			return false
+		}
+		ps.st = sInNext
+	case sInNext:
+		switch {
+		case t.is(tPunct, ","):
+			ps.st = sInValue
+		case t.is(tPunct, ")"):
+			ps.st = sAfter
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (t token) is(typ lexer.TokenType, value string) bool { return t.typ == typ && t.value == value }
@@ -249,6 +339,8 @@ func (ps parseState) message(src *source, t token) string {
 	wantsString := ps.st == sArg || ps.st == sPkgSecond || ps.st == sPkgVersion
 	wantsValue := ps.st == sAttrValue || ps.st == sInValue
 	switch {
+	case t.is(tKeyword, "and") || t.is(tKeyword, "or"):
+		// an argument is missing: no hint, quoting AND or OR is not what was meant
 	case (wantsString && (t.typ == tWord || t.typ == tKeyword || t.typ == tNumber || t.typ == tInvalid)) ||
 		(wantsValue && (t.typ == tWord || t.typ == tKeyword || t.typ == tInvalid)):
 		if w := bareWord(src.text[t.off:]); w != "" {
