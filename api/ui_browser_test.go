@@ -1,0 +1,398 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"sota/engine"
+	"sota/store"
+)
+
+// The browser tests drive headless Chromium (Debian package chromium) against the real server: the
+// real handler over a real store, auth on, on loopback. Without a browser they skip, unless
+// SOTA_REQUIRE_BROWSER=1 (set by .ci/run), where a missing browser fails them. With
+// SOTA_SCREENSHOTS=1 they write the screenshots of the README to docs/screenshots/.
+
+// browserPath finds a Chromium binary, or skips (or fails when one is required).
+func browserPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("SOTA_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	msg := "no Chromium found (looked for chromium, chromium-browser, google-chrome, headless-shell, or $SOTA_CHROMIUM): " +
+		"install it with `apt-get install -y chromium` to run the browser tests"
+	if os.Getenv("SOTA_REQUIRE_BROWSER") == "1" {
+		t.Fatal(msg + " (SOTA_REQUIRE_BROWSER=1)")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// browserEnv is the real server and one browser tab.
+type browserEnv struct {
+	t     *testing.T
+	base  string
+	deps  Deps
+	token string // API token of the admin, for seeding data
+	ctx   context.Context
+	shots string // where screenshots go, "" for none
+}
+
+func newBrowserEnv(t *testing.T) *browserEnv {
+	t.Helper()
+	exe := browserPath(t)
+	d := fullDeps(t)
+	d.Filters = d.Resolver
+	h, srv := New(Config{}, d)
+	_, created, err := srv.auth.Bootstrap("admin", testPassword)
+	require.NoError(t, err)
+	require.True(t, created)
+	secret, _, err := srv.auth.CreateToken("admin", "browser test seed")
+	require.NoError(t, err)
+	hs := httptest.NewServer(h)
+	t.Cleanup(hs.Close)
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 860),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancelTime := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() { cancelTime(); cancelTab(); cancelAlloc() })
+	require.NoError(t, chromedp.Do(ctx), "start Chromium at %s", exe)
+
+	// Accept every confirm() (delete, cancel), as the user clicking OK.
+	dialogs := chromedp.Events(ctx, cdppage.JavascriptDialogOpening)
+	go func() {
+		for _, err := range dialogs {
+			if err != nil {
+				return
+			}
+			_, _ = chromedp.Call(ctx, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+
+	e := &browserEnv{t: t, base: hs.URL, deps: d, token: secret, ctx: ctx}
+	if os.Getenv("SOTA_SCREENSHOTS") == "1" {
+		e.shots = filepath.Join("..", "docs", "screenshots")
+		require.NoError(t, os.MkdirAll(e.shots, 0o755))
+	}
+	return e
+}
+
+// api calls the admin API with the seed token and requires a 2xx answer.
+func (e *browserEnv) api(method, path string, body any) {
+	e.t.Helper()
+	var rd *bytes.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(e.t, err)
+		rd = bytes.NewReader(b)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, err := http.NewRequest(method, e.base+"/api/v1"+path, rd)
+	require.NoError(e.t, err)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	require.Less(e.t, resp.StatusCode, 300, "%s %s", method, path)
+}
+
+// do runs browser steps and fails the test with the step's error.
+func (e *browserEnv) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	e.t.Helper()
+	require.NoError(e.t, chromedp.Do(e.ctx, steps...), what)
+}
+
+// waitFor evaluates a JavaScript predicate in the page until it is true; errors while a page is
+// replaced by another (a form submit, a redirect) count as "not yet".
+func (e *browserEnv) waitFor(what, js string) {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ok, err := chromedp.Run(e.ctx, chromedp.Evaluate[bool]("!!("+js+")"))
+		if err == nil && ok {
+			return
+		}
+		lastErr = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	body, _ := chromedp.Run(e.ctx, chromedp.Evaluate[string](`document.querySelector("#view") ? document.querySelector("#view").innerText : document.body.innerText`))
+	e.t.Fatalf("waiting for %s (%s): last error %v\npage text:\n%s", what, js, lastErr, body)
+}
+
+// waitText waits until the element's text is want.
+func (e *browserEnv) waitText(sel, want string) {
+	e.t.Helper()
+	js := fmt.Sprintf(`(document.querySelector(%q) || {}).textContent === %q`, sel, want)
+	e.waitFor(sel+" = "+want, js)
+}
+
+func (e *browserEnv) text(sel string) string {
+	e.t.Helper()
+	s, err := chromedp.Run(e.ctx, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {}).innerText || ""`, sel)))
+	require.NoError(e.t, err)
+	return s
+}
+
+func (e *browserEnv) location() string {
+	e.t.Helper()
+	l, err := chromedp.Run(e.ctx, chromedp.Location())
+	require.NoError(e.t, err)
+	return l
+}
+
+// choose selects an option of a <select> by its value and fires change, as a user would.
+func (e *browserEnv) choose(sel, value string) {
+	e.t.Helper()
+	js := fmt.Sprintf(`(() => { const s = document.querySelector(%q); s.value = %q; s.dispatchEvent(new Event("change")); return s.value; })()`, sel, value)
+	got, err := chromedp.Run(e.ctx, chromedp.Evaluate[string](js))
+	require.NoError(e.t, err)
+	require.Equal(e.t, value, got, "option %s of %s", value, sel)
+}
+
+// shot saves a screenshot of the viewport when screenshots are asked for.
+func (e *browserEnv) shot(name string) {
+	e.t.Helper()
+	if e.shots == "" {
+		return
+	}
+	// Let transitions (progress bars) settle.
+	e.do("settle", chromedp.Sleep(600*time.Millisecond))
+	png, err := chromedp.Run(e.ctx, chromedp.CaptureScreenshot())
+	require.NoError(e.t, err)
+	require.NoError(e.t, os.WriteFile(filepath.Join(e.shots, name+".png"), png, 0o644))
+}
+
+func seedVIN(prefix string, i int) string { return fmt.Sprintf("%s%0*d", prefix, 17-len(prefix), i) }
+
+// seed puts a small fleet in the store through the API: four Hondas (three with nav 1.0.0), two
+// Toyotas with nav 1.0.0, the packages nav 1.0.0 and 2.0.0, a component and attributes.
+func (e *browserEnv) seed() (hondas, toyotas []string) {
+	e.t.Helper()
+	for _, v := range []string{"1.0.0", "2.0.0"} {
+		e.api("POST", "/packages", map[string]any{"id": pkgID("nav", v), "description": "Navigation " + v, "vendor": "ACME Maps"})
+	}
+	e.api("POST", "/components", map[string]any{"partNumber": "HU2040", "description": "head unit"})
+	for i := 1; i <= 4; i++ {
+		hondas = append(hondas, seedVIN("1HGCM8263", i))
+	}
+	for i := 1; i <= 2; i++ {
+		toyotas = append(toyotas, seedVIN("2T1BR32E5", i))
+	}
+	for i, v := range append(append([]string{}, hondas...), toyotas...) {
+		e.api("PUT", "/vehicles/"+v, nil)
+		if i != 3 {
+			e.api("PUT", "/vehicles/"+v+"/package/nav/1.0.0", nil)
+		}
+		e.api("PUT", "/vehicles/"+v+"/attributes", map[string]any{"model": map[bool]string{true: "civic", false: "corolla"}[i < 4], "year": 2018 + i})
+	}
+	e.api("PUT", "/vehicles/"+hondas[0]+"/component/HU2040", nil)
+	e.api("POST", "/data_plans", map[string]any{"id": "fleet-basic"})
+	e.api("PUT", "/vehicles/"+hondas[0]+"/data_plan", map[string]any{"id": "fleet-basic"})
+	return hondas, toyotas
+}
+
+// moveUpdate sets a vehicle's update of the request to a status, as the device reporting it would.
+func (e *browserEnv) moveUpdate(vin, requestID string, to engine.Status, code int) {
+	e.t.Helper()
+	q, err := e.deps.Engine.VehicleQueue(vin)
+	require.NoError(e.t, err)
+	for _, u := range q {
+		if u.RequestID != requestID {
+			continue
+		}
+		require.NoError(e.t, e.deps.DB.Update(func(t store.Txn) error {
+			_, err := e.deps.Engine.SetStatus(t, vin, u.ID, to, &code, "")
+			return err
+		}))
+		return
+	}
+	e.t.Fatalf("%s has no update of request %s", vin, requestID)
+}
+
+// The release engineer's day: log in (and come back to the page asked for), find vehicles, write a
+// filter with a typo and see the caret error, fix it and see who matches, ask why a VIN does not,
+// create and launch a campaign and watch its counts move as vehicles install, cancel the rest, log out.
+func TestBrowserReleaseEngineerFlow(t *testing.T) {
+	e := newBrowserEnv(t)
+	hondas, toyotas := e.seed()
+
+	// Unauthenticated: the server sends the browser to the login page, remembering the page.
+	e.do("open the UI", chromedp.Navigate(e.base+"/index.html"))
+	assert.Equal(t, e.base+"/login?next=%2Findex.html", e.location())
+	e.do("wrong password", chromedp.SendKeys(chromedp.CSS("#username"), "admin"), chromedp.SendKeys(chromedp.CSS("#password"), "not the password"),
+		chromedp.Click(chromedp.CSS("#login-submit")), chromedp.WaitVisible(chromedp.CSS("#login-error")))
+	assert.Equal(t, "Invalid username or password", e.text("#login-error"))
+	e.do("log in", chromedp.SendKeys(chromedp.CSS("#username"), "admin"), chromedp.SendKeys(chromedp.CSS("#password"), testPassword),
+		chromedp.Click(chromedp.CSS("#login-submit")))
+	e.waitText("#vehicle-total", "6 vehicles")
+	assert.Equal(t, e.base+"/index.html", e.location(), "back on the page asked for")
+	assert.Contains(t, e.text("#who"), "admin")
+	e.shot("vehicles")
+
+	// Vehicle search by regex and by package.
+	e.do("search by VIN regex", chromedp.SendKeys(chromedp.CSS("#vehicle-q1"), "^2T1"), chromedp.Click(chromedp.CSS("#vehicle-search")))
+	e.waitText("#vehicle-total", "2 vehicles")
+	assert.Contains(t, e.text("#vehicle-results"), toyotas[1])
+	assert.NotContains(t, e.text("#vehicle-results"), hondas[0])
+	e.choose("#vehicle-mode", "attribute")
+	e.do("search by attribute", chromedp.Clear(chromedp.CSS("#vehicle-q1")), chromedp.SendKeys(chromedp.CSS("#vehicle-q1"), "model"),
+		chromedp.SendKeys(chromedp.CSS("#vehicle-q2"), "corolla"), chromedp.Click(chromedp.CSS("#vehicle-search")))
+	e.waitText("#vehicle-total", "2 vehicles")
+
+	// Vehicle detail.
+	e.do("vehicle detail", chromedp.Navigate(e.base+"/#/vehicles/"+hondas[0]))
+	e.waitFor("installed packages", `document.querySelector("#view h1") && document.querySelector("#view h1").textContent.includes("`+hondas[0]+`")`)
+	detail := e.text("#view")
+	for _, s := range []string{"nav 1.0.0", "HU2040", "fleet-basic", "No updates yet."} {
+		assert.Contains(t, detail, s)
+	}
+	attrs, err := chromedp.Run(e.ctx, chromedp.Value(chromedp.CSS("#vehicle-attributes")))
+	require.NoError(t, err)
+	assert.Contains(t, attrs, `"model": "civic"`)
+	e.shot("vehicle-detail")
+
+	// The filter editor: a typo shows the server's error with a caret under it.
+	e.do("new filter", chromedp.Click(chromedp.CSS(`#nav a[data-nav="filters"]`)), chromedp.Click(chromedp.CSS("#filter-new")),
+		chromedp.WaitVisible(chromedp.CSS("#filter-expr")))
+	typo := `vin_matches "^1HG" AND has_pakage "nav" "^1"`
+	e.do("type a filter with a typo", chromedp.SendKeys(chromedp.CSS("#filter-name"), "hondasOnNav1"), chromedp.SendKeys(chromedp.CSS("#filter-expr"), typo))
+	e.waitFor("caret error", `document.querySelector("#filter-error .caret-msg") !== null`)
+	assert.Equal(t, `1:24: unexpected word "has_pakage", expected a predicate, NOT, TRUE, FALSE or "("`, e.text("#filter-error .caret-msg"))
+	assert.Equal(t, typo+"\n"+strings.Repeat(" ", 23)+"^", e.text("#filter-error pre"), "the caret sits under the typo")
+	assert.Contains(t, e.text("#filter-status"), "1 error")
+	e.shot("filter-editor-error")
+
+	// Fixing it clears the error and shows the live match count for nav 2.0.0.
+	e.choose("#dry-package", `{"name":"nav","version":"2.0.0"}`)
+	e.do("fix the typo", chromedp.Evaluate[chromedp.Void](`document.querySelector("#filter-expr").value = ""`), chromedp.SendKeys(chromedp.CSS("#filter-expr"), `vin_matches "^1HG"   and has_package "nav" "^1"`))
+	e.waitText("#filter-status", "✓ valid")
+	e.waitText("#match-count", "3")
+	assert.Empty(t, e.text("#filter-error"))
+	matches := e.text("#filter-matches")
+	for _, v := range hondas[:3] {
+		assert.Contains(t, matches, v)
+	}
+	assert.NotContains(t, matches, hondas[3], "no nav 1.x installed")
+	assert.NotContains(t, matches, toyotas[0])
+	assert.Contains(t, matches, "nav 2.0.0")
+
+	// Format writes the canonical form back.
+	e.do("format", chromedp.Click(chromedp.CSS("#filter-format")))
+	e.waitFor("formatted", `document.querySelector("#filter-expr").value === 'vin_matches "^1HG" AND has_package "nav" "^1"'`)
+	e.waitText("#match-count", "3")
+	e.shot("filter-editor-match")
+
+	// Why not this VIN?
+	e.do("explain", chromedp.SendKeys(chromedp.CSS("#explain-vin"), hondas[3]), chromedp.Click(chromedp.CSS("#explain-submit")))
+	e.waitText("#explain-verdict", "Does not match")
+	assert.Contains(t, e.text("#explain-result"), `✗ has_package "nav" "^1"`)
+	assert.Contains(t, e.text("#explain-result"), `✓ vin_matches "^1HG"`)
+
+	e.do("save", chromedp.Click(chromedp.CSS("#filter-save")))
+	e.waitFor("saved filter page", `location.hash === "#/filters/hondasOnNav1"`)
+
+	// Link the filter to nav 2.0.0 on the package page.
+	e.do("package page", chromedp.Navigate(e.base+"/#/packages/nav/2.0.0"), chromedp.WaitVisible(chromedp.CSS("#associate-filter")))
+	e.choose("#associate-filter", "hondasOnNav1")
+	e.do("link filter", chromedp.Click(chromedp.CSS("#associate-submit")))
+	e.waitFor("filter linked", `document.querySelector("#view").innerText.includes("Unlink")`)
+
+	// Upload a binary with the progress bar.
+	bin := filepath.Join(t.TempDir(), "nav-2.0.0.bin")
+	require.NoError(t, os.WriteFile(bin, bytes.Repeat([]byte("map tiles "), 300_000), 0o644))
+	e.do("packages", chromedp.Navigate(e.base+"/#/packages"), chromedp.WaitVisible(chromedp.CSS("#upload-file")))
+	e.do("upload", chromedp.SendKeys(chromedp.CSS("#upload-name"), "nav"), chromedp.SendKeys(chromedp.CSS("#upload-version"), "2.0.0"),
+		chromedp.SetUploadFiles(chromedp.CSS("#upload-file"), []string{bin}), chromedp.Click(chromedp.CSS("#upload-submit")))
+	e.waitFor("upload done", `document.querySelector("#upload-status").textContent.startsWith("Uploaded nav 2.0.0")`)
+	assert.Equal(t, 100, evalInt(e, `document.querySelector("#upload-progress").value`))
+	e.waitFor("size listed", `document.querySelector("#view").innerText.includes("2.9 MiB")`)
+	e.shot("packages")
+
+	// A campaign: create, preview, launch.
+	e.do("campaigns", chromedp.Click(chromedp.CSS(`#nav a[data-nav="campaigns"]`)), chromedp.WaitVisible(chromedp.CSS("#campaign-name")))
+	e.choose("#campaign-package", `{"name":"nav","version":"2.0.0"}`)
+	e.do("create campaign", chromedp.SendKeys(chromedp.CSS("#campaign-name"), "nav2 for Hondas"), chromedp.Click(chromedp.CSS("#campaign-create")))
+	e.waitFor("campaign page", `location.hash.startsWith("#/campaigns/") && document.querySelector("#campaign-launch") !== null`)
+	e.do("preview", chromedp.Click(chromedp.CSS("#campaign-preview")))
+	e.waitText("#match-count", "3")
+	e.do("launch", chromedp.Click(chromedp.CSS("#campaign-launch")))
+	e.waitText("#count-pending", "3")
+	e.waitText("#count-finished", "0")
+
+	cs, err := e.deps.Engine.Campaigns()
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	req := cs[0].UpdateRequest
+	require.NotEmpty(t, req)
+
+	// Vehicles report: the counts move without a reload.
+	e.moveUpdate(hondas[0], req, engine.InFlight, 0)
+	e.waitText("#count-inFlight", "1")
+	e.waitText("#count-pending", "2")
+	e.moveUpdate(hondas[0], req, engine.Finished, 0)
+	e.moveUpdate(hondas[1], req, engine.InFlight, 0)
+	e.waitText("#count-finished", "1")
+	e.waitText("#count-inFlight", "1")
+	e.waitText("#count-pending", "1")
+	e.shot("campaign-progress")
+
+	// Cancel the pending rest; the in-flight one finishes.
+	e.do("cancel", chromedp.Click(chromedp.CSS("#campaign-cancel")))
+	e.waitText("#count-canceled", "1")
+	e.waitText("#count-pending", "0")
+	e.moveUpdate(hondas[1], req, engine.Finished, 0)
+	e.waitText("#count-finished", "2")
+	e.do("finished list", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("#campaign-progress a")].find(a => a.textContent === "finished").click()`))
+	e.waitFor("finished vehicles", `document.querySelector("#campaign-vehicles h2").textContent === "Vehicles finished (2)"`)
+	list := e.text("#campaign-vehicles")
+	assert.Contains(t, list, hondas[0])
+	assert.Contains(t, list, hondas[1])
+	assert.NotContains(t, list, hondas[2])
+
+	// Log out: the session ends and the UI sends the browser back to the login page.
+	e.do("log out", chromedp.Click(chromedp.CSS("#logout")))
+	e.waitFor("login page", `location.pathname === "/login"`)
+	e.do("reopen the UI", chromedp.Navigate(e.base+"/"))
+	assert.Equal(t, e.base+"/login?next=%2F", e.location())
+}
+
+func evalInt(e *browserEnv, js string) int {
+	e.t.Helper()
+	n, err := chromedp.Run(e.ctx, chromedp.Evaluate[int](js))
+	require.NoError(e.t, err)
+	return n
+}
