@@ -3,8 +3,11 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,9 +21,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"sota/engine"
-	"sota/store"
 )
 
 // The browser tests drive headless Chromium (Debian package chromium) against the real server: the
@@ -111,6 +111,13 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 // api calls the admin API with the seed token and requires a 2xx answer.
 func (e *browserEnv) api(method, path string, body any) {
 	e.t.Helper()
+	e.call(method, path, e.token, body, nil)
+}
+
+// call sends a JSON request with a Bearer token, requires a 2xx answer and decodes it into out (unless
+// nil); it returns the status.
+func (e *browserEnv) call(method, path, token string, body, out any) int {
+	e.t.Helper()
 	var rd *bytes.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -121,12 +128,18 @@ func (e *browserEnv) api(method, path string, body any) {
 	}
 	req, err := http.NewRequest(method, e.base+"/api/v1"+path, rd)
 	require.NoError(e.t, err)
-	req.Header.Set("Authorization", "Bearer "+e.token)
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(e.t, err)
 	defer resp.Body.Close()
-	require.Less(e.t, resp.StatusCode, 300, "%s %s", method, path)
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(e.t, err)
+	require.Less(e.t, resp.StatusCode, 300, "%s %s: %s", method, path, raw)
+	if out != nil && resp.StatusCode != http.StatusNoContent {
+		require.NoError(e.t, json.Unmarshal(raw, out), "%s %s: %s", method, path, raw)
+	}
+	return resp.StatusCode
 }
 
 // do runs browser steps and fails the test with the step's error.
@@ -225,22 +238,62 @@ func (e *browserEnv) seed() (hondas, toyotas []string) {
 	return hondas, toyotas
 }
 
-// moveUpdate sets a vehicle's update of the request to a status, as the device reporting it would.
-func (e *browserEnv) moveUpdate(vin, requestID string, to engine.Status, code int) {
+// device is a vehicle talking to the device API with its own token, as a SOTA client would.
+type device struct {
+	e        *browserEnv
+	vin, tok string
+	updateID string
+}
+
+func (e *browserEnv) device(vin string) *device {
 	e.t.Helper()
-	q, err := e.deps.Engine.VehicleQueue(vin)
-	require.NoError(e.t, err)
-	for _, u := range q {
-		if u.RequestID != requestID {
-			continue
+	var out struct{ Token string }
+	e.call("POST", "/vehicles/"+vin+"/token", e.token, nil, &out)
+	require.NotEmpty(e.t, out.Token)
+	return &device{e: e, vin: vin, tok: out.Token}
+}
+
+// start polls for the update of the request and starts its transfer (the update goes in flight).
+func (d *device) start(requestID string) {
+	d.e.t.Helper()
+	base := "/vehicle_updates/" + d.vin
+	var rows []struct{ UpdateID, RequestID string }
+	d.e.call("GET", base, d.tok, nil, &rows)
+	for _, r := range rows {
+		if r.RequestID == requestID {
+			d.updateID = r.UpdateID
 		}
-		require.NoError(e.t, e.deps.DB.Update(func(t store.Txn) error {
-			_, err := e.deps.Engine.SetStatus(t, vin, u.ID, to, &code, "")
-			return err
-		}))
-		return
 	}
-	e.t.Fatalf("%s has no update of request %s", vin, requestID)
+	require.NotEmpty(d.e.t, d.updateID, "%s has an update of %s", d.vin, requestID)
+	d.e.call("POST", base+"/"+d.updateID+"/start", d.tok, nil, nil)
+}
+
+// install downloads every chunk (acknowledging each), checks the whole against the announced sha256,
+// finalizes and reports success.
+func (d *device) install() {
+	d.e.t.Helper()
+	base := "/vehicle_updates/" + d.vin + "/" + d.updateID
+	var tr struct {
+		ChunksCount int
+		SHA256      string
+	}
+	d.e.call("POST", base+"/start", d.tok, nil, &tr) // a restarted client asks again; harmless
+	var whole []byte
+	for {
+		var c struct {
+			Index int
+			Data  []byte
+		}
+		if d.e.call("GET", base+"/chunk", d.tok, nil, &c) == http.StatusNoContent {
+			break
+		}
+		whole = append(whole, c.Data...)
+		d.e.call("POST", base+"/ack", d.tok, map[string]any{"chunks": []int{c.Index}}, nil)
+	}
+	sum := sha256.Sum256(whole)
+	require.Equal(d.e.t, tr.SHA256, hex.EncodeToString(sum[:]))
+	d.e.call("POST", base+"/finalize", d.tok, map[string]any{"chunks": tr.ChunksCount, "sha256": tr.SHA256}, nil)
+	d.e.call("POST", base, d.tok, map[string]any{"operation_results": []map[string]any{{"id": d.updateID, "result_code": 0, "result_text": "installed"}}}, nil)
 }
 
 // The release engineer's day: log in (and come back to the page asked for), find vehicles, write a
@@ -359,29 +412,38 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 	req := cs[0].UpdateRequest
 	require.NotEmpty(t, req)
 
-	// Vehicles report: the counts move without a reload.
-	e.moveUpdate(hondas[0], req, engine.InFlight, 0)
+	// Vehicles download and install through the device API: the counts move without a reload.
+	first, second := e.device(hondas[0]), e.device(hondas[1])
+	first.start(req)
 	e.waitText("#count-inFlight", "1")
 	e.waitText("#count-pending", "2")
-	e.moveUpdate(hondas[0], req, engine.Finished, 0)
-	e.moveUpdate(hondas[1], req, engine.InFlight, 0)
+	first.install()
+	second.start(req)
 	e.waitText("#count-finished", "1")
 	e.waitText("#count-inFlight", "1")
 	e.waitText("#count-pending", "1")
 	e.shot("campaign-progress")
 
-	// Cancel the pending rest; the in-flight one finishes.
+	// Cancel the pending rest; the one in flight goes on and finishes.
 	e.do("cancel", chromedp.Click(chromedp.CSS("#campaign-cancel")))
 	e.waitText("#count-canceled", "1")
 	e.waitText("#count-pending", "0")
-	e.moveUpdate(hondas[1], req, engine.Finished, 0)
+	second.install()
 	e.waitText("#count-finished", "2")
+	e.waitText("#count-inFlight", "0")
 	e.do("finished list", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("#campaign-progress a")].find(a => a.textContent === "finished").click()`))
 	e.waitFor("finished vehicles", `document.querySelector("#campaign-vehicles h2").textContent === "Vehicles finished (2)"`)
 	list := e.text("#campaign-vehicles")
 	assert.Contains(t, list, hondas[0])
 	assert.Contains(t, list, hondas[1])
 	assert.NotContains(t, list, hondas[2])
+
+	// The vehicle's page shows the new package and the update in its history.
+	e.do("vehicle detail after the update", chromedp.Navigate(e.base+"/#/vehicles/"+hondas[0]))
+	e.waitFor("history", `document.querySelector("#view").innerText.includes("finished")`)
+	detail = e.text("#view")
+	assert.Contains(t, detail, "nav 2.0.0")
+	assert.Contains(t, detail, "0 OK: installed", "the result code and text of the report")
 
 	// Log out: the session ends and the UI sends the browser back to the login page.
 	e.do("log out", chromedp.Click(chromedp.CSS("#logout")))
