@@ -208,12 +208,12 @@ func (m *model) genExpr(r *rand.Rand, depth int, self string) mExpr {
 	case 0:
 		re := pick(r, []string{"^SAJ", "^WDD", "1$", "^1HG", "5", "^SAJNX"})
 		rx := regexp.MustCompile(re)
-		return mExpr{"vin_matches "+dq(re), func(_ *model, v string) bool { return rx.MatchString(v) }, nil}
+		return mExpr{"vin_matches " + dq(re), func(_ *model, v string) bool { return rx.MatchString(v) }, nil}
 	case 1:
 		part := pick(r, mParts)
 		re := pick(r, []string{"^" + part + "$", part[:3], "2$"})
 		rx := regexp.MustCompile(re)
-		return mExpr{"has_component "+dq(re), func(m *model, v string) bool {
+		return mExpr{"has_component " + dq(re), func(m *model, v string) bool {
 			for p := range m.vehicles[v].parts {
 				if rx.MatchString(p) {
 					return true
@@ -225,7 +225,7 @@ func (m *model) genExpr(r *rand.Rand, depth int, self string) mExpr {
 		name := pick(r, mNames)
 		vre := pick(r, []string{"", "^1\\.", "^2", "1\\.1"})
 		nrx, vrx := regexp.MustCompile(name), regexp.MustCompile(vre)
-		return mExpr{"has_package "+dq(name)+" "+dq(vre), func(m *model, v string) bool {
+		return mExpr{"has_package " + dq(name) + " " + dq(vre), func(m *model, v string) bool {
 			for n, ver := range m.vehicles[v].pkgs {
 				if m.hasPkg(v, mPkg{n, ver}) && nrx.MatchString(n) && vrx.MatchString(ver) {
 					return true
@@ -237,7 +237,7 @@ func (m *model) genExpr(r *rand.Rand, depth int, self string) mExpr {
 		name := pick(r, mNames)
 		op := pick(r, []string{"==", "!=", "<", "<=", ">", ">="})
 		want := pick(r, mVersions)
-		return mExpr{"has_package "+dq(randomCase(r, name))+" "+op+" "+dq(want), func(m *model, v string) bool {
+		return mExpr{"has_package " + dq(randomCase(r, name)) + " " + op + " " + dq(want), func(m *model, v string) bool {
 			ver, ok := m.vehicles[v].pkgs[name]
 			if !ok || !m.hasPkg(v, mPkg{name, ver}) {
 				return false
@@ -267,7 +267,7 @@ func (m *model) genExpr(r *rand.Rand, depth int, self string) mExpr {
 		if len(names) > 0 {
 			sort.Strings(names)
 			n := pick(r, names)
-			return mExpr{"filter "+dq(randomCase(r, n)), func(m *model, v string) bool { return m.filters[n].eval(m, v) }, []string{n}}
+			return mExpr{"filter " + dq(randomCase(r, n)), func(m *model, v string) bool { return m.filters[n].eval(m, v) }, []string{n}}
 		}
 		fallthrough
 	case 5:
@@ -395,7 +395,9 @@ func (s *session) send(status int, code, method, path string, body any) response
 	return r
 }
 
-func pkgPath(p mPkg) string { return "/packages/" + url.PathEscape(p.name) + "/" + url.PathEscape(p.version) }
+func pkgPath(p mPkg) string {
+	return "/packages/" + url.PathEscape(p.name) + "/" + url.PathEscape(p.version)
+}
 
 func (s *session) somePkg() mPkg { return mPkg{pick(s.r, mNames), pick(s.r, mVersions)} }
 
