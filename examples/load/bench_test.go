@@ -1,0 +1,234 @@
+package load_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"sota/api"
+	"sota/examples"
+	"sota/examples/load"
+	"sota/internal/budget"
+	"sota/resolver"
+	"sota/store"
+)
+
+// The benchmarks of the import budget of ARCHITECTURE.md: bulk import of 1,000,000 example vehicles
+// (5 components and 20 packages each) through the real import path (POST /api/v1/fleet/import on
+// the real server, into Badger), a restart with them (open the store, rebuild the fleet index), and
+// the peak RSS of the process that did both. They run in their own test binary so that the RSS is
+// the server's, not that of the in-memory benchmarks of package resolver. The import runs once per
+// process and the later benchmarks reuse its store.
+
+const benchVehicles = 1_000_000
+
+var imported struct {
+	once    sync.Once
+	root    string // temporary directory: the JSON lines file and the store
+	data    string
+	lines   int64 // bytes of the JSON lines
+	elapsed time.Duration
+	decode  time.Duration // the baseline: reading and decoding the same lines, nothing stored
+	result  resolver.ImportResult
+	err     error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if imported.root != "" {
+		os.RemoveAll(imported.root)
+	}
+	os.Exit(code)
+}
+
+// importFleet imports the benchmark fleet once: the catalogue first (so that the packages are
+// known, as in production), then the JSON lines, generated to a file beforehand so that generating
+// them is not timed, streamed to POST /api/v1/fleet/import.
+func importFleet(b *testing.B) {
+	b.Helper()
+	imported.once.Do(func() {
+		imported.err = func() error {
+			root, err := os.MkdirTemp("", "sota-import-bench-")
+			if err != nil {
+				return err
+			}
+			imported.root, imported.data = root, filepath.Join(root, "data")
+			file := filepath.Join(root, "fleet.jsonl")
+			f, err := os.Create(file)
+			if err != nil {
+				return err
+			}
+			w := bufio.NewWriterSize(f, 1<<20)
+			if err := examples.WriteJSONL(w, 42, benchVehicles); err != nil {
+				return err
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			if imported.lines, err = f.Seek(0, io.SeekCurrent); err != nil {
+				return err
+			}
+			f.Close()
+			imported.decode, err = decodeOnly(file)
+			if err != nil {
+				return err
+			}
+
+			db, err := store.Open(imported.data, store.Options{})
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			rs, err := resolver.New(db)
+			if err != nil {
+				return err
+			}
+			if _, err := load.Catalogue(rs); err != nil {
+				return err
+			}
+			h, _ := api.New(api.Config{AuthNone: true}, api.Deps{DB: db, Resolver: rs, Filters: rs})
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			in, err := os.Open(file)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			start := time.Now()
+			res, err := http.Post(srv.URL+"/api/v1/fleet/import", "application/x-ndjson", in)
+			if err != nil {
+				return err
+			}
+			defer res.Body.Close()
+			body, err := io.ReadAll(res.Body)
+			if err != nil {
+				return err
+			}
+			imported.elapsed = time.Since(start)
+			if res.StatusCode != http.StatusOK {
+				return fmt.Errorf("import: %s %s", res.Status, body)
+			}
+			if err := json.Unmarshal(body, &imported.result); err != nil {
+				return err
+			}
+			if r := imported.result; r.Vehicles != benchVehicles || r.ForeignPackages != 0 {
+				return fmt.Errorf("import answered %+v", r)
+			}
+			_, total, err := rs.ListVehicles(resolver.VehicleQuery{}, resolver.Page{Limit: 1})
+			if err != nil {
+				return err
+			}
+			if total != benchVehicles || rs.Index().Len() != benchVehicles {
+				return fmt.Errorf("after the import the store lists %d vehicles, the index %d", total, rs.Index().Len())
+			}
+			return nil
+		}()
+	})
+	if imported.err != nil {
+		b.Fatal(imported.err)
+	}
+}
+
+// decodeOnly is the baseline of the import: the same lines read and decoded into the import type,
+// nothing validated or stored.
+func decodeOnly(file string) (time.Duration, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	start := time.Now()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	n := 0
+	for sc.Scan() {
+		var v resolver.ImportVehicle
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	if n != benchVehicles {
+		return 0, fmt.Errorf("decoded %d lines", n)
+	}
+	return time.Since(start), sc.Err()
+}
+
+// BenchmarkImport1M: bulk import of 1M vehicles with packages and components through POST
+// /api/v1/fleet/import into Badger. Budget: ≤ 120 s. Baseline: decoding the same JSON lines alone.
+func BenchmarkImport1M(b *testing.B) {
+	importFleet(b)
+	for b.Loop() {
+	}
+	b.Logf("imported %d vehicles (%.0f MiB of JSON lines) in %.1f s; decoding the lines alone takes %.1f s",
+		benchVehicles, float64(imported.lines)/(1<<20), imported.elapsed.Seconds(), imported.decode.Seconds())
+	b.ReportMetric(float64(benchVehicles)/imported.elapsed.Seconds(), "vehicles/s")
+	budget.Report(b, budget.Line{Name: "bulk import of 1M vehicles (5 components, 20 packages each) into Badger",
+		Figure: imported.elapsed.Seconds(), Unit: "s", Budget: 120,
+		Ratio: imported.decode.Seconds() / imported.elapsed.Seconds(), Baseline: "decoding the JSON lines alone"})
+}
+
+// BenchmarkRestart1M: open the store of the imported fleet and rebuild the fleet index from it (what
+// sotad does at start). Budget: ≤ 20 s.
+func BenchmarkRestart1M(b *testing.B) {
+	importFleet(b)
+	var elapsed time.Duration
+	for b.Loop() {
+		start := time.Now()
+		db, err := store.Open(imported.data, store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rs, err := resolver.New(db)
+		if err != nil {
+			b.Fatal(err)
+		}
+		elapsed = time.Since(start)
+		n := rs.Index().Len()
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if n != benchVehicles {
+			b.Fatalf("the rebuilt index has %d vehicles", n)
+		}
+	}
+	budget.Report(b, budget.Line{Name: "restart with 1M vehicles (open the store, rebuild the fleet index)",
+		Figure: elapsed.Seconds(), Unit: "s", Budget: 20})
+}
+
+// BenchmarkPeakRSS1M: the peak resident set of this process, which imported the 1M fleet and
+// restarted with it (VmHWM of /proc/self/status). Budget: ≤ 2 GB.
+func BenchmarkPeakRSS1M(b *testing.B) {
+	importFleet(b)
+	for b.Loop() {
+	}
+	kb, err := vmHWM()
+	if err != nil {
+		b.Fatal(err)
+	}
+	budget.Report(b, budget.Line{Name: "peak RSS after importing and restarting with 1M vehicles",
+		Figure: float64(kb) / 1024, Unit: "MiB", Budget: 2048})
+}
+
+func vmHWM() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM line")
+}
