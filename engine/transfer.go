@@ -281,6 +281,7 @@ func (s *Service) ChunkAt(vin, id string, index int) (Chunk, error) {
 }
 
 func (s *Service) serveChunk(vin, id string, index int) (c Chunk, ok bool, err error) {
+	defer s.lockPlan(vin)()
 	err = s.update(func(t store.Txn) error {
 		c, ok = Chunk{}, false
 		if _, _, err := s.deviceUpdate(t, vin, id); err != nil {
@@ -408,6 +409,7 @@ func (s *Service) AddSent(vin, id string, n int64) error {
 	if n <= 0 {
 		return nil
 	}
+	defer s.lockPlan(vin)()
 	return s.update(func(t store.Txn) error {
 		x, err := s.loadXfer(t, vin, id)
 		if err != nil {
@@ -457,4 +459,25 @@ func (b bundle) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// planLocks serialises the transactions that add traffic to one data plan's billing cycle (every
+// vehicle of the plan writes the same cycle record; unserialised, concurrent chunks conflict).
+var planLocks sync.Map
+
+// lockPlan locks the data plan of the vehicle, if it has one, and returns the unlock.
+func (s *Service) lockPlan(vin string) func() {
+	var pid string
+	_ = s.db.View(func(t store.Txn) error {
+		var err error
+		pid, err = s.vehiclePlan(t, vin)
+		return err
+	})
+	if pid == "" {
+		return func() {}
+	}
+	m, _ := planLocks.LoadOrStore(fmt.Sprintf("%p/%s", s, strings.ToLower(pid)), &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
