@@ -3,10 +3,12 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -398,4 +400,37 @@ func TestAuthNoneOpensTheAdminAPI(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+}
+
+// The whole trip a browser makes: the page asked for, 301 to the login page, the form posted with the
+// next it carried, 301 back to that page, which now answers 200. Unknown pages, scripts and stylesheets
+// stay 409 with a session too.
+func TestLoginRoundTripReturnsToThePageAskedFor(t *testing.T) {
+	e := newAuthEnv(t, false)
+	asked := "/index.html?view=campaigns"
+	resp := e.do("GET", asked, nil, nil)
+	require.Equal(t, http.StatusMovedPermanently, resp.StatusCode)
+	loginURL := resp.Header.Get("Location")
+
+	resp = e.do("GET", loginURL, nil, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	m := regexp.MustCompile(`name="next" value="([^"]*)"`).FindStringSubmatch(readBody(t, resp))
+	require.NotNil(t, m, "the login form carries the page asked for")
+	next := html.UnescapeString(m[1])
+	assert.Equal(t, asked, next)
+
+	form := url.Values{"username": {"admin"}, "password": {testPassword}, "next": {next}}
+	resp = e.do("POST", "/login", strings.NewReader(form.Encode()), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+	require.Equal(t, http.StatusMovedPermanently, resp.StatusCode)
+	assert.Equal(t, asked, resp.Header.Get("Location"))
+	ck := resp.Cookies()[0]
+
+	resp = e.do("GET", resp.Header.Get("Location"), nil, map[string]string{"Cookie": ck.String()})
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, readBody(t, resp), `<script src="/assets/app.js"`)
+
+	for _, path := range []string{"/admin.html", "/assets/vendor.js", "/assets/theme.css", "/static/app.js"} {
+		resp = e.do("GET", path, nil, map[string]string{"Cookie": ck.String()})
+		assert.Equal(t, http.StatusConflict, resp.StatusCode, path)
+	}
 }

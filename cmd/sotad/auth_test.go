@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/url"
@@ -137,52 +138,94 @@ func concretePath(route string) string {
 }
 
 // Every /api/v1 route of the fully wired server refuses a call without credentials (401), with a
-// forged token (401), and a state-changing cookie call without the CSRF token (403).
+// forged token (401), with a forged cookie (401), with a device token (401: device tokens open only the
+// device API), and a state-changing cookie call without the CSRF token (403). The routes outside admin
+// authentication are exactly the documented ones, and an admin API token does not open the device API.
 func TestEveryAdminRouteNeedsAuthentication(t *testing.T) {
 	r := startServer(t, t.TempDir(), "--admin-password", "release-engineer-pw")
 	ck := r.login(t, "admin", "release-engineer-pw")
-	checked := 0
+	adminToken, deviceToken := r.tokens(t, ck)
+	send := func(method, path string, hdr map[string]string, cookie *http.Cookie) *http.Response {
+		req, err := http.NewRequest(method, r.base+path, strings.NewReader(`{}`))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		resp, err := r.client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	checked, exempt := 0, 0
 	for _, rt := range r.engine.Routes() {
 		if !strings.HasPrefix(rt.Path, "/api/v1/") {
 			continue
 		}
 		path := concretePath(rt.Path)
 		if path == "/api/v1/production/policy" || path == "/api/v1/staging/policy" || documentedExemption(rt.Path) {
+			exempt++
+			if strings.HasPrefix(rt.Path, "/api/v1/vehicle_updates") {
+				resp := send(rt.Method, path, map[string]string{"Authorization": "Bearer " + adminToken}, nil)
+				assert.Equalf(t, http.StatusUnauthorized, resp.StatusCode, "%s %s with an admin API token", rt.Method, rt.Path)
+			}
 			continue
 		}
 		checked++
 		for _, tc := range []struct {
 			name string
 			hdr  map[string]string
-			want int
 		}{
-			{"no credentials", nil, http.StatusUnauthorized},
-			{"forged token", map[string]string{"Authorization": "Bearer sota_forged"}, http.StatusUnauthorized},
-			{"forged cookie", map[string]string{"Cookie": api.SessionCookie + "=forged"}, http.StatusUnauthorized},
+			{"no credentials", nil},
+			{"forged token", map[string]string{"Authorization": "Bearer sota_forged"}},
+			{"forged cookie", map[string]string{"Cookie": api.SessionCookie + "=forged"}},
+			{"a device token", map[string]string{"Authorization": "Bearer " + deviceToken}},
 		} {
-			req, err := http.NewRequest(rt.Method, r.base+path, strings.NewReader(`{}`))
-			require.NoError(t, err)
-			req.Header.Set("Content-Type", "application/json")
-			for k, v := range tc.hdr {
-				req.Header.Set(k, v)
-			}
-			resp, err := r.client.Do(req)
-			require.NoError(t, err)
-			resp.Body.Close()
-			assert.Equalf(t, tc.want, resp.StatusCode, "%s %s with %s", rt.Method, rt.Path, tc.name)
+			resp := send(rt.Method, path, tc.hdr, nil)
+			assert.Equalf(t, http.StatusUnauthorized, resp.StatusCode, "%s %s with %s", rt.Method, rt.Path, tc.name)
 		}
 		if rt.Method != http.MethodGet && rt.Method != http.MethodHead {
-			req, err := http.NewRequest(rt.Method, r.base+path, strings.NewReader(`{}`))
-			require.NoError(t, err)
-			req.Header.Set("Content-Type", "application/json")
-			req.AddCookie(ck)
-			resp, err := r.client.Do(req)
-			require.NoError(t, err)
-			resp.Body.Close()
+			resp := send(rt.Method, path, nil, ck)
 			assert.Equalf(t, http.StatusForbidden, resp.StatusCode, "%s %s with a session cookie but no CSRF token", rt.Method, rt.Path)
 		}
 	}
-	assert.GreaterOrEqual(t, checked, 8, "the admin routes were enumerated")
+	t.Logf("%d admin routes checked, %d exempt", checked, exempt)
+	assert.GreaterOrEqual(t, checked, 70, "the admin routes were enumerated")
+	assert.GreaterOrEqual(t, exempt, 4, "device API, two policy-server endpoints and the public key")
+}
+
+// tokens returns an admin API token (minted with the session) and the device token of a new vehicle.
+func (r *running) tokens(t *testing.T, ck *http.Cookie) (admin, device string) {
+	t.Helper()
+	call := func(method, path, body string, hdr map[string]string, out any) {
+		req, err := http.NewRequest(method, r.base+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := r.client.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Lessf(t, resp.StatusCode, 300, "%s %s", method, path)
+		if out != nil {
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(out))
+		}
+	}
+	var sess struct{ CSRFToken string }
+	call("GET", "/api/v1/session", "", map[string]string{"Cookie": ck.String()}, &sess)
+	var tok struct{ Token string }
+	call("POST", "/api/v1/tokens", `{"name":"route check"}`, map[string]string{"Cookie": ck.String(), "X-CSRF-Token": sess.CSRFToken}, &tok)
+	bearer := map[string]string{"Authorization": "Bearer " + tok.Token}
+	call("PUT", "/api/v1/vehicles/1HGCM82633A004352", "", bearer, nil)
+	var dev struct{ Token string }
+	call("POST", "/api/v1/vehicles/1HGCM82633A004352/token", "", bearer, &dev)
+	require.NotEmpty(t, tok.Token)
+	require.NotEmpty(t, dev.Token)
+	return tok.Token, dev.Token
 }
 
 func TestGeneratedAdminPasswordIsPrintedOnce(t *testing.T) {
