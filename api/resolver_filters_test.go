@@ -96,6 +96,15 @@ func TestValidateEndpointSeesSavedFilters(t *testing.T) {
 	fs.ok("POST", "/filters", map[string]string{"name": "eu", "expression": `attr "region" == "EU"`})
 	fs.ok("POST", "/validate/filter", map[string]string{"expression": `filter "EU" AND TRUE`})
 	fs.must(http.StatusNotAcceptable, "invalid_filter", "POST", "/validate/filter", map[string]string{"name": "eu", "expression": `filter "eu"`})
+	var ok string
+	fs.ok("POST", "/validate/filter", map[string]string{"expression": `filter "EU"`}).decode(t, &ok)
+	assert.Equal(t, "OK", ok)
+	fs.restart()
+	var f struct{ Expression string }
+	fs.ok("POST", "/filters/format", map[string]string{"expression": `filter 'eu'  and  not vin_matches "^WDD"`}).decode(t, &f)
+	assert.Equal(t, `filter "eu" AND NOT vin_matches "^WDD"`, f.Expression)
+	fs.must(http.StatusNotAcceptable, "invalid_filter", "POST", "/filters/format", map[string]string{"expression": `filter "nope"`})
+	fs.must(http.StatusNotAcceptable, "invalid_filter", "POST", "/filters/format", map[string]string{"expression": `TRUE AND`})
 }
 
 func TestPackageFilterAssociations(t *testing.T) {

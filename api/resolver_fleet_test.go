@@ -190,6 +190,8 @@ func TestVehicleComponentsAndAttributes(t *testing.T) {
 	fs.must(http.StatusBadRequest, "invalid_entity", "PUT", "/vehicles/"+vinA+"/attributes", `[1]`)
 	fs.must(http.StatusNotFound, "missing_vehicle", "PUT", "/vehicles/"+vinB+"/attributes", map[string]any{"a": 1})
 	fs.must(http.StatusNotFound, "missing_vehicle", "GET", "/vehicles/"+vinB+"/attributes", nil)
+	fs.must(http.StatusBadRequest, "invalid_entity", "GET", "/vehicles/NOPE/attributes", nil)
+	fs.must(http.StatusBadRequest, "invalid_entity", "PUT", "/vehicles/NOPE/attributes", map[string]any{"a": 1})
 	fs.restart()
 
 	var parts []string

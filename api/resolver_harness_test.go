@@ -31,6 +31,8 @@ type fleetServer struct {
 	db  *store.DB
 	rs  *resolver.Service
 	srv *httptest.Server
+	// restarts counts the restarts so far (calls after one count as reads of data that survived).
+	restarts int
 }
 
 func newFleetServer(t *testing.T) *fleetServer {
@@ -46,7 +48,7 @@ func (fs *fleetServer) open() {
 	rs, err := resolver.New(db)
 	require.NoError(fs.t, err)
 	h, _ := New(Config{AuthNone: true}, Deps{DB: db, Resolver: rs, Filters: rs})
-	fs.db, fs.rs, fs.srv = db, rs, httptest.NewServer(h)
+	fs.db, fs.rs, fs.srv = db, rs, httptest.NewServer(recordContract(h, func() bool { return fs.restarts > 0 }))
 }
 
 func (fs *fleetServer) close() {
@@ -61,6 +63,7 @@ func (fs *fleetServer) close() {
 func (fs *fleetServer) restart() {
 	fs.t.Helper()
 	fs.close()
+	fs.restarts++
 	fs.open()
 }
 
