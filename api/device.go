@@ -227,6 +227,7 @@ func (h deviceHandlers) download(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
+	defer r.Close()
 	c.Header("ETag", `"`+tr.SHA256+`"`)
 	c.Header("Content-Type", "application/octet-stream")
 	w := &countingWriter{ResponseWriter: c.Writer}

@@ -11,6 +11,7 @@ package api
 import (
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"sota/errs"
@@ -34,12 +35,15 @@ type DeviceToken struct {
 func (a *Auth) MintDeviceToken(vin string) (string, error) {
 	secret := deviceTokenScheme + randomString(32)
 	key := hashKey(deviceTokenPrefix, secret)
+	var revoked string
 	err := a.db.Update(func(t store.Txn) error {
+		revoked = ""
 		old, err := t.Get([]byte(deviceVINPrefix + vin))
 		if err == nil {
 			if err := t.Delete([]byte(deviceTokenPrefix + string(old))); err != nil {
 				return err
 			}
+			revoked = deviceTokenPrefix + string(old)
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -48,6 +52,12 @@ func (a *Auth) MintDeviceToken(vin string) (string, error) {
 		}
 		return t.Set([]byte(deviceVINPrefix+vin), key[len(deviceTokenPrefix):])
 	})
+	if err == nil && revoked != "" {
+		deviceTokenMu.Lock()
+		deviceTokenGen++
+		deviceTokens.Delete(deviceTokenKey{a, revoked})
+		deviceTokenMu.Unlock()
+	}
 	return secret, err
 }
 
@@ -57,16 +67,44 @@ func (a *Auth) DeviceVIN(secret, vin string) error {
 	if !strings.HasPrefix(secret, deviceTokenScheme) || len(secret) > 100 {
 		return errs.New(errs.Unauthorized, "invalid_token", "Unknown or revoked device token")
 	}
+	key := hashKey(deviceTokenPrefix, secret)
 	var tok DeviceToken
-	err := a.db.View(func(t store.Txn) error { return getJSON(t, hashKey(deviceTokenPrefix, secret), &tok) })
-	if errors.Is(err, store.ErrNotFound) {
-		return errs.New(errs.Unauthorized, "invalid_token", "Unknown or revoked device token")
-	}
-	if err != nil {
-		return err
+	if v, ok := deviceTokens.Load(deviceTokenKey{a, string(key)}); ok {
+		tok.VIN = v.(string)
+	} else {
+		deviceTokenMu.Lock()
+		gen := deviceTokenGen
+		deviceTokenMu.Unlock()
+		err := a.db.View(func(t store.Txn) error { return getJSON(t, key, &tok) })
+		if errors.Is(err, store.ErrNotFound) {
+			return errs.New(errs.Unauthorized, "invalid_token", "Unknown or revoked device token")
+		}
+		if err != nil {
+			return err
+		}
+		deviceTokenMu.Lock()
+		if gen == deviceTokenGen { // no rotation committed since the read: the record is live
+			deviceTokens.Store(deviceTokenKey{a, string(key)}, tok.VIN)
+		}
+		deviceTokenMu.Unlock()
 	}
 	if tok.VIN != vin {
 		return errs.New(errs.Forbidden, "wrong_vehicle", "This device token belongs to another vehicle")
 	}
 	return nil
+}
+
+// deviceTokens caches the VIN of each live device token by its store key, per Auth: every device call
+// checks its token. A rotation (MintDeviceToken) bumps deviceTokenGen and drops the revoked token
+// after its commit; a lookup caches what it read only when no rotation happened since it began, so a
+// revoked token is never cached again.
+var (
+	deviceTokens   sync.Map
+	deviceTokenMu  sync.Mutex
+	deviceTokenGen uint64
+)
+
+type deviceTokenKey struct {
+	a   *Auth
+	key string
 }

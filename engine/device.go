@@ -4,6 +4,7 @@ package engine
 // (TRIGGER_TRANSFER_START A1) and the answer to GET_ALL_PACKAGES.
 
 import (
+	"sync"
 	"time"
 
 	"sota/errs"
@@ -28,16 +29,35 @@ type PollRow struct {
 // Seen records a device contact: the vehicle counts as connected (Contact), and its stored lastSeen
 // is refreshed when older than LastSeenResolution. 404 missing_vehicle.
 func (s *Service) Seen(vin string) error {
+	now := s.now()
+	key := seenKey{s, vin}
+	if v, ok := storedSeen.Load(key); ok && now.Sub(v.(time.Time)) < LastSeenResolution && s.res.VehicleExists(vin) {
+		s.Contact(vin)
+		return nil
+	}
 	v, err := s.res.GetVehicle(vin)
 	if err != nil {
 		return err
 	}
 	s.Contact(vin)
-	now := s.now()
 	if v.LastSeen != nil && now.Sub(*v.LastSeen) < LastSeenResolution {
+		storedSeen.Store(key, *v.LastSeen)
 		return nil
 	}
-	return s.resUpdate(func(t store.Txn) error { return s.res.SetLastSeen(t, vin, now) })
+	if err := s.resUpdate(func(t store.Txn) error { return s.res.SetLastSeen(t, vin, now) }); err != nil {
+		return err
+	}
+	storedSeen.Store(key, now)
+	return nil
+}
+
+// storedSeen remembers, per service and vehicle, the lastSeen this process knows to be stored, so
+// that a poll within LastSeenResolution of it reads nothing to decide that no write is due.
+var storedSeen sync.Map
+
+type seenKey struct {
+	s   *Service
+	vin string
 }
 
 // Poll is the device's view of its queue (GET /vehicle_updates/:vin): its pending and in-flight

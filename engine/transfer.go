@@ -394,14 +394,39 @@ func (s *Service) FinalizeTransfer(vin, id string, count int, sum string) (strin
 	return msg, err
 }
 
-// OpenPayload returns the whole payload of a started transfer for a Range download, with its
-// description. Call AddSent with the bytes actually sent.
-func (s *Service) OpenPayload(vin, id string) (*io.SectionReader, Transfer, error) {
+// Payload is an open transfer payload: read it with ReadAt or as an io.ReadSeeker; Close releases its
+// files.
+type Payload struct {
+	*io.SectionReader
+	files []*os.File
+}
+
+// Close closes the payload's files.
+func (p *Payload) Close() error {
+	for _, f := range p.files {
+		if f != nil {
+			f.Close()
+		}
+	}
+	return nil
+}
+
+// OpenPayload opens the whole payload of a started transfer for a Range download, with its
+// description. Call AddSent with the bytes actually sent, and Close.
+func (s *Service) OpenPayload(vin, id string) (*Payload, Transfer, error) {
 	st, err := s.TransferStatus(vin, id)
 	if err != nil {
 		return nil, Transfer{}, err
 	}
-	return io.NewSectionReader(s.bundleReader(st.Packages), 0, st.Size), st.Transfer, nil
+	b := s.bundleReader(st.Packages)
+	b.files = make([]*os.File, len(st.Packages))
+	for i, p := range st.Packages {
+		if b.files[i], err = os.Open(s.blob.path(p.SHA256)); err != nil {
+			(&Payload{files: b.files}).Close()
+			return nil, Transfer{}, fmt.Errorf("engine: payload of %s: %w", id, err)
+		}
+	}
+	return &Payload{SectionReader: io.NewSectionReader(b, 0, st.Size), files: b.files}, st.Transfer, nil
 }
 
 // AddSent counts bytes of a payload download against the session and the vehicle's data plan.
@@ -431,23 +456,29 @@ func (s *Service) bundleReader(parts []TransferPart) bundle {
 type bundle struct {
 	s     *Service
 	parts []TransferPart
+	files []*os.File // open files of the parts; nil: each read opens its file
 }
 
 // ReadAt reads len(p) bytes at off across the part files.
 func (b bundle) ReadAt(p []byte, off int64) (int, error) {
 	n := 0
 	var start int64
-	for _, part := range b.parts {
+	for i, part := range b.parts {
 		end := start + part.Size
 		if len(p) > n && off+int64(n) < end && part.Size > 0 {
-			f, err := os.Open(b.s.blob.path(part.SHA256))
-			if err != nil {
-				return n, err
+			var f *os.File
+			if b.files != nil {
+				f = b.files[i]
+			} else {
+				var err error
+				if f, err = os.Open(b.s.blob.path(part.SHA256)); err != nil {
+					return n, err
+				}
+				defer f.Close()
 			}
 			pos := off + int64(n) - start
 			want := min(int64(len(p)-n), part.Size-pos)
 			k, err := f.ReadAt(p[n:n+int(want)], pos)
-			f.Close()
 			n += k
 			if err != nil && !(errors.Is(err, io.EOF) && int64(k) == want) {
 				return n, err
