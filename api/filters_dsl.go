@@ -24,18 +24,18 @@ type filterExpression struct {
 	Name       string `json:"name"`
 }
 
-// compileFilter validates an expression as if it were saved under name (when given), so that a
-// reference cycle through the filter being edited is found.
-func (s *Server) compileFilter(req filterExpression) (*dsl.Program, error) {
+// checkFilter validates an expression as if it were saved under name (when given), so that a
+// reference cycle through the filter being edited is found, and returns its checked tree.
+func (s *Server) checkFilter(req filterExpression) (dsl.Node, error) {
 	refs := s.deps.Filters
 	if req.Name != "" {
 		refs = dsl.WithFilter(refs, req.Name, req.Expression)
 	}
-	p, err := dsl.Compile(req.Expression, refs)
+	n, err := dsl.Validate(req.Expression, refs)
 	if err != nil {
 		return nil, errs.InvalidFilter(err)
 	}
-	return p, nil
+	return n, nil
 }
 
 func (s *Server) validateFilter(c *gin.Context) {
@@ -43,7 +43,7 @@ func (s *Server) validateFilter(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	if _, err := s.compileFilter(req); err != nil {
+	if _, err := s.checkFilter(req); err != nil {
 		writeError(c, err)
 		return
 	}
@@ -55,10 +55,10 @@ func (s *Server) formatFilter(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	p, err := s.compileFilter(req)
+	n, err := s.checkFilter(req)
 	if err != nil {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"expression": p.String()})
+	c.JSON(http.StatusOK, gin.H{"expression": dsl.Format(n)})
 }

@@ -19,6 +19,17 @@ func Parse(src string) (Node, error) {
 	return n, nil
 }
 
+// Validate parses and checks src, with references resolved through refs (which may be nil), and
+// returns the checked tree. The error is an ErrorList holding every error found: after a syntax
+// error the rest of the filter is still checked. Compile does the same before it builds programs.
+func Validate(src string, refs FilterLookup) (Node, error) {
+	n, _, errs := parseAndCheck(newSource(src), refs)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return n, nil
+}
+
 // parseAndCheck is Parse then Check; after syntax errors it still checks the repaired tree, and
 // returns every error in source order.
 func parseAndCheck(src *source, refs FilterLookup) (Node, *checker, ErrorList) {
@@ -62,7 +73,7 @@ func parse(src *source) (Node, ErrorList) {
 		p, err := grammar.ParseFromLexer(mustUpgrade(toks))
 		if err == nil {
 			if lexErrs == 0 {
-				tree = p.Expr.toAST(src)
+				tree = p.toAST(src)
 			}
 			break
 		}

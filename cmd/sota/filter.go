@@ -61,13 +61,13 @@ func runFilter(verb string, args []string, stdin io.Reader, stdout, stderr io.Wr
 			return 1
 		}
 	}
-	p, err := dsl.Compile(src, refs)
+	n, err := dsl.Validate(src, refs)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	if verb == "fmt" {
-		fmt.Fprintln(stdout, p.String())
+		fmt.Fprintln(stdout, dsl.Format(n))
 	} else {
 		fmt.Fprintln(stdout, "OK")
 	}
