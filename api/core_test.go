@@ -13,24 +13,60 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/engine"
+	"sota/policy"
+	"sota/resolver"
+	"sota/store"
 )
 
-// coreEnv is a real server on loopback over a real store.
+// coreEnv is a real server on loopback over a real store, wired as sotad wires it, that can be
+// restarted on the same data directory. Its calls count for the Core checklist (core_contract_test.go).
 type coreEnv struct {
-	t    *testing.T
-	srv  *httptest.Server
-	deps Deps
-	dir  string // data directory
+	t        *testing.T
+	srv      *httptest.Server
+	deps     Deps
+	dir      string // data directory
+	opt      engine.Options
+	restarts int
 }
 
 func newCoreEnv(t *testing.T) *coreEnv { return newCoreEnvWith(t, engine.Options{}) }
 
 func newCoreEnvWith(t *testing.T, o engine.Options) *coreEnv {
-	d, dir := fullDepsWith(t, o)
-	h, _ := New(Config{AuthNone: true}, d)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &coreEnv{t: t, srv: srv, deps: d, dir: dir}
+	e := &coreEnv{t: t, dir: t.TempDir(), opt: o}
+	e.open()
+	t.Cleanup(e.close)
+	return e
+}
+
+func (e *coreEnv) open() {
+	e.t.Helper()
+	db, err := store.Open(e.dir+"/db", store.Options{})
+	require.NoError(e.t, err)
+	res, err := resolver.New(db)
+	require.NoError(e.t, err)
+	o := e.opt
+	o.DataDir = e.dir
+	eng, err := engine.New(db, res, o)
+	require.NoError(e.t, err)
+	e.deps = Deps{DB: db, Engine: eng, Resolver: res, Filters: res, Policy: policy.NewService(db)}
+	h, _ := New(Config{AuthNone: true}, e.deps)
+	e.srv = httptest.NewServer(recordInto(&coreCalls, h, func() bool { return e.restarts > 0 }))
+}
+
+func (e *coreEnv) close() {
+	if e.srv != nil {
+		e.srv.Close()
+		require.NoError(e.t, e.deps.DB.Close())
+		e.srv = nil
+	}
+}
+
+// restart stops the server and the store and opens both again on the same data directory.
+func (e *coreEnv) restart() {
+	e.t.Helper()
+	e.close()
+	e.restarts++
+	e.open()
 }
 
 // newWakeupReceiver is a wake-up endpoint (the SMS gateway we do not own) that checks nothing and

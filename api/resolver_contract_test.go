@@ -20,10 +20,7 @@ import (
 // when a row that reads was never answered 200 after a restart of the server, or answered a 5xx or
 // a 4xx code the row does not document (400 invalid_entity, malformed input, is allowed on every
 // row by the conventions of API.md).
-var resolverContract = []struct {
-	method, path string
-	outcomes     []string // "200", "404 missing_vehicle", …
-}{
+var resolverContract = []contractRow{
 	{"PUT", "/vehicles/:vin", []string{"204", "400 invalid_entity"}},
 	{"POST", "/vehicles", []string{"200", "400 invalid_entity", "409 duplicate_entry"}},
 	{"GET", "/vehicles", []string{"200", "400 invalid_entity"}},
@@ -72,6 +69,13 @@ var resolverContract = []struct {
 	{"POST", "/fleet/import", []string{"200", "400 invalid_entity"}},
 }
 
+// contractRow is one row of an API.md table: a route with its success status and each documented
+// error.
+type contractRow struct {
+	method, path string
+	outcomes     []string // "200", "404 missing_vehicle", …
+}
+
 // contractCall is one answered call of a fleet server.
 type contractCall struct {
 	method, path string // path without /api/v1 and the query
@@ -79,10 +83,13 @@ type contractCall struct {
 	restarted    bool   // the server had been restarted before the call
 }
 
-var contractCalls struct {
+// contractLog collects the answered calls of the servers of one table.
+type contractLog struct {
 	sync.Mutex
 	list []contractCall
 }
+
+var contractCalls contractLog
 
 // recordingWriter keeps the status and, for errors, the body of an answer.
 type recordingWriter struct {
@@ -116,6 +123,11 @@ func (w *recordingWriter) Flush() {
 
 // recordContract wraps the handler of a fleet server so that its calls count for the checklist.
 func recordContract(h http.Handler, restarted func() bool) http.Handler {
+	return recordInto(&contractCalls, h, restarted)
+}
+
+// recordInto wraps a handler so that its calls are kept in log.
+func recordInto(log *contractLog, h http.Handler, restarted func() bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rw := &recordingWriter{ResponseWriter: w}
 		h.ServeHTTP(rw, r)
@@ -125,23 +137,23 @@ func recordContract(h http.Handler, restarted func() bool) http.Handler {
 			json.Unmarshal(rw.body.Bytes(), &e)
 			outcome += " " + e.Code
 		}
-		contractCalls.Lock()
-		defer contractCalls.Unlock()
-		contractCalls.list = append(contractCalls.list, contractCall{r.Method, strings.TrimPrefix(r.URL.Path, "/api/v1"), outcome, restarted()})
+		log.Lock()
+		defer log.Unlock()
+		log.list = append(log.list, contractCall{r.Method, strings.TrimPrefix(r.URL.Path, "/api/v1"), outcome, restarted()})
 	})
 }
 
 var paramSegment = regexp.MustCompile(`:[A-Za-z]+`)
 
-// checkResolverContract lists the rows and outcomes no test produced.
-func checkResolverContract() []string {
-	contractCalls.Lock()
-	defer contractCalls.Unlock()
+// checkContract lists the rows and outcomes of a table that no call in log produced.
+func checkContract(rows []contractRow, log *contractLog) []string {
+	log.Lock()
+	defer log.Unlock()
 	var missing []string
-	for _, row := range resolverContract {
+	for _, row := range rows {
 		re := regexp.MustCompile("^" + paramSegment.ReplaceAllString(row.path, `[^/]+`) + "$")
 		seen, readAfterRestart := map[string]bool{}, false
-		for _, c := range contractCalls.list {
+		for _, c := range log.list {
 			if c.method == row.method && re.MatchString(c.path) {
 				seen[c.outcome] = true
 				readAfterRestart = readAfterRestart || c.restarted && c.outcome == "200"
@@ -182,14 +194,20 @@ func contains(list []string, s string) bool {
 }
 
 // TestMain runs the package's tests, then, when the whole package ran (no -run, -skip or -short),
-// checks the Resolver checklist.
+// checks the Resolver and Core checklists.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
 	if code == 0 && flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.skip").Value.String() == "" && !testing.Short() {
-		if missing := checkResolverContract(); len(missing) > 0 {
-			fmt.Fprintf(os.Stderr, "FAIL: the Resolver table of API.md is not fully tested on the real server:\n  %s\n", strings.Join(missing, "\n  "))
-			code = 1
+		for _, table := range []struct {
+			name string
+			rows []contractRow
+			log  *contractLog
+		}{{"Resolver", resolverContract, &contractCalls}, {"Core", coreContract, &coreCalls}} {
+			if missing := checkContract(table.rows, table.log); len(missing) > 0 {
+				fmt.Fprintf(os.Stderr, "FAIL: the %s table of API.md is not fully tested on the real server:\n  %s\n", table.name, strings.Join(missing, "\n  "))
+				code = 1
+			}
 		}
 	}
 	os.Exit(code)
