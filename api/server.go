@@ -30,7 +30,8 @@ func OpenAPI() []byte { return openapiYAML }
 type Config struct {
 	AuthNone  bool
 	ChunkSize int
-	MaxBody   int64 // bytes for JSON bodies; 0 means 8 MiB
+	RVI       RVIConfig // RVI transport (api/device_rvi.go); off without NodeURL
+	MaxBody   int64     // bytes for JSON bodies; 0 means 8 MiB
 	Logger    *slog.Logger
 }
 

@@ -182,14 +182,14 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	if err := loadExamples(cfg.Examples, rs, log); err != nil {
 		return fmt.Errorf("--examples: %w", err)
 	}
-	eng, err := engine.New(db, rs, engine.Options{DataDir: cfg.Data, WakeupURL: cfg.WakeupURL, Logger: log})
+	eng, err := engine.New(db, rs, engine.Options{DataDir: cfg.Data, WakeupURL: wakeupURL(cfg, ln), Logger: log})
 	if err != nil {
 		return err
 	}
 	sched := eng.StartScheduler(cfg.Scheduler)
 	defer sched.Stop() // before the store closes (deferred earlier)
 
-	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log}, api.Deps{DB: db, Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db)})
+	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log, RVI: api.RVIConfig{NodeURL: cfg.RVIURL, SelfURL: selfURL(cfg, ln)}}, api.Deps{DB: db, Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db)})
 	wired(handler)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
