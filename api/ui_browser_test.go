@@ -21,6 +21,10 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"sota/engine"
+	"sota/examples/load"
+	"sota/store"
 )
 
 // The browser tests drive headless Chromium (Debian package chromium) against the real server: the
@@ -314,7 +318,6 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 	e.waitText("#vehicle-total", "6 vehicles")
 	assert.Equal(t, e.base+"/index.html", e.location(), "back on the page asked for")
 	assert.Contains(t, e.text("#who"), "admin")
-	e.shot("vehicles")
 
 	// Vehicle search by regex and by package.
 	e.do("search by VIN regex", chromedp.SendKeys(chromedp.CSS("#vehicle-q1"), "^2T1"), chromedp.Click(chromedp.CSS("#vehicle-search")))
@@ -336,7 +339,6 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 	attrs, err := chromedp.Run(e.ctx, chromedp.Value(chromedp.CSS("#vehicle-attributes")))
 	require.NoError(t, err)
 	assert.Contains(t, attrs, `"model": "civic"`)
-	e.shot("vehicle-detail")
 
 	// The filter editor: a typo shows the server's error with a caret under it.
 	e.do("new filter", chromedp.Click(chromedp.CSS(`#nav a[data-nav="filters"]`)), chromedp.Click(chromedp.CSS("#filter-new")),
@@ -347,7 +349,6 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 	assert.Equal(t, `1:24: unexpected word "has_pakage", expected a predicate, NOT, TRUE, FALSE or "("`, e.text("#filter-error .caret-msg"))
 	assert.Equal(t, typo+"\n"+strings.Repeat(" ", 23)+"^", e.text("#filter-error pre"), "the caret sits under the typo")
 	assert.Contains(t, e.text("#filter-status"), "1 error")
-	e.shot("filter-editor-error")
 
 	// Fixing it clears the error and shows the live match count for nav 2.0.0.
 	e.choose("#dry-package", `{"name":"nav","version":"2.0.0"}`)
@@ -367,7 +368,6 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 	e.do("format", chromedp.Click(chromedp.CSS("#filter-format")))
 	e.waitFor("formatted", `document.querySelector("#filter-expr").value === 'vin_matches "^1HG" AND has_package "nav" "^1"'`)
 	e.waitText("#match-count", "3")
-	e.shot("filter-editor-match")
 
 	// Why not this VIN?
 	e.do("explain", chromedp.SendKeys(chromedp.CSS("#explain-vin"), hondas[3]), chromedp.Click(chromedp.CSS("#explain-submit")))
@@ -393,7 +393,6 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 	e.waitFor("upload done", `document.querySelector("#upload-status").textContent.startsWith("Uploaded nav 2.0.0")`)
 	assert.Equal(t, 100, evalInt(e, `document.querySelector("#upload-progress").value`))
 	e.waitFor("size listed", `document.querySelector("#view").innerText.includes("2.9 MiB")`)
-	e.shot("packages")
 
 	// A campaign: create, preview, launch.
 	e.do("campaigns", chromedp.Click(chromedp.CSS(`#nav a[data-nav="campaigns"]`)), chromedp.WaitVisible(chromedp.CSS("#campaign-name")))
@@ -422,7 +421,6 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 	e.waitText("#count-finished", "1")
 	e.waitText("#count-inFlight", "1")
 	e.waitText("#count-pending", "1")
-	e.shot("campaign-progress")
 
 	// Cancel the pending rest; the one in flight goes on and finishes.
 	e.do("cancel", chromedp.Click(chromedp.CSS("#campaign-cancel")))
@@ -445,6 +443,17 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 	assert.Contains(t, detail, "nav 2.0.0")
 	assert.Contains(t, detail, "0 OK: installed", "the result code and text of the report")
 
+	// Settings: an API token for a script, shown once, then revoked.
+	e.do("settings", chromedp.Click(chromedp.CSS(`#nav a[data-nav="settings"]`)), chromedp.WaitVisible(chromedp.CSS("#token-name")))
+	e.do("create token", chromedp.SendKeys(chromedp.CSS("#token-name"), "release script"), chromedp.Click(chromedp.CSS("#token-create")))
+	e.waitFor("token secret", `(document.querySelector("#token-secret code") || {textContent: ""}).textContent.startsWith("sota_")`)
+	secret := e.text("#token-secret code")
+	status := e.call("GET", "/filters", secret, nil, nil)
+	assert.Equal(t, http.StatusOK, status, "the token shown works as a Bearer token")
+	assert.Contains(t, e.text("#token-list"), "release script")
+	e.do("revoke", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("#token-list tr")].find(r => r.textContent.includes("release script")).querySelector("button").click()`))
+	e.waitFor("revoked", `!document.querySelector("#token-list").textContent.includes("release script")`)
+
 	// Log out: the session ends and the UI sends the browser back to the login page.
 	e.do("log out", chromedp.Click(chromedp.CSS("#logout")))
 	e.waitFor("login page", `location.pathname === "/login"`)
@@ -457,4 +466,78 @@ func evalInt(e *browserEnv, js string) int {
 	n, err := chromedp.Run(e.ctx, chromedp.Evaluate[int](js))
 	require.NoError(e.t, err)
 	return n
+}
+
+// TestScreenshots rewrites the README's screenshots (docs/screenshots/) from the example fleet when
+// SOTA_SCREENSHOTS=1. The campaign's progress in the picture is set through the engine, not by devices
+// (the flow test above covers devices).
+func TestScreenshots(t *testing.T) {
+	if os.Getenv("SOTA_SCREENSHOTS") != "1" {
+		t.Skip("set SOTA_SCREENSHOTS=1 to rewrite docs/screenshots/")
+	}
+	e := newBrowserEnv(t)
+	_, err := load.All(context.Background(), e.deps.Resolver, load.DefaultSeed, 2000)
+	require.NoError(t, err)
+
+	var c struct{ ID string }
+	e.call("POST", "/campaigns", e.token, map[string]any{"name": "DAB radio 1.1.0 for everyone", "packageId": pkgID("dab-radio", "1.1.0"), "priority": 5}, &c)
+	e.call("POST", "/campaigns/"+c.ID+"/launch", e.token, nil, nil)
+	cp, err := e.deps.Engine.Campaign(c.ID)
+	require.NoError(t, err)
+	pending, _, err := e.deps.Engine.RequestVehicles(cp.UpdateRequest, engine.Pending, engine.Page{Limit: 10000})
+	require.NoError(t, err)
+	require.NotEmpty(t, pending)
+	for i, v := range pending {
+		var moves []engine.Status
+		switch {
+		case i%20 < 9:
+			moves = []engine.Status{engine.InFlight, engine.Finished}
+		case i%20 == 9:
+			moves = []engine.Status{engine.InFlight, engine.Failed}
+		case i%20 < 13:
+			moves = []engine.Status{engine.InFlight}
+		}
+		for _, to := range moves {
+			code := 0
+			if to == engine.Failed {
+				code = 4
+			}
+			require.NoError(t, e.deps.DB.Update(func(txn store.Txn) error {
+				_, err := e.deps.Engine.SetStatus(txn, v.VIN, v.UpdateID, to, &code, map[bool]string{true: "installed", false: "verification failed"}[to != engine.Failed])
+				return err
+			}))
+		}
+	}
+	vin := pending[0].VIN
+
+	e.do("open", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(e.base+"/"))
+	e.do("log in", chromedp.SendKeys(chromedp.CSS("#username"), "admin"), chromedp.SendKeys(chromedp.CSS("#password"), testPassword),
+		chromedp.Click(chromedp.CSS("#login-submit")))
+	e.waitFor("vehicles", `(document.querySelector("#vehicle-total") || {}).textContent === "2000 vehicles"`)
+	e.shot("vehicles")
+
+	e.do("vehicle", chromedp.Navigate(e.base+"/#/vehicles/"+vin))
+	e.waitFor("history", `document.querySelector("#view").innerText.includes("Update history") && document.querySelector("#view").innerText.includes("finished")`)
+	e.shot("vehicle-detail")
+
+	e.do("filter editor", chromedp.Navigate(e.base+"/#/filters/new"), chromedp.WaitVisible(chromedp.CSS("#filter-expr")))
+	e.choose("#dry-package", `{"name":"nav-engine","version":"3.2.0"}`)
+	e.do("typo", chromedp.SendKeys(chromedp.CSS("#filter-name"), "euMercedesNav"),
+		chromedp.SendKeys(chromedp.CSS("#filter-expr"), `filter "mercedes" AND attr "region" == "EU" AND has_pakage "nav-engine" < "3.2.0"`))
+	e.waitFor("caret error", `document.querySelector("#filter-error .caret-msg") !== null`)
+	e.shot("filter-editor-error")
+	e.do("fix", chromedp.Evaluate[chromedp.Void](`document.querySelector("#filter-expr").value = ""`),
+		chromedp.SendKeys(chromedp.CSS("#filter-expr"), `filter "mercedes" AND attr "region" == "EU" AND has_package "nav-engine" < "3.2.0"`))
+	e.waitFor("match count", `document.querySelector("#match-count") !== null`)
+	e.shot("filter-editor-match")
+
+	e.do("packages", chromedp.Navigate(e.base+"/#/packages"))
+	e.waitFor("package list", `document.querySelector("#view table") !== null`)
+	e.shot("packages")
+
+	e.do("campaign", chromedp.Navigate(e.base+"/#/campaigns/"+c.ID))
+	e.waitFor("progress", `document.querySelector("#count-finished") !== null`)
+	e.do("finished list", chromedp.Evaluate[chromedp.Void](`document.querySelector('#campaign-progress a[data-status="failed"]').click()`))
+	e.waitFor("failed list", `document.querySelector("#campaign-vehicles table") !== null`)
+	e.shot("campaign-progress")
 }

@@ -139,6 +139,8 @@ const routes = [
   [/^#\/campaigns\/([^/]+)$/, campaignDetail],
   [/^#\/campaigns$/, campaigns],
   [/^#\/data-plans$/, dataPlans],
+  [/^#\/update-requests\/([^/]+)$/, updateRequestDetail],
+  [/^#\/settings$/, settings],
 ];
 
 function route() {
@@ -230,11 +232,16 @@ async function vehicles() {
         data = data.filter((v) => v.attributes && attrKey in v.attributes && (attrVal === "" || String(v.attributes[attrKey]) === attrVal));
         total = data.length;
       }
-      const rows = data.map((v) => [vinLink(v.vin),
-        (v.packages || []).map(pkgText).join(", "),
-        (v.components || []).join(", "),
-        Object.entries(v.attributes || {}).map(([k, x]) => k + "=" + x).join(", "),
-        v.dataPlan || "—", when(v.lastSeen)]);
+      const wanted = mode.value === "package" && q1.value ? q1.value.toLowerCase() : null;
+      const rows = data.map((v) => {
+        const pk = v.packages || [];
+        const shown = wanted ? pk.filter((x) => x.name.toLowerCase() === wanted) : [];
+        return [vinLink(v.vin),
+          el("span", { title: pk.map(pkgText).join("\n") }, shown.length ? shown.map(pkgText).join(", ") : pk.length + " installed"),
+          (v.components || []).join(", "),
+          Object.entries(v.attributes || {}).map(([k, x]) => k + "=" + x).join(", "),
+          v.dataPlan || "—", when(v.lastSeen)];
+      });
       const pager = el("div", { class: "pager" },
         el("span", { id: "vehicle-total" }, total + " vehicle" + (total === 1 ? "" : "s")),
         el("button", { disabled: page.offset === 0, onclick: () => { page.offset = Math.max(0, page.offset - page.limit); search(); } }, "‹ Previous"),
@@ -272,23 +279,34 @@ async function vehicleDetail(vin) {
   const pkgSel = el("select", { id: "install-package" }, allPkgs.map((x) => el("option", { value: JSON.stringify(x.id) }, pkgText(x.id))));
   const compSel = el("select", { id: "install-component" }, allComps.map((c) => el("option", { value: c.partNumber }, c.partNumber)));
   const planSel = el("select", { id: "vehicle-plan" }, el("option", { value: "" }, "—"), plans.map((x) => el("option", { value: x.id, selected: x.id === v.dataPlan }, x.id)));
-  const attrs = el("textarea", { id: "vehicle-attributes", rows: 4, cols: 50 }, JSON.stringify(v.attributes || {}, null, 1));
+  const attrs = el("textarea", { id: "vehicle-attributes", rows: Object.keys(v.attributes || {}).length + 2, cols: 40 }, JSON.stringify(v.attributes || {}, null, 1));
 
   append(view,
     el("p", {}, el("a", { href: "#/vehicles" }, "‹ Vehicles")),
     el("h1", {}, "Vehicle ", el("span", { class: "vin" }, v.vin)),
     el("p", { class: "muted" }, "Last seen ", when(v.lastSeen)),
-    el("div", { class: "cols" },
+    el("div", { class: "cols2" },
+      el("div", { class: "stackcol" },
+        el("section", { class: "card" },
+        el("h2", {}, "Update history"),
+        table(["Update", "Package", "Status", "Result", "Updated"], history.map((u) => [
+          el("code", { title: u.updateId }, u.updateId.slice(0, 8)), pkgText(u.packageId), badge(u.status),
+          u.resultCode !== undefined && u.resultCode !== null ? u.resultCode + " " + (u.resultText || "") : (u.resultText || ""), when(u.updatedAt)]), "No updates yet.")),
       el("section", { class: "card" },
-        el("h2", {}, "Installed packages"),
-        table(["Package", ""], (v.packages || []).map((x) => [pkgLink(x),
-          el("button", { class: "small", onclick: async () => { if (await act(() => api("DELETE", p + "/package/" + pkgPath(x)), "Removed " + pkgText(x))) reload(); } }, "Remove")]), "No packages installed."),
+        el("h2", {}, "Queue"),
+        table(["Update", "Package", "Installs", "Status", "Priority", "Created"], queue.map((u) => [
+          el("code", { title: u.updateId }, u.updateId.slice(0, 8)), pkgText(u.packageId), (u.install || []).map(pkgText).join(" → "), badge(u.status), u.priority, when(u.createdAt)]), "Nothing queued."))),
+      el("section", { class: "card" },
+        el("h2", {}, "Installed packages (" + (v.packages || []).length + ")"),
+        el("div", { class: "scroll" }, table(["Package", ""], (v.packages || []).map((x) => [pkgLink(x),
+          el("button", { class: "small", onclick: async () => { if (await act(() => api("DELETE", p + "/package/" + pkgPath(x)), "Removed " + pkgText(x))) reload(); } }, "Remove")]), "No packages installed.")),
         el("form", { class: "bar", onsubmit: async (ev) => {
           ev.preventDefault();
           if (!pkgSel.value) return;
           const id = JSON.parse(pkgSel.value);
           if (await act(() => api("PUT", p + "/package/" + pkgPath(id)), "Marked " + pkgText(id) + " installed")) reload();
-        } }, pkgSel, el("button", { type: "submit" }, "Mark installed"))),
+        } }, pkgSel, el("button", { type: "submit" }, "Mark installed")))),
+    el("div", { class: "cols" },
       el("section", { class: "card" },
         el("h2", {}, "Components"),
         table(["Part number", ""], (v.components || []).map((c) => [c,
@@ -313,16 +331,7 @@ async function vehicleDetail(vin) {
         el("div", { class: "bar" }, el("button", { onclick: () => act(() => api("POST", p + "/get_all_packages"), "Asked the vehicle for its installed packages") }, "Ask for installed packages"),
           el("button", { class: "danger", onclick: async () => {
             if (confirm("Delete vehicle " + vin + "?") && await act(() => api("DELETE", p), "Deleted " + vin)) location.hash = "#/vehicles";
-          } }, "Delete vehicle")))),
-    el("section", { class: "card" },
-      el("h2", {}, "Queue"),
-      table(["Update", "Package", "Installs", "Status", "Priority", "Created"], queue.map((u) => [
-        el("code", {}, u.updateId), pkgText(u.packageId), (u.install || []).map(pkgText).join(" → "), badge(u.status), u.priority, when(u.createdAt)]), "Nothing queued.")),
-    el("section", { class: "card" },
-      el("h2", {}, "Update history"),
-      table(["Update", "Package", "Status", "Result", "Updated"], history.map((u) => [
-        el("code", {}, u.updateId), pkgText(u.packageId), badge(u.status),
-        u.resultCode !== undefined && u.resultCode !== null ? u.resultCode + " " + (u.resultText || "") : (u.resultText || ""), when(u.updatedAt)]), "No updates yet.")));
+          } }, "Delete vehicle")))));
 }
 
 function badge(status) { return el("span", { class: "badge " + status }, status); }
@@ -430,6 +439,11 @@ async function packageDetail(name, version) {
   const bar = el("progress", { max: 100, value: 0, hidden: true });
   const status = el("span", { class: "muted" });
   const dry = el("div", { id: "package-dry-run" });
+  const qPrio = el("input", { type: "number", min: 1, max: 1000, value: 10, size: 4, id: "queue-priority" });
+  const qFrom = el("input", { type: "datetime-local", id: "queue-from" });
+  const qUntil = el("input", { type: "datetime-local", id: "queue-until" });
+  const qDesc = el("input", { placeholder: "description shown to the driver", size: 30, id: "queue-description" });
+  const qConfirm = el("input", { type: "checkbox", id: "queue-confirm" });
 
   append(view,
     el("p", {}, el("a", { href: "#/packages" }, "‹ Packages")),
@@ -469,6 +483,24 @@ async function packageDetail(name, version) {
         el("h2", {}, "Vehicles with it installed (" + vins.length + ")"),
         vins.length ? el("ul", { class: "vins" }, vins.slice(0, 200).map((v) => el("li", {}, vinLink(v)))) : el("p", { class: "muted" }, "None."),
         vins.length > 200 ? el("p", { class: "muted" }, "… and " + (vins.length - 200) + " more") : null)),
+    el("section", { class: "card" },
+      el("h2", {}, "Queue it now"),
+      el("p", { class: "muted" }, "Every vehicle its filters select gets an update (a vehicle that has one pending or in flight for this version is skipped). For a named, scheduled rollout create a campaign."),
+      el("form", { class: "bar", onsubmit: async (ev) => {
+        ev.preventDefault();
+        const body = { packageId: id, priority: Number(qPrio.value), description: qDesc.value || undefined, requestConfirmation: qConfirm.checked };
+        if (qFrom.value || qUntil.value) {
+          if (!qFrom.value || !qUntil.value) { toast("Give both ends of the validity period", "err"); return; }
+          body.periodOfValidity = new Date(qFrom.value).toISOString() + "/" + new Date(qUntil.value).toISOString();
+        }
+        const r = await act(() => api("POST", "/update_requests", body));
+        if (r && r.id) {
+          toast(r.vehicles + " vehicle" + (r.vehicles === 1 ? "" : "s") + " queued, " + (r.skipped || 0) + " skipped", "ok");
+          location.hash = "#/update-requests/" + encodeURIComponent(r.id);
+        }
+      } },
+      el("label", {}, "Priority ", qPrio), el("label", {}, "Valid from ", qFrom), el("label", {}, "until ", qUntil), qDesc,
+      el("label", {}, qConfirm, " ask the driver"), el("button", { type: "submit", class: "primary", id: "queue-submit" }, "Queue"))),
     el("section", { class: "card" },
       el("h2", {}, "Who would get it"),
       el("div", { class: "bar" },
@@ -714,11 +746,73 @@ async function campaigns() {
         (c.startTime ? when(c.startTime) : "now") + " – " + (c.endTime ? when(c.endTime) : "open"), badge(c.status), when(c.createdAt)]), "No campaigns yet.")),
     el("section", { class: "card" }, el("h2", {}, "Update requests"),
       table(["Request", "Package", "Priority", "Vehicles", "State", "Created", ""], reqs.map((r) => [
-        el("code", {}, r.id), r.packageId ? pkgText(r.packageId) : r.kind, r.priority, r.vehicles, r.state, when(r.createdAt),
+        el("a", { href: "#/update-requests/" + encodeURIComponent(r.id) }, el("code", {}, r.id.slice(0, 8))), r.packageId ? pkgText(r.packageId) : r.kind, r.priority, r.vehicles, r.state, when(r.createdAt),
         el("button", { class: "small", onclick: async () => { if (await act(() => api("PUT", "/update_requests/" + encodeURIComponent(r.id) + "/cancel"), "Pending updates canceled")) route(); } }, "Cancel pending")]), "No update requests.")));
 }
 
 const STATUSES = ["pending", "inFlight", "finished", "failed", "canceled"];
+
+// progressPanel shows an update request's counts per status as bars, refreshed every second, with the
+// vehicles of a status on a click. It returns {box, list, refresh, start}.
+function progressPanel(requestID, ok) {
+  const box = el("div", { id: "campaign-progress" });
+  const list = el("div", { id: "campaign-vehicles" });
+  let shown = null;
+
+  async function showList(st) {
+    shown = st;
+    try {
+      const { data: vs, total } = await api("GET", "/update_requests/" + encodeURIComponent(requestID) + "/vehicles?status=" + st + "&limit=200", undefined, { withTotal: true });
+      if (!ok() || shown !== st) return;
+      clear(list, el("h2", {}, "Vehicles " + st + " (" + (total || vs.length) + ")"),
+        table(["VIN", "Status", "Updated", "Result"], vs.map((v) => [vinLink(v.vin), badge(v.status), when(v.updatedAt),
+          v.resultCode !== undefined && v.resultCode !== null ? v.resultCode + " " + (v.resultText || "") : (v.resultText || "")]), "None."),
+        total > vs.length ? el("p", { class: "muted" }, "The first " + vs.length + " of " + total + ".") : null);
+    } catch (e) { showError(list, e); }
+  }
+
+  async function refresh() {
+    try {
+      const r = await api("GET", "/update_requests/" + encodeURIComponent(requestID));
+      if (!ok()) return null;
+      const counts = r.counts || {};
+      const total = STATUSES.reduce((n, k) => n + (counts[k] || 0), 0);
+      const pct = (k) => (total ? (100 * (counts[k] || 0)) / total : 0) + "%";
+      clear(box,
+        el("p", {}, "Update request ", el("a", { href: "#/update-requests/" + encodeURIComponent(r.id) }, el("code", {}, r.id)), " · ",
+          el("span", { id: "campaign-total" }, String(total)), " vehicles · ", String(r.skipped || 0), " skipped (already queued) · ", r.state || ""),
+        el("div", { class: "stack", title: STATUSES.map((k) => k + " " + (counts[k] || 0)).join(", ") }, STATUSES.map((k) => {
+          const seg = el("div", { class: "seg " + k });
+          seg.style.width = pct(k);
+          return seg;
+        })),
+        el("table", { class: "grid counts-table" }, el("tbody", {}, STATUSES.map((k) => {
+          const fill = el("div", { class: "fill " + k });
+          fill.style.width = pct(k);
+          return el("tr", {},
+            el("td", {}, el("a", { href: "#", "data-status": k, onclick: (ev) => { ev.preventDefault(); showList(k); } }, k)),
+            el("td", { class: "num", id: "count-" + k }, String(counts[k] || 0)),
+            el("td", { class: "barcell" }, el("div", { class: "meter" }, fill)));
+        }))));
+      if (shown) showList(shown);
+      return r;
+    } catch (e) { showError(box, e); return null; }
+  }
+
+  function start() {
+    clearInterval(pollTimer);
+    pollTimer = setInterval(() => { if (ok()) refresh(); else clearInterval(pollTimer); }, 1000);
+  }
+
+  async function cancel() {
+    if (!confirm("Cancel every pending update of this request?")) return;
+    const r = await act(() => api("PUT", "/update_requests/" + encodeURIComponent(requestID) + "/cancel"));
+    if (r) toast(r.canceled + " pending update" + (r.canceled === 1 ? "" : "s") + " canceled", "ok");
+    refresh();
+  }
+
+  return { box, list, refresh, start, cancel };
+}
 
 async function campaignDetail(id) {
   const view = $("#view");
@@ -726,54 +820,24 @@ async function campaignDetail(id) {
   let c = await api("GET", "/campaigns/" + encodeURIComponent(id));
   if (!ok()) return;
   const preview = el("div", { id: "campaign-preview-result" });
-  const progress = el("div", { id: "campaign-progress" });
-  const listBox = el("div", { id: "campaign-vehicles" });
+  const progressCard = el("section", { class: "card" }, el("h2", {}, "Progress"), el("p", { class: "muted" }, "Not launched yet."));
+  const listSlot = el("div", {});
   const statusBadge = el("span", { id: "campaign-status" });
   const launchBtn = el("button", { id: "campaign-launch", class: "primary" }, "Launch");
   const cancelBtn = el("button", { id: "campaign-cancel", class: "danger" }, "Cancel pending updates");
-  let shownStatus = null;
+  let panel = null;
 
+  async function attach() {
+    panel = progressPanel(c.updateRequest, ok);
+    clear(progressCard, el("h2", {}, "Progress"), panel.box);
+    clear(listSlot, panel.list);
+    await panel.refresh();
+    panel.start();
+  }
   function paint() {
     clear(statusBadge, badge(c.status));
     launchBtn.disabled = !!c.updateRequest;
     cancelBtn.disabled = !c.updateRequest;
-  }
-
-  async function showList(st) {
-    shownStatus = st;
-    try {
-      const vs = await api("GET", "/update_requests/" + encodeURIComponent(c.updateRequest) + "/vehicles?status=" + st + "&limit=200");
-      if (!ok() || shownStatus !== st) return;
-      clear(listBox, el("h2", {}, "Vehicles " + st + " (" + vs.length + (vs.length === 200 ? "+" : "") + ")"),
-        table(["VIN", "Status", "Updated", "Result"], vs.map((v) => [vinLink(v.vin), badge(v.status), when(v.updatedAt),
-          v.resultCode !== undefined && v.resultCode !== null ? v.resultCode + " " + (v.resultText || "") : (v.resultText || "")]), "None."));
-    } catch (e) { showError(listBox, e); }
-  }
-
-  async function refresh() {
-    if (!c.updateRequest) return;
-    try {
-      const r = await api("GET", "/update_requests/" + encodeURIComponent(c.updateRequest));
-      if (!ok()) return;
-      const counts = r.counts || {};
-      const total = STATUSES.reduce((s, k) => s + (counts[k] || 0), 0);
-      clear(progress,
-        el("p", {}, "Update request ", el("code", {}, r.id), " · ", el("span", { id: "campaign-total" }, String(total)), " vehicles · ", r.skipped || 0, " skipped (already queued)"),
-        el("div", { class: "stack", title: "progress" }, STATUSES.map((k) => {
-          const seg = el("div", { class: "seg " + k });
-          seg.style.width = (total ? (100 * (counts[k] || 0)) / total : 0) + "%";
-          return seg;
-        })),
-        el("table", { class: "grid counts-table" }, el("tbody", {}, STATUSES.map((k) => {
-          const bar = el("div", { class: "fill " + k });
-          bar.style.width = (total ? (100 * (counts[k] || 0)) / total : 0) + "%";
-          return el("tr", {},
-            el("td", {}, el("a", { href: "#", onclick: (ev) => { ev.preventDefault(); showList(k); } }, k)),
-            el("td", { class: "num", id: "count-" + k }, String(counts[k] || 0)),
-            el("td", { class: "barcell" }, el("div", { class: "meter" }, bar)));
-        }))));
-      if (shownStatus) showList(shownStatus);
-    } catch (e) { showError(progress, e); }
   }
 
   launchBtn.addEventListener("click", async () => {
@@ -782,20 +846,9 @@ async function campaignDetail(id) {
     c = await api("GET", "/campaigns/" + encodeURIComponent(id));
     if (!c.updateRequest && r.updateRequest) c.updateRequest = r.updateRequest;
     paint();
-    await refresh();
-    startPolling();
+    await attach();
   });
-  cancelBtn.addEventListener("click", async () => {
-    if (!confirm("Cancel every pending update of this campaign?")) return;
-    const r = await act(() => api("PUT", "/update_requests/" + encodeURIComponent(c.updateRequest) + "/cancel"));
-    if (r) toast(r.canceled + " pending update" + (r.canceled === 1 ? "" : "s") + " canceled", "ok");
-    refresh();
-  });
-
-  function startPolling() {
-    clearInterval(pollTimer);
-    pollTimer = setInterval(() => { if (ok()) refresh(); else clearInterval(pollTimer); }, 1000);
-  }
+  cancelBtn.addEventListener("click", () => { if (panel) panel.cancel(); });
 
   append(view,
     el("p", {}, el("a", { href: "#/campaigns" }, "‹ Campaigns")),
@@ -807,15 +860,87 @@ async function campaignDetail(id) {
         try { clear(preview, renderDryRun(await api("GET", "/campaigns/" + encodeURIComponent(id) + "/preview"))); } catch (e) { showError(preview, e); }
       } }, "Preview"),
       launchBtn, cancelBtn),
-    preview,
-    el("section", { class: "card" }, el("h2", {}, "Progress"), progress),
-    listBox);
+    preview, progressCard, listSlot);
   paint();
-  if (c.updateRequest) {
-    await refresh();
-    startPolling();
-  } else {
-    clear(progress, el("p", { class: "muted" }, "Not launched yet."));
+  if (c.updateRequest) await attach();
+}
+
+async function updateRequestDetail(id) {
+  const view = $("#view");
+  const ok = current();
+  const r = await api("GET", "/update_requests/" + encodeURIComponent(id));
+  if (!ok()) return;
+  const panel = progressPanel(id, ok);
+  append(view,
+    el("p", {}, el("a", { href: "#/campaigns" }, "‹ Campaigns and update requests")),
+    el("h1", {}, "Update request ", r.packageId ? pkgText(r.packageId) : r.kind),
+    el("p", { class: "muted" }, "Priority ", r.priority, " · created ", when(r.createdAt),
+      r.periodOfValidity ? " · valid " + r.periodOfValidity : "", r.campaignId ? " · campaign " : "",
+      r.campaignId ? el("a", { href: "#/campaigns/" + encodeURIComponent(r.campaignId) }, r.campaignId) : null,
+      r.description ? " · " + r.description : ""),
+    el("div", { class: "bar" }, el("button", { id: "campaign-cancel", class: "danger", onclick: () => panel.cancel() }, "Cancel pending updates")),
+    el("section", { class: "card" }, el("h2", {}, "Progress"), panel.box),
+    panel.list);
+  await panel.refresh();
+  panel.start();
+}
+
+// ---------- settings: API tokens and accounts ----------
+
+async function settings() {
+  const view = $("#view");
+  const ok = current();
+  const [tokens, accounts] = await Promise.all([api("GET", "/tokens"), api("GET", "/accounts")]);
+  if (!ok()) return;
+  const tokName = el("input", { id: "token-name", placeholder: "what the token is for", size: 28 });
+  const secret = el("div", { id: "token-secret" });
+  const user = el("input", { id: "account-name", placeholder: "username", size: 16, autocomplete: "off" });
+  const pw = el("input", { id: "account-password", type: "password", placeholder: "password (8 or more)", size: 20, autocomplete: "new-password" });
+  const who = el("select", { id: "password-account" }, accounts.map((a) => el("option", { value: a.username, selected: a.username === session.username }, a.username)));
+  const newPw = el("input", { type: "password", placeholder: "new password", size: 20, autocomplete: "new-password" });
+
+  append(view, el("h1", {}, "Settings"),
+    el("div", { class: "cols" },
+      el("section", { class: "card" },
+        el("h2", {}, "API tokens"),
+        el("p", { class: "muted" }, "Scripts send a token as ", el("code", {}, "Authorization: Bearer <token>"), "; it needs no CSRF header. The secret is shown once."),
+        el("form", { class: "bar", onsubmit: async (ev) => {
+          ev.preventDefault();
+          const t = await act(() => api("POST", "/tokens", { name: tokName.value }), "Token created");
+          if (!t) return;
+          tokName.value = "";
+          clear(secret, el("p", {}, "Copy it now, it is not shown again: ", el("code", { class: "secret" }, t.token)));
+          const again = await api("GET", "/tokens");
+          clear(tokList, tokenTable(again));
+        } }, tokName, el("button", { type: "submit", class: "primary", id: "token-create" }, "Create token")),
+        secret),
+      el("section", { class: "card" },
+        el("h2", {}, "Accounts"),
+        table(["Username", "Created", ""], accounts.map((a) => [a.username, when(a.createdAt),
+          el("button", { class: "small danger", onclick: async () => {
+            if (confirm("Delete account " + a.username + "?") && await act(() => api("DELETE", "/accounts/" + encodeURIComponent(a.username)), "Deleted " + a.username)) route();
+          } }, "Delete")])),
+        el("form", { class: "bar", onsubmit: async (ev) => {
+          ev.preventDefault();
+          if (await act(() => api("POST", "/accounts", { username: user.value.trim(), password: pw.value }), "Account created")) route();
+        } }, user, pw, el("button", { type: "submit" }, "Add account")),
+        el("form", { class: "bar", onsubmit: async (ev) => {
+          ev.preventDefault();
+          if (await act(() => api("PUT", "/accounts/" + encodeURIComponent(who.value) + "/password", { password: newPw.value }), "Password changed; the account's sessions ended")) {
+            newPw.value = "";
+            if (who.value.toLowerCase() === String(session.username).toLowerCase()) toLogin();
+          }
+        } }, who, newPw, el("button", { type: "submit" }, "Change password")))));
+  const tokList = el("div", { id: "token-list" }, tokenTable(tokens));
+  view.querySelector(".card").append(tokList);
+
+  function tokenTable(ts) {
+    return table(["Name", "Owner", "Created", ""], ts.map((t) => [t.name, t.username, when(t.createdAt),
+      el("button", { class: "small danger", onclick: async () => {
+        if (confirm("Revoke token " + t.name + "?") && await act(() => api("DELETE", "/tokens/" + encodeURIComponent(t.id)), "Token revoked")) {
+          clear(tokList, tokenTable(await api("GET", "/tokens")));
+        }
+      } }, "Revoke")]), "No API tokens.");
   }
 }
 
