@@ -23,7 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/engine"
-	"sota/examples/load"
+	exampleload "sota/examples/load"
 	"sota/store"
 )
 
@@ -476,7 +476,7 @@ func TestScreenshots(t *testing.T) {
 		t.Skip("set SOTA_SCREENSHOTS=1 to rewrite docs/screenshots/")
 	}
 	e := newBrowserEnv(t)
-	_, err := load.All(context.Background(), e.deps.Resolver, load.DefaultSeed, 2000)
+	_, err := exampleload.All(context.Background(), e.deps.Resolver, exampleload.DefaultSeed, 2000)
 	require.NoError(t, err)
 
 	var c struct{ ID string }
