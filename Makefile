@@ -31,5 +31,20 @@ bench:
 	$(GO) build -o $(BIN)/benchtable ./cmd/benchtable
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./... 2>&1 | ./$(BIN)/benchtable -readme README.md
 
+## fuzz: every fuzz target of the repository for FUZZTIME each (filter parser, JSON bodies of every POST/PUT route, policy validator)
+FUZZTIME ?= 20s
+fuzz:
+	@set -e; for file in $$(find . -name '*_test.go' -not -path './.git/*' | xargs grep -l '^func Fuzz' | sort); do \
+		for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "== $$(dirname $$file) $$fn ($(FUZZTIME))"; \
+			$(GO) test $$(dirname $$file) -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); \
+		done; \
+	done
+
+## soak: long model-based sessions, 50 kill -9 cycles of sotad, long device/resolve load
+soak:
+	SOTA_MODEL_STEPS=$${SOTA_MODEL_STEPS:-3000} SOTA_MODEL_SESSIONS=$${SOTA_MODEL_SESSIONS:-6} $(GO) test -count=1 -timeout 60m -run '^TestModelRandomSessions$$' -v ./api
+	SOTA_CRASH_CYCLES=$${SOTA_CRASH_CYCLES:-50} $(GO) test -count=1 -timeout 60m -run '^TestKillNineLosesNoAcknowledgedWrite$$' -v ./cmd/sotad
+
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,146 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// bodyRoute is one POST/PUT route with its path parameters filled with entities that exist.
+type bodyRoute struct {
+	method, pattern, path string
+	device            bool // needs the device token
+}
+
+// fuzzWorld is the real handler (every domain service over one Badger store) with a vehicle, packages,
+// a filter, a component, a data plan, a queued update and a device token, so that fuzzed bodies reach
+// the domain and not only the 404 of a missing entity.
+type fuzzWorld struct {
+	h      http.Handler
+	routes []bodyRoute
+	token  string
+}
+
+func newFuzzWorld(tb testing.TB) *fuzzWorld {
+	deps := fullDeps(tb)
+	deps.Filters = deps.Resolver
+	h, _ := New(Config{AuthNone: true, ChunkSize: 1024}, deps)
+	w := &fuzzWorld{h: h}
+	do := func(method, path string, body any) []byte {
+		tb.Helper()
+		var b []byte
+		if body != nil {
+			b, _ = json.Marshal(body)
+		}
+		rec := w.serve(method, path, b, "")
+		require.Lessf(tb, rec.Code, 300, "%s %s: %s", method, path, rec.Body)
+		return rec.Body.Bytes()
+	}
+	do("PUT", "/api/v1/vehicles/"+vinA, nil)
+	do("PUT", "/api/v1/packages/nav/1.0.0", map[string]string{"description": "n"})
+	do("PUT", "/api/v1/packages/radio/1.0.0", map[string]string{"description": "r"})
+	do("PUT", "/api/v1/components/ECU1", map[string]string{"description": "e"})
+	do("POST", "/api/v1/filters", map[string]string{"name": "F1", "expression": "TRUE"})
+	do("PUT", "/api/v1/packages/nav/1.0.0/filter/F1", nil)
+	do("POST", "/api/v1/data_plans", map[string]string{"id": "plan1"})
+	var req struct{ ID string }
+	require.NoError(tb, json.Unmarshal(do("POST", "/api/v1/update_requests", map[string]any{"packageId": map[string]string{"name": "nav", "version": "1.0.0"}}), &req))
+	var camp struct{ ID string }
+	require.NoError(tb, json.Unmarshal(do("POST", "/api/v1/campaigns", map[string]any{"name": "c", "packageId": map[string]string{"name": "radio", "version": "1.0.0"}, "priority": 1, "startTime": "2026-01-01T00:00:00Z", "endTime": "2036-01-01T00:00:00Z"}), &camp))
+	var tok struct{ Token string }
+	require.NoError(tb, json.Unmarshal(do("POST", "/api/v1/vehicles/"+vinA+"/token", nil), &tok))
+	w.token = tok.Token
+	var queue []struct{ UpdateID string }
+	require.NoError(tb, json.Unmarshal(do("GET", "/api/v1/vehicles/"+vinA+"/queue", nil), &queue))
+	require.NotEmpty(tb, queue)
+
+	params := map[string]string{
+		"vin": vinA, "name": "nav", "version": "1.0.0", "depName": "radio", "depVersion": "1.0.0",
+		"part": "ECU1", "filter": "F1", "env": "production", "updateId": queue[0].UpdateID, "index": "1",
+		"username": "admin",
+	}
+	ids := map[string]string{"/data_plans/": "plan1", "/update_requests/": req.ID, "/campaigns/": camp.ID, "/tokens/": "x"}
+	for _, r := range h.Routes() {
+		if r.Method != "POST" && r.Method != "PUT" {
+			continue
+		}
+		var segs []string
+		for _, seg := range strings.Split(r.Path, "/") {
+			if name, ok := strings.CutPrefix(seg, ":"); ok {
+				v, known := params[name]
+				if name == "id" {
+					for prefix, id := range ids {
+						if strings.Contains(r.Path, prefix) {
+							v, known = id, true
+						}
+					}
+				}
+				require.Truef(tb, known, "no value for %s in %s", seg, r.Path)
+				seg = v
+			}
+			segs = append(segs, seg)
+		}
+		w.routes = append(w.routes, bodyRoute{method: r.Method, pattern: r.Path, path: strings.Join(segs, "/"), device: strings.Contains(r.Path, "/vehicle_updates/")})
+	}
+	sort.Slice(w.routes, func(i, j int) bool {
+		return w.routes[i].pattern+w.routes[i].method < w.routes[j].pattern+w.routes[j].method
+	})
+	return w
+}
+
+func (w *fuzzWorld) serve(method, path string, body []byte, token string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	w.h.ServeHTTP(rec, req)
+	return rec
+}
+
+// FuzzBodies sends arbitrary bodies to every POST and PUT route of the real handler: none may answer
+// 5xx or panic, and an /api/v1 error answer is {"code","description"} (the SDL policy server's
+// documented {"error"} aside).
+func FuzzBodies(f *testing.F) {
+	w := newFuzzWorld(f)
+	seeds := []string{``, `{}`, `null`, `[]`, `"x"`, `{"vin":"` + vinA + `"}`, `{"name":"F2","expression":"TRUE"}`,
+		`{"expression":"vin_matches \"^SAJ\" AND has_package \"nav\" >= \"1.0.0\"","vin":"` + vinA + `"}`,
+		`{"id":{"name":"nav","version":"2.0.0"},"description":"d"}`, `{"packages":[{"name":"nav","version":"1.0.0"}]}`,
+		`{"packageId":{"name":"nav","version":"1.0.0"},"priority":-1,"periodOfValidity":"2020-01-01T00:00:00Z/2019-01-01T00:00:00Z"}`,
+		`{"package":{"name":"nav","version":"1.0.0"},"sample":-5}`, `{"range":">=1.0.0 <2.0.0"}`, `{"chunks":[0,1,99999999999]}`,
+		`{"operation_results":[{"id":"x","result_code":7,"result_text":"t"}]}`, `{"start":"2026-01-01T00:00:00Z","poolBytes":-1}`,
+		`{"bytes":9223372036854775807}`, `{"policy_table":{"module_config":{}}}`, `{"a":1.5e308,"b":"x"}`,
+		`{"vin":"` + vinA + `","packages":[{"name":"nav","version":"1.0.0"}],"components":["ECU1"]}` + "\n{",
+		`{"name":"c2","packageId":{"name":"nav","version":"1.0.0"},"startTime":"x"}`, `{"username":"u","password":"p"}`,
+		`[{"name":"nav","version":"1.0.0"}]`, `{"chunks":1,"sha256":"00"}`, `{"k":{"nested":[1,2]}}`}
+	for i := range w.routes {
+		f.Add(uint8(i), []byte(`{}`))
+	}
+	for i, s := range seeds {
+		f.Add(uint8(i*7%len(w.routes)), []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, route uint8, body []byte) {
+		r := w.routes[int(route)%len(w.routes)]
+		token := ""
+		if r.device {
+			token = w.token
+		}
+		rec := w.serve(r.method, r.path, body, token)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %s (%s) with %q: %d %s", r.method, r.path, r.pattern, body, rec.Code, rec.Body)
+		}
+		if rec.Code >= 400 && strings.HasPrefix(r.pattern, "/api/v1/") && !strings.HasSuffix(r.pattern, "/policy") {
+			var e struct{ Code, Description string }
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Code == "" || e.Description == "" {
+				t.Fatalf("%s %s with %q: %d without {code, description}: %s", r.method, r.pattern, body, rec.Code, rec.Body)
+			}
+		}
+	})
+}
