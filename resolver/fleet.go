@@ -33,7 +33,17 @@ func loadCatalog(t store.Txn) (catalog, error) {
 
 // loadIndex rebuilds the fleet index from the vehicle records.
 func (s *Service) loadIndex() error {
-	return s.db.View(func(t store.Txn) error {
+	// Reading and decoding the records and indexing them run side by side: the index takes the
+	// vehicles in chunks while the next chunk is being read.
+	chunks := make(chan []dsl.Vehicle, 2)
+	indexed := make(chan struct{})
+	go func() {
+		defer close(indexed)
+		for c := range chunks {
+			s.index.PutMany(c)
+		}
+	}()
+	err := s.db.View(func(t store.Txn) error {
 		cat, err := loadCatalog(t)
 		if err != nil {
 			return err
@@ -46,17 +56,20 @@ func (s *Service) loadIndex() error {
 			}
 			batch = append(batch, toDSL(v, cat.has))
 			if len(batch) == loadChunk {
-				s.index.PutMany(batch)
-				batch = batch[:0]
+				chunks <- batch
+				batch = make([]dsl.Vehicle, 0, loadChunk)
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		s.index.PutMany(batch)
+		chunks <- batch
 		return nil
 	})
+	close(chunks)
+	<-indexed
+	return err
 }
 
 // toDSL is the vehicle as filters see it: foreign packages left out.

@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"sota/dsl"
@@ -85,21 +87,140 @@ func (s *Service) Import(ctx context.Context, r io.Reader, progress ImportProgre
 	return res, err
 }
 
-// readImport validates every line and spools the vehicles, length-prefixed in the vehicle codec.
-// It returns the part numbers seen (lower-cased -> as first written) and the number of vehicles.
+// importChunkLines is how many lines one decoding job takes.
+const importChunkLines = 1024
+
+// importLine is one decoded and validated line of an import, or its problem.
+type importLine struct {
+	line    int
+	vin     string
+	parts   []string
+	enc     []byte // the encoded record
+	problem string
+}
+
+// importChunk is a run of lines, decoded by a worker and consumed in order.
+type importChunk struct {
+	lines []importLine
+	raw   [][]byte // the lines' text, owned by the chunk
+	err   error    // a read error after the lines
+	done  chan struct{}
+}
+
+// readImport validates every line of r and spools the encoded records to spool (length-prefixed),
+// returning the part numbers seen (lower-cased -> as given) and the number of vehicles. Lines are
+// read in order, decoded and validated by one worker per CPU, and consumed in order, so that problems
+// are reported by line and a repeated VIN names its first line.
 func readImport(ctx context.Context, r io.Reader, spool io.Writer, progress ImportProgress) (map[string]string, int, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := max(1, runtime.GOMAXPROCS(0))
+	work := make(chan *importChunk, workers)
+	ordered := make(chan *importChunk, 2*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				decodeChunk(c)
+				close(c.done)
+			}
+		}()
+	}
+	go func() {
+		defer close(ordered)
+		defer close(work)
+		produceChunks(ctx, r, work, ordered)
+	}()
+	defer func() {
+		cancel()
+		for range ordered { // let the producer and the workers finish
+		}
+		wg.Wait()
+	}()
+
 	bw := bufio.NewWriterSize(spool, 1<<20)
 	seen := map[string]int{} // VIN -> line
 	parts := map[string]string{}
 	var problems []string
-	fail := func(line int, format string, args ...any) {
-		if len(problems) < maxImportErrors {
-			problems = append(problems, fmt.Sprintf("line %d: ", line)+fmt.Sprintf(format, args...))
+	var lenBuf []byte
+	n := 0
+	for c := range ordered {
+		<-c.done
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		for i := range c.lines {
+			l := &c.lines[i]
+			if l.problem == "" {
+				if first, dup := seen[l.vin]; dup {
+					l.problem = fmt.Sprintf("VIN %s is already on line %d", l.vin, first)
+				}
+			}
+			if l.problem != "" {
+				if len(problems) < maxImportErrors {
+					problems = append(problems, fmt.Sprintf("line %d: %s", l.line, l.problem))
+				}
+				continue
+			}
+			seen[l.vin] = l.line
+			for _, p := range l.parts {
+				if _, ok := parts[lower(p)]; !ok {
+					parts[lower(p)] = p
+				}
+			}
+			if len(problems) > 0 {
+				continue // keep validating, stop spooling
+			}
+			lenBuf = binary.AppendUvarint(lenBuf[:0], uint64(len(l.enc)))
+			bw.Write(lenBuf)
+			if _, err := bw.Write(l.enc); err != nil {
+				return nil, 0, err
+			}
+			n++
+			if n%loadChunk == 0 {
+				progress("reading", n)
+			}
+		}
+		if c.err != nil {
+			return nil, 0, c.err
 		}
 	}
-	var lenBuf []byte
-	n, line := 0, 0
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	if len(problems) > 0 {
+		return nil, 0, errs.InvalidEntity("Import refused, nothing was written: %s", strings.Join(problems, "; ")).With("errors", problems)
+	}
+	progress("reading", n)
+	return parts, n, bw.Flush()
+}
+
+// produceChunks reads r line by line into chunks, each sent to the workers and, in order, to the
+// consumer. A line too long is a problem of its own; a read error ends the input.
+func produceChunks(ctx context.Context, r io.Reader, work, ordered chan<- *importChunk) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	newChunk := func() *importChunk {
+		return &importChunk{lines: make([]importLine, 0, importChunkLines), done: make(chan struct{})}
+	}
+	c := newChunk()
+	send := func() bool {
+		select {
+		case ordered <- c:
+		case <-ctx.Done():
+			return false
+		}
+		select {
+		case work <- c:
+		case <-ctx.Done():
+			close(c.done)
+			return false
+		}
+		c = newChunk()
+		return true
+	}
+	line := 0
 	for {
 		b, err := readLine(br)
 		if err == io.EOF {
@@ -107,74 +228,58 @@ func readImport(ctx context.Context, r io.Reader, spool io.Writer, progress Impo
 		}
 		line++
 		if err != nil {
-			if errors.Is(err, bufio.ErrBufferFull) {
-				fail(line, "longer than %d bytes", maxImportLine)
-				if err := skipLine(br); err != nil && err != io.EOF {
-					return nil, 0, err
-				}
-				continue
+			if !errors.Is(err, bufio.ErrBufferFull) {
+				c.err = err
+				break
 			}
-			return nil, 0, err
+			c.lines = append(c.lines, importLine{line: line, problem: fmt.Sprintf("longer than %d bytes", maxImportLine)})
+			c.raw = append(c.raw, nil)
+			if err := skipLine(br); err != nil && err != io.EOF {
+				c.err = err
+				break
+			}
+		} else if b = bytes.TrimSpace(b); len(b) > 0 {
+			c.lines = append(c.lines, importLine{line: line})
+			c.raw = append(c.raw, bytes.Clone(b))
 		}
-		b = bytes.TrimSpace(b)
-		if len(b) == 0 {
+		if len(c.lines) == importChunkLines && !send() {
+			return
+		}
+	}
+	send()
+}
+
+// decodeChunk decodes, validates and encodes the lines of a chunk.
+func decodeChunk(c *importChunk) {
+	for i := range c.lines {
+		l := &c.lines[i]
+		if l.problem != "" {
 			continue
 		}
-		if line%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, 0, err
-			}
-		}
 		var v ImportVehicle
-		dec := json.NewDecoder(bytes.NewReader(b))
+		dec := json.NewDecoder(bytes.NewReader(c.raw[i]))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&v); err != nil {
 			if e, ok := errs.As(err); ok {
-				fail(line, "%s", e.Description)
+				l.problem = e.Description
 			} else {
-				fail(line, "%v", err)
+				l.problem = err.Error()
 			}
 			continue
 		}
 		if dec.More() {
-			fail(line, "one JSON object per line")
+			l.problem = "one JSON object per line"
 			continue
 		}
 		rec, err := importRecord(&v)
 		if err != nil {
 			e, _ := errs.As(err)
-			fail(line, "%s", e.Description)
+			l.problem = e.Description
 			continue
 		}
-		if first, dup := seen[v.VIN]; dup {
-			fail(line, "VIN %s is already on line %d", v.VIN, first)
-			continue
-		}
-		seen[v.VIN] = line
-		for _, c := range rec.Components {
-			if _, ok := parts[lower(c)]; !ok {
-				parts[lower(c)] = c
-			}
-		}
-		if len(problems) > 0 {
-			continue // keep validating, stop spooling
-		}
-		enc := encodeVehicle(rec)
-		lenBuf = binary.AppendUvarint(lenBuf[:0], uint64(len(enc)))
-		bw.Write(lenBuf)
-		if _, err := bw.Write(enc); err != nil {
-			return nil, 0, err
-		}
-		n++
-		if n%loadChunk == 0 {
-			progress("reading", n)
-		}
+		l.vin, l.parts, l.enc = rec.VIN, rec.Components, encodeVehicle(rec)
 	}
-	if len(problems) > 0 {
-		return nil, 0, errs.InvalidEntity("Import refused, nothing was written: %s", strings.Join(problems, "; ")).With("errors", problems)
-	}
-	progress("reading", n)
-	return parts, n, bw.Flush()
+	c.raw = nil
 }
 
 // readLine returns the next line without its newline; a line longer than the buffer is
