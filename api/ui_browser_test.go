@@ -443,6 +443,22 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 	assert.Contains(t, detail, "nav 2.0.0")
 	assert.Contains(t, detail, "0 OK: installed", "the result code and text of the report")
 
+	// Components: add one, list the vehicles that have another.
+	e.do("components", chromedp.Click(chromedp.CSS(`#nav a[data-nav="components"]`)), chromedp.WaitVisible(chromedp.CSS("#new-part")))
+	e.do("add component", chromedp.SendKeys(chromedp.CSS("#new-part"), "TCU9"), chromedp.SendKeys(chromedp.CSS("#new-part-description"), "telematics"),
+		chromedp.Click(chromedp.CSS("#component-add")))
+	e.waitFor("component listed", `document.querySelector("#view table") && document.querySelector("#view table").innerText.includes("TCU9")`)
+	e.do("vehicles with HU2040", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("#view tr")].find(r => r.textContent.includes("HU2040")).querySelector("button").click()`))
+	e.waitFor("component vehicles", `document.querySelector("#component-vehicles").innerText.includes("Vehicles with HU2040 (1)")`)
+	assert.Contains(t, e.text("#component-vehicles"), hondas[0])
+
+	// Data plans: the first plan's billing cycles show; add one.
+	e.do("data plans", chromedp.Click(chromedp.CSS(`#nav a[data-nav="data-plans"]`)), chromedp.WaitVisible(chromedp.CSS("#cycle-start")))
+	assert.Contains(t, e.text("#plan-detail"), "Billing cycles of fleet-basic")
+	e.do("add cycle", chromedp.Evaluate[chromedp.Void](`document.querySelector("#cycle-start").value = "2026-01-01T00:00"`),
+		chromedp.SendKeys(chromedp.CSS("#cycle-pool"), "1000000"), chromedp.Click(chromedp.CSS("#cycle-add")))
+	e.waitFor("cycle listed", `document.querySelector("#plan-detail").innerText.includes("976.6 KiB")`)
+
 	// Settings: an API token for a script, shown once, then revoked.
 	e.do("settings", chromedp.Click(chromedp.CSS(`#nav a[data-nav="settings"]`)), chromedp.WaitVisible(chromedp.CSS("#token-name")))
 	e.do("create token", chromedp.SendKeys(chromedp.CSS("#token-name"), "release script"), chromedp.Click(chromedp.CSS("#token-create")))

@@ -481,7 +481,7 @@ async function packageDetail(name, version) {
         } }, "Add range dependency"))),
       el("section", { class: "card" },
         el("h2", {}, "Vehicles with it installed (" + vins.length + ")"),
-        vins.length ? el("ul", { class: "vins" }, vins.slice(0, 200).map((v) => el("li", {}, vinLink(v)))) : el("p", { class: "muted" }, "None."),
+        vins.length ? el("div", { class: "scroll" }, el("ul", { class: "vins" }, vins.slice(0, 200).map((v) => el("li", {}, vinLink(v))))) : el("p", { class: "muted" }, "None."),
         vins.length > 200 ? el("p", { class: "muted" }, "… and " + (vins.length - 200) + " more") : null)),
     el("section", { class: "card" },
       el("h2", {}, "Queue it now"),
@@ -550,7 +550,8 @@ async function components() {
             try {
               const vins = await api("GET", "/components/" + encodeURIComponent(c.partNumber) + "/vehicles");
               clear(side, el("h2", {}, "Vehicles with " + c.partNumber + " (" + vins.length + ")"),
-                vins.length ? el("ul", { class: "vins" }, vins.slice(0, 500).map((v) => el("li", {}, vinLink(v)))) : el("p", { class: "muted" }, "None."));
+                vins.length ? el("div", { class: "scroll" }, el("ul", { class: "vins" }, vins.slice(0, 500).map((v) => el("li", {}, vinLink(v))))) : el("p", { class: "muted" }, "None."),
+                vins.length > 500 ? el("p", { class: "muted" }, "… and " + (vins.length - 500) + " more") : null);
             } catch (e) { showError(side, e); }
           } }, "Vehicles"),
           el("button", { class: "small danger", onclick: async () => { if (await act(() => api("DELETE", "/components/" + encodeURIComponent(c.partNumber)), "Deleted " + c.partNumber)) load(); } }, "Delete"))]), "No components."));
@@ -562,7 +563,7 @@ async function components() {
     el("form", { class: "bar", onsubmit: async (ev) => {
       ev.preventDefault();
       if (await act(() => api("POST", "/components", { partNumber: part.value.trim(), description: desc.value }), "Component " + part.value + " added")) { part.value = ""; desc.value = ""; load(); }
-    } }, part, desc, el("button", { type: "submit" }, "Add component")),
+    } }, part, desc, el("button", { type: "submit", id: "component-add" }, "Add component")),
     el("form", { class: "bar", onsubmit: (ev) => { ev.preventDefault(); load(); } }, q, el("button", { type: "submit" }, "Search")),
     el("div", { class: "cols" }, list, side));
   load();
@@ -969,7 +970,7 @@ async function dataPlans() {
           ev.preventDefault();
           if (!start.value) return;
           if (await act(() => api("POST", "/data_plans/" + encodeURIComponent(pid) + "/billing_cycles", { start: new Date(start.value).toISOString(), poolBytes: Number(pool.value) }), "Billing cycle added")) showPlan(pid);
-        } }, el("label", {}, "Start ", start), pool, el("button", { type: "submit" }, "Add cycle")));
+        } }, el("label", {}, "Start ", start), pool, el("button", { type: "submit", id: "cycle-add" }, "Add cycle")));
     } catch (e) { showError(detail, e); }
   }
 
@@ -977,11 +978,13 @@ async function dataPlans() {
     el("form", { class: "bar", onsubmit: async (ev) => {
       ev.preventDefault();
       if (await act(() => api("POST", "/data_plans", { id: id.value.trim() }), "Data plan created")) route();
-    } }, id, el("button", { type: "submit" }, "Create plan")),
+    } }, id, el("button", { type: "submit", id: "plan-create" }, "Create plan")),
     el("div", { class: "cols" },
       el("section", { class: "card" }, table(["Plan", "Created", ""], plans.map((p) => [p.id, when(p.createdAt),
-        el("button", { class: "small", onclick: () => showPlan(p.id) }, "Billing cycles")]), "No data plans.")),
+        el("button", { class: "small", "data-plan": p.id, onclick: () => showPlan(p.id) }, "Billing cycles")]), "No data plans.")),
       el("section", { class: "card" }, detail)));
+  if (plans.length) showPlan(plans[0].id);
+  else clear(detail, el("p", { class: "muted" }, "Create a data plan, add billing cycles, then put vehicles on it from their page."));
 }
 
 document.addEventListener("DOMContentLoaded", start);
