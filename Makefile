@@ -45,6 +45,7 @@ fuzz:
 soak:
 	SOTA_MODEL_STEPS=$${SOTA_MODEL_STEPS:-3000} SOTA_MODEL_SESSIONS=$${SOTA_MODEL_SESSIONS:-6} $(GO) test -count=1 -timeout 60m -run '^TestModelRandomSessions$$' -v ./api
 	SOTA_CRASH_CYCLES=$${SOTA_CRASH_CYCLES:-50} $(GO) test -count=1 -timeout 60m -run '^TestKillNineLosesNoAcknowledgedWrite$$' -v ./cmd/sotad
+	SOTA_LOAD_SECONDS=$${SOTA_LOAD_SECONDS:-120} $(GO) test -count=1 -timeout 60m -run '^TestLoadDevicePollAndResolve$$' -v ./api
 
 clean:
 	rm -rf $(BIN)
