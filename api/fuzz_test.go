@@ -15,7 +15,7 @@ import (
 // bodyRoute is one POST/PUT route with its path parameters filled with entities that exist.
 type bodyRoute struct {
 	method, pattern, path string
-	device            bool // needs the device token
+	device                bool // needs the device token
 }
 
 // fuzzWorld is the real handler (every domain service over one Badger store) with a vehicle, packages,
