@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"sota/engine"
@@ -59,6 +60,9 @@ type Client struct {
 	Backoff Backoff
 	// Retries counts the calls that were tried again after a network failure.
 	Retries func()
+
+	initOnce sync.Once
+	hc       *http.Client
 }
 
 // APIError is an answer of the server with an error status.
@@ -80,16 +84,20 @@ func IsCode(err error, code string) bool {
 }
 
 func (c *Client) http() *http.Client {
-	if c.HTTP == nil {
-		c.HTTP = &http.Client{Timeout: 30 * time.Second}
-	}
-	return c.HTTP
+	c.initOnce.Do(func() {
+		c.hc = c.HTTP
+		if c.hc == nil {
+			c.hc = &http.Client{Timeout: 30 * time.Second}
+		}
+	})
+	return c.hc
 }
 
 // call sends one request and decodes a 2xx JSON answer into out (when not nil); it returns the status.
 // Network failures and 5xx answers are retried with backoff; 4xx answers are an *APIError.
 func (c *Client) call(ctx context.Context, method, path string, in, out any) (int, error) {
-	c.Backoff.defaults()
+	bo := c.Backoff
+	bo.defaults()
 	var body []byte
 	if in != nil {
 		var err error
@@ -99,7 +107,7 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) (in
 	}
 	u := strings.TrimRight(c.Server, "/") + "/api/v1/vehicle_updates/" + url.PathEscape(c.VIN) + path
 	var last error
-	for attempt := 0; attempt < c.Backoff.Attempts; attempt++ {
+	for attempt := 0; attempt < bo.Attempts; attempt++ {
 		if attempt > 0 {
 			if c.Retries != nil {
 				c.Retries()
@@ -107,7 +115,7 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) (in
 			select {
 			case <-ctx.Done():
 				return 0, ctx.Err()
-			case <-time.After(c.Backoff.delay(attempt - 1)):
+			case <-time.After(bo.delay(attempt - 1)):
 			}
 		}
 		st, err := c.once(ctx, method, u, body, out)
@@ -120,7 +128,7 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) (in
 		}
 		last = err
 	}
-	return 0, fmt.Errorf("%s %s: giving up after %d attempts: %w", method, path, c.Backoff.Attempts, last)
+	return 0, fmt.Errorf("%s %s: giving up after %d attempts: %w", method, path, bo.Attempts, last)
 }
 
 func (c *Client) once(ctx context.Context, method, u string, body []byte, out any) (int, error) {
