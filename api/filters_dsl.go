@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -10,7 +12,9 @@ import (
 )
 
 // Routes of the filter language that need no stored data: validate and format. References
-// (`filter "name"`) resolve through Deps.Filters.
+// (`filter "name"`) resolve through Deps.Filters. Both take {"expression","name"} or, with any
+// content type but application/json, the bare filter text as the body, so that
+// `curl --data-binary 'vin_matches "^WDD"' …/validate/filter` works (a filter cannot start with "{").
 
 func init() {
 	addRoutes(func(s *Server, _ *gin.Engine, v1 *gin.RouterGroup) {
@@ -38,9 +42,33 @@ func (s *Server) checkFilter(req filterExpression) (dsl.Node, error) {
 	return n, nil
 }
 
+// bindFilterRequest reads the body as JSON, or as the bare filter text when it is not declared as
+// JSON and does not start with "{".
+func bindFilterRequest(c *gin.Context, req *filterExpression) bool {
+	if c.ContentType() == "application/json" {
+		return bindJSON(c, req)
+	}
+	body, err := io.ReadAll(c.Request.Body)
+	if err == nil && !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) {
+		req.Expression = string(body)
+		return true
+	}
+	// JSON after all, or a read error (too large) that bindJSON reports as it does for every route
+	if err != nil {
+		c.Request.Body = io.NopCloser(errReader{err})
+	} else {
+		c.Request.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	return bindJSON(c, req)
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
 func (s *Server) validateFilter(c *gin.Context) {
 	var req filterExpression
-	if !bindJSON(c, &req) {
+	if !bindFilterRequest(c, &req) {
 		return
 	}
 	if _, err := s.checkFilter(req); err != nil {
@@ -52,7 +80,7 @@ func (s *Server) validateFilter(c *gin.Context) {
 
 func (s *Server) formatFilter(c *gin.Context) {
 	var req filterExpression
-	if !bindJSON(c, &req) {
+	if !bindFilterRequest(c, &req) {
 		return
 	}
 	n, err := s.checkFilter(req)
@@ -60,5 +88,5 @@ func (s *Server) formatFilter(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"expression": dsl.Format(n)})
+	c.PureJSON(http.StatusOK, gin.H{"expression": dsl.Format(n)}) // ">=" as written, not \u003e=
 }

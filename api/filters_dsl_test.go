@@ -109,9 +109,67 @@ func TestValidateAndFormatFilter(t *testing.T) {
 		})
 	}
 
+	post := func(t *testing.T, url, contentType, body string) (int, []byte) {
+		t.Helper()
+		resp, err := http.Post(url, contentType, strings.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, b
+	}
+
+	t.Run("bare filter text as the body", func(t *testing.T) {
+		// what curl --data-binary sends: application/x-www-form-urlencoded
+		status, body := post(t, validate, "application/x-www-form-urlencoded", `vin_matches "^WDD"`)
+		assert.Equal(t, http.StatusOK, status, string(body))
+		assert.JSONEq(t, `"OK"`, string(body))
+
+		status, body = post(t, validate, "text/plain", "vin_matches \"^WDD\" AND\n  has_component \"C??????\"\n")
+		require.Equal(t, http.StatusNotAcceptable, status, string(body))
+		var got invalidFilterBody
+		require.NoError(t, json.Unmarshal(body, &got))
+		assert.Equal(t, "invalid_filter", got.Code)
+		require.Len(t, got.Errors, 1)
+		assert.Equal(t, 2, got.Errors[0].Line)
+		assert.Equal(t, 19, got.Errors[0].Column)
+
+		status, body = post(t, format, "text/plain", `not(vin_matches'^WDD')`)
+		assert.Equal(t, http.StatusOK, status, string(body))
+		assert.JSONEq(t, `{"expression":"NOT vin_matches \"^WDD\""}`, string(body))
+
+		// JSON without its content type is still JSON
+		status, body = post(t, validate, "application/x-www-form-urlencoded", ` {"expression":"TRUE junk"}`)
+		require.Equal(t, http.StatusNotAcceptable, status, string(body))
+		assert.Contains(t, string(body), `unexpected word \"junk\"`)
+		status, body = post(t, validate, "application/x-www-form-urlencoded", `{"expression":`)
+		assert.Equal(t, http.StatusBadRequest, status, string(body))
+		assert.Contains(t, string(body), `"code":"invalid_entity"`)
+	})
+
 	t.Run("format gives the canonical form", func(t *testing.T) {
 		status, body := postJSON(t, format, `{"expression":"not(vin_matches'^WDD')and has_package\"nav\">=\"2.0.0\" // new nav\n or TRUE"}`)
 		require.Equal(t, http.StatusOK, status, string(body))
 		assert.JSONEq(t, `{"expression":"NOT vin_matches \"^WDD\" AND has_package \"nav\" >= \"2.0.0\" OR TRUE"}`, string(body))
 	})
+}
+
+func TestValidateFilterBodyLimit(t *testing.T) {
+	h, _ := New(Config{AuthNone: true, MaxBody: 1 << 10}, Deps{})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	big := strings.Repeat("TRUE AND ", 200) + "TRUE"
+	for _, ct := range []string{"text/plain", "application/json"} {
+		body := big
+		if ct == "application/json" {
+			body = `{"expression":"` + big + `"}`
+		}
+		resp, err := http.Post(srv.URL+"/api/v1/validate/filter", ct, strings.NewReader(body))
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, ct)
+		assert.Contains(t, string(b), `"code":"body_too_large"`, ct)
+	}
 }
