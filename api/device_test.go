@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -485,4 +487,48 @@ func TestDeviceReportsAndNegatives(t *testing.T) {
 	assert.Equal(t, engine.Counts{Finished: 1}, counts.Counts)
 	st, _ = e.call("GET", "/vehicle_updates/"+vinA+"/notification", ta, nil)
 	assert.Equal(t, 204, st)
+}
+
+// A binary replaced during a transfer: the session keeps serving the bytes it announced, blob
+// collection leaves them alone while the update is in flight and removes them after. A package
+// without a binary cannot be started.
+func TestDeviceTransferKeepsReplacedBinary(t *testing.T) {
+	e := newDeviceEnv(t, 512)
+	maps, nav, radio := payloadBytes(1, 700), payloadBytes(2, 1500), payloadBytes(3, 100)
+	e.deviceFleet(maps, nav, radio)
+	e.queue("radio", "1.0.0", 1)
+	tok := e.token(vinA)
+	var rows []pollRow
+	e.want(200, "", "GET", "/vehicle_updates/"+vinA, tok, nil, &rows)
+	base := "/vehicle_updates/" + vinA + "/" + rows[0].UpdateID
+	var tr engine.Transfer
+	e.want(200, "", "POST", base+"/start", tok, nil, &tr)
+	assert.Equal(t, sha(radio), tr.SHA256)
+
+	e.uploadBinary("radio", "1.0.0", payloadBytes(9, 300)) // replaced
+	old := e.dir + "/blobs/sha256/" + sha(radio)[:2] + "/" + sha(radio)
+	long := time.Now().Add(-time.Hour)
+	require.NoError(t, os.Chtimes(old, long, long))
+	_, err := e.eng.CollectBlobs()
+	require.NoError(t, err)
+	var c chunkBody
+	e.want(200, "", "GET", base+"/chunk", tok, nil, &c)
+	assert.Equal(t, radio, c.Data)
+
+	e.want(200, "", "POST", base, tok, map[string]any{"operation_results": []map[string]any{{"id": "x", "result_code": 0}}}, nil)
+	n, err := e.eng.CollectBlobs()
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	_, err = os.Stat(old)
+	assert.True(t, os.IsNotExist(err))
+
+	// a package without a binary
+	e.admin("PUT", "/packages/bare/1.0.0", map[string]any{})
+	e.admin("PUT", "/packages/bare/1.0.0/filter/everyone", nil)
+	e.queue("bare", "1.0.0", 1)
+	e.want(200, "", "GET", "/vehicle_updates/"+vinA, tok, nil, &rows)
+	require.Len(t, rows, 1)
+	e.want(409, "missing_binary", "POST", "/vehicle_updates/"+vinA+"/"+rows[0].UpdateID+"/start", tok, nil, nil)
+	e.want(200, "", "GET", "/vehicle_updates/"+vinA, tok, nil, &rows)
+	assert.Equal(t, "pending", rows[0].Status, "a refused start changes nothing")
 }

@@ -163,6 +163,9 @@ func (s *Service) OpenBinary(id resolver.PackageID) (*os.File, Binary, error) {
 func (s *Service) CollectBlobs() (int, error) {
 	used := map[string]bool{}
 	err := s.db.View(func(t store.Txn) error {
+		if err := s.transferBlobs(t, used); err != nil { // payloads of transfers in progress
+			return err
+		}
 		return t.Iterate([]byte(pBin), func(_, v []byte) error {
 			var b Binary
 			if err := decode(v, &b); err != nil {

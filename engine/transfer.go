@@ -512,3 +512,44 @@ func (s *Service) lockPlan(vin string) func() {
 	mu.Lock()
 	return mu.Unlock
 }
+
+// transferBlobs marks the blobs of the sessions whose update is still pending or in flight: a package
+// binary replaced during a transfer keeps its old bytes until the transfer ends.
+func (s *Service) transferBlobs(t store.Txn, used map[string]bool) error {
+	type ref struct {
+		vin, id string
+		parts   []TransferPart
+	}
+	var refs []ref
+	err := t.Iterate([]byte(pXfer), func(k, v []byte) error {
+		rest := strings.TrimPrefix(string(k), pXfer)
+		vin, id, ok := strings.Cut(rest, "/")
+		if !ok {
+			return nil
+		}
+		var x xferRec
+		if err := decode(v, &x); err != nil {
+			return err
+		}
+		refs = append(refs, ref{vin, id, x.Packages})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range refs {
+		rec, err := s.loadUpdate(t, r.vin, r.id)
+		if errs.Is(err, "missing_update") {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if rec.Status.active() {
+			for _, p := range r.parts {
+				used[p.SHA256] = true
+			}
+		}
+	}
+	return nil
+}
