@@ -349,6 +349,8 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 	assert.Equal(t, `1:24: unexpected word "has_pakage", expected a predicate, NOT, TRUE, FALSE or "("`, e.text("#filter-error .caret-msg"))
 	assert.Equal(t, typo+"\n"+strings.Repeat(" ", 23)+"^", e.text("#filter-error pre"), "the caret sits under the typo")
 	assert.Contains(t, e.text("#filter-status"), "1 error")
+	e.do("jump to the error", chromedp.Click(chromedp.CSS("#filter-error .caret-error")))
+	assert.Equal(t, 23, evalInt(e, `document.querySelector("#filter-expr").selectionStart`), "a click on the error puts the cursor on the typo")
 
 	// Fixing it clears the error and shows the live match count for nav 2.0.0.
 	e.choose("#dry-package", `{"name":"nav","version":"2.0.0"}`)

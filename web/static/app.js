@@ -222,23 +222,37 @@ async function vehicles() {
       return;
     }
     try {
+      let data, total, note = null;
       if (attrKey !== null) {
-        // The API has no attribute search: filter the vehicles of this page of the whole fleet.
-        qs.set("limit", 10000);
-      }
-      let { data, total } = await api("GET", "/vehicles?" + qs, undefined, { withTotal: true });
-      if (!ok()) return;
-      if (attrKey !== null) {
-        data = data.filter((v) => v.attributes && attrKey in v.attributes && (attrVal === "" || String(v.attributes[attrKey]) === attrVal));
-        total = data.length;
+        // The API has no attribute search: scan the fleet in pages of 10,000 (attributes come without
+        // expand) and keep the matches.
+        const found = [];
+        let scanned = 0, fleet = 0;
+        do {
+          const r = await api("GET", "/vehicles?limit=10000&offset=" + scanned, undefined, { withTotal: true });
+          if (!ok()) return;
+          fleet = r.total;
+          scanned += r.data.length;
+          for (const v of r.data) {
+            if (v.attributes && attrKey in v.attributes && (attrVal === "" || String(v.attributes[attrKey]) === attrVal)) found.push(v);
+          }
+          if (fleet > 10000) clear(result, el("p", { class: "muted" }, "Scanned " + scanned + " of " + fleet + " vehicles…"));
+          if (!r.data.length) break;
+        } while (scanned < fleet);
+        total = found.length;
+        data = found.slice(page.offset, page.offset + page.limit);
+        note = "attribute " + attrKey + (attrVal ? " = " + attrVal : " set") + ", " + fleet + " vehicles scanned";
+      } else {
+        ({ data, total } = await api("GET", "/vehicles?" + qs, undefined, { withTotal: true }));
+        if (!ok()) return;
       }
       const wanted = mode.value === "package" && q1.value ? q1.value.toLowerCase() : null;
       const rows = data.map((v) => {
         const pk = v.packages || [];
         const shown = wanted ? pk.filter((x) => x.name.toLowerCase() === wanted) : [];
         return [vinLink(v.vin),
-          el("span", { title: pk.map(pkgText).join("\n") }, shown.length ? shown.map(pkgText).join(", ") : pk.length + " installed"),
-          (v.components || []).join(", "),
+          v.packages ? el("span", { title: pk.map(pkgText).join("\n") }, shown.length ? shown.map(pkgText).join(", ") : pk.length + " installed") : "—",
+          v.components ? v.components.join(", ") : "—",
           Object.entries(v.attributes || {}).map(([k, x]) => k + "=" + x).join(", "),
           v.dataPlan || "—", when(v.lastSeen)];
       });
@@ -246,7 +260,8 @@ async function vehicles() {
         el("span", { id: "vehicle-total" }, total + " vehicle" + (total === 1 ? "" : "s")),
         el("button", { disabled: page.offset === 0, onclick: () => { page.offset = Math.max(0, page.offset - page.limit); search(); } }, "‹ Previous"),
         el("span", {}, total ? (page.offset + 1) + "–" + Math.min(total, page.offset + data.length) : ""),
-        el("button", { disabled: attrKey !== null || page.offset + page.limit >= total, onclick: () => { page.offset += page.limit; search(); } }, "Next ›"));
+        el("button", { disabled: page.offset + page.limit >= total, onclick: () => { page.offset += page.limit; search(); } }, "Next ›"),
+        note ? el("span", { class: "muted" }, note) : null);
       clear(result, pager, table(["VIN", "Packages", "Components", "Attributes", "Data plan", "Last seen"], rows, "No vehicle matches."));
     } catch (e) { showError(result, e); }
   }
@@ -592,12 +607,12 @@ async function filters() {
 }
 
 // caretView shows the line of the expression an error points at, with a caret under its column.
-function caretView(expr, e) {
+function caretView(expr, e, onJump) {
   const lines = expr.split("\n");
   const line = lines[e.line - 1] ?? "";
   const col = Math.max(1, e.column || 1);
   const pad = Array.from(line).slice(0, col - 1).map((ch) => (ch === "\t" ? "\t" : " ")).join("");
-  return el("div", { class: "caret-error" },
+  return el("div", { class: "caret-error", title: "Click to put the cursor there", onclick: onJump },
     el("div", { class: "caret-msg" }, e.line + ":" + e.column + ": " + e.message),
     el("pre", {}, line + "\n" + pad + "^"));
 }
@@ -646,7 +661,7 @@ async function filterEditor(name) {
       status.className = "error";
       if (e.status === 406 && e.body.errors) {
         clear(status, "✗ " + e.body.errors.length + " error" + (e.body.errors.length === 1 ? "" : "s"));
-        clear(errBox, e.body.errors.map((x) => caretView(text, x)));
+        clear(errBox, e.body.errors.map((x) => caretView(text, x, () => jumpTo(text, x))));
       } else {
         clear(status, "✗ " + e.message);
         clear(errBox);
@@ -663,6 +678,16 @@ async function filterEditor(name) {
     } catch (e) {
       if (mine === seq) showError(matches, e);
     }
+  }
+
+  // jumpTo puts the textarea's cursor where an error points.
+  function jumpTo(text, x) {
+    const lines = text.split("\n");
+    let at = 0;
+    for (let i = 0; i < x.line - 1 && i < lines.length; i++) at += lines[i].length + 1;
+    at += Array.from(lines[x.line - 1] || "").slice(0, Math.max(0, x.column - 1)).join("").length;
+    expr.focus();
+    expr.setSelectionRange(at, at);
   }
 
   const recheck = debounce(check, 250);
