@@ -1,6 +1,7 @@
 package dsl
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -143,4 +144,38 @@ func TestPrecedence(t *testing.T) {
 	b, err := Parse(`has_attr "a" AND has_attr "b" OR has_attr "c"`)
 	require.NoError(t, err)
 	assert.False(t, Equal(a, b), "parentheses change the tree")
+}
+
+// The limits of DSL.md: 64 KiB of source, nesting 256 deep (each parenthesis level and each NOT
+// counts one), exactly at the limit and one past it.
+func TestLimits(t *testing.T) {
+	nots := func(n int) string { return strings.Repeat("NOT ", n) + "TRUE" }
+	parens := func(n int) string { return strings.Repeat("(", n) + "TRUE" + strings.Repeat(")", n) }
+	mixed := func(n int) string { return strings.Repeat("NOT (", n) + "TRUE" + strings.Repeat(")", n) }
+	long := func(n int) string { // vin_matches "aaa…" of n bytes
+		return `vin_matches "` + strings.Repeat("a", n-len(`vin_matches ""`)) + `"`
+	}
+	for _, ok := range []string{nots(MaxDepth), parens(MaxDepth), mixed(MaxDepth / 2), "TRUE AND " + parens(MaxDepth), long(MaxLength)} {
+		_, err := Validate(ok, nil)
+		assert.NoError(t, err, "%.40s… (%d bytes)", ok, len(ok))
+	}
+	deep := "nesting is deeper than 256, expected at most 256 levels of parentheses and NOT"
+	for _, tc := range []struct {
+		in   string
+		col  int
+		want string
+	}{
+		{nots(MaxDepth + 1), 4*MaxDepth + 1, deep},
+		{parens(MaxDepth + 1), MaxDepth + 1, deep},
+		{mixed(MaxDepth/2) + " OR " + nots(MaxDepth+1), 5*(MaxDepth/2) + 4 + MaxDepth/2 + 4 + 4*MaxDepth + 1, deep},
+		{long(MaxLength + 1), MaxLength + 1, "expression is 65537 bytes long, expected at most 65536"},
+	} {
+		_, err := Validate(tc.in, nil)
+		require.Error(t, err)
+		list := err.(ErrorList)
+		require.Len(t, list, 1)
+		assert.Equal(t, tc.want, list[0].Message)
+		assert.Equal(t, 1, list[0].Line)
+		assert.Equal(t, tc.col, list[0].Column, "%.40s…", tc.in)
+	}
 }
