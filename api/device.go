@@ -5,6 +5,7 @@ package api
 // mints device tokens. Rules live in package engine (device.go, transfer.go, report.go).
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -92,7 +93,54 @@ func (h deviceHandlers) poll(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, rows)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", appendPollRows(make([]byte, 0, 64+200*len(rows)), rows))
+}
+
+// appendPollRows encodes poll rows as encoding/json would, without reflection: the poll is the
+// device API's hottest call.
+func appendPollRows(b []byte, rows []engine.PollRow) []byte {
+	b = append(b, '[')
+	for i, r := range rows {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"updateId":`...)
+		b = appendJSONString(b, r.UpdateID)
+		b = append(b, `,"requestId":`...)
+		b = appendJSONString(b, r.RequestID)
+		b = append(b, `,"packageId":`...)
+		if r.PackageID == nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, `{"name":`...)
+			b = appendJSONString(b, r.PackageID.Name)
+			b = append(b, `,"version":`...)
+			b = appendJSONString(b, r.PackageID.Version)
+			b = append(b, '}')
+		}
+		b = append(b, `,"installPos":`...)
+		b = strconv.AppendInt(b, int64(r.InstallPos), 10)
+		b = append(b, `,"status":`...)
+		b = appendJSONString(b, string(r.Status))
+		b = append(b, `,"createdAt":"`...)
+		b = r.CreatedAt.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `"}`...)
+	}
+	return append(b, ']')
+}
+
+// appendJSONString appends s as a JSON string; anything but plain printable ASCII goes through
+// encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			j, _ := json.Marshal(s)
+			return append(b, j...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 func (h deviceHandlers) notification(c *gin.Context) {

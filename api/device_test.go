@@ -532,3 +532,18 @@ func TestDeviceTransferKeepsReplacedBinary(t *testing.T) {
 	e.want(200, "", "GET", "/vehicle_updates/"+vinA, tok, nil, &rows)
 	assert.Equal(t, "pending", rows[0].Status, "a refused start changes nothing")
 }
+
+// The hand-written poll encoding is byte for byte what encoding/json writes.
+func TestPollRowsEncodingMatchesEncodingJSON(t *testing.T) {
+	at := time.Date(2026, 12, 1, 21, 0, 0, 123456789, time.UTC)
+	rows := []engine.PollRow{
+		{UpdateID: "0b6b3c2e-8f0e-5c59-9a57-1b2a3c4d5e6f", RequestID: "r", PackageID: &resolver.PackageID{Name: "nav", Version: "1.2.3-rc.1+b7"}, Status: engine.InFlight, CreatedAt: at},
+		{UpdateID: "a\"b\\c<d>&\u00e9\x01", RequestID: "", InstallPos: 1, Status: engine.Pending, CreatedAt: at.Add(time.Hour).In(time.FixedZone("x", 3600))},
+		{UpdateID: "x", InstallPos: 2, Status: engine.Pending, CreatedAt: time.Unix(0, 0).UTC()},
+	}
+	for n := 0; n <= len(rows); n++ {
+		want, err := json.Marshal(rows[:n])
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(appendPollRows(nil, rows[:n])))
+	}
+}
