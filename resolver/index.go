@@ -3,10 +3,12 @@ package resolver
 import (
 	"encoding/binary"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -848,9 +850,22 @@ func (x *FleetIndex) SolveSelected(sel func(idx dsl.Index) *roaring.Bitmap, g Gr
 	}
 	x.mu.RUnlock()
 
-	for _, gr := range groups {
-		gr.install, gr.err = Solve(g, root, gr.installed)
+	// The groups are solved on every CPU over a frozen copy of the part of the graph root can reach
+	// (g itself need not be safe for concurrent use).
+	frozen := freezeGraph(g, relevant)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), max(1, len(groups)/64)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(len(groups)); i = next.Add(1) - 1 {
+				gr := groups[i]
+				gr.install, gr.err = Solve(frozen, root, gr.installed)
+			}
+		}()
 	}
+	wg.Wait()
 	for i := range out {
 		if gi := member[i]; gi >= 0 {
 			out[i].Install, out[i].Err = groups[gi].install, groups[gi].err
@@ -861,6 +876,33 @@ func (x *FleetIndex) SolveSelected(sel func(idx dsl.Index) *roaring.Bitmap, g Gr
 	}
 	return out
 }
+
+// frozenGraph is an immutable copy of the versions and dependencies of some names of a Graph.
+type frozenGraph struct {
+	versions map[string][]string // lower-cased name -> versions
+	deps     map[string][]Dep    // lower-cased name + "\x00" + version -> dependencies
+}
+
+// freezeGraph copies from g the versions of the names (lower-cased) and the dependencies of each.
+func freezeGraph(g Graph, names map[string]bool) *frozenGraph {
+	f := &frozenGraph{versions: make(map[string][]string, len(names)), deps: map[string][]Dep{}}
+	for name := range names {
+		vs := g.Versions(name)
+		f.versions[name] = vs
+		for _, v := range vs {
+			f.deps[name+"\x00"+v] = g.Deps(PackageID{Name: name, Version: v})
+		}
+	}
+	return f
+}
+
+// Deps implements Graph for the frozen names; any other package has none.
+func (f *frozenGraph) Deps(id PackageID) []Dep {
+	return f.deps[strings.ToLower(id.Name)+"\x00"+id.Version]
+}
+
+// Versions implements Graph for the frozen names.
+func (f *frozenGraph) Versions(name string) []string { return f.versions[strings.ToLower(name)] }
 
 // reachableNames is every lower-cased name that some version reachable from root depends on, and
 // root's own name: the installed versions that can change root's install list.
