@@ -408,7 +408,7 @@ func (ps parseState) recover(toks []token, k int) []token {
 		switch {
 		case toks[end].is(tPunct, "("):
 			nested++
-		case toks[end].is(tPunct, ")"):
+		case toks[end].is(tPunct, ")") && nested > 0: // a stray ")" is junk like the rest
 			nested--
 		}
 	}
