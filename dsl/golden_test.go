@@ -1,6 +1,7 @@
 package dsl
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -13,16 +14,22 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/ from what the code prints now")
 
-// goldenRefs are the saved filters the golden inputs may reference.
-var goldenRefs = LookupFunc(func(name string) (string, bool) {
-	e, ok := map[string]string{
-		"base":   `vin_matches "^W"`,
-		"loop1":  `filter "loop2"`,
-		"loop2":  `has_attr "x" OR filter "LOOP1"`,
-		"broken": `has_component "("`,
-	}[strings.ToLower(name)]
-	return e, ok
-})
+// goldenRefs are the saved filters the golden inputs may reference: testdata/errors/saved_filters.json,
+// which `sota filter validate --filters` reads in the CLI's golden test too.
+var goldenRefs = func() LookupFunc {
+	b, err := os.ReadFile(filepath.Join("testdata", "errors", "saved_filters.json"))
+	if err != nil {
+		panic(err)
+	}
+	saved := map[string]string{}
+	if err := json.Unmarshal(b, &saved); err != nil {
+		panic(err)
+	}
+	return func(name string) (string, bool) {
+		e, ok := saved[strings.ToLower(name)]
+		return e, ok
+	}
+}()
 
 // TestErrorGolden compiles every testdata/errors/NAME.filter (with goldenRefs) and compares the
 // error, exactly as the CLI prints it (each error with its source line and caret), with NAME.golden.

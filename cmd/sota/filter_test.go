@@ -72,3 +72,24 @@ func TestFilterHelpAndUsage(t *testing.T) {
 	code, _, _ = runCLI("", "filter", "validate")
 	assert.Equal(t, 2, code)
 }
+
+// The CLI prints exactly the golden error text of every dsl/testdata/errors input, exit 1.
+func TestFilterValidateGolden(t *testing.T) {
+	dir := filepath.Join("..", "..", "dsl", "testdata", "errors")
+	inputs, err := filepath.Glob(filepath.Join(dir, "*.filter"))
+	require.NoError(t, err)
+	require.NotEmpty(t, inputs)
+	saved := filepath.Join(dir, "saved_filters.json")
+	for _, in := range inputs {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			want, err := os.ReadFile(strings.TrimSuffix(in, ".filter") + ".golden")
+			require.NoError(t, err)
+			for _, verb := range []string{"validate", "fmt"} {
+				code, out, errOut := runCLI("", "filter", verb, "--filters", saved, in)
+				assert.Equal(t, 1, code)
+				assert.Empty(t, out)
+				assert.Equal(t, string(want), errOut)
+			}
+		})
+	}
+}
