@@ -371,6 +371,8 @@ func TestDeviceTransferFlow(t *testing.T) {
 		{"id": id, "result_code": 0}}}, &conflict)
 	assert.Equal(t, "nav-2.0.0 failed: the update is already finished", conflict.Description)
 	e.want(409, "update_not_active", "POST", base+"/"+id+"/start", tok, nil, nil)
+	e.want(409, "update_not_active", "GET", base+"/"+id+"/chunks/1", tok, nil, nil)
+	e.want(409, "update_not_active", "GET", base+"/"+id+"/download", tok, nil, nil)
 
 	var installed []resolver.PackageID
 	e.want(200, "", "GET", "/vehicles/"+vinA+"/package", "", nil, &installed)

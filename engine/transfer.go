@@ -268,7 +268,8 @@ func (s *Service) TransferStatus(vin, id string) (TransferState, error) {
 }
 
 // NextChunk is TRANSFER_CHUNK E1-E2: the lowest-numbered unacknowledged chunk of the session; ok is
-// false when every chunk is acknowledged. The bytes count against the vehicle's data plan.
+// false when every chunk is acknowledged. The bytes count against the vehicle's data plan. An update
+// that is finished, failed or canceled is 409 update_not_active (also for ChunkAt and OpenPayload).
 func (s *Service) NextChunk(vin, id string) (c Chunk, ok bool, err error) {
 	return s.serveChunk(vin, id, 0)
 }
@@ -284,8 +285,12 @@ func (s *Service) serveChunk(vin, id string, index int) (c Chunk, ok bool, err e
 	defer s.lockPlan(vin)()
 	err = s.update(func(t store.Txn) error {
 		c, ok = Chunk{}, false
-		if _, _, err := s.deviceUpdate(t, vin, id); err != nil {
+		_, u, err := s.deviceUpdate(t, vin, id)
+		if err != nil {
 			return err
+		}
+		if !u.Status.active() { // finished, failed or canceled: nothing more is sent
+			return errNotActive(u)
 		}
 		x, err := s.loadXfer(t, vin, id)
 		if err != nil {
@@ -414,6 +419,17 @@ func (p *Payload) Close() error {
 // OpenPayload opens the whole payload of a started transfer for a Range download, with its
 // description. Call AddSent with the bytes actually sent, and Close.
 func (s *Service) OpenPayload(vin, id string) (*Payload, Transfer, error) {
+	var u Update
+	err := s.db.View(func(t store.Txn) (err error) {
+		_, u, err = s.deviceUpdate(t, vin, id)
+		return err
+	})
+	if err != nil {
+		return nil, Transfer{}, err
+	}
+	if !u.Status.active() {
+		return nil, Transfer{}, errNotActive(u)
+	}
 	st, err := s.TransferStatus(vin, id)
 	if err != nil {
 		return nil, Transfer{}, err
