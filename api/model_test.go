@@ -47,6 +47,11 @@ func (p mPkg) id() resolver.PackageID {
 type mVehicle struct {
 	pkgs  map[string]string // name -> version (one version per name; unregistered ones are foreign)
 	parts map[string]bool
+	attrs map[string]any // string or float64
+}
+
+func newMVehicle() *mVehicle {
+	return &mVehicle{pkgs: map[string]string{}, parts: map[string]bool{}, attrs: map[string]any{}}
 }
 
 // mExpr is a generated filter: its source text and its meaning over a vehicle of the model.
@@ -204,7 +209,7 @@ func (m *model) genExpr(r *rand.Rand, depth int, self string) mExpr {
 			return mExpr{"NOT (" + a.src + ")", func(m *model, v string) bool { return !a.eval(m, v) }, a.refs}
 		}
 	}
-	switch r.IntN(8) {
+	switch r.IntN(9) {
 	case 0:
 		re := pick(r, []string{"^SAJ", "^WDD", "1$", "^1HG", "5", "^SAJNX"})
 		rx := regexp.MustCompile(re)
@@ -257,6 +262,43 @@ func (m *model) genExpr(r *rand.Rand, depth int, self string) mExpr {
 			}
 			return c >= 0
 		}, nil}
+	case 7:
+		switch r.IntN(4) {
+		case 0:
+			want := pick(r, []string{"EU", "US", "CN"})
+			op := pick(r, []string{"==", "!="})
+			return mExpr{"attr " + dq("region") + " " + op + " " + dq(want), func(m *model, v string) bool {
+				got, ok := m.vehicles[v].attrs["region"].(string)
+				return ok && (got == want) == (op == "==")
+			}, nil}
+		case 1:
+			want := float64(pick(r, []int{2019, 2021, 2023}))
+			op := pick(r, []string{"<", "<=", ">", ">=", "=="})
+			return mExpr{fmt.Sprintf("attr %s %s %g", dq("year"), op, want), func(m *model, v string) bool {
+				got, ok := m.vehicles[v].attrs["year"].(float64)
+				switch {
+				case !ok:
+					return false
+				case op == "<":
+					return got < want
+				case op == "<=":
+					return got <= want
+				case op == ">":
+					return got > want
+				case op == ">=":
+					return got >= want
+				}
+				return got == want
+			}, nil}
+		case 2:
+			a, b := pick(r, []string{"EU", "US"}), pick(r, []string{"CN", "US"})
+			return mExpr{"attr " + dq("region") + " IN (" + dq(a) + ", " + dq(b) + ")", func(m *model, v string) bool {
+				got, ok := m.vehicles[v].attrs["region"].(string)
+				return ok && (got == a || got == b)
+			}, nil}
+		}
+		k := pick(r, []string{"trim", "region", "year"})
+		return mExpr{"has_attr " + dq(k), func(m *model, v string) bool { _, ok := m.vehicles[v].attrs[k]; return ok }, nil}
 	case 4:
 		var names []string
 		for n := range m.filters {
@@ -276,6 +318,21 @@ func (m *model) genExpr(r *rand.Rand, depth int, self string) mExpr {
 		return mExpr{"FALSE", func(*model, string) bool { return false }, nil}
 	}
 	return mExpr{"true", func(*model, string) bool { return true }, nil}
+}
+
+// genAttrs generates a valid attribute set.
+func genAttrs(r *rand.Rand) map[string]any {
+	a := map[string]any{}
+	if r.IntN(3) > 0 {
+		a["region"] = pick(r, []string{"EU", "US", "CN"})
+	}
+	if r.IntN(3) > 0 {
+		a["year"] = float64(pick(r, []int{2018, 2019, 2020, 2021, 2022, 2023}))
+	}
+	if r.IntN(2) == 0 {
+		a["trim"] = pick(r, []string{"base", "sport", ""})
+	}
+	return a
 }
 
 // --- the server ---
@@ -361,7 +418,7 @@ func runModelSession(t *testing.T, seed uint64, steps int) {
 		}
 	})
 	for i := range steps {
-		s.step()
+		s.step(i < steps/5)
 		if i%10 == 9 || i == steps-1 {
 			s.checkAll()
 		} else {
@@ -441,10 +498,46 @@ func (s *session) filterName(name string) (string, bool) {
 	return "", false
 }
 
-// step runs one random command, valid or not, and applies it to the model when it must succeed.
-func (s *session) step() {
+// step runs one random command, valid or not, and applies it to the model when it must succeed. While
+// growing, it picks the commands that build the world (which still fail half the time).
+func (s *session) step(grow bool) {
 	m, r := s.m, s.r
-	switch r.IntN(22) {
+	c := r.IntN(25)
+	if grow {
+		c = pick(r, []int{0, 1, 3, 4, 5, 7, 9, 11, 12, 14, 15, 16, 19, 21, 22})
+	}
+	switch c {
+	case 22: // PUT /vehicles/:vin/attributes
+		vin, ok := s.existingVIN()
+		switch {
+		case !ok || r.IntN(5) == 0:
+			s.send(404, "missing_vehicle", "PUT", "/vehicles/"+s.missingVIN()+"/attributes", map[string]any{"region": "EU"})
+		case r.IntN(3) == 0:
+			bad := pick(r, []any{map[string]any{"region": map[string]any{"x": 1}}, map[string]any{"year": true}, map[string]any{"a": nil}, []any{1}, "x", map[string]any{"": "empty key"}})
+			s.send(400, "invalid_entity", "PUT", "/vehicles/"+vin+"/attributes", bad)
+		default:
+			a := genAttrs(r)
+			s.send(200, "", "PUT", "/vehicles/"+vin+"/attributes", a)
+			m.vehicles[vin].attrs = a
+		}
+	case 23, 24: // POST /resolve/dry-run with an unsaved expression (a query: nothing changes)
+		p := s.somePkg()
+		body := map[string]any{"package": p.id(), "sample": 1000}
+		if _, known := m.pkgs[p]; !known {
+			body["expression"] = "TRUE"
+			s.send(404, "package_not_found", "POST", "/resolve/dry-run", body)
+			return
+		}
+		if r.IntN(3) == 0 {
+			body["expression"] = pick(r, mBadExprs)
+			s.send(406, "invalid_filter", "POST", "/resolve/dry-run", body)
+			return
+		}
+		e := m.genExpr(r, 2, "")
+		body["expression"] = e.src
+		var dr resolver.DryRunResult
+		s.send(200, "", "POST", "/resolve/dry-run", body).decode(s.t, &dr)
+		s.checkDryRun(p, dr, func(vin string) bool { return e.eval(m, vin) }, "dry run of "+p.String()+" with "+e.src)
 	case 0: // PUT /vehicles/:vin
 		if r.IntN(2) == 0 {
 			s.send(400, "invalid_entity", "PUT", "/vehicles/"+pick(r, mBadVINs), nil)
@@ -453,7 +546,7 @@ func (s *session) step() {
 		vin := pick(r, mVINs)
 		s.send(204, "", "PUT", "/vehicles/"+vin, nil)
 		if m.vehicles[vin] == nil {
-			m.vehicles[vin] = &mVehicle{pkgs: map[string]string{}, parts: map[string]bool{}}
+			m.vehicles[vin] = newMVehicle()
 		}
 	case 1: // POST /vehicles
 		switch vin := pick(r, mVINs); {
@@ -463,7 +556,7 @@ func (s *session) step() {
 			s.send(409, "duplicate_entry", "POST", "/vehicles", map[string]string{"vin": vin})
 		default:
 			s.send(200, "", "POST", "/vehicles", map[string]string{"vin": vin})
-			m.vehicles[vin] = &mVehicle{pkgs: map[string]string{}, parts: map[string]bool{}}
+			m.vehicles[vin] = newMVehicle()
 		}
 	case 2: // DELETE /vehicles/:vin
 		if vin, ok := s.existingVIN(); ok && r.IntN(3) > 0 {
@@ -881,6 +974,46 @@ func (s *session) checkAll() {
 		s.get("/vehicles?component="+part, &byQuery)
 		require.Len(t, byQuery, len(want), "GET /vehicles?component=%s", part)
 	}
+	// Searches: by package (foreign installs count too), by package name, by VIN regex.
+	vinsOf := func(path string) []string {
+		var vs []resolver.Vehicle
+		s.get(path, &vs)
+		var vins []string
+		for _, v := range vs {
+			vins = append(vins, v.VIN)
+		}
+		return vins
+	}
+	for _, n := range mNames {
+		var byName []string
+		for _, vin := range sortedKeys(m.vehicles) {
+			if m.vehicles[vin].pkgs[n] != "" {
+				byName = append(byName, vin)
+			}
+		}
+		require.Equal(t, byName, vinsOf("/vehicles?packageName="+randomCase(s.r, n)), "GET /vehicles?packageName=%s", n)
+		ver := pick(s.r, mVersions)
+		var byID []string
+		for _, vin := range byName {
+			if m.vehicles[vin].pkgs[n] == ver {
+				byID = append(byID, vin)
+			}
+		}
+		require.Equal(t, byID, vinsOf("/vehicles?packageName="+n+"&packageVersion="+ver), "GET /vehicles?packageName=%s&packageVersion=%s", n, ver)
+	}
+	re := pick(s.r, []string{"^SAJ", "1$", "000"})
+	var byRegex []string
+	for _, vin := range sortedKeys(m.vehicles) {
+		if regexp.MustCompile(re).MatchString(vin) {
+			byRegex = append(byRegex, vin)
+		}
+	}
+	require.Equal(t, byRegex, vinsOf("/vehicles?regex="+url.QueryEscape(re)), "GET /vehicles?regex=%s", re)
+	for _, vin := range sortedKeys(m.vehicles) {
+		var attrs map[string]any
+		s.get("/vehicles/"+vin+"/attributes", &attrs)
+		require.Equal(t, m.vehicles[vin].attrs, attrs, "GET /vehicles/%s/attributes", vin)
+	}
 	for _, n := range mNames {
 		for _, ver := range mVersions {
 			p := mPkg{n, ver}
@@ -927,24 +1060,14 @@ func (s *session) checkPackage(p mPkg) {
 	}
 	var targets [][2]any
 	var wantT []string
-	matched, already := 0, 0
-	var unresolved []string
 	for _, vin := range sortedKeys(m.vehicles) {
-		if !m.matches(vin, p) {
+		if !m.matches(vin, p) || m.hasPkg(vin, p) {
 			continue
 		}
-		if m.hasPkg(vin, p) {
-			already++
-			continue
+		if install, ok := m.solve(vin, p); ok {
+			sort.Slice(install, func(i, j int) bool { return install[i].String() < install[j].String() })
+			wantT = append(wantT, fmt.Sprint(vin, install))
 		}
-		matched++
-		install, ok := m.solve(vin, p)
-		if !ok {
-			unresolved = append(unresolved, vin)
-			continue
-		}
-		sort.Slice(install, func(i, j int) bool { return install[i].String() < install[j].String() })
-		wantT = append(wantT, fmt.Sprint(vin, install))
 	}
 	r := s.ms.srv.do("GET", "/resolve/"+randomCase(s.r, p.name)+"/"+p.version, nil)
 	require.Equalf(t, http.StatusOK, r.status, "resolve %s: %s", p, r.body)
@@ -980,12 +1103,47 @@ func (s *session) checkPackage(p mPkg) {
 	rr := s.ms.srv.do("POST", "/resolve/dry-run", map[string]any{"package": p.id(), "sample": 1000})
 	require.Equalf(t, http.StatusOK, rr.status, "dry-run %s: %s", p, rr.body)
 	rr.decode(t, &dr)
+	s.checkDryRun(p, dr, func(vin string) bool { return m.matches(vin, p) }, "dry run of "+p.String())
+}
+
+// checkDryRun compares a dry-run answer with the model, for the vehicles that pass.
+func (s *session) checkDryRun(p mPkg, dr resolver.DryRunResult, pass func(vin string) bool, what string) {
+	t, m := s.t, s.m
+	t.Helper()
+	matched, already := 0, 0
+	var unresolved, sample []string
+	for _, vin := range sortedKeys(m.vehicles) {
+		if !pass(vin) {
+			continue
+		}
+		if m.hasPkg(vin, p) {
+			already++
+			continue
+		}
+		matched++
+		install, ok := m.solve(vin, p)
+		if !ok {
+			unresolved = append(unresolved, vin)
+			continue
+		}
+		sort.Slice(install, func(i, j int) bool { return install[i].String() < install[j].String() })
+		sample = append(sample, fmt.Sprint(vin, install))
+	}
 	var gotU []string
 	for _, u := range dr.Unresolved {
 		gotU = append(gotU, u.VIN)
 	}
-	require.Equal(t, [4]any{matched, already, len(m.vehicles), unresolved}, [4]any{dr.Matched, dr.AlreadyInstalled, dr.TotalVehicles, nilIfEmpty(gotU)}, "dry run %s: matched, alreadyInstalled, totalVehicles, unresolved", p)
-	require.Len(t, dr.Sample, len(wantT), "dry run %s: sample of the resolvable", p)
+	require.Equal(t, [4]any{matched, already, len(m.vehicles), unresolved}, [4]any{dr.Matched, dr.AlreadyInstalled, dr.TotalVehicles, nilIfEmpty(gotU)}, "%s: matched, alreadyInstalled, totalVehicles, unresolved", what)
+	var gotS []string
+	for _, sv := range dr.Sample {
+		var install []mPkg
+		for _, id := range sv.Install {
+			install = append(install, mPkg{strings.ToLower(id.Name), id.Version})
+		}
+		sort.Slice(install, func(i, j int) bool { return install[i].String() < install[j].String() })
+		gotS = append(gotS, fmt.Sprint(sv.VIN, install))
+	}
+	require.Equal(t, sample, nilIfEmpty(gotS), "%s: sample of the resolvable, with their install lists", what)
 }
 
 func newLoopback(h http.Handler) *httptest.Server { return httptest.NewServer(h) }
