@@ -35,11 +35,12 @@ func WithFilter(refs FilterLookup, name, expression string) FilterLookup {
 
 // Check reports what the grammar cannot: regexes that do not compile (the column points into the
 // string, at the problem), invalid versions in typed comparisons, empty names, unknown filter
-// references and reference cycles, and nesting deeper than MaxDepth. refs may be nil, and then
-// every reference is unknown. The error, when not nil, is an ErrorList.
+// references and reference cycles, nesting deeper than MaxDepth, and references that expand to
+// more than MaxExpanded nodes. refs may be nil, and then every reference is unknown. The error, when
+// not nil, is an ErrorList.
 func Check(n Node, refs FilterLookup) error {
 	c := newChecker(refs)
-	c.check(n, 0, nil)
+	c.checkRoot(n)
 	if len(c.errs) > 0 {
 		return c.errs
 	}
@@ -83,6 +84,77 @@ func (c *checker) errorAt(s Str, off int, format string, args ...any) {
 func (c *checker) nodeError(n Node, format string, args ...any) {
 	p := n.Pos()
 	c.add(&Error{Line: p.Line, Column: p.Column, Offset: p.Offset, Message: fmt.Sprintf(format, args...)})
+}
+
+// checkRoot checks a whole filter: its nodes, then what its references expand to.
+func (c *checker) checkRoot(n Node) {
+	c.check(n, 0, nil)
+	if len(c.errs) == 0 {
+		c.expansion(n)
+	}
+}
+
+// expansion bounds the tree that Compile builds by inlining references: a filter may reference
+// another twice, that one the next twice, and so on, so that a few small filters would expand to
+// 2^n nodes. The first reference at which the filter's expanded size passes MaxExpanded is
+// reported.
+func (c *checker) expansion(root Node) {
+	memo := map[string]int{}
+	var size func(n Node) int // nodes after inlining, saturated at MaxExpanded+1
+	size = func(n Node) int {
+		total := 1
+		switch n := n.(type) {
+		case *Or:
+			for _, t := range n.Terms {
+				total += size(t)
+			}
+		case *And:
+			for _, t := range n.Terms {
+				total += size(t)
+			}
+		case *Not:
+			total += size(n.X)
+		case *FilterRef:
+			name := strings.ToLower(n.Name.Value)
+			s, ok := memo[name]
+			if !ok {
+				s = size(c.trees[name])
+				memo[name] = s
+			}
+			total += s
+		}
+		return min(total, MaxExpanded+1)
+	}
+	total := 0
+	var walk func(n Node) bool
+	walk = func(n Node) bool {
+		switch n := n.(type) {
+		case *Or:
+			for _, t := range n.Terms {
+				if !walk(t) {
+					return false
+				}
+			}
+		case *And:
+			for _, t := range n.Terms {
+				if !walk(t) {
+					return false
+				}
+			}
+		case *Not:
+			return walk(n.X)
+		case *FilterRef:
+			if total += size(n); total > MaxExpanded {
+				c.errorAt(n.Name, -1, "filter %s expands to more than %d nodes with the filters it references, expected at most %d",
+					quoteFor(n.Name.Value), MaxExpanded, MaxExpanded)
+				return false
+			}
+			return true
+		}
+		total++
+		return true
+	}
+	walk(root)
 }
 
 // check walks n at nesting depth d; path holds the lower-cased names of the filters being expanded.

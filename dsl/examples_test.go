@@ -1,6 +1,7 @@
 package dsl
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -178,4 +179,42 @@ func TestLimits(t *testing.T) {
 		assert.Equal(t, 1, list[0].Line)
 		assert.Equal(t, tc.col, list[0].Column, "%.40s…", tc.in)
 	}
+}
+
+// A few small filters that each reference the next twice would expand to 2^n nodes when Compile
+// inlines them: the checker stops that at MaxExpanded, at the reference, before anything is built.
+func TestReferenceExpansionIsBounded(t *testing.T) {
+	chain := func(n int) FilterLookup {
+		return LookupFunc(func(name string) (string, bool) {
+			var i int
+			if _, err := fmt.Sscanf(strings.ToLower(name), "f%d", &i); err != nil || i > n {
+				return "", false
+			}
+			if i == n {
+				return `vin_matches "^W"`, true
+			}
+			return fmt.Sprintf(`filter "f%d" OR NOT filter "f%d"`, i+1, i+1), true
+		})
+	}
+	// 2^10 leaves: fine, and the program answers like the reference evaluator
+	p, err := Compile(`has_attr "x" AND filter "f0"`, chain(10))
+	require.NoError(t, err)
+	v := &Vehicle{VIN: "WDD1", Attrs: map[string]Value{"x": {Str: "y"}}}
+	assert.Equal(t, p.Eval(v), p.Match(v))
+
+	for _, n := range []int{14, 60} {
+		_, err := Validate(`has_attr "x" AND filter "f0"`, chain(n))
+		require.Error(t, err, "%d levels", n)
+		assert.Equal(t, "has_attr \"x\" AND filter \"f0\"\n"+
+			"                        ^ 1:25: filter \"f0\" expands to more than 32768 nodes with the filters it references, expected at most 32768",
+			err.Error())
+		_, err = Compile(`filter "f0"`, chain(n))
+		require.Error(t, err)
+	}
+
+	// the densest filter of MaxLength bytes stays under the bound on its own
+	dense := strings.Repeat("NOT TRUE OR ", MaxLength/12-1) + "TRUE"
+	require.LessOrEqual(t, len(dense), MaxLength)
+	_, err = Compile(dense, nil)
+	require.NoError(t, err)
 }

@@ -38,7 +38,7 @@ func parseAndCheck(src *source, refs FilterLookup) (Node, *checker, ErrorList) {
 		return nil, nil, errs
 	}
 	c := newChecker(refs)
-	c.check(n, 0, nil)
+	c.checkRoot(n)
 	if len(errs) == 0 {
 		return n, c, c.errs
 	}

@@ -21,6 +21,9 @@ const (
 	MaxLength = 64 << 10 // bytes of source
 	MaxDepth  = 256      // nesting: each parenthesis level and each NOT counts one
 	MaxErrors = 10       // errors reported for one source; the rest are dropped
+	// MaxExpanded bounds the nodes of a filter with its references inlined (what Compile builds);
+	// one filter of MaxLength bytes has fewer than 22,000.
+	MaxExpanded = 1 << 15
 )
 
 // Error is one positioned problem in a filter: where it is, the offending token as written (empty at
