@@ -613,7 +613,10 @@ func (s *Service) Purge() (int, error) {
 }
 
 // movePending moves every pending update of the request to status to, Options.BatchSize per
-// transaction, and returns how many moved.
+// transaction, and returns how many moved. The pending VINs are listed by one scan of the status
+// index and then moved batch by batch (rescanning from the start for every batch would step over
+// the deletions of the batches before it again and again); another scan catches updates a request
+// still queuing wrote meanwhile.
 func (s *Service) movePending(req string, to Status, text string, now time.Time) (int, error) {
 	total := 0
 	pfx := rsPrefix(req, Pending)
@@ -621,49 +624,57 @@ func (s *Service) movePending(req string, to Status, text string, now time.Time)
 		var vins []string
 		err := s.db.View(func(t store.Txn) error {
 			return t.IterateKeys(pfx, func(k []byte) error {
-				if len(vins) >= s.opt.BatchSize {
-					return errStop
-				}
 				vins = append(vins, string(k[len(pfx):]))
 				return nil
 			})
 		})
-		if err != nil && !errors.Is(err, errStop) {
+		if err != nil {
 			return total, err
 		}
 		if len(vins) == 0 {
 			return total, nil
 		}
-		n := 0
-		err = s.update(func(t store.Txn) error {
-			n = 0
-			for _, vin := range vins {
-				id := updateIDFor(req, vin)
-				rec, err := s.loadUpdate(t, vin, id)
-				if errs.Is(err, "missing_update") { // a dangling index entry
-					if err := t.Delete(rsKey(req, Pending, vin)); err != nil {
-						return err
-					}
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				if rec.Status != Pending {
-					continue
-				}
-				if err := s.transition(t, vin, id, rec, to, nil, text, now); err != nil {
-					return err
-				}
-				n++
+		for start := 0; start < len(vins); start += s.opt.BatchSize {
+			n, err := s.moveBatch(req, vins[start:min(start+s.opt.BatchSize, len(vins))], to, text, now)
+			total += n
+			if err != nil {
+				return total, err
 			}
-			return nil
-		})
-		if err != nil {
-			return total, err
 		}
-		total += n
 	}
+}
+
+// moveBatch moves the pending updates of req of these vehicles to status to in one transaction.
+func (s *Service) moveBatch(req string, vins []string, to Status, text string, now time.Time) (int, error) {
+	n := 0
+	err := s.update(func(t store.Txn) error {
+		n = 0
+		for _, vin := range vins {
+			id := updateIDFor(req, vin)
+			rec, err := s.loadUpdate(t, vin, id)
+			if errs.Is(err, "missing_update") { // a dangling index entry
+				if err := t.Delete(rsKey(req, Pending, vin)); err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if rec.Status != Pending { // a stale index entry: moves keep the index in step
+				if err := t.Delete(rsKey(req, Pending, vin)); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := s.transition(t, vin, id, rec, to, nil, text, now); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 var errStop = errors.New("stop")
