@@ -68,6 +68,36 @@ type model struct {
 	filters  map[string]mExpr
 	assoc    map[mPkg]map[string]bool // package -> filter names
 	deps     map[mPkg]map[mPkg]bool   // dependent -> dependencies (exact)
+	requests []*mRequest              // update requests, in creation order
+}
+
+// mRequest is an update request: its package, the packages of its install lists, and its pending
+// updates (VIN -> install list, sorted).
+type mRequest struct {
+	id      string
+	pkg     mPkg
+	pkgs    map[mPkg]bool
+	pending map[string]string
+}
+
+// pendingFor tells whether the vehicle has an update of the package pending.
+func (m *model) pendingFor(vin string, p mPkg) bool {
+	for _, r := range m.requests {
+		if _, ok := r.pending[vin]; ok && r.pkg == p {
+			return true
+		}
+	}
+	return false
+}
+
+// inUse tells whether a request with pending updates installs the package.
+func (m *model) inUse(p mPkg) bool {
+	for _, r := range m.requests {
+		if r.pkgs[p] && len(r.pending) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func newModel() *model {
@@ -376,7 +406,7 @@ func envInt(name string, def int) int {
 }
 
 func TestModelRandomSessions(t *testing.T) {
-	steps := envInt("SOTA_MODEL_STEPS", 150)
+	steps := envInt("SOTA_MODEL_STEPS", 250)
 	sessions := envInt("SOTA_MODEL_SESSIONS", 2)
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("SOTA_MODEL_SEED"); v != "" {
@@ -401,6 +431,7 @@ type session struct {
 	log     []string // the steps so far, printed on failure
 	valid   int
 	invalid int
+	queued  int // updates queued by valid update requests
 }
 
 func runModelSession(t *testing.T, seed uint64, steps int) {
@@ -418,7 +449,7 @@ func runModelSession(t *testing.T, seed uint64, steps int) {
 		}
 	})
 	for i := range steps {
-		s.step(i < steps/5)
+		s.step(i < steps/4)
 		if i%10 == 9 || i == steps-1 {
 			s.checkAll()
 		} else {
@@ -431,9 +462,9 @@ func runModelSession(t *testing.T, seed uint64, steps int) {
 			s.checkAll()
 		}
 	}
-	t.Logf("%d steps: %d valid, %d invalid commands", steps, s.valid, s.invalid)
+	t.Logf("%d steps: %d valid, %d invalid commands; %d updates queued", steps, s.valid, s.invalid, s.queued)
 	require.Greater(t, s.invalid, steps/4, "about half the commands are invalid")
-	require.Greater(t, s.valid, steps/4)
+	require.Greater(t, s.valid, steps/5, "a fifth of the commands at least are valid")
 }
 
 // send sends a command and requires the status; for an error it requires the code and a description.
@@ -502,11 +533,78 @@ func (s *session) filterName(name string) (string, bool) {
 // growing, it picks the commands that build the world (which still fail half the time).
 func (s *session) step(grow bool) {
 	m, r := s.m, s.r
-	c := r.IntN(25)
+	c := r.IntN(28)
 	if grow {
-		c = pick(r, []int{0, 1, 3, 4, 5, 7, 9, 11, 12, 14, 15, 16, 19, 21, 22})
+		c = pick(r, []int{0, 1, 3, 4, 5, 7, 9, 11, 12, 14, 15, 16, 19, 19, 21, 22, 25})
 	}
 	switch c {
+	case 25, 26: // POST /update_requests
+		p := s.somePkg()
+		var withFilters []mPkg
+		for q, fs := range m.assoc {
+			if _, ok := m.pkgs[q]; ok && len(fs) > 0 {
+				withFilters = append(withFilters, q)
+			}
+		}
+		if len(withFilters) > 0 && r.IntN(4) > 0 {
+			sort.Slice(withFilters, func(i, j int) bool { return withFilters[i].String() < withFilters[j].String() })
+			p = pick(r, withFilters)
+		}
+		body := map[string]any{"packageId": p.id(), "priority": 1 + r.IntN(20)}
+		_, known := m.pkgs[p]
+		switch {
+		case r.IntN(6) == 0:
+			s.send(400, "invalid_entity", "POST", "/update_requests", map[string]any{"packageId": map[string]string{"name": p.name, "version": "1.0"}})
+		case r.IntN(6) == 0:
+			body["periodOfValidity"] = "yesterday"
+			s.send(400, "invalid_entity", "POST", "/update_requests", body)
+		case !known:
+			s.send(404, "package_not_found", "POST", "/update_requests", body)
+		case len(m.assoc[p]) == 0:
+			s.send(404, "no_filters", "POST", "/update_requests", body)
+		default:
+			rq := &mRequest{pkg: p, pkgs: map[mPkg]bool{}, pending: map[string]string{}}
+			queued, skipped := 0, 0
+			for _, vin := range sortedKeys(m.vehicles) {
+				if !m.matches(vin, p) || m.hasPkg(vin, p) {
+					continue
+				}
+				install, ok := m.solve(vin, p)
+				if !ok {
+					continue
+				}
+				if m.pendingFor(vin, p) {
+					skipped++
+					continue
+				}
+				queued++
+				sort.Slice(install, func(i, j int) bool { return install[i].String() < install[j].String() })
+				rq.pending[vin] = fmt.Sprint(install)
+				for _, ip := range install {
+					rq.pkgs[ip] = true
+				}
+			}
+			var got struct {
+				ID                string
+				Vehicles, Skipped int
+			}
+			body["packageId"] = map[string]string{"name": randomCase(r, p.name), "version": p.version}
+			s.send(200, "", "POST", "/update_requests", body).decode(s.t, &got)
+			require.Equal(s.t, [2]int{queued, skipped}, [2]int{got.Vehicles, got.Skipped}, "POST /update_requests %s: vehicles, skipped", p)
+			rq.id = got.ID
+			s.queued += queued
+			m.requests = append(m.requests, rq)
+		}
+	case 27: // PUT /update_requests/:id/cancel
+		if len(m.requests) == 0 || r.IntN(4) == 0 {
+			s.send(404, "missing_update_request", "PUT", "/update_requests/00000000-0000-4000-8000-000000000000/cancel", nil)
+			return
+		}
+		rq := pick(r, m.requests)
+		var got struct{ Canceled int }
+		s.send(200, "", "PUT", "/update_requests/"+rq.id+"/cancel", nil).decode(s.t, &got)
+		require.Equal(s.t, len(rq.pending), got.Canceled, "canceled updates of %s", rq.id)
+		rq.pending = map[string]string{}
 	case 22: // PUT /vehicles/:vin/attributes
 		vin, ok := s.existingVIN()
 		switch {
@@ -562,6 +660,9 @@ func (s *session) step(grow bool) {
 		if vin, ok := s.existingVIN(); ok && r.IntN(3) > 0 {
 			s.send(200, "", "DELETE", "/vehicles/"+vin, nil)
 			delete(m.vehicles, vin)
+			for _, rq := range m.requests {
+				delete(rq.pending, vin)
+			}
 			return
 		}
 		s.send(404, "missing_vehicle", "DELETE", "/vehicles/"+s.missingVIN(), nil)
@@ -594,6 +695,10 @@ func (s *session) step(grow bool) {
 		p := s.somePkg()
 		if _, ok := m.pkgs[p]; !ok {
 			s.send(404, "package_not_found", "DELETE", pkgPath(p), nil)
+			return
+		}
+		if m.inUse(p) {
+			s.send(409, "package_in_use", "DELETE", s.casePath(p), nil)
 			return
 		}
 		s.send(200, "", "DELETE", s.casePath(p), nil)
@@ -1009,6 +1114,38 @@ func (s *session) checkAll() {
 		}
 	}
 	require.Equal(t, byRegex, vinsOf("/vehicles?regex="+url.QueryEscape(re)), "GET /vehicles?regex=%s", re)
+	for _, vin := range sortedKeys(m.vehicles) {
+		var want, got []string
+		for _, rq := range m.requests {
+			if install, ok := rq.pending[vin]; ok {
+				want = append(want, rq.id+" "+rq.pkg.String()+" "+install)
+			}
+		}
+		var queue []struct {
+			RequestID string
+			PackageID resolver.PackageID
+			Install   []resolver.PackageID
+			Status    string
+		}
+		s.get("/vehicles/"+vin+"/queue", &queue)
+		for _, u := range queue {
+			require.Equal(t, "pending", u.Status, "queue of %s", vin)
+			var install []mPkg
+			for _, id := range u.Install {
+				install = append(install, mPkg{strings.ToLower(id.Name), id.Version})
+			}
+			sort.Slice(install, func(i, j int) bool { return install[i].String() < install[j].String() })
+			got = append(got, u.RequestID+" "+strings.ToLower(u.PackageID.Name)+"-"+u.PackageID.Version+" "+fmt.Sprint(install))
+		}
+		sort.Strings(want)
+		sort.Strings(got)
+		require.Equal(t, want, got, "GET /vehicles/%s/queue", vin)
+	}
+	for _, rq := range m.requests {
+		var got struct{ Counts map[string]int }
+		s.get("/update_requests/"+rq.id, &got)
+		require.Equal(t, len(rq.pending), got.Counts["pending"], "pending updates of request %s", rq.id)
+	}
 	for _, vin := range sortedKeys(m.vehicles) {
 		var attrs map[string]any
 		s.get("/vehicles/"+vin+"/attributes", &attrs)
