@@ -15,9 +15,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Row is one parsed budget line.
@@ -43,6 +45,9 @@ const (
 	endMarker   = "<!-- end of bench table -->"
 	section     = "## Performance"
 )
+
+// now is the clock of the README's date line (tests fix it).
+var now = time.Now
 
 func main() {
 	verbose := flag.Bool("v", true, "pass every input line through to stdout (false: only progress lines)")
@@ -79,7 +84,8 @@ func run(in io.Reader, out io.Writer, verbose bool, readme string, strict bool) 
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(readme, []byte(Rewrite(string(b), table)), 0o644); err != nil {
+		block := fmt.Sprintf("%s\n%d of %d budgets met (`make bench`, %s).\n", table, met, len(res.Rows), now().UTC().Format("2006-01-02"))
+		if err := os.WriteFile(readme, []byte(Rewrite(string(b), block)), 0o644); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "rewrote the table in %s\n", readme)
@@ -220,11 +226,17 @@ func Table(rows []Row) string {
 	return b.String()
 }
 
-func num(f float64) string { return strconv.FormatFloat(f, 'g', 4, 64) }
+// num prints a figure with 4 significant digits, without exponents for everyday magnitudes.
+func num(f float64) string {
+	if a := math.Abs(f); a >= 1000 && a < 1e15 {
+		return strconv.FormatFloat(math.Round(f), 'f', -1, 64)
+	}
+	return strconv.FormatFloat(f, 'g', 4, 64)
+}
 
 func escape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 
-// Rewrite replaces the table between the markers of the "## Performance" section of a README, adding the
+// Rewrite replaces the block (the table and its summary line) between the markers of the "## Performance" section of a README, adding the
 // section (at the end) or the markers (at the end of the section) when they are missing.
 func Rewrite(readme, table string) string {
 	block := beginMarker + "\n\n" + table + "\n" + endMarker + "\n"

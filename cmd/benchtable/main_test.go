@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -33,7 +34,7 @@ func TestParseCapturedSample(t *testing.T) {
 | validate a 200-character filter | 31.24 µs | ≤ 50 µs | — | pass |
 | dry-run count, 3 indexed filters, 1M vehicles | 2.113 ms | ≤ 5 ms | 41.2× hand-written loop | pass |
 | dry-run count, residual regex \| 1M vehicles | 171 ms | ≤ 150 ms | 1.9× per-vehicle expr | **FAIL** |
-| device poll GET /vehicle_updates/:vin | 1.204e+04 req/s | ≥ 1e+04 req/s | — | pass |
+| device poll GET /vehicle_updates/:vin | 12040 req/s | ≥ 10000 req/s | — | pass |
 `, Table(res.Rows))
 }
 
@@ -91,6 +92,7 @@ func TestRewriteReadme(t *testing.T) {
 	assert.Equal(t, strings.Replace(got, "| x |", "| y |", 1), again)
 	assert.Equal(t, again, Rewrite(again, "| what |\n|---|\n| y |\n"))
 
+	now = func() time.Time { return time.Date(2026, 12, 1, 23, 0, 0, 0, time.UTC) }
 	dir := t.TempDir()
 	readme := filepath.Join(dir, "README.md")
 	require.NoError(t, os.WriteFile(readme, []byte(in), 0o644))
@@ -104,4 +106,5 @@ func TestRewriteReadme(t *testing.T) {
 	assert.True(t, strings.HasSuffix(string(b), "\n## Next\nmore\n"))
 	assert.Contains(t, out.String(), "ok  \tsota/dsl\t0.412s", "verbose passes every line")
 	assert.Contains(t, out.String(), "3 of 4 budgets met")
+	assert.Contains(t, string(b), "| device poll GET /vehicle_updates/:vin | 12040 req/s | ≥ 10000 req/s | — | pass |\n\n3 of 4 budgets met (`make bench`, 2026-12-01).\n\n"+endMarker)
 }
