@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -548,4 +549,63 @@ func TestPollRowsEncodingMatchesEncodingJSON(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, string(want), string(appendPollRows(nil, rows[:n])))
 	}
+}
+
+// A device that fetches and acknowledges from several connections at once: duplicates are harmless,
+// nothing fails, and the session ends complete.
+func TestDeviceConcurrentChunksAndAcks(t *testing.T) {
+	e := newDeviceEnv(t, 512)
+	maps, nav, radio := payloadBytes(1, 700), payloadBytes(2, 20000), payloadBytes(3, 100)
+	e.deviceFleet(maps, nav, radio)
+	e.admin("POST", "/data_plans", map[string]any{"id": "fleet"})
+	e.admin("POST", "/data_plans/fleet/billing_cycles", map[string]any{"start": "2020-01-01T00:00:00Z", "poolBytes": 1 << 30})
+	e.admin("PUT", "/vehicles/"+vinA+"/data_plan", map[string]any{"id": "fleet"})
+	e.queue("nav", "2.0.0", 1)
+	tok := e.token(vinA)
+	var rows []pollRow
+	e.want(200, "", "GET", "/vehicle_updates/"+vinA, tok, nil, &rows)
+	base := "/vehicle_updates/" + vinA + "/" + rows[0].UpdateID
+	var tr engine.Transfer
+	e.want(200, "", "POST", base+"/start", tok, nil, &tr)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	got := map[int][]byte{}
+	for w := 0; w < 6; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				st, b := e.call("GET", base+"/chunk", tok, nil)
+				if st == 204 {
+					return
+				}
+				if !assert.Equal(t, 200, st, "%s", b) {
+					return
+				}
+				var c chunkBody
+				json.Unmarshal(b, &c)
+				mu.Lock()
+				got[c.Index] = c.Data
+				mu.Unlock()
+				st, b = e.call("POST", base+"/ack", tok, map[string]any{"chunks": []int{c.Index}})
+				if !assert.Equal(t, 200, st, "%s", b) {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var whole []byte
+	for i := 1; i <= tr.ChunksCount; i++ {
+		whole = append(whole, got[i]...)
+	}
+	require.Equal(t, tr.SHA256, sha(whole))
+	e.want(200, "", "POST", base+"/finalize", tok, map[string]any{"chunks": tr.ChunksCount, "sha256": tr.SHA256}, nil)
+	st, err := e.eng.TransferStatus(vinA, rows[0].UpdateID)
+	require.NoError(t, err)
+	assert.Equal(t, tr.ChunksCount, st.Acked)
+	assert.GreaterOrEqual(t, st.Served, tr.ChunksCount)
+	var cycles []struct{ UsedBytes int64 }
+	e.want(200, "", "GET", "/data_plans/fleet/billing_cycles", "", nil, &cycles)
+	assert.Equal(t, st.BytesSent, cycles[0].UsedBytes, "every byte served is on the plan")
 }
