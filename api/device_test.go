@@ -219,6 +219,11 @@ func TestDeviceTokens(t *testing.T) {
 	var v struct{ LastSeen *string }
 	e.want(200, "", "GET", "/vehicles/"+vinA, "", nil, &v)
 	assert.NotNil(t, v.LastSeen)
+
+	// a deleted vehicle's device gets 404
+	e.admin("DELETE", "/vehicles/"+vinB, nil)
+	e.want(404, "missing_vehicle", "GET", "/vehicle_updates/"+vinB, tb, nil, nil)
+	e.want(404, "missing_vehicle", "GET", "/vehicle_updates/"+vinB+"/notification", tb, nil, nil)
 }
 
 // The whole device flow of one vehicle: poll, notification, start, chunks with a duplicate and a
