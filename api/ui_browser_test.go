@@ -468,7 +468,7 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 	secret := e.text("#token-secret code")
 	status := e.call("GET", "/filters", secret, nil, nil)
 	assert.Equal(t, http.StatusOK, status, "the token shown works as a Bearer token")
-	assert.Contains(t, e.text("#token-list"), "release script")
+	e.waitFor("token listed", `document.querySelector("#token-list").textContent.includes("release script")`)
 	e.do("revoke", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("#token-list tr")].find(r => r.textContent.includes("release script")).querySelector("button").click()`))
 	e.waitFor("revoked", `!document.querySelector("#token-list").textContent.includes("release script")`)
 
