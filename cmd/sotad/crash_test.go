@@ -165,9 +165,11 @@ func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
 	must(200, "POST", "/filters", map[string]string{"name": "everyone", "expression": "TRUE"})
 	must(200, "PUT", "/packages/maps/3.1.0/filter/everyone", nil)
 	must(200, "PUT", "/packages/maps/3.1.0/dependencies/nav/2.0.0", nil)
+	must(200, "PUT", "/packages/radio/1.0.0/filter/everyone", nil)
 
 	var acked []fact
-	var attempted []string // every VIN a PUT was sent for, answered or not
+	var attempted []string            // every VIN a PUT was sent for, answered or not
+	ackedRequests := map[string]int{} // update request id -> vehicles queued, as answered
 	for cycle := range cycles {
 		var mu sync.Mutex
 		var wg sync.WaitGroup
@@ -207,6 +209,28 @@ func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
 				acked = append(acked, facts...)
 				mu.Unlock()
 				time.Sleep(20 * time.Millisecond) // leave room for the single writes
+			}
+		}()
+		wg.Add(1)
+		go func() { // update requests of radio 1.0.0 for every vehicle that has none pending yet
+			defer wg.Done()
+			for {
+				status, b, err := call("POST", p.url+"/api/v1/update_requests", map[string]any{"packageId": map[string]string{"name": "radio", "version": "1.0.0"}})
+				if err != nil {
+					return // killed
+				}
+				var r struct {
+					ID       string
+					Vehicles int
+				}
+				if status != 200 || json.Unmarshal(b, &r) != nil {
+					t.Errorf("update request: %d %s", status, b)
+					return
+				}
+				mu.Lock()
+				ackedRequests[r.ID] = r.Vehicles
+				mu.Unlock()
+				time.Sleep(30 * time.Millisecond)
 			}
 		}()
 		for w := range 4 {
@@ -253,8 +277,9 @@ func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
 
 		p = startSotad(t, bin, dataDir)
 		checkAfterCrash(t, p.url, cycle, acked, attempted)
+		checkRequestsAfterCrash(t, p.url, cycle, ackedRequests)
 	}
-	t.Logf("%d acknowledged writes over %d kills survived, index and store agree", len(acked), cycles)
+	t.Logf("%d acknowledged writes and %d update requests over %d kills survived, index and store agree", len(acked), len(ackedRequests), cycles)
 }
 
 type expanded struct {
@@ -386,4 +411,60 @@ func orNil(s []string) []string {
 		return nil
 	}
 	return s
+}
+
+// checkRequestsAfterCrash: an answered update request has all its updates pending; one interrupted
+// while queuing is aborted with none left pending; and for every request the per-status index (counts,
+// VIN lists) agrees with the vehicles' queues (the update records).
+func checkRequestsAfterCrash(t *testing.T, url string, cycle int, acked map[string]int) {
+	t.Helper()
+	get := func(path string, v any) {
+		t.Helper()
+		status, b, err := call("GET", url+"/api/v1"+path, nil)
+		require.NoError(t, err)
+		require.Equalf(t, 200, status, "after kill %d: GET %s: %s", cycle+1, path, b)
+		require.NoError(t, json.Unmarshal(b, v))
+	}
+	var reqs []struct {
+		ID, State string
+		Vehicles  int
+	}
+	get("/update_requests?limit=10000", &reqs)
+	listed := map[string]bool{}
+	queues := map[string]map[string]bool{} // VIN -> request ids of its pending updates
+	for _, r := range reqs {
+		listed[r.ID] = true
+		var one struct{ Counts map[string]int }
+		get("/update_requests/"+r.ID, &one)
+		var pending []struct{ VIN string }
+		get("/update_requests/"+r.ID+"/vehicles?status=pending", &pending)
+		require.Equalf(t, one.Counts["pending"], len(pending), "after kill %d: request %s: pending count vs pending list", cycle+1, r.ID)
+		if n, ok := acked[r.ID]; ok {
+			require.Equalf(t, n, one.Counts["pending"], "after kill %d: answered request %s (%s) lost updates", cycle+1, r.ID, r.State)
+		} else if r.State != "queued" {
+			require.Equalf(t, 0, one.Counts["pending"], "after kill %d: interrupted request %s (%s) left updates pending", cycle+1, r.ID, r.State)
+		}
+		for i, v := range pending {
+			if i == 10 || len(queues) >= 500 {
+				break // a sample: the first vehicles of each request, 500 queues at most
+			}
+			if queues[v.VIN] == nil {
+				var q []struct{ RequestID string }
+				get("/vehicles/"+v.VIN+"/queue", &q)
+				queues[v.VIN] = map[string]bool{}
+				for _, u := range q {
+					queues[v.VIN][u.RequestID] = true
+				}
+			}
+			require.Truef(t, queues[v.VIN][r.ID], "after kill %d: %s is pending for request %s but not in its queue", cycle+1, v.VIN, r.ID)
+		}
+	}
+	for id := range acked {
+		require.Truef(t, listed[id], "after kill %d: answered update request %s is missing", cycle+1, id)
+	}
+	for vin, ids := range queues {
+		for id := range ids {
+			require.Truef(t, listed[id], "after kill %d: %s has an update of unknown request %s", cycle+1, vin, id)
+		}
+	}
 }
