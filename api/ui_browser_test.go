@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
@@ -54,15 +55,20 @@ func browserPath(t *testing.T) string {
 
 // browserEnv is the real server and one browser tab.
 type browserEnv struct {
-	t     *testing.T
-	base  string
-	deps  Deps
-	token string // API token of the admin, for seeding data
-	ctx   context.Context
-	shots string // where screenshots go, "" for none
+	t      *testing.T
+	base   string
+	deps   Deps
+	token  string // API token of the admin, for seeding data
+	ctx    context.Context
+	shots  string       // where screenshots go, "" for none
+	client *http.Client // trusts the test server's certificate
 }
 
-func newBrowserEnv(t *testing.T) *browserEnv {
+func newBrowserEnv(t *testing.T) *browserEnv { return newBrowserEnvTLS(t, false) }
+
+// newBrowserEnvTLS is newBrowserEnv, over HTTPS with a test certificate when tlsServer (the browser
+// accepts the certificate).
+func newBrowserEnvTLS(t *testing.T, tlsServer bool) *browserEnv {
 	t.Helper()
 	exe := browserPath(t)
 	d := fullDeps(t)
@@ -73,7 +79,12 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 	require.True(t, created)
 	secret, _, err := srv.auth.CreateToken("admin", "browser test seed")
 	require.NoError(t, err)
-	hs := httptest.NewServer(h)
+	var hs *httptest.Server
+	if tlsServer {
+		hs = httptest.NewTLSServer(h)
+	} else {
+		hs = httptest.NewServer(h)
+	}
 	t.Cleanup(hs.Close)
 
 	opts := []chromedp.ExecAllocatorOption{
@@ -86,6 +97,9 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 860),
+	}
+	if tlsServer {
+		opts = append(opts, chromedp.Flag("ignore-certificate-errors", true))
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
@@ -104,7 +118,7 @@ func newBrowserEnv(t *testing.T) *browserEnv {
 		}
 	}()
 
-	e := &browserEnv{t: t, base: hs.URL, deps: d, token: secret, ctx: ctx}
+	e := &browserEnv{t: t, base: hs.URL, deps: d, token: secret, ctx: ctx, client: hs.Client()}
 	if os.Getenv("SOTA_SCREENSHOTS") == "1" {
 		e.shots = filepath.Join("..", "docs", "screenshots")
 		require.NoError(t, os.MkdirAll(e.shots, 0o755))
@@ -134,7 +148,7 @@ func (e *browserEnv) call(method, path, token string, body, out any) int {
 	require.NoError(e.t, err)
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	require.NoError(e.t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
@@ -484,6 +498,49 @@ func evalInt(e *browserEnv, js string) int {
 	n, err := chromedp.Run(e.ctx, chromedp.Evaluate[int](js))
 	require.NoError(e.t, err)
 	return n
+}
+
+// Over HTTPS the browser keeps the session cookie HttpOnly (page scripts cannot read it), Secure and
+// SameSite=Strict, and a state-changing call the page makes without the session's CSRF token is 403.
+func TestBrowserSessionCookieOverTLS(t *testing.T) {
+	e := newBrowserEnvTLS(t, true)
+	require.True(t, strings.HasPrefix(e.base, "https://"))
+	e.api("PUT", "/vehicles/"+seedVIN("1HGCM8263", 1), nil)
+
+	e.do("open the UI", chromedp.Navigate(e.base+"/#/filters"))
+	assert.Equal(t, e.base+"/login?next=%2F#/filters", e.location(), "the browser keeps the fragment, the server never sees it")
+	e.do("log in", chromedp.SendKeys(chromedp.CSS("#username"), "admin"), chromedp.SendKeys(chromedp.CSS("#password"), testPassword),
+		chromedp.Click(chromedp.CSS("#login-submit")))
+	e.waitFor("the filters screen asked for", `document.querySelector("#filter-new") !== null`)
+	assert.Equal(t, e.base+"/#/filters", e.location(), "back on the screen asked for")
+
+	cookies, err := chromedp.Run(e.ctx, func(ctx context.Context, _ *chromedp.Target) (*network.GetCookiesResult, error) {
+		r, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{})
+		return &r, err
+	})
+	require.NoError(t, err)
+	var session *network.Cookie
+	for _, c := range cookies.Cookies {
+		if c.Name == SessionCookie {
+			session = c
+		}
+	}
+	require.NotNil(t, session, "the browser keeps the session cookie")
+	assert.True(t, session.HTTPOnly)
+	assert.True(t, session.Secure)
+	assert.Equal(t, network.CookieSameSiteStrict, session.SameSite)
+	visible, err := chromedp.Run(e.ctx, chromedp.Evaluate[string](`document.cookie`))
+	require.NoError(t, err)
+	assert.NotContains(t, visible, SessionCookie, "page scripts cannot read the session cookie")
+
+	status, err := chromedp.Run(e.ctx, chromedp.Evaluate[int](`fetch("/api/v1/vehicles", {method: "POST", headers: {"Content-Type": "application/json"},
+		body: JSON.stringify({vin: "1HGCM82633A004352"})}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusForbidden, status, "the cookie alone does not change state")
+	status, err = chromedp.Run(e.ctx, chromedp.Evaluate[int](`fetch("/api/v1/session").then(r => r.json()).then(s => fetch("/api/v1/vehicles", {method: "POST",
+		headers: {"Content-Type": "application/json", "X-CSRF-Token": s.csrfToken}, body: JSON.stringify({vin: "1HGCM82633A004352"})})).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status, "with the session's CSRF token it does")
 }
 
 // TestScreenshots rewrites the README's screenshots (docs/screenshots/) from the example fleet when

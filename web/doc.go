@@ -1,5 +1,6 @@
 // Package web holds the admin UI assets, embedded into the binary: the single-page app (index.html,
-// app.js, app.css) and the login page template. There is no build step: the files are served as they are.
+// app.js, app.css) and the login page template (with login.js). There is no build step: the files are
+// served as they are.
 // Only the files named in Assets are served; the api package answers 409 for any other script,
 // stylesheet or page.
 package web
@@ -13,6 +14,8 @@ var files embed.FS
 var Assets = map[string]string{
 	"app.js":  "text/javascript; charset=utf-8",
 	"app.css": "text/css; charset=utf-8",
+	// login.js keeps the screen asked for (the URL fragment, which the server never sees) across login.
+	"login.js": "text/javascript; charset=utf-8",
 }
 
 // Index is the admin UI page.
