@@ -38,6 +38,9 @@ type Manager struct {
 	Dir    string
 	// Decline makes the manager decline every update (reported as USER_DECLINED).
 	Decline bool
+	// Confirm asks the user about an update that requests confirmation (UPDATE_NOTIFICATION E3);
+	// false declines it. Nil accepts.
+	Confirm func(engine.UpdateAvailable) bool
 	// Progress, when set, is called after each stored chunk.
 	Progress Progress
 	// PublicKey verifies wake-ups; nil: fetched from the server at the first wake-up.
@@ -117,7 +120,7 @@ func (m *Manager) RunOnce(ctx context.Context) ([]Outcome, error) {
 
 func (m *Manager) handle(ctx context.Context, ua engine.UpdateAvailable) (Outcome, error) {
 	o := Outcome{UpdateID: ua.UpdateID, Packages: ua.Packages}
-	if m.Decline {
+	if m.Decline || (ua.RequestConfirmation && m.Confirm != nil && !m.Confirm(ua)) {
 		m.logf("declining update %s", ua.UpdateID)
 		return m.report(ctx, o, engine.ResultUserDeclined, "declined by the user")
 	}

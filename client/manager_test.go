@@ -123,3 +123,31 @@ func TestManagerWakeups(t *testing.T) {
 	cancel()
 	assert.ErrorIs(t, <-done, context.Canceled)
 }
+
+// An update that requests confirmation asks Confirm; one that does not is installed without asking.
+func TestManagerAsksForConfirmation(t *testing.T) {
+	srv := newServer(t, 1024)
+	id, _ := smallFleet(t, srv)
+	srv.admin("POST", "/update_requests", map[string]any{"packageId": id, "requestConfirmation": true}, nil)
+	m := newManager(t, srv, vinOf(1))
+	var asked []string
+	m.Confirm = func(ua engine.UpdateAvailable) bool {
+		asked = append(asked, ua.UpdateID)
+		return false
+	}
+	out, err := m.RunOnce(context.Background())
+	require.NoError(t, err)
+	require.Len(t, out, 1)
+	assert.Equal(t, []string{out[0].UpdateID}, asked)
+	assert.Equal(t, engine.ResultUserDeclined, out[0].Code)
+
+	other := resolver.PackageID{Name: "maps", Version: "1.0.0"}
+	srv.upload(other, randomBytes(seeded(), 500))
+	srv.admin("PUT", "/packages/maps/1.0.0/filter/all", nil, nil)
+	srv.admin("POST", "/update_requests", map[string]any{"packageId": other}, nil)
+	out, err = m.RunOnce(context.Background())
+	require.NoError(t, err)
+	require.Len(t, out, 1)
+	assert.Equal(t, engine.ResultOK, out[0].Code)
+	assert.Len(t, asked, 1, "not asked again")
+}

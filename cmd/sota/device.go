@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,13 +24,13 @@ import (
 func init() {
 	register(command{
 		name:  "device",
-		usage: "--vin VIN --token TOKEN [--server URL] [--dir DIR] [--decline] [--once]",
+		usage: "--vin VIN --token TOKEN [--server URL] [--dir DIR] [--decline|--ask] [--once]",
 		help:  "run a simulated vehicle: poll, download with progress, verify, install into DIR, report",
 		run:   runDevice,
 	})
 }
 
-func runDevice(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+func runDevice(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("device", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	server := fs.String("server", policyEnvOr("SOTA_SERVER", "http://localhost:8080"), "server base URL")
@@ -37,6 +38,7 @@ func runDevice(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	token := fs.String("token", os.Getenv("SOTA_DEVICE_TOKEN"), "the vehicle's device token (POST /api/v1/vehicles/VIN/token)")
 	dir := fs.String("dir", "", "directory the packages are installed into (default ./device-VIN)")
 	decline := fs.Bool("decline", false, "decline every update (reported as USER_DECLINED)")
+	ask := fs.Bool("ask", false, "ask on standard input before installing an update that requests confirmation")
 	once := fs.Bool("once", false, "handle what the server has now, then exit")
 	interval := fs.Duration("interval", 30*time.Second, "how often to connect without a wake-up")
 	wakeup := fs.String("wakeup-listen", "", "address to receive signed wake-ups on (POST /wakeup), e.g. :9090")
@@ -69,6 +71,18 @@ func runDevice(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		Client:   &client.Client{Server: *server, VIN: *vin, Token: *token, Backoff: client.Backoff{Attempts: *attempts}},
 		Progress: bar.update,
 		Logf:     func(f string, a ...any) { bar.line(fmt.Sprintf(f, a...)) },
+	}
+	if *ask {
+		in := bufio.NewReader(stdin)
+		m.Confirm = func(ua engine.UpdateAvailable) bool {
+			names := make([]string, len(ua.Packages))
+			for i, p := range ua.Packages {
+				names[i] = p.Name + " " + p.Version
+			}
+			bar.line(fmt.Sprintf("Install %s (%s, %s)? [y/N]", strings.Join(names, ", "), human(ua.Size), ua.Description))
+			answer, _ := in.ReadString('\n')
+			return strings.EqualFold(strings.TrimSpace(answer), "y") || strings.EqualFold(strings.TrimSpace(answer), "yes")
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

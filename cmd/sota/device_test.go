@@ -60,14 +60,15 @@ func TestDeviceCommandInstalls(t *testing.T) {
 	resp.Body.Close()
 	call("POST", "/filters", `{"name":"all","expression":"TRUE"}`, nil)
 	call("PUT", "/packages/fw/1.0.0/filter/all", "", nil)
-	call("POST", "/update_requests", `{"packageId":{"name":"fw","version":"1.0.0"}}`, nil)
+	call("POST", "/update_requests", `{"packageId":{"name":"fw","version":"1.0.0"},"requestConfirmation":true,"description":"new firmware"}`, nil)
 	var tok struct{ Token string }
 	call("POST", "/vehicles/"+vin+"/token", "", &tok)
 
 	devDir := filepath.Join(t.TempDir(), "car")
 	var out, errb bytes.Buffer
-	code := run([]string{"device", "--vin", vin, "--token", tok.Token, "--server", srv.URL, "--dir", devDir, "--once"}, nil, &out, &errb)
+	code := run([]string{"device", "--vin", vin, "--token", tok.Token, "--server", srv.URL, "--dir", devDir, "--once", "--ask"}, strings.NewReader("y\n"), &out, &errb)
 	require.Equal(t, 0, code, "stderr: %s", errb.String())
+	assert.Contains(t, out.String(), "Install fw 1.0.0 (8.8 KiB, new firmware)? [y/N]")
 	assert.Contains(t, out.String(), "100%")
 	assert.Contains(t, out.String(), "fw-1.0.0 success, result OK")
 	got, err := os.ReadFile(filepath.Join(devDir, "packages", "fw", "1.0.0"))
