@@ -36,8 +36,11 @@ FUZZTIME ?= 20s
 fuzz:
 	@set -e; for file in $$(find . -name '*_test.go' -not -path './.git/*' | xargs grep -l '^func Fuzz' | sort); do \
 		for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
-			echo "== $$(dirname $$file) $$fn ($(FUZZTIME))"; \
-			$(GO) test $$(dirname $$file) -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); \
+			echo "== $$(dirname $$file) $$fn ($(FUZZTIME))"; out=$$(mktemp); st=0; \
+			$(GO) test $$(dirname $$file) -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) >$$out 2>&1 || st=$$?; cat $$out; \
+			if [ $$st -ne 0 ] && grep -q 'context deadline exceeded' $$out && ! grep -q 'Failing input written' $$out; then \
+				echo "(a timed run ended with Go's spurious deadline error, golang/go#75804; no crasher)"; st=0; fi; \
+			rm -f $$out; [ $$st -eq 0 ]; \
 		done; \
 	done
 
