@@ -30,8 +30,8 @@ var benchPackage = resolver.PackageID{Name: "fleet-agent", Version: "9.0.0"}
 // Badger store with synchronous writes) on a server started with the example fleet in its store (the
 // fleet is imported, then the store is reopened and the fleet index rebuilt). Budget: ≤ 60 s. Baseline, in the same run: the raw batched
 // write of the same keys and values (two keys per vehicle, the same install lists, the same batch
-// size) into a fresh store, without resolve and request bookkeeping; the ratio is baseline time /
-// queue time, so 1 would mean no overhead at all. Memory: the peak RSS during the queuing (VmHWM,
+// size) into a fresh store, without resolve and request bookkeeping, once before and once after the
+// queue, the faster counting; the ratio is baseline time / queue time, so 1 would mean no overhead. Memory: the peak RSS during the queuing (VmHWM,
 // reset before it) against the 2 GB RSS budget of a million-vehicle server, and the peak Go heap
 // growth while queuing.
 func BenchmarkQueue1M(b *testing.B) {
@@ -105,8 +105,8 @@ func BenchmarkQueue1M(b *testing.B) {
 		b.Fatal(err)
 	}
 	resolveTime := time.Since(resolveStart)
-	baseline := rawWrite(b, b.TempDir(), targets, s.opt.BatchSize)
-	targets = nil
+	// The baseline runs before and after the queue (the machine is shared; its faster run counts).
+	rawBefore := rawWrite(b, b.TempDir(), targets, s.opt.BatchSize)
 
 	runtime.GC()
 	resetPeakRSS := resetHWM()
@@ -129,11 +129,13 @@ func BenchmarkQueue1M(b *testing.B) {
 	if got.Counts.Pending != queueBenchVehicles {
 		b.Fatalf("%d pending updates stored, want %d", got.Counts.Pending, queueBenchVehicles)
 	}
+	rawAfter := rawWrite(b, b.TempDir(), targets, s.opt.BatchSize)
+	baseline := min(rawBefore, rawAfter)
 	for b.Loop() { // the measurement above is the benchmark; one queue per run
 	}
 
-	b.Logf("queued %d vehicles (%d with openssl first) in %.1f s: resolve %.2f s, raw write of the same records %.1f s; %.0f vehicles/s",
-		r.Vehicles, withDeps, elapsed.Seconds(), resolveTime.Seconds(), baseline.Seconds(), float64(r.Vehicles)/elapsed.Seconds())
+	b.Logf("queued %d vehicles (%d with openssl first) in %.1f s (%.0f vehicles/s); resolve alone %.2f s; raw write of the same records %.1f s before and %.1f s after the queue",
+		r.Vehicles, withDeps, elapsed.Seconds(), float64(r.Vehicles)/elapsed.Seconds(), resolveTime.Seconds(), rawBefore.Seconds(), rawAfter.Seconds())
 	b.Logf("memory while queuing: peak RSS %.0f MiB (%s), Go heap %.0f MiB before, peak %.0f MiB (+%.0f MiB)",
 		mib(peakRSS), rssKind, mib(heapBefore), mib(heapPeak), mib(heapPeak-heapBefore))
 	b.ReportMetric(resolveTime.Seconds(), "resolve-s")
