@@ -3,12 +3,12 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/require"
 )
 
@@ -22,7 +22,7 @@ type bodyRoute struct {
 // a filter, a component, a data plan, a queued update and a device token, so that fuzzed bodies reach
 // the domain and not only the 404 of a missing entity.
 type fuzzWorld struct {
-	h      http.Handler
+	h      *gin.Engine
 	routes []bodyRoute
 	token  string
 }
@@ -140,6 +140,54 @@ func FuzzBodies(f *testing.F) {
 			var e struct{ Code, Description string }
 			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Code == "" || e.Description == "" {
 				t.Fatalf("%s %s with %q: %d without {code, description}: %s", r.method, r.pattern, body, rec.Code, rec.Body)
+			}
+		}
+	})
+}
+
+// FuzzPaths sends every route of the real handler, whatever its method, with an arbitrary value in
+// each path parameter and an arbitrary query string: no 5xx, no panic, and /api/v1 errors are
+// {"code","description"}.
+func FuzzPaths(f *testing.F) {
+	w := newFuzzWorld(f)
+	var routes []bodyRoute
+	for _, r := range w.h.Routes() {
+		if strings.Contains(r.Path, ":") || strings.Contains(r.Path, "*") || r.Method == "GET" {
+			routes = append(routes, bodyRoute{method: r.Method, pattern: r.Path, device: strings.Contains(r.Path, "/vehicle_updates/")})
+		}
+	}
+	sort.Slice(routes, func(i, j int) bool { return routes[i].pattern+routes[i].method < routes[j].pattern+routes[j].method })
+	seeds := [][2]string{{vinA, ""}, {"nav", "limit=0"}, {"1.0.0", "limit=-1&offset=99999999999999999999"}, {"", "regex=("},
+		{"..", "expand=maybe"}, {"%00", "packageName=&component=x"}, {"ÄÖ", "status=nope"}, {"a/b", "from=x&to=y"},
+		{strings.Repeat("9", 40), "limit=10001"}, {"F1", "recursive=yes"}, {"production", "kind=nope"}, {"1", "regex=%ZZ"}}
+	for i := range routes {
+		s := seeds[i%len(seeds)]
+		f.Add(uint8(i), s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, route uint8, param, query string) {
+		r := routes[int(route)%len(routes)]
+		var segs []string
+		for _, seg := range strings.Split(r.pattern, "/") {
+			if strings.HasPrefix(seg, ":") || strings.HasPrefix(seg, "*") {
+				seg = param
+			}
+			segs = append(segs, seg)
+		}
+		req := httptest.NewRequest(r.method, "/", nil)
+		req.URL.Path = strings.Join(segs, "/")
+		req.URL.RawQuery = query
+		if r.device {
+			req.Header.Set("Authorization", "Bearer "+w.token)
+		}
+		rec := httptest.NewRecorder()
+		w.h.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %s (%s) ?%s: %d %s", r.method, req.URL.Path, r.pattern, query, rec.Code, rec.Body)
+		}
+		if rec.Code >= 400 && strings.HasPrefix(req.URL.Path, "/api/v1/") && !strings.HasSuffix(r.pattern, "/policy") {
+			var e struct{ Code, Description string }
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Code == "" || e.Description == "" {
+				t.Fatalf("%s %s (%s) ?%s: %d without {code, description}: %s", r.method, req.URL.Path, r.pattern, query, rec.Code, rec.Body)
 			}
 		}
 	})
