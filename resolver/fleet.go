@@ -31,11 +31,15 @@ func loadCatalog(t store.Txn) (catalog, error) {
 	return c, err
 }
 
+// indexChunk is how many vehicles the index rebuild hands over at once: small, so that few decoded
+// vehicles wait in memory for the index.
+const indexChunk = 4096
+
 // loadIndex rebuilds the fleet index from the vehicle records.
 func (s *Service) loadIndex() error {
 	// Reading and decoding the records and indexing them run side by side: the index takes the
 	// vehicles in chunks while the next chunk is being read.
-	chunks := make(chan []dsl.Vehicle, 2)
+	chunks := make(chan []dsl.Vehicle)
 	indexed := make(chan struct{})
 	go func() {
 		defer close(indexed)
@@ -48,16 +52,16 @@ func (s *Service) loadIndex() error {
 		if err != nil {
 			return err
 		}
-		batch := make([]dsl.Vehicle, 0, loadChunk)
+		batch := make([]dsl.Vehicle, 0, indexChunk)
 		err = t.Iterate([]byte(pVehicle), func(_, val []byte) error {
 			v, err := decodeVehicle(val)
 			if err != nil {
 				return err
 			}
 			batch = append(batch, toDSL(v, cat.has))
-			if len(batch) == loadChunk {
+			if len(batch) == indexChunk {
 				chunks <- batch
-				batch = make([]dsl.Vehicle, 0, loadChunk)
+				batch = make([]dsl.Vehicle, 0, indexChunk)
 			}
 			return nil
 		})
