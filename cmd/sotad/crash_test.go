@@ -166,6 +166,7 @@ func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
 	must(200, "PUT", "/packages/maps/3.1.0/filter/everyone", nil)
 	must(200, "PUT", "/packages/maps/3.1.0/dependencies/nav/2.0.0", nil)
 	must(200, "PUT", "/packages/radio/1.0.0/filter/everyone", nil)
+	must(200, "PUT", "/packages/nav/1.0.0/filter/everyone", nil)
 
 	var acked []fact
 	var attempted []string            // every VIN a PUT was sent for, answered or not
@@ -231,6 +232,39 @@ func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
 				ackedRequests[r.ID] = r.Vehicles
 				mu.Unlock()
 				time.Sleep(30 * time.Millisecond)
+			}
+		}()
+		wg.Add(1)
+		go func() { // campaigns of nav 1.0.0, created and launched
+			defer wg.Done()
+			for n := 0; ; n++ {
+				status, b, err := call("POST", p.url+"/api/v1/campaigns", map[string]any{"name": fmt.Sprintf("c%d-%d", cycle, n),
+					"packageId": map[string]string{"name": "nav", "version": "1.0.0"}, "priority": 5,
+					"startTime": time.Now().UTC().Format(time.RFC3339), "endTime": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)})
+				if err != nil {
+					return
+				}
+				var c struct{ ID string }
+				if status != 200 || json.Unmarshal(b, &c) != nil {
+					t.Errorf("campaign: %d %s", status, b)
+					return
+				}
+				status, b, err = call("POST", p.url+"/api/v1/campaigns/"+c.ID+"/launch", nil)
+				if err != nil {
+					return
+				}
+				var l struct {
+					UpdateRequest string
+					Vehicles      int
+				}
+				if status != 200 || json.Unmarshal(b, &l) != nil {
+					t.Errorf("launch: %d %s", status, b)
+					return
+				}
+				mu.Lock()
+				ackedRequests[l.UpdateRequest] = l.Vehicles
+				mu.Unlock()
+				time.Sleep(20 * time.Millisecond)
 			}
 		}()
 		for w := range 4 {
@@ -426,14 +460,20 @@ func checkRequestsAfterCrash(t *testing.T, url string, cycle int, acked map[stri
 		require.NoError(t, json.Unmarshal(b, v))
 	}
 	var reqs []struct {
-		ID, State string
-		Vehicles  int
+		ID, State, CampaignID string
+		Vehicles              int
 	}
 	get("/update_requests?limit=10000", &reqs)
 	listed := map[string]bool{}
 	queues := map[string]map[string]bool{} // VIN -> request ids of its pending updates
 	for _, r := range reqs {
 		listed[r.ID] = true
+		if r.CampaignID != "" && r.State == "queued" {
+			var c struct{ Status, UpdateRequest string }
+			get("/campaigns/"+r.CampaignID, &c)
+			require.Equalf(t, [2]string{"launched", r.ID}, [2]string{c.Status, c.UpdateRequest},
+				"after kill %d: campaign %s has a queued update request %s", cycle+1, r.CampaignID, r.ID)
+		}
 		var one struct{ Counts map[string]int }
 		get("/update_requests/"+r.ID, &one)
 		var pending []struct{ VIN string }
