@@ -176,19 +176,8 @@ func (s *Service) LaunchCampaign(ctx context.Context, id string) (Launch, error)
 	if c.StartTime != nil && c.EndTime != nil {
 		r.PeriodOfValidity = formatPeriod(*c.StartTime, *c.EndTime)
 	}
+	// The campaign is marked launched in the transaction that marks its request queued (persist).
 	if err := s.queue(ctx, r); err != nil {
-		return Launch{}, err
-	}
-	now := s.now()
-	err = s.update(func(t store.Txn) error {
-		cur, err := s.campaign(t, id)
-		if err != nil {
-			return err
-		}
-		cur.Status, cur.UpdateRequest, cur.LaunchedAt = CampaignLaunched, r.ID, &now
-		return t.Set(campKey(id), encode(&cur))
-	})
-	if err != nil {
 		return Launch{}, err
 	}
 	return Launch{UpdateRequest: r.ID, Vehicles: r.Vehicles, Skipped: r.Skipped}, nil

@@ -284,6 +284,17 @@ func (s *Service) persist(r *UpdateRequest, targets []resolver.Target) error {
 		if err := t.Set(reqKey(r.ID), encode(&cur)); err != nil {
 			return err
 		}
+		if cur.CampaignID != "" { // launched in the same transaction, so a crash cannot split the two
+			c, err := s.campaign(t, cur.CampaignID)
+			if err != nil {
+				return err
+			}
+			now := s.now()
+			c.Status, c.UpdateRequest, c.LaunchedAt = CampaignLaunched, cur.ID, &now
+			if err := t.Set(campKey(c.ID), encode(&c)); err != nil {
+				return err
+			}
+		}
 		s.cacheRequest(cur)
 		return nil
 	})
