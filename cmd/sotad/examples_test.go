@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,4 +67,52 @@ func TestExamplesLeaveAStoreWithDataAlone(t *testing.T) {
 	h := srv.getJSON(t, "/api/v1/vehicles", &vehicles)
 	assert.Equal(t, "1", h.Get("X-Total-Count"))
 	assert.Contains(t, srv.stderr.String(), "the examples are not loaded")
+}
+
+// Every curl call of the README's External Resolver section works on the server `make run` starts
+// (the example fleet): 200, or the status its comment names.
+func TestREADMEResolverCallsWorkOnTheExampleFleet(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(b), "\n## External Resolver")
+	require.True(t, ok, "README has no External Resolver section")
+	section, _, _ = strings.Cut(section, "\n## ")
+	srv := startServer(t, t.TempDir(), "--auth=none", "--examples")
+	status := regexp.MustCompile(`#.*\b([1-5][0-9][0-9])\b`)
+	n := 0
+	for _, line := range strings.Split(section, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "curl ") {
+			continue
+		}
+		n++
+		method, body := "GET", ""
+		if strings.Contains(line, "-XPOST") {
+			method = "POST"
+		}
+		if _, rest, ok := strings.Cut(line, "-d '"); ok {
+			body, _, _ = strings.Cut(rest, "'")
+		}
+		var url string
+		for _, f := range strings.Fields(line) {
+			if f = strings.Trim(f, `"`); strings.HasPrefix(f, "$B") {
+				url = srv.base + "/api/v1" + strings.TrimPrefix(f, "$B")
+				break
+			}
+		}
+		require.NotEmpty(t, url, line)
+		want := http.StatusOK
+		if m := status.FindStringSubmatch(line); m != nil {
+			want, _ = strconv.Atoi(m[1])
+		}
+		req, err := http.NewRequest(method, url, strings.NewReader(body))
+		require.NoError(t, err)
+		resp, err := srv.client.Do(req)
+		require.NoError(t, err)
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, "%s\n%s", line, answer)
+		assert.NotEqual(t, "[]", strings.TrimSpace(string(answer)), "%s: an empty answer shows nothing", line)
+	}
+	assert.GreaterOrEqual(t, n, 8, "the README's curl calls were not found")
 }
