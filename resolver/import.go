@@ -70,8 +70,12 @@ func (s *Service) Import(ctx context.Context, r io.Reader, progress ImportProgre
 	if err != nil {
 		return ImportResult{}, err
 	}
-	defer os.Remove(spool.Name())
 	defer spool.Close()
+	// Unlinked at once where the system allows it (the open file stays usable), so that not even a
+	// killed process leaves it behind.
+	if os.Remove(spool.Name()) != nil {
+		defer os.Remove(spool.Name())
+	}
 
 	parts, n, err := readImport(ctx, r, spool, progress)
 	if err != nil {

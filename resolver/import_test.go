@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -100,4 +101,28 @@ func TestImportStopsOnReadErrorsAndCancellation(t *testing.T) {
 	_, err = s.Import(ctx, strings.NewReader(b.String()), nil)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Zero(t, s.Index().Len())
+}
+
+// The spool file of an import is gone from the temporary directory while the import still runs (a
+// killed process leaves nothing behind) and after it.
+func TestImportLeavesNoSpoolFile(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	s := openService(t)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Import(context.Background(), pr, nil)
+		done <- err
+	}()
+	_, err := io.WriteString(pw, `{"vin":"`+importVIN(1)+`"}`+"\n")
+	require.NoError(t, err)
+	entries, err := os.ReadDir(os.TempDir())
+	require.NoError(t, err)
+	assert.Empty(t, entries, "while the import reads")
+	require.NoError(t, pw.Close())
+	require.NoError(t, <-done)
+	entries, err = os.ReadDir(os.TempDir())
+	require.NoError(t, err)
+	assert.Empty(t, entries, "after the import")
+	assert.Equal(t, 1, s.Index().Len())
 }
