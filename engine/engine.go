@@ -32,7 +32,7 @@ type Options struct {
 	// ConnectedWindow: a vehicle that contacted the server within it counts as connected. Default 1 minute.
 	ConnectedWindow time.Duration
 	// BatchSize is the number of vehicles written per transaction when queuing, canceling or purging.
-	// Default 4000.
+	// Default DefaultBatchSize.
 	BatchSize int
 	// MaxWakeups caps the wake-ups sent per run. Default 10000.
 	MaxWakeups int
@@ -56,7 +56,7 @@ func (o *Options) defaults() {
 		o.ConnectedWindow = time.Minute
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 4000
+		o.BatchSize = DefaultBatchSize
 	}
 	if o.MaxWakeups <= 0 {
 		o.MaxWakeups = 10000
@@ -68,6 +68,9 @@ func (o *Options) defaults() {
 		o.Logger = slog.Default()
 	}
 }
+
+// DefaultBatchSize is Options.BatchSize when none is given.
+const DefaultBatchSize = 4000
 
 // Service is the SOTA Core domain over the store. It is safe for concurrent use.
 type Service struct {
