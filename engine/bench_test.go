@@ -14,6 +14,7 @@ import (
 
 	"sota/examples/load"
 	"sota/internal/budget"
+	"sota/internal/memlimit"
 	"sota/resolver"
 	"sota/store"
 )
@@ -36,6 +37,10 @@ var benchPackage = resolver.PackageID{Name: "fleet-agent", Version: "9.0.0"}
 // reset before it) against the 2 GB RSS budget of a million-vehicle server, and the peak Go heap
 // growth while queuing.
 func BenchmarkQueue1M(b *testing.B) {
+	// the queuing process runs with sotad's soft memory limit, so that its peak RSS is what sotad's would be
+	if _, err := memlimit.Apply(memlimit.Default); err != nil {
+		b.Fatal(err)
+	}
 	ctx := context.Background()
 	dir := b.TempDir()
 	db, err := store.Open(dir+"/db", store.Options{})

@@ -19,6 +19,7 @@ import (
 
 	"sota/api"
 	"sota/engine"
+	"sota/internal/memlimit"
 	"sota/policy"
 	"sota/resolver"
 	"sota/store"
@@ -39,6 +40,7 @@ type Config struct {
 	ChunkSize     int
 	RVIURL        string
 	LogLevel      string
+	MemoryLimit   string
 	Scheduler     time.Duration
 }
 
@@ -59,6 +61,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.IntVar(&c.ChunkSize, "chunk-size", 65536, "device transfer chunk size in bytes")
 	fs.StringVar(&c.RVIURL, "rvi-url", "", "RVI node JSON-RPC endpoint; enables the RVI transport")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.MemoryLimit, "memory-limit", memlimit.Default, "soft memory limit of the Go runtime (e.g. 1536MiB, 2GiB, or off); GOMEMLIMIT wins when set")
 	fs.DurationVar(&c.Scheduler, "scheduler-interval", 30*time.Second, "how often expired updates are purged and idle vehicles with work are woken")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: sotad [flags]\n\nEvery flag can also be set as SOTA_<FLAG> in the environment\n(e.g. SOTA_LISTEN, SOTA_DATA, SOTA_ADMIN_PASSWORD); a flag on the command line wins.\n\nFlags:\n")
@@ -104,6 +107,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	if c.Scheduler < 10*time.Millisecond {
 		return c, fmt.Errorf("--scheduler-interval must be at least 10ms, not %s", c.Scheduler)
 	}
+	if _, err := memlimit.Parse(c.MemoryLimit); err != nil {
+		return c, fmt.Errorf("--memory-limit: %v", err)
+	}
 	if c.ChunkSize < 512 || c.ChunkSize > 16<<20 {
 		return c, fmt.Errorf("--chunk-size must be between 512 and 16777216, not %d", c.ChunkSize)
 	}
@@ -137,6 +143,11 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
+	limit, err := memlimit.Apply(cfg.MemoryLimit)
+	if err != nil {
+		return fmt.Errorf("--memory-limit: %v", err)
+	}
+	log.Debug("soft memory limit", "bytes", limit)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

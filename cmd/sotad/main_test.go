@@ -21,10 +21,17 @@ func TestFlagsEnvironmentAndPrecedence(t *testing.T) {
 	c, err = parseFlags([]string{"--listen", ":1"}, env(map[string]string{"SOTA_LISTEN": ":2"}), io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, ":1", c.Listen, "a flag on the command line wins over the environment")
+
+	c, err = parseFlags(nil, env(nil), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "1536MiB", c.MemoryLimit, "the soft memory limit that keeps a 1M-vehicle server under 2 GB")
+	c, err = parseFlags(nil, env(map[string]string{"SOTA_MEMORY_LIMIT": "off"}), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "off", c.MemoryLimit)
 }
 
 func TestBadFlagsAreRefused(t *testing.T) {
-	for _, args := range [][]string{{"--auth", "maybe"}, {"--chunk-size", "1"}, {"--tls", "x"}, {"--tls-cert", "a"}, {"--nope"}, {"extra"}, {"--scheduler-interval", "1ms"}} {
+	for _, args := range [][]string{{"--auth", "maybe"}, {"--chunk-size", "1"}, {"--tls", "x"}, {"--tls-cert", "a"}, {"--nope"}, {"extra"}, {"--scheduler-interval", "1ms"}, {"--memory-limit", "lots"}, {"--memory-limit", "0"}} {
 		_, err := parseFlags(args, env(nil), io.Discard)
 		assert.Errorf(t, err, "%v", args)
 	}

@@ -22,6 +22,7 @@ import (
 	"sota/examples"
 	"sota/examples/load"
 	"sota/internal/budget"
+	"sota/internal/memlimit"
 	"sota/resolver"
 	"sota/store"
 )
@@ -52,6 +53,11 @@ type importState struct {
 var imported importState
 
 func TestMain(m *testing.M) {
+	// the importing process and the restarted one run with sotad's soft memory limit, so that their
+	// peak RSS is what sotad's would be
+	if _, err := memlimit.Apply(memlimit.Default); err != nil {
+		panic(err)
+	}
 	code := m.Run()
 	if imported.root != "" {
 		os.RemoveAll(imported.root)
