@@ -91,7 +91,7 @@ func BenchmarkValidate200(b *testing.B) {
 	b.ReportMetric(us(r), "µs-regexp-compile")
 	b.Logf("validate: best %.1f µs, median %.1f µs; encoding/json: best %.1f µs, median %.1f µs", us(v), us(vMed), us(j), us(jMed))
 	budget.Report(b, budget.Line{
-		Name:     "validate (parse + check) a 200-character filter",
+		Name:     "validate (parse + check) a 200-character filter, best of 400 rounds of 10 calls (median in the log)",
 		Figure:   us(v),
 		Unit:     "µs",
 		Budget:   50,
