@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -36,7 +37,13 @@ func heapInUse() uint64 {
 func TestLoadDevicePollAndResolve(t *testing.T) {
 	const vehicles, writerVehicles, pollers, resolvers = 200, 20, 8, 2
 	seconds := envInt("SOTA_LOAD_SECONDS", 3)
-	e := newCoreEnv(t)
+	// The real server, without the call recording of the test harnesses (it would grow with the load).
+	deps := fullDeps(t)
+	deps.Filters = deps.Resolver
+	h, _ := New(Config{AuthNone: true}, deps)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	e := &coreEnv{t: t, srv: srv, deps: deps}
 	ok := func(method, path string, body, out any) {
 		t.Helper()
 		res := e.do(method, "/api/v1"+path, body, out)
