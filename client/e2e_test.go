@@ -20,8 +20,9 @@ import (
 
 // End to end: 50 vehicles behind a network that cuts 10% of the chunk answers mid-way install a
 // three-package dependency chain while the server restarts once in the middle. Every vehicle ends
-// with the packages installed and matching their sha256; the server re-sent exactly the chunks whose
-// answers were cut; the request's counts, the histories, the installed sets and the data plan agree.
+// with the packages installed and matching their sha256; the server re-sent the chunks whose answers
+// were cut and nothing more (but for answers the restart cut off); the request's counts, the
+// histories, the installed sets and the data plan agree.
 func TestEndToEndFleetInstall(t *testing.T) {
 	const vehicles = 50
 	srv := newServer(t, 4096)
@@ -172,9 +173,12 @@ func TestEndToEndFleetInstall(t *testing.T) {
 		chunks += st.ChunksCount
 		sent += st.BytesSent
 	}
-	t.Logf("%d chunks, %d chunk requests, %d answers cut, %d re-sent, %d retried calls", chunks, px.chunkReq.Load(), px.drops.Load(), resent, retries.Load())
+	t.Logf("%d chunks, %d chunk requests, %d answers cut, %d cut off by the restart, %d re-sent, %d retried calls", chunks, px.chunkReq.Load(), px.drops.Load(), px.restartCut.Load(), resent, retries.Load())
 	assert.Positive(t, px.drops.Load(), "the network cut some chunk answers")
-	assert.Equal(t, int(px.drops.Load()), resent, "nothing is sent twice beyond the cut answers")
+	// every cut answer is sent again; beyond those, only an answer the restart cut off may be (the
+	// server may have served it before the connection went)
+	assert.GreaterOrEqual(t, resent, int(px.drops.Load()), "every cut answer is sent again")
+	assert.LessOrEqual(t, resent, int(px.drops.Load()+px.restartCut.Load()), "nothing is sent twice beyond the answers that did not arrive")
 	var cycles []struct{ UsedBytes int64 }
 	srv.admin("GET", "/data_plans/fleet/billing_cycles", nil, &cycles)
 	require.Len(t, cycles, 1)

@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -150,14 +151,15 @@ func shaHex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(
 // proxy is a TCP proxy in front of the server (the network between vehicle and server). A fraction of
 // the connections that fetch a chunk are cut in the middle of the answer.
 type proxy struct {
-	ln       net.Listener
-	target   func() string
-	dropRate float64
-	mu       sync.Mutex
-	rnd      *rand.Rand
-	drops    atomic.Int64 // chunk answers cut after the server sent them
-	chunkReq atomic.Int64
-	wg       sync.WaitGroup
+	ln         net.Listener
+	target     func() string
+	dropRate   float64
+	mu         sync.Mutex
+	rnd        *rand.Rand
+	drops      atomic.Int64 // chunk answers cut after the server sent them
+	chunkReq   atomic.Int64
+	restartCut atomic.Int64 // chunk answers cut off by a server restart, not by the proxy
+	wg         sync.WaitGroup
 }
 
 func newProxy(t testing.TB, target func() string, dropRate float64, seed uint64) *proxy {
@@ -192,8 +194,9 @@ func (p *proxy) handle(c net.Conn) {
 		return
 	}
 	first := string(buf[:n])
-	drop, cut := false, 0
+	isChunk, drop, cut := false, false, 0
 	if strings.HasPrefix(first, "GET ") && strings.Contains(strings.SplitN(first, "\r\n", 2)[0], "/chunk ") {
+		isChunk = true
 		p.chunkReq.Add(1)
 		p.mu.Lock()
 		drop = p.rnd.Float64() < p.dropRate
@@ -214,7 +217,21 @@ func (p *proxy) handle(c net.Conn) {
 	}
 	go func() { io.Copy(s, c); s.(*net.TCPConn).CloseWrite() }()
 	if !drop {
-		io.Copy(c, s)
+		if !isChunk {
+			io.Copy(c, s)
+			return
+		}
+		// a chunk answer that does not arrive whole although the proxy did not cut it was cut off by
+		// the server's restart: the device asks for that chunk again too
+		var got bytes.Buffer
+		io.Copy(io.MultiWriter(c, &got), s)
+		resp, err := http.ReadResponse(bufio.NewReader(&got), nil)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+		}
+		if err != nil {
+			p.restartCut.Add(1)
+		}
 		return
 	}
 	// forward the first cut bytes of the answer, then cut the connection; it counts as a drop when
