@@ -26,10 +26,10 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## bench: every performance budget of ARCHITECTURE.md, with baselines measured in the same run
-## (prints one table: figure, budget, ratio against the baseline, pass/fail; rewrites README's Performance table)
+## (one package at a time, so that no two benchmarks share the cores; prints one table: figure, budget, ratio against the baseline, pass/fail; rewrites README's Performance table)
 bench:
 	$(GO) build -o $(BIN)/benchtable ./cmd/benchtable
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./... 2>&1 | ./$(BIN)/benchtable -readme README.md
+	$(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./... 2>&1 | ./$(BIN)/benchtable -readme README.md
 
 ## fuzz: every fuzz target of the repository for FUZZTIME each (filter parser, JSON bodies of every POST/PUT route, policy validator)
 FUZZTIME ?= 20s
