@@ -111,6 +111,12 @@ func TestManagerWakeups(t *testing.T) {
 	other := srv.engine().SignWakeup(vinOf(2))
 	assert.False(t, m.Wakeup(ctx, other), "another vehicle's wake-up is ignored")
 
+	// the first round has polled (the server saw the vehicle) before the update is queued
+	require.Eventually(t, func() bool {
+		var v struct{ LastSeen *time.Time }
+		srv.admin("GET", "/vehicles/"+vinOf(1), nil, &v)
+		return v.LastSeen != nil
+	}, 10*time.Second, 5*time.Millisecond)
 	srv.admin("POST", "/update_requests", map[string]any{"packageId": id}, nil)
 	time.Sleep(50 * time.Millisecond)
 	installed, _ := m.Installed()
