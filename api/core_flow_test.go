@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -145,6 +146,13 @@ func TestCorePackageBinaryUploadAndDownload(t *testing.T) {
 	st, out = e.upload("/api/v1/packages/fw/1.0.0", "other", content)
 	assert.Equal(t, 400, st, "no file field")
 	assert.Empty(t, blobFiles(t, e.dir))
+	// Metadata the package cannot take refuses the upload before its bytes are stored.
+	st, out = e.upload("/api/v1/packages/fw/1.0.0?description="+strings.Repeat("d", 10001), "file", content)
+	assert.Equal(t, 400, st)
+	assert.Equal(t, "invalid_entity", out["code"])
+	assert.Empty(t, blobFiles(t, e.dir))
+	st, _ = e.status("GET", "/api/v1/packages/fw/1.0.0", nil)
+	assert.Equal(t, 404, st, "the package was not created")
 
 	// Success: 204, package created with its metadata, size and sha256 recorded.
 	st, out = e.upload("/api/v1/packages/fw/1.0.0?checksum="+hexsum+"&description=Firmware&vendor=ACME", "file", content)

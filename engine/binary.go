@@ -200,9 +200,9 @@ type Upload struct {
 }
 
 // UploadBinary is PACKAGE_ADD_SOTASERVER: r is streamed into content-addressed storage while hashed;
-// a given checksum that differs is 400 checksum_mismatch and nothing is kept. The size and hash are
-// recorded in the resolver's package (created when missing) and in the binary record in one
-// transaction; given description or vendor are then set on the package.
+// a given checksum that differs is 400 checksum_mismatch and nothing is kept. The size and hash, and
+// the given description or vendor, are recorded in the resolver's package (created when missing) and
+// in the binary record in one transaction.
 func (s *Service) UploadBinary(id resolver.PackageID, r io.Reader, in Upload) (Binary, error) {
 	if err := resolver.ValidPackageID(id); err != nil {
 		return Binary{}, err
@@ -210,31 +210,21 @@ func (s *Service) UploadBinary(id resolver.PackageID, r io.Reader, in Upload) (B
 	if in.Checksum != "" && !ValidSHA256(in.Checksum) {
 		return Binary{}, errs.InvalidEntity("checksum must be 64 hex digits of sha256, not %q", in.Checksum)
 	}
+	info := resolver.BinaryInfo{URI: PackageURI(id), Description: in.Description, Vendor: in.Vendor}
+	if err := resolver.ValidateBinaryInfo(info); err != nil {
+		return Binary{}, err
+	}
 	sum, size, err := s.blob.put(r, in.Checksum, s.opt.MaxUpload)
 	if err != nil {
 		return Binary{}, err
 	}
+	info.Size, info.SHA256 = size, sum
 	b := Binary{Name: id.Name, Version: id.Version, SHA256: sum, Size: size, UploadedAt: s.now()}
 	err = s.resUpdate(func(t store.Txn) error {
-		if err := s.res.SetPackageBinary(t, id, size, sum, PackageURI(id)); err != nil {
+		if err := s.res.SetPackageBinary(t, id, info); err != nil {
 			return err
 		}
 		return s.setBinary(t, b)
 	})
-	if err != nil || (in.Description == nil && in.Vendor == nil) {
-		return b, err
-	}
-	p, err := s.res.Package(id)
-	if err != nil {
-		return b, err
-	}
-	info := resolver.PackageInfo{Description: p.Description, Vendor: p.Vendor}
-	if in.Description != nil {
-		info.Description = *in.Description
-	}
-	if in.Vendor != nil {
-		info.Vendor = *in.Vendor
-	}
-	_, err = s.res.PutPackage(id, info)
 	return b, err
 }

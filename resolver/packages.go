@@ -113,10 +113,35 @@ func (s *Service) savePackage(id PackageID, info PackageInfo, create bool) (Pack
 	return pkg, err
 }
 
-// SetPackageBinary records the package's binary in the caller's transaction (from Update), creating
-// the package when it does not exist.
-func (s *Service) SetPackageBinary(t store.Txn, id PackageID, size int64, sha256hex, uri string) error {
+// BinaryInfo is what an upload records on a package: the binary's size, sha256 and URI, and the
+// description and vendor when given (nil keeps the stored ones).
+type BinaryInfo struct {
+	Size        int64
+	SHA256      string
+	URI         string
+	Description *string
+	Vendor      *string
+}
+
+// ValidateBinaryInfo checks the metadata of an upload before its bytes are stored.
+func ValidateBinaryInfo(b BinaryInfo) error {
+	info := PackageInfo{}
+	if b.Description != nil {
+		info.Description = *b.Description
+	}
+	if b.Vendor != nil {
+		info.Vendor = *b.Vendor
+	}
+	return info.validate()
+}
+
+// SetPackageBinary records the package's binary and the upload's metadata in the caller's transaction
+// (from Update), creating the package when it does not exist.
+func (s *Service) SetPackageBinary(t store.Txn, id PackageID, b BinaryInfo) error {
 	if err := ValidPackageID(id); err != nil {
+		return err
+	}
+	if err := ValidateBinaryInfo(b); err != nil {
 		return err
 	}
 	pkg, found, err := s.findPackage(t, id)
@@ -126,7 +151,13 @@ func (s *Service) SetPackageBinary(t store.Txn, id PackageID, size int64, sha256
 	if !found {
 		pkg = Package{ID: id}
 	}
-	pkg.Size, pkg.CheckSum, pkg.URI = size, sha256hex, uri
+	pkg.Size, pkg.CheckSum, pkg.URI = b.Size, b.SHA256, b.URI
+	if b.Description != nil {
+		pkg.Description = *b.Description
+	}
+	if b.Vendor != nil {
+		pkg.Vendor = *b.Vendor
+	}
 	if err := putJSON(t, packageKey(id), pkg); err != nil {
 		return err
 	}
