@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"sota/errs"
+	"sota/resolver"
 	"sota/store"
 )
 
@@ -31,7 +32,7 @@ type DeviceToken struct {
 }
 
 // MintDeviceToken creates the device token of a vehicle and returns the secret (shown once). A
-// vehicle has one live token: minting again revokes the previous one.
+// vehicle has one live token: minting again revokes the previous one, and so does deleting the vehicle.
 func (a *Auth) MintDeviceToken(vin string) (string, error) {
 	secret := deviceTokenScheme + randomString(32)
 	key := hashKey(deviceTokenPrefix, secret)
@@ -53,12 +54,38 @@ func (a *Auth) MintDeviceToken(vin string) (string, error) {
 		return t.Set([]byte(deviceVINPrefix+vin), key[len(deviceTokenPrefix):])
 	})
 	if err == nil && revoked != "" {
-		deviceTokenMu.Lock()
-		deviceTokenGen++
-		deviceTokens.Delete(deviceTokenKey{a, revoked})
-		deviceTokenMu.Unlock()
+		a.forgetDeviceToken(revoked)
 	}
 	return secret, err
+}
+
+// revokeDeviceToken deletes a vehicle's device token in the transaction that deletes the vehicle (a
+// resolver hook), so that a vehicle deleted and created again needs a new token; the cache forgets
+// the token once the deletion has committed.
+func (a *Auth) revokeDeviceToken(t store.Txn, vin string) error {
+	hash, err := t.Get([]byte(deviceVINPrefix + vin))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	key := deviceTokenPrefix + string(hash)
+	if err := t.Delete([]byte(key)); err != nil {
+		return err
+	}
+	if err := t.Delete([]byte(deviceVINPrefix + vin)); err != nil {
+		return err
+	}
+	return resolver.AfterCommit(t, func() { a.forgetDeviceToken(key) })
+}
+
+// forgetDeviceToken drops a revoked token (its store key) from the cache after the revocation committed.
+func (a *Auth) forgetDeviceToken(key string) {
+	deviceTokenMu.Lock()
+	deviceTokenGen++
+	deviceTokens.Delete(deviceTokenKey{a, key})
+	deviceTokenMu.Unlock()
 }
 
 // DeviceVIN checks a presented device token against the VIN of the request: 401 invalid_token for an

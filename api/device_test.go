@@ -220,10 +220,18 @@ func TestDeviceTokens(t *testing.T) {
 	e.want(200, "", "GET", "/vehicles/"+vinA, "", nil, &v)
 	assert.NotNil(t, v.LastSeen)
 
-	// a deleted vehicle's device gets 404
+	// deleting a vehicle revokes its token, also when the vehicle is created again
+	e.want(200, "", "GET", "/vehicle_updates/"+vinB, tb, nil, &rows) // cached as live
 	e.admin("DELETE", "/vehicles/"+vinB, nil)
-	e.want(404, "missing_vehicle", "GET", "/vehicle_updates/"+vinB, tb, nil, nil)
-	e.want(404, "missing_vehicle", "GET", "/vehicle_updates/"+vinB+"/notification", tb, nil, nil)
+	e.want(401, "invalid_token", "GET", "/vehicle_updates/"+vinB, tb, nil, nil)
+	e.want(401, "invalid_token", "GET", "/vehicle_updates/"+vinB+"/notification", tb, nil, nil)
+	e.admin("PUT", "/vehicles/"+vinB, nil)
+	e.want(401, "invalid_token", "GET", "/vehicle_updates/"+vinB, tb, nil, nil)
+	e.restart()
+	e.want(401, "invalid_token", "GET", "/vehicle_updates/"+vinB, tb, nil, nil)
+	tb2 := e.token(vinB)
+	e.want(200, "", "GET", "/vehicle_updates/"+vinB, tb2, nil, &rows)
+	e.want(200, "", "GET", "/vehicle_updates/"+vinA, ta2, nil, &rows) // another vehicle's token is untouched
 }
 
 // The whole device flow of one vehicle: poll, notification, start, chunks with a duplicate and a

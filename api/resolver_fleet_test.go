@@ -229,7 +229,7 @@ func TestVehicleDeleteCascades(t *testing.T) {
 	fs.ok("PUT", "/vehicles/"+vinA+"/component/ECU1", nil)
 	fs.must(http.StatusNoContent, "", "PUT", "/vehicles/"+vinA+"/packages", map[string]any{"packages": []pid{p("nav", "1.0.0"), p("foreign", "1.0.0")}})
 	var deleted []string
-	fs.rs.SetHooks(resolver.Hooks{VehicleDeleted: func(_ storeTxn, vin string) error {
+	fs.rs.AddHooks(resolver.Hooks{VehicleDeleted: func(_ storeTxn, vin string) error {
 		deleted = append(deleted, vin)
 		return nil
 	}})
@@ -301,7 +301,7 @@ func TestPackages(t *testing.T) {
 func TestPackageDeleteRefusedByHook(t *testing.T) {
 	fs := newFleetServer(t)
 	fs.ok("PUT", "/packages/nav/1.0.0", nil)
-	fs.rs.SetHooks(resolver.Hooks{PackageDeleting: func(_ storeTxn, id resolver.PackageID) error {
+	fs.rs.AddHooks(resolver.Hooks{PackageDeleting: func(_ storeTxn, id resolver.PackageID) error {
 		return errsConflict("package_in_use", "Package %s is used by a queued update", id)
 	}})
 	fs.must(http.StatusConflict, "package_in_use", "DELETE", "/packages/nav/1.0.0", nil)

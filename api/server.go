@@ -64,6 +64,9 @@ func New(cfg Config, deps Deps) (*gin.Engine, *Server) {
 	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger}
 	if deps.DB != nil {
 		s.auth = NewAuth(deps.DB)
+		if deps.Resolver != nil {
+			deps.Resolver.AddHooks(resolver.Hooks{VehicleDeleted: s.auth.revokeDeviceToken})
+		}
 	}
 	r := gin.New()
 	// authenticate guards every /api/v1 route, whoever registers it (see auth_routes.go).

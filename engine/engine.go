@@ -124,7 +124,7 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 	if err := s.loadRequests(); err != nil {
 		return nil, err
 	}
-	res.SetHooks(s.hooks())
+	res.AddHooks(s.hooks())
 	return s, nil
 }
 

@@ -213,10 +213,8 @@ func (s *Service) DeletePackage(id PackageID) error {
 			return err
 		}
 		id = pkg.ID
-		if h := s.getHooks().PackageDeleting; h != nil {
-			if err := h(t, id); err != nil {
-				return err
-			}
+		if err := s.packageDeleting(t, id); err != nil {
+			return err
 		}
 		if err := deletePrefix(t, pkgFilterPrefix(id), func(key []byte) error {
 			parts := splitKey(key, pPkgFilter)

@@ -29,7 +29,7 @@ type Service struct {
 	index *FleetIndex
 	wmu   sync.Mutex // serializes writes
 	hmu   sync.RWMutex
-	hooks Hooks
+	hooks []Hooks
 
 	programs programCache // compiled filters by source text
 }
@@ -49,14 +49,39 @@ func New(db *store.DB) (*Service, error) {
 // DB is the store the service writes to.
 func (s *Service) DB() *store.DB { return s.db }
 
-// SetHooks installs the engine's part of the cascades (vehicle and package deletion).
-func (s *Service) SetHooks(h Hooks) {
+// AddHooks adds a party to the cascades (vehicle and package deletion): the engine's updates and
+// data plans, the API's device tokens. Hooks run in the order they were added.
+func (s *Service) AddHooks(h Hooks) {
 	s.hmu.Lock()
-	s.hooks = h
+	s.hooks = append(s.hooks, h)
 	s.hmu.Unlock()
 }
 
-func (s *Service) getHooks() Hooks {
+// vehicleDeleted runs every VehicleDeleted hook in the deleting transaction.
+func (s *Service) vehicleDeleted(t store.Txn, vin string) error {
+	for _, h := range s.getHooks() {
+		if h.VehicleDeleted != nil {
+			if err := h.VehicleDeleted(t, vin); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// packageDeleting runs every PackageDeleting hook in the deleting transaction; an error refuses it.
+func (s *Service) packageDeleting(t store.Txn, id PackageID) error {
+	for _, h := range s.getHooks() {
+		if h.PackageDeleting != nil {
+			if err := h.PackageDeleting(t, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Service) getHooks() []Hooks {
 	s.hmu.RLock()
 	defer s.hmu.RUnlock()
 	return s.hooks
@@ -95,6 +120,10 @@ func (s *Service) update(fn func(t store.Txn) error) error {
 }
 
 // afterCommit queues f to run after t commits.
+// AfterCommit runs f once the transaction t, from Update (or a hook's transaction), has committed;
+// a hook uses it to change in-memory state only when its change is durable.
+func AfterCommit(t store.Txn, f func()) error { return afterCommit(t, f) }
+
 func afterCommit(t store.Txn, f func()) error {
 	x, ok := t.(*tx)
 	if !ok {

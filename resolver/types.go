@@ -18,7 +18,8 @@ type Target struct {
 	Install []PackageID
 }
 
-// Hooks let the engine take part in resolver cascades inside the same transaction.
+// Hooks let other parts (the engine, the API's device tokens) take part in resolver cascades inside the
+// same transaction.
 type Hooks struct {
 	// VehicleDeleted runs inside the transaction that deletes the vehicle.
 	VehicleDeleted func(t store.Txn, vin string) error

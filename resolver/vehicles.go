@@ -195,10 +195,8 @@ func (s *Service) DeleteVehicle(vin string) error {
 		if err := t.Delete(vehicleKey(vin)); err != nil {
 			return err
 		}
-		if h := s.getHooks().VehicleDeleted; h != nil {
-			if err := h(t, vin); err != nil {
-				return err
-			}
+		if err := s.vehicleDeleted(t, vin); err != nil {
+			return err
 		}
 		return afterCommit(t, func() { s.index.Delete(vin) })
 	})
