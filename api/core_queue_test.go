@@ -378,3 +378,34 @@ func TestCoreCampaigns(t *testing.T) {
 	e.do("GET", "/api/v1/campaigns/"+cp["id"].(string), nil, &got)
 	assert.Equal(t, "created", got["status"])
 }
+
+// A package is in use while a pending update installs it; the install lists of vehicles a request
+// skipped (they already had the package pending from an earlier request) do not count.
+func TestCorePackageInUseOnlyByQueuedInstallLists(t *testing.T) {
+	e := newCoreEnv(t)
+	ok := func(method, path string, body any) {
+		t.Helper()
+		st, code := e.status(method, path, body)
+		require.Truef(t, st/100 == 2, "%s %s: %d %s", method, path, st, code)
+	}
+	v1, v2, v3 := testVIN(1), testVIN(2), testVIN(3)
+	ok("PUT", "/api/v1/packages/nav/1.0.0", map[string]any{})
+	ok("PUT", "/api/v1/packages/radio/1.0.0", map[string]any{})
+	ok("PUT", "/api/v1/packages/radio/1.0.0/dependencies/nav/1.0.0", nil)
+	ok("POST", "/api/v1/filters", map[string]any{"name": "all", "expression": "TRUE"})
+	ok("PUT", "/api/v1/packages/radio/1.0.0/filter/all", nil)
+	ok("PUT", "/api/v1/vehicles/"+v1, nil)
+	ok("PUT", "/api/v1/vehicles/"+v2, nil)
+	ok("PUT", "/api/v1/vehicles/"+v2+"/package/nav/1.0.0", nil)
+
+	r1 := e.queueReq(map[string]any{"packageId": pkgID("radio", "1.0.0")})["id"].(string) // v1: nav, radio; v2: radio
+	ok("PUT", "/api/v1/vehicles/"+v3, nil)
+	ok("PUT", "/api/v1/vehicles/"+v3+"/package/nav/1.0.0", nil)
+	r2 := e.queueReq(map[string]any{"packageId": pkgID("radio", "1.0.0")}) // v3: radio; v1 and v2 skipped
+	require.Equal(t, float64(1), r2["vehicles"])
+	require.Equal(t, float64(2), r2["skipped"])
+
+	e.failure("DELETE", "/api/v1/packages/nav/1.0.0", nil, 409, "package_in_use") // r1 installs nav on v1
+	ok("PUT", "/api/v1/update_requests/"+r1+"/cancel", nil)
+	ok("DELETE", "/api/v1/packages/nav/1.0.0", nil) // r2's pending update (v3) installs radio only
+}

@@ -231,8 +231,13 @@ func (s *Service) persist(r *UpdateRequest, targets []resolver.Target) error {
 	r.State = StateQueuing
 	err := s.update(func(t store.Txn) error {
 		if r.PackageID != nil {
+			// the packages this request installs, which cannot be deleted while it has updates pending:
+			// those of the vehicles it queues (not of the ones skipped)
 			seen := map[resolver.PackageID]bool{*r.PackageID: true}
 			for _, tg := range targets {
+				if active[tg.VIN] {
+					continue
+				}
 				for _, p := range tg.Install {
 					seen[p] = true
 				}
