@@ -23,6 +23,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -77,6 +78,14 @@ type APIToken struct {
 type Auth struct {
 	db  *store.DB
 	now func() time.Time
+
+	// devTokens caches the VIN of each live device token by its store key: every device call checks
+	// its token. A revocation (MintDeviceToken, a deleted vehicle) bumps devGen and drops the revoked
+	// token after its commit; a lookup caches what it read only when no revocation happened since it
+	// began, so a revoked token is never cached again.
+	devTokens sync.Map // store key -> VIN
+	devMu     sync.Mutex
+	devGen    uint64
 }
 
 // NewAuth returns the authentication service over db.

@@ -11,7 +11,6 @@ package api
 import (
 	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"sota/errs"
@@ -82,10 +81,10 @@ func (a *Auth) revokeDeviceToken(t store.Txn, vin string) error {
 
 // forgetDeviceToken drops a revoked token (its store key) from the cache after the revocation committed.
 func (a *Auth) forgetDeviceToken(key string) {
-	deviceTokenMu.Lock()
-	deviceTokenGen++
-	deviceTokens.Delete(deviceTokenKey{a, key})
-	deviceTokenMu.Unlock()
+	a.devMu.Lock()
+	a.devGen++
+	a.devTokens.Delete(key)
+	a.devMu.Unlock()
 }
 
 // DeviceVIN checks a presented device token against the VIN of the request: 401 invalid_token for an
@@ -96,12 +95,12 @@ func (a *Auth) DeviceVIN(secret, vin string) error {
 	}
 	key := hashKey(deviceTokenPrefix, secret)
 	var tok DeviceToken
-	if v, ok := deviceTokens.Load(deviceTokenKey{a, string(key)}); ok {
+	if v, ok := a.devTokens.Load(string(key)); ok {
 		tok.VIN = v.(string)
 	} else {
-		deviceTokenMu.Lock()
-		gen := deviceTokenGen
-		deviceTokenMu.Unlock()
+		a.devMu.Lock()
+		gen := a.devGen
+		a.devMu.Unlock()
 		err := a.db.View(func(t store.Txn) error { return getJSON(t, key, &tok) })
 		if errors.Is(err, store.ErrNotFound) {
 			return errs.New(errs.Unauthorized, "invalid_token", "Unknown or revoked device token")
@@ -109,29 +108,14 @@ func (a *Auth) DeviceVIN(secret, vin string) error {
 		if err != nil {
 			return err
 		}
-		deviceTokenMu.Lock()
-		if gen == deviceTokenGen { // no rotation committed since the read: the record is live
-			deviceTokens.Store(deviceTokenKey{a, string(key)}, tok.VIN)
+		a.devMu.Lock()
+		if gen == a.devGen { // no rotation committed since the read: the record is live
+			a.devTokens.Store(string(key), tok.VIN)
 		}
-		deviceTokenMu.Unlock()
+		a.devMu.Unlock()
 	}
 	if tok.VIN != vin {
 		return errs.New(errs.Forbidden, "wrong_vehicle", "This device token belongs to another vehicle")
 	}
 	return nil
-}
-
-// deviceTokens caches the VIN of each live device token by its store key, per Auth: every device call
-// checks its token. A rotation (MintDeviceToken) bumps deviceTokenGen and drops the revoked token
-// after its commit; a lookup caches what it read only when no rotation happened since it began, so a
-// revoked token is never cached again.
-var (
-	deviceTokens   sync.Map
-	deviceTokenMu  sync.Mutex
-	deviceTokenGen uint64
-)
-
-type deviceTokenKey struct {
-	a   *Auth
-	key string
 }

@@ -1,12 +1,9 @@
 package engine
 
 import (
-	"bytes"
 	"context"
-	"os"
 	"runtime"
 	"runtime/metrics"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -119,7 +116,7 @@ func BenchmarkQueue1M(b *testing.B) {
 	resolveTime := time.Since(resolveStart)
 
 	runtime.GC()
-	resetPeakRSS := resetHWM()
+	resetPeakRSS := budget.ResetPeakRSS()
 	heap := startHeapSampler()
 	queueStart := time.Now()
 	r, err := s.QueueUpdate(ctx, NewRequest{PackageID: benchPackage})
@@ -187,24 +184,12 @@ func rawWrite(b *testing.B, db *store.DB, prefix string, targets []resolver.Targ
 	return time.Since(start)
 }
 
-// resetHWM resets the kernel's peak-RSS mark of this process (VmHWM) and reports whether it could.
-func resetHWM() bool {
-	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
-}
-
 // peakRSS is VmHWM when it was reset before the measurement, else the process's Maxrss (which then
 // includes the fleet import).
 func peakRSS(wasReset bool) (uint64, string) {
 	if wasReset {
-		if st, err := os.ReadFile("/proc/self/status"); err == nil {
-			for _, line := range bytes.Split(st, []byte("\n")) {
-				if v, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
-					f := bytes.Fields(v)
-					if n, err := strconv.ParseUint(string(f[0]), 10, 64); err == nil && len(f) == 2 && string(f[1]) == "kB" {
-						return n << 10, "VmHWM reset before queuing"
-					}
-				}
-			}
+		if kb, err := budget.StatusKB("VmHWM"); err == nil {
+			return uint64(kb) << 10, "VmHWM reset before queuing"
 		}
 	}
 	var ru syscall.Rusage

@@ -4,7 +4,6 @@ package engine
 // (TRIGGER_TRANSFER_START A1) and the answer to GET_ALL_PACKAGES.
 
 import (
-	"sync"
 	"time"
 
 	"sota/errs"
@@ -30,8 +29,7 @@ type PollRow struct {
 // is refreshed when older than LastSeenResolution. 404 missing_vehicle.
 func (s *Service) Seen(vin string) error {
 	now := s.now()
-	key := seenKey{s, vin}
-	if v, ok := storedSeen.Load(key); ok && now.Sub(v.(time.Time)) < LastSeenResolution && s.res.VehicleExists(vin) {
+	if v, ok := s.storedSeen.Load(vin); ok && now.Sub(v.(time.Time)) < LastSeenResolution && s.res.VehicleExists(vin) {
 		s.Contact(vin)
 		return nil
 	}
@@ -41,23 +39,14 @@ func (s *Service) Seen(vin string) error {
 	}
 	s.Contact(vin)
 	if v.LastSeen != nil && now.Sub(*v.LastSeen) < LastSeenResolution {
-		storedSeen.Store(key, *v.LastSeen)
+		s.storedSeen.Store(vin, *v.LastSeen)
 		return nil
 	}
 	if err := s.resUpdate(func(t store.Txn) error { return s.res.SetLastSeen(t, vin, now) }); err != nil {
 		return err
 	}
-	storedSeen.Store(key, now)
+	s.storedSeen.Store(vin, now)
 	return nil
-}
-
-// storedSeen remembers, per service and vehicle, the lastSeen this process knows to be stored, so
-// that a poll within LastSeenResolution of it reads nothing to decide that no write is due.
-var storedSeen sync.Map
-
-type seenKey struct {
-	s   *Service
-	vin string
 }
 
 // Poll is the device's view of its queue (GET /vehicle_updates/:vin): its pending and in-flight

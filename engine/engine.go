@@ -92,6 +92,13 @@ type Service struct {
 	contactMu sync.Mutex
 	lastSeen  map[string]time.Time // device contact, in memory: "connected" is a property of this process
 	lastWake  map[string]time.Time
+
+	// storedSeen remembers per vehicle the lastSeen this process knows to be stored, so that a poll
+	// within LastSeenResolution of it reads nothing to decide that no write is due (Seen).
+	storedSeen sync.Map // vin -> time.Time
+	// planLocks serialise the transactions that add traffic to one data plan's billing cycle: every
+	// vehicle of the plan writes the same cycle record, and unserialised concurrent chunks conflict.
+	planLocks sync.Map // lower-case plan id -> *sync.Mutex
 }
 
 // New opens the engine over db next to the resolver res: loads or creates the wake-up key, loads the

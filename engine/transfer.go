@@ -508,10 +508,6 @@ func (b bundle) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// planLocks serialises the transactions that add traffic to one data plan's billing cycle (every
-// vehicle of the plan writes the same cycle record; unserialised, concurrent chunks conflict).
-var planLocks sync.Map
-
 // lockPlan locks the data plan of the vehicle, if it has one, and returns the unlock.
 func (s *Service) lockPlan(vin string) func() {
 	var pid string
@@ -523,7 +519,7 @@ func (s *Service) lockPlan(vin string) func() {
 	if pid == "" {
 		return func() {}
 	}
-	m, _ := planLocks.LoadOrStore(fmt.Sprintf("%p/%s", s, strings.ToLower(pid)), &sync.Mutex{})
+	m, _ := s.planLocks.LoadOrStore(strings.ToLower(pid), &sync.Mutex{})
 	mu := m.(*sync.Mutex)
 	mu.Lock()
 	return mu.Unlock

@@ -33,7 +33,7 @@ func init() {
 func runDevice(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("device", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", policyEnvOr("SOTA_SERVER", "http://localhost:8080"), "server base URL")
+	server := serverFlag(fs)
 	vin := fs.String("vin", os.Getenv("SOTA_VIN"), "the vehicle's VIN")
 	token := fs.String("token", os.Getenv("SOTA_DEVICE_TOKEN"), "the vehicle's device token (POST /api/v1/vehicles/VIN/token)")
 	dir := fs.String("dir", "", "directory the packages are installed into (default ./device-VIN)")

@@ -24,17 +24,6 @@ func init() {
 	})
 }
 
-// serverFlags adds the --server and --token flags every command that talks to a server takes.
-func serverFlags(fs *flag.FlagSet) (server, token *string) {
-	def := os.Getenv("SOTA_SERVER")
-	if def == "" {
-		def = "http://localhost:8080"
-	}
-	server = fs.String("server", def, "server base URL ($SOTA_SERVER)")
-	token = fs.String("token", os.Getenv("SOTA_TOKEN"), "API token ($SOTA_TOKEN)")
-	return server, token
-}
-
 // progressInterval is how often the progress bar is redrawn.
 var progressInterval = 250 * time.Millisecond
 

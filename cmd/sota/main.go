@@ -3,6 +3,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -58,4 +59,19 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands that talk to a server take --server URL (default $SOTA_SERVER or http://localhost:8080)")
 	fmt.Fprintln(w, "and --token TOKEN (default $SOTA_TOKEN). Run 'sota COMMAND --help' for a command's flags.")
+}
+
+// serverFlag adds the --server flag of the commands that talk to a server: default $SOTA_SERVER, else
+// http://localhost:8080.
+func serverFlag(fs *flag.FlagSet) *string {
+	def := os.Getenv("SOTA_SERVER")
+	if def == "" {
+		def = "http://localhost:8080"
+	}
+	return fs.String("server", def, "server base URL ($SOTA_SERVER)")
+}
+
+// serverFlags adds --server and --token (an admin API token, default $SOTA_TOKEN).
+func serverFlags(fs *flag.FlagSet) (server, token *string) {
+	return serverFlag(fs), fs.String("token", os.Getenv("SOTA_TOKEN"), "API token ($SOTA_TOKEN)")
 }

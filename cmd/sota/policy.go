@@ -215,8 +215,7 @@ func runPolicyMerge(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 func runPolicySimulate(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("policy simulate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", policyEnvOr("SOTA_SERVER", "http://localhost:8080"), "policy server base URL")
-	token := fs.String("token", os.Getenv("SOTA_TOKEN"), "API token (the policy endpoint needs none)")
+	server, token := serverFlags(fs) // the policy endpoint itself needs no token
 	env := fs.String("env", "production", "production or staging")
 	localFile := fs.String("local", "", "the head unit's local policy table (default: SDL Core's preloaded table)")
 	appID := fs.String("app", "sota-sim-app", "the app the snapshot travels through (registered with the snapshot)")
@@ -327,13 +326,6 @@ func policySend(client *http.Client, url, token string, pts policy.Table) ([]byt
 		return nil, fmt.Errorf("HTTP %d: %s", res.StatusCode, strings.TrimSpace(string(body)))
 	}
 	return body, nil
-}
-
-func policyEnvOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 func orNone(s string) string {

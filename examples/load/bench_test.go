@@ -284,27 +284,13 @@ func BenchmarkPeakRSS1M(b *testing.B) {
 		Figure: float64(kb) / 1024, Unit: "MiB", Budget: 2048})
 }
 
-func vmHWM() (int64, error) { return statusKB("VmHWM") }
-
-// statusKB reads a "Name: N kB" line of /proc/self/status.
-func statusKB(name string) (int64, error) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, name+":"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no %s line in /proc/self/status", name)
-}
+func vmHWM() (int64, error) { return budget.StatusKB("VmHWM") }
 
 // stage notes the peak RSS so far.
 func (i *importState) stage(name string) {
-	hwm, _ := statusKB("VmHWM")
-	anon, _ := statusKB("RssAnon")
-	file, _ := statusKB("RssFile")
+	hwm, _ := vmHWM()
+	anon, _ := budget.StatusKB("RssAnon")
+	file, _ := budget.StatusKB("RssFile")
 	i.stages = append(i.stages, fmt.Sprintf("%s: peak %.0f MiB (now %.0f MiB anonymous, %.0f MiB mapped files)",
 		name, float64(hwm)/1024, float64(anon)/1024, float64(file)/1024))
 }

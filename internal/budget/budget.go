@@ -6,6 +6,8 @@ package budget
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -46,4 +48,25 @@ func Report(tb testing.TB, l Line) {
 			b.ReportMetric(l.Ratio, "x-vs-baseline")
 		}
 	}
+}
+
+// StatusKB reads a "Name: N kB" line of /proc/self/status: VmHWM (the peak RSS, which the memory
+// budgets are held to), RssAnon, RssFile.
+func StatusKB(name string) (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, name+":"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s line in /proc/self/status", name)
+}
+
+// ResetPeakRSS resets the kernel's peak-RSS mark of this process (VmHWM), so that a later StatusKB
+// ("VmHWM") measures one stage only, and reports whether it could.
+func ResetPeakRSS() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 }

@@ -16,3 +16,13 @@ func TestPassAndLine(t *testing.T) {
 		t.Fatalf("line\n got %s\nwant %s", got, want)
 	}
 }
+
+func TestStatusKB(t *testing.T) {
+	kb, err := StatusKB("VmHWM")
+	if err != nil || kb <= 0 {
+		t.Fatalf("VmHWM = %d kB, %v", kb, err)
+	}
+	if _, err := StatusKB("NoSuchLine"); err == nil {
+		t.Fatal("a missing line was read")
+	}
+}
