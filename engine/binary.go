@@ -29,10 +29,21 @@ type Binary struct {
 // <dir>/tmp first and are renamed into place once their hash is known.
 type blobStore struct{ dir string }
 
+// init makes the directories and removes uploads left in tmp by a server that was killed mid-upload
+// (the store's lock is held, so no other server is writing there).
 func (b blobStore) init() error {
 	for _, d := range []string{filepath.Join(b.dir, "tmp"), filepath.Join(b.dir, "sha256")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("blob directory: %w", err)
+		}
+	}
+	left, err := os.ReadDir(filepath.Join(b.dir, "tmp"))
+	if err != nil {
+		return fmt.Errorf("blob directory: %w", err)
+	}
+	for _, e := range left {
+		if err := os.RemoveAll(filepath.Join(b.dir, "tmp", e.Name())); err != nil {
+			return fmt.Errorf("remove a left-over upload: %w", err)
 		}
 	}
 	return nil

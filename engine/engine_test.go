@@ -7,6 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -326,4 +329,26 @@ func TestUpdateIDsAreNameBasedUUIDs(t *testing.T) {
 	assert.NotEqual(t, a, updateIDFor("3f1c0a52-5d7e-4c4e-9a39-2f9a1b7c0d12", vinA))
 	assert.True(t, validUUID(a))
 	assert.Equal(t, byte('5'), a[14], "version 5")
+}
+
+// TestUploadsLeftByAKilledServerAreRemovedAtStart: an upload cut short by kill -9 leaves its
+// temporary file; the next start removes it and keeps the stored binaries.
+func TestUploadsLeftByAKilledServerAreRemovedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(dir+"/db", store.Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	res, err := resolver.New(db)
+	require.NoError(t, err)
+	s, err := New(db, res, Options{DataDir: dir})
+	require.NoError(t, err)
+	sum, _, err := s.blob.put(strings.NewReader("kept"), "", 1<<20)
+	require.NoError(t, err)
+	left := filepath.Join(dir, "blobs", "tmp", "upload-123")
+	require.NoError(t, os.WriteFile(left, []byte("half an upload"), 0o600))
+
+	_, err = New(db, res, Options{DataDir: dir})
+	require.NoError(t, err)
+	assert.NoFileExists(t, left)
+	assert.FileExists(t, s.blob.path(sum), "stored binaries stay")
 }

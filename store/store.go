@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -59,12 +60,23 @@ type Batch interface {
 
 // DB is the store handle.
 type DB struct {
-	db *badger.DB
+	db     *badger.DB
+	stopGC chan struct{}
+	gcDone chan struct{}
 }
+
+// DefaultGCInterval is how often the value log is garbage-collected when Options.GCInterval is zero.
+const DefaultGCInterval = 5 * time.Minute
 
 // Options tunes Open.
 type Options struct {
 	InMemory bool // for benchmarks only; tests use a temporary directory
+	// GCInterval is how often value-log garbage collection runs (DefaultGCInterval when zero, never
+	// when negative). Without it Badger's value log keeps every overwritten value and the data
+	// directory only grows.
+	GCInterval time.Duration
+
+	tune func(badger.Options) badger.Options // tests: smaller files and memtables
 }
 
 // Open opens (creating if needed) the store in dir with synchronous writes.
@@ -83,6 +95,9 @@ func Open(dir string, o Options) (*DB, error) {
 	if o.InMemory {
 		bo = bo.WithDir("").WithValueDir("")
 	}
+	if o.tune != nil {
+		bo = o.tune(bo)
+	}
 	bdb, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", dir, err)
@@ -92,7 +107,30 @@ func Open(dir string, o Options) (*DB, error) {
 		bdb.Close()
 		return nil, err
 	}
+	interval := o.GCInterval
+	if interval == 0 {
+		interval = DefaultGCInterval
+	}
+	if !o.InMemory && interval > 0 {
+		d.stopGC, d.gcDone = make(chan struct{}), make(chan struct{})
+		go d.gcLoop(interval)
+	}
 	return d, nil
+}
+
+// gcLoop runs GC every interval until Close.
+func (d *DB) gcLoop(interval time.Duration) {
+	defer close(d.gcDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stopGC:
+			return
+		case <-t.C:
+			d.GC()
+		}
+	}
 }
 
 var schemaKey = []byte("meta/schema")
@@ -115,8 +153,15 @@ func (d *DB) checkSchema() error {
 	})
 }
 
-// Close flushes and closes the store.
-func (d *DB) Close() error { return d.db.Close() }
+// Close stops the garbage collection, flushes and closes the store.
+func (d *DB) Close() error {
+	if d.stopGC != nil {
+		close(d.stopGC)
+		<-d.gcDone
+		d.stopGC = nil
+	}
+	return d.db.Close()
+}
 
 // Update runs fn in a read-write transaction and commits it durably.
 func (d *DB) Update(fn func(Txn) error) error {
@@ -160,11 +205,15 @@ func (d *DB) Sequence(key string) (uint64, error) {
 	return n, err
 }
 
-// GC runs one round of value-log garbage collection; call it from a ticker.
+// GC runs value-log garbage collection until no value-log file is worth rewriting (Open runs it
+// every Options.GCInterval).
 func (d *DB) GC() {
 	for d.db.RunValueLogGC(0.5) == nil {
 	}
 }
+
+// Size reports the bytes of the LSM tree and of the value log.
+func (d *DB) Size() (lsm, vlog int64) { return d.db.Size() }
 
 type txn struct{ t *badger.Txn }
 
