@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"sota/store"
+	"sota/web"
 )
 
 const testPassword = "correct horse battery"
@@ -203,6 +204,14 @@ func TestOnlyApprovedAssetsAreServed(t *testing.T) {
 		resp := e.do("GET", path, nil, nil)
 		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
 		assert.True(t, strings.HasPrefix(resp.Header.Get("Content-Type"), ct), path)
+	}
+	// Every module of the admin UI is served, as JavaScript (a browser refuses a module of another type).
+	for name := range web.Assets {
+		resp := e.do("GET", "/assets/"+name, nil, nil)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, name)
+		if strings.HasSuffix(name, ".js") {
+			assert.True(t, strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript"), name)
+		}
 	}
 	for _, path := range []string{"/assets/evil.js", "/assets/login.html", "/assets/index.html", "/other.html", "/admin/page.html", "/app.js", "/x/y.css", "/assets/APP.JS", "/index.htm"} {
 		resp := e.do("GET", path, nil, nil)

@@ -1,6 +1,7 @@
 // Package web holds the admin UI assets, embedded into the binary: the single-page app (index.html,
-// app.js, app.css) and the login page template (with login.js). There is no build step: the files are
-// served as they are.
+// app.css, and plain ES modules: app.js, the entry that routes to one module per screen, plus the shared
+// api.js, ui.js, nav.js and dryrun.js) and the login page template (with login.js). There is no build
+// step: the files are served as they are.
 // Only the files named in Assets are served; the api package answers 409 for any other script,
 // stylesheet or page.
 package web
@@ -12,11 +13,26 @@ var files embed.FS
 
 // Assets maps each approved asset name (as requested under /assets/) to its content type.
 var Assets = map[string]string{
-	"app.js":  "text/javascript; charset=utf-8",
 	"app.css": "text/css; charset=utf-8",
+	// The admin UI's modules: the entry (app.js), the shared ones, then one per screen.
+	"app.js":        js,
+	"api.js":        js,
+	"ui.js":         js,
+	"nav.js":        js,
+	"dryrun.js":     js,
+	"vehicles.js":   js,
+	"packages.js":   js,
+	"components.js": js,
+	"filters.js":    js,
+	"campaigns.js":  js,
+	"requests.js":   js,
+	"dataplans.js":  js,
+	"settings.js":   js,
 	// login.js keeps the screen asked for (the URL fragment, which the server never sees) across login.
-	"login.js": "text/javascript; charset=utf-8",
+	"login.js": js,
 }
+
+const js = "text/javascript; charset=utf-8"
 
 // Index is the admin UI page.
 func Index() []byte { return mustRead("static/index.html") }

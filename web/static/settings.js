@@ -1,0 +1,65 @@
+// Settings: API tokens and accounts.
+import { el, append, clear, $, table, when } from "./ui.js";
+import { api, act, session, toLogin } from "./api.js";
+import { current, reload } from "./nav.js";
+
+async function settings() {
+  const view = $("#view");
+  const ok = current();
+  const [tokens, accounts] = await Promise.all([api("GET", "/tokens"), api("GET", "/accounts")]);
+  if (!ok()) return;
+  const tokName = el("input", { id: "token-name", placeholder: "what the token is for", size: 28 });
+  const secret = el("div", { id: "token-secret" });
+  const user = el("input", { id: "account-name", placeholder: "username", size: 16, autocomplete: "off" });
+  const pw = el("input", { id: "account-password", type: "password", placeholder: "password (8 or more)", size: 20, autocomplete: "new-password" });
+  const who = el("select", { id: "password-account" }, accounts.map((a) => el("option", { value: a.username, selected: a.username === session.username }, a.username)));
+  const newPw = el("input", { type: "password", placeholder: "new password", size: 20, autocomplete: "new-password" });
+
+  append(view, el("h1", {}, "Settings"),
+    el("div", { class: "cols" },
+      el("section", { class: "card" },
+        el("h2", {}, "API tokens"),
+        el("p", { class: "muted" }, "Scripts send a token as ", el("code", {}, "Authorization: Bearer <token>"), "; it needs no CSRF header. The secret is shown once."),
+        el("form", { class: "bar", onsubmit: async (ev) => {
+          ev.preventDefault();
+          const t = await act(() => api("POST", "/tokens", { name: tokName.value }), "Token created");
+          if (!t) return;
+          tokName.value = "";
+          clear(secret, el("p", {}, "Copy it now, it is not shown again: ", el("code", { class: "secret" }, t.token)));
+          const again = await api("GET", "/tokens");
+          clear(tokList, tokenTable(again));
+        } }, tokName, el("button", { type: "submit", class: "primary", id: "token-create" }, "Create token")),
+        secret),
+      el("section", { class: "card" },
+        el("h2", {}, "Accounts"),
+        table(["Username", "Created", ""], accounts.map((a) => [a.username, when(a.createdAt),
+          el("button", { class: "small danger", onclick: async () => {
+            if (confirm("Delete account " + a.username + "?") && await act(() => api("DELETE", "/accounts/" + encodeURIComponent(a.username)), "Deleted " + a.username)) reload();
+          } }, "Delete")])),
+        el("form", { class: "bar", onsubmit: async (ev) => {
+          ev.preventDefault();
+          if (await act(() => api("POST", "/accounts", { username: user.value.trim(), password: pw.value }), "Account created")) reload();
+        } }, user, pw, el("button", { type: "submit" }, "Add account")),
+        el("form", { class: "bar", onsubmit: async (ev) => {
+          ev.preventDefault();
+          if (await act(() => api("PUT", "/accounts/" + encodeURIComponent(who.value) + "/password", { password: newPw.value }), "Password changed; the account's sessions ended")) {
+            newPw.value = "";
+            if (who.value.toLowerCase() === String(session.username).toLowerCase()) toLogin();
+          }
+        } }, who, newPw, el("button", { type: "submit" }, "Change password")))));
+  const tokList = el("div", { id: "token-list" }, tokenTable(tokens));
+  view.querySelector(".card").append(tokList);
+
+  function tokenTable(ts) {
+    return table(["Name", "Owner", "Created", ""], ts.map((t) => [t.name, t.username, when(t.createdAt),
+      el("button", { class: "small danger", onclick: async () => {
+        if (confirm("Revoke token " + t.name + "?") && await act(() => api("DELETE", "/tokens/" + encodeURIComponent(t.id)), "Token revoked")) {
+          clear(tokList, tokenTable(await api("GET", "/tokens")));
+        }
+      } }, "Revoke")]), "No API tokens.");
+  }
+}
+
+export const routes = [
+  [/^#\/settings$/, settings],
+];
