@@ -28,32 +28,27 @@ type identity struct {
 	Token    *APIToken
 }
 
-// authExempt reports whether a route stays outside admin authentication: the device API (its own
-// device tokens), the SDL policy-server endpoints head units call, and the public wake-up key.
-// route is the matched gin pattern ("" when no route matched), path the request path.
-func authExempt(route, path string) bool {
-	switch {
-	case route == "/api/v1/vehicle_updates" || strings.HasPrefix(route, "/api/v1/vehicle_updates/"):
-		return true
-	case route != "" && (path == "/api/v1/production/policy" || path == "/api/v1/staging/policy"):
-		return true
-	case route == "/api/v1/wakeup/public_key":
-		return true
-	}
-	return false
-}
-
-// authenticate runs before every handler. Under /api/v1 (except authExempt routes) it requires a
-// valid API token (Authorization: Bearer) or session cookie, and for a cookie on a state-changing
-// method also the session's X-CSRF-Token. UI pages check the identity themselves (they redirect).
+// authenticate runs before every handler and lets the call through by the role of its route-table row:
+// public rows need nothing, device rows the device token of the VIN in the path (also under
+// --auth=none), RVI rows the RVI node's token, and the other rows an API token (Authorization: Bearer)
+// or a session cookie — for a cookie on a state-changing method also the session's X-CSRF-Token.
+// A path under /api/v1 that matches no route needs credentials too, so unknown paths tell nothing.
 func (s *Server) authenticate() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		path := c.Request.URL.Path
-		if path != "/api/v1" && !strings.HasPrefix(path, "/api/v1/") {
+		role := RolePublic
+		if rt := s.route(c); rt != nil {
+			role = rt.Role
+		} else if p := c.Request.URL.Path; p == "/api/v1" || strings.HasPrefix(p, "/api/v1/") {
+			role = RoleViewer
+		}
+		switch role {
+		case RolePublic:
 			c.Next()
 			return
-		}
-		if authExempt(c.FullPath(), path) {
+		case RoleDevice:
+			s.authenticateDevice(c)
+			return
+		case RoleRVI:
 			c.Next()
 			return
 		}
@@ -77,6 +72,23 @@ func (s *Server) authenticate() gin.HandlerFunc {
 		c.Set(identityKey, id)
 		c.Next()
 	}
+}
+
+// authenticateDevice requires the device token of the VIN in the path.
+func (s *Server) authenticateDevice(c *gin.Context) {
+	secret, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !ok {
+		c.Header("WWW-Authenticate", `Bearer realm="sota-device"`)
+		writeError(c, errs.New(errs.Unauthorized, "not_authenticated", "Device token required: Authorization: Bearer <device token>"))
+		return
+	}
+	vin := c.Param("vin")
+	if err := s.auth.DeviceVIN(strings.TrimSpace(secret), vin); err != nil {
+		writeError(c, err)
+		return
+	}
+	s.deps.Engine.Contact(vin)
+	c.Next()
 }
 
 func safeMethod(m string) bool {
@@ -133,210 +145,210 @@ func (s *Server) requireAuthService(c *gin.Context) bool {
 	return true
 }
 
-func init() { addRoutes(registerAuth) }
+var loginTmpl = template.Must(template.New("login").Parse(web.LoginTemplate()))
 
-func registerAuth(s *Server, r *gin.Engine, v1 *gin.RouterGroup) {
-	loginTmpl := template.Must(template.New("login").Parse(web.LoginTemplate()))
-
-	page := func(c *gin.Context) {
-		if !s.cfg.AuthNone {
-			if _, ok, err := s.sessionOf(c); err != nil {
-				writeError(c, err)
-				return
-			} else if !ok {
-				redirect(c, "/login?next="+url.QueryEscape(c.Request.URL.RequestURI()))
-				return
-			}
+// uiPage serves the UI, or redirects to the login page without a session.
+func (s *Server) uiPage(c *gin.Context) {
+	if !s.cfg.AuthNone {
+		if _, ok, err := s.sessionOf(c); err != nil {
+			writeError(c, err)
+			return
+		} else if !ok {
+			redirect(c, "/login?next="+url.QueryEscape(c.Request.URL.RequestURI()))
+			return
 		}
-		c.Header("Cache-Control", "no-store")
-		c.Header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
-		c.Header("X-Frame-Options", "DENY")
-		c.Data(http.StatusOK, "text/html; charset=utf-8", web.Index())
 	}
-	r.GET("/", page)
-	r.GET("/index.html", page)
+	c.Header("Cache-Control", "no-store")
+	c.Header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+	c.Header("X-Frame-Options", "DENY")
+	c.Data(http.StatusOK, "text/html; charset=utf-8", web.Index())
+}
 
-	r.GET("/assets/:file", func(c *gin.Context) {
-		body, ct, ok := web.Asset(c.Param("file"))
-		if !ok {
-			refuseAsset(c)
-			return
-		}
-		c.Header("Cache-Control", "no-cache")
-		c.Data(http.StatusOK, ct, body)
-	})
-
-	renderLogin := func(c *gin.Context, status int, next, msg string) {
-		var buf bytes.Buffer
-		if err := loginTmpl.Execute(&buf, struct{ Next, Error string }{next, msg}); err != nil {
-			writeError(c, err)
-			return
-		}
-		c.Header("Cache-Control", "no-store")
-		c.Header("X-Frame-Options", "DENY")
-		c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+func uiAsset(c *gin.Context) {
+	body, ct, ok := web.Asset(c.Param("file"))
+	if !ok {
+		refuseAsset(c)
+		return
 	}
-	r.GET("/login", func(c *gin.Context) { renderLogin(c, http.StatusOK, safeNext(c.Query("next")), "") })
+	c.Header("Cache-Control", "no-cache")
+	c.Data(http.StatusOK, ct, body)
+}
 
-	r.POST("/login", func(c *gin.Context) {
-		var in struct {
-			Username string `json:"username" form:"username"`
-			Password string `json:"password" form:"password"`
-			Next     string `json:"next" form:"next"`
-		}
-		isJSON := strings.HasPrefix(c.ContentType(), "application/json")
-		if isJSON {
-			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)
-			if !bindJSON(c, &in) {
-				return
-			}
-		} else {
-			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)
-			if err := c.ShouldBind(&in); err != nil {
-				writeError(c, errs.InvalidEntity("Invalid login form: %v", err))
-				return
-			}
-		}
-		next := c.Query("next")
-		if next == "" {
-			next = in.Next
-		}
-		next = safeNext(next)
-		if !s.requireAuthService(c) {
-			return
-		}
-		id, sess, err := s.auth.Login(in.Username, in.Password)
-		if err != nil {
-			if e, ok := errs.As(err); ok && e.Kind == errs.Unauthorized && !isJSON {
-				renderLogin(c, http.StatusUnauthorized, next, e.Description)
-				return
-			}
-			writeError(c, err)
-			return
-		}
-		http.SetCookie(c.Writer, &http.Cookie{
-			Name: SessionCookie, Value: id, Path: "/", MaxAge: int(SessionTTL.Seconds()), Expires: sess.ExpiresAt,
-			HttpOnly: true, Secure: c.Request.TLS != nil, SameSite: http.SameSiteStrictMode,
-		})
-		redirect(c, next)
-	})
+func renderLogin(c *gin.Context, status int, next, msg string) {
+	var buf bytes.Buffer
+	if err := loginTmpl.Execute(&buf, struct{ Next, Error string }{next, msg}); err != nil {
+		writeError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Header("X-Frame-Options", "DENY")
+	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
 
-	r.POST("/logout", func(c *gin.Context) {
-		if ck, err := c.Cookie(SessionCookie); err == nil && s.auth != nil {
-			if err := s.auth.Logout(ck); err != nil {
-				writeError(c, err)
-				return
-			}
-		}
-		http.SetCookie(c.Writer, &http.Cookie{
-			Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
-			HttpOnly: true, Secure: c.Request.TLS != nil, SameSite: http.SameSiteStrictMode,
-		})
-		redirect(c, "/login")
-	})
+func (s *Server) loginPage(c *gin.Context) {
+	renderLogin(c, http.StatusOK, safeNext(c.Query("next")), "")
+}
 
-	v1.GET("/session", func(c *gin.Context) {
-		out := gin.H{"authNone": s.cfg.AuthNone, "username": nil, "csrfToken": nil, "expiresAt": nil}
-		if v, ok := c.Get(identityKey); ok {
-			id := v.(*identity)
-			out["username"] = id.Username
-			if id.Session != nil {
-				out["csrfToken"] = id.Session.CSRF
-				out["expiresAt"] = id.Session.ExpiresAt
-			}
+func (s *Server) login(c *gin.Context) {
+	var in struct {
+		Username string `json:"username" form:"username"`
+		Password string `json:"password" form:"password"`
+		Next     string `json:"next" form:"next"`
+	}
+	isJSON := strings.HasPrefix(c.ContentType(), "application/json")
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)
+	if isJSON {
+		if !bindJSON(c, &in) {
+			return
 		}
-		c.JSON(http.StatusOK, out)
+	} else if err := c.ShouldBind(&in); err != nil {
+		writeError(c, errs.InvalidEntity("Invalid login form: %v", err))
+		return
+	}
+	next := c.Query("next")
+	if next == "" {
+		next = in.Next
+	}
+	next = safeNext(next)
+	if !s.requireAuthService(c) {
+		return
+	}
+	id, sess, err := s.auth.Login(in.Username, in.Password)
+	if err != nil {
+		if e, ok := errs.As(err); ok && e.Kind == errs.Unauthorized && !isJSON {
+			renderLogin(c, http.StatusUnauthorized, next, e.Description)
+			return
+		}
+		writeError(c, err)
+		return
+	}
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: SessionCookie, Value: id, Path: "/", MaxAge: int(SessionTTL.Seconds()), Expires: sess.ExpiresAt,
+		HttpOnly: true, Secure: c.Request.TLS != nil, SameSite: http.SameSiteStrictMode,
 	})
+	redirect(c, next)
+}
 
-	v1.GET("/tokens", func(c *gin.Context) {
-		if !s.requireAuthService(c) {
-			return
-		}
-		toks, err := s.auth.Tokens()
-		if err != nil {
+func (s *Server) logout(c *gin.Context) {
+	if ck, err := c.Cookie(SessionCookie); err == nil && s.auth != nil {
+		if err := s.auth.Logout(ck); err != nil {
 			writeError(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, toks)
+	}
+	http.SetCookie(c.Writer, &http.Cookie{
+		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: c.Request.TLS != nil, SameSite: http.SameSiteStrictMode,
 	})
-	v1.POST("/tokens", func(c *gin.Context) {
-		var in struct {
-			Name string `json:"name"`
-		}
-		if !bindJSON(c, &in) || !s.requireAuthService(c) {
-			return
-		}
-		if callerName(c) == "" {
-			writeError(c, errs.New(errs.Unauthorized, "not_authenticated", "Log in to create an API token"))
-			return
-		}
-		secret, tok, err := s.auth.CreateToken(callerName(c), in.Name)
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, gin.H{"id": tok.ID, "name": tok.Name, "username": tok.Username, "createdAt": tok.CreatedAt, "token": secret})
-	})
-	v1.DELETE("/tokens/:id", func(c *gin.Context) {
-		if !s.requireAuthService(c) {
-			return
-		}
-		if err := s.auth.RevokeToken(c.Param("id")); err != nil {
-			writeError(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, gin.H{"revoked": c.Param("id")})
-	})
+	redirect(c, "/login")
+}
 
-	v1.GET("/accounts", func(c *gin.Context) {
-		if !s.requireAuthService(c) {
-			return
+func (s *Server) session(c *gin.Context) {
+	out := gin.H{"authNone": s.cfg.AuthNone, "username": nil, "csrfToken": nil, "expiresAt": nil}
+	if v, ok := c.Get(identityKey); ok {
+		id := v.(*identity)
+		out["username"] = id.Username
+		if id.Session != nil {
+			out["csrfToken"] = id.Session.CSRF
+			out["expiresAt"] = id.Session.ExpiresAt
 		}
-		accs, err := s.auth.Accounts()
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, accs)
-	})
-	v1.POST("/accounts", func(c *gin.Context) {
-		var in struct {
-			Username string `json:"username"`
-			Password string `json:"password"`
-		}
-		if !bindJSON(c, &in) || !s.requireAuthService(c) {
-			return
-		}
-		acc, err := s.auth.CreateAccount(in.Username, in.Password)
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, acc)
-	})
-	v1.PUT("/accounts/:username/password", func(c *gin.Context) {
-		var in struct {
-			Password string `json:"password"`
-		}
-		if !bindJSON(c, &in) || !s.requireAuthService(c) {
-			return
-		}
-		if err := s.auth.SetPassword(c.Param("username"), in.Password); err != nil {
-			writeError(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, gin.H{"username": c.Param("username")})
-	})
-	v1.DELETE("/accounts/:username", func(c *gin.Context) {
-		if !s.requireAuthService(c) {
-			return
-		}
-		if err := s.auth.DeleteAccount(c.Param("username")); err != nil {
-			writeError(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, gin.H{"deleted": c.Param("username")})
-	})
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) listTokens(c *gin.Context) {
+	if !s.requireAuthService(c) {
+		return
+	}
+	toks, err := s.auth.Tokens()
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toks)
+}
+
+func (s *Server) createToken(c *gin.Context) {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if !bindJSON(c, &in) || !s.requireAuthService(c) {
+		return
+	}
+	if callerName(c) == "" {
+		writeError(c, errs.New(errs.Unauthorized, "not_authenticated", "Log in to create an API token"))
+		return
+	}
+	secret, tok, err := s.auth.CreateToken(callerName(c), in.Name)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"id": tok.ID, "name": tok.Name, "username": tok.Username, "createdAt": tok.CreatedAt, "token": secret})
+}
+
+func (s *Server) revokeToken(c *gin.Context) {
+	if !s.requireAuthService(c) {
+		return
+	}
+	if err := s.auth.RevokeToken(c.Param("id")); err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"revoked": c.Param("id")})
+}
+
+func (s *Server) listAccounts(c *gin.Context) {
+	if !s.requireAuthService(c) {
+		return
+	}
+	accs, err := s.auth.Accounts()
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, accs)
+}
+
+func (s *Server) createAccount(c *gin.Context) {
+	var in struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	if !bindJSON(c, &in) || !s.requireAuthService(c) {
+		return
+	}
+	acc, err := s.auth.CreateAccount(in.Username, in.Password)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, acc)
+}
+
+func (s *Server) setPassword(c *gin.Context) {
+	var in struct {
+		Password string `json:"password"`
+	}
+	if !bindJSON(c, &in) || !s.requireAuthService(c) {
+		return
+	}
+	if err := s.auth.SetPassword(c.Param("username"), in.Password); err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"username": c.Param("username")})
+}
+
+func (s *Server) deleteAccount(c *gin.Context) {
+	if !s.requireAuthService(c) {
+		return
+	}
+	if err := s.auth.DeleteAccount(c.Param("username")); err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"deleted": c.Param("username")})
 }
 
 // callerName is the authenticated user's name ("" under --auth=none without a login).

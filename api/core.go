@@ -17,47 +17,6 @@ import (
 	"sota/resolver"
 )
 
-func init() {
-	PackageUploadHandler = func(s *Server, c *gin.Context) {
-		if s.deps.Engine == nil {
-			writeError(c, errs.New(errs.NotImplemented, "not_implemented", "Package binary upload is not available"))
-			return
-		}
-		coreHandlers{e: s.deps.Engine}.upload(c)
-	}
-	addRoutes(func(s *Server, _ *gin.Engine, v1 *gin.RouterGroup) {
-		e := s.deps.Engine
-		if e == nil {
-			return
-		}
-		h := coreHandlers{e: e}
-		v1.POST("/data_plans", h.addPlan)
-		v1.GET("/data_plans", h.listPlans)
-		v1.POST("/data_plans/:id/billing_cycles", h.addCycle)
-		v1.GET("/data_plans/:id/billing_cycles", h.listCycles)
-		v1.POST("/update_requests/purge", h.purge)
-		v1.POST("/update_requests/xmit", h.xmit)
-		v1.GET("/wakeup/public_key", h.publicKey)
-		v1.GET("/packages/:name/:version/download", h.download)
-		v1.POST("/update_requests", h.queue)
-		v1.GET("/update_requests", h.listRequests)
-		v1.GET("/update_requests/:id", h.getRequest)
-		v1.GET("/update_requests/:id/vehicles", h.requestVehicles)
-		v1.PUT("/update_requests/:id/cancel", h.cancel)
-		v1.POST("/campaigns", h.createCampaign)
-		v1.GET("/campaigns", h.listCampaigns)
-		v1.GET("/campaigns/:id", h.getCampaign)
-		v1.GET("/campaigns/:id/preview", h.previewCampaign)
-		v1.POST("/campaigns/:id/launch", h.launchCampaign)
-		v1.GET("/vehicles/:vin/queue", h.vehicleQueue)
-		v1.GET("/vehicles/:vin/history", h.vehicleHistory)
-		v1.GET("/history", h.history)
-		v1.POST("/vehicles/:vin/get_all_packages", h.getAllPackages)
-		v1.PUT("/vehicles/:vin/data_plan", h.setDataPlan)
-		v1.POST("/vehicles/:vin/traffic", h.traffic)
-	})
-}
-
 type coreHandlers struct{ e *engine.Service }
 
 // corePage reads limit and offset.

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -20,31 +19,6 @@ import (
 
 // DefaultChunkSize is the transfer chunk size when Config.ChunkSize is 0.
 const DefaultChunkSize = 65536
-
-func init() { addRoutes(registerDevice) }
-
-func registerDevice(s *Server, _ *gin.Engine, v1 *gin.RouterGroup) {
-	if s.deps.Engine == nil || s.deps.Resolver == nil || s.auth == nil {
-		return
-	}
-	h := deviceHandlers{s: s, e: s.deps.Engine, chunk: s.cfg.ChunkSize}
-	if h.chunk <= 0 {
-		h.chunk = DefaultChunkSize
-	}
-	v1.POST("/vehicles/:vin/token", h.mintToken)
-	d := v1.Group("/vehicle_updates/:vin", h.authenticate)
-	d.GET("", h.poll)
-	d.GET("/notification", h.notification)
-	d.PUT("/installed", h.installed)
-	d.POST("/:updateId/start", h.start)
-	d.POST("/:updateId/cancel", h.cancel)
-	d.GET("/:updateId/chunk", h.nextChunk)
-	d.GET("/:updateId/chunks/:index", h.chunkAt)
-	d.POST("/:updateId/ack", h.ack)
-	d.POST("/:updateId/finalize", h.finalize)
-	d.GET("/:updateId/download", h.download)
-	d.POST("/:updateId", h.report)
-}
 
 type deviceHandlers struct {
 	s     *Server
@@ -68,23 +42,6 @@ func (h deviceHandlers) mintToken(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"token": tok})
-}
-
-// authenticate requires the device token of the VIN in the path (also under --auth=none).
-func (h deviceHandlers) authenticate(c *gin.Context) {
-	secret, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if !ok {
-		c.Header("WWW-Authenticate", `Bearer realm="sota-device"`)
-		writeError(c, errs.New(errs.Unauthorized, "not_authenticated", "Device token required: Authorization: Bearer <device token>"))
-		return
-	}
-	vin := c.Param("vin")
-	if err := h.s.auth.DeviceVIN(strings.TrimSpace(secret), vin); err != nil {
-		writeError(c, err)
-		return
-	}
-	h.e.Contact(vin)
-	c.Next()
 }
 
 func (h deviceHandlers) poll(c *gin.Context) {

@@ -41,17 +41,6 @@ type RVIConfig struct {
 // rviServices are the services the server registers with the node.
 var rviServices = []string{"start", "ack", "report", "packages"}
 
-func init() { addRoutes(registerRVI) }
-
-func registerRVI(s *Server, root *gin.Engine, _ *gin.RouterGroup) {
-	if s.cfg.RVI.NodeURL == "" || s.deps.Engine == nil {
-		return
-	}
-	a := newRVI(s.cfg.RVI, s.deps.Engine, s.cfg.ChunkSize, s)
-	root.POST("/rvi/:service", a.handle)
-	go a.register(context.Background())
-}
-
 type rvi struct {
 	cfg   RVIConfig
 	e     *engine.Service

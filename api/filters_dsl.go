@@ -16,13 +16,6 @@ import (
 // content type but application/json, the bare filter text as the body, so that
 // `curl --data-binary 'vin_matches "^WDD"' …/validate/filter` works (a filter cannot start with "{").
 
-func init() {
-	addRoutes(func(s *Server, _ *gin.Engine, v1 *gin.RouterGroup) {
-		v1.POST("/validate/filter", s.validateFilter)
-		v1.POST("/filters/format", s.formatFilter)
-	})
-}
-
 type filterExpression struct {
 	Expression string `json:"expression"`
 	Name       string `json:"name"`

@@ -17,21 +17,6 @@ import (
 	"sota/policy"
 )
 
-func init() { addRoutes(registerPolicy) }
-
-func registerPolicy(s *Server, _ *gin.Engine, v1 *gin.RouterGroup) {
-	if s.deps.Policy == nil {
-		return
-	}
-	h := policyHandlers{p: s.deps.Policy}
-	// the two environments are registered explicitly: they are the SDL policy server's paths
-	v1.POST("/production/policy", h.answer("production"))
-	v1.POST("/staging/policy", h.answer("staging"))
-	v1.GET("/policy/tables/:env", h.getTable)
-	v1.PUT("/policy/tables/:env", h.putTable)
-	v1.POST("/policy/validate", h.validate)
-}
-
 type policyHandlers struct{ p *policy.Service }
 
 // readTable reads the body as a policy table (bare, envelope, or Base64 of either).

@@ -13,47 +13,6 @@ import (
 // Routes of the External Resolver: vehicles, components, packages (metadata), installed sets,
 // dependencies, filters and their package associations, resolve, dry run, explain, fleet import.
 
-// PackageUploadHandler serves PUT /api/v1/packages/:name/:version when the body is multipart (the
-// binary upload of the core); the resolver's route owns the path and serves the JSON metadata form
-// itself. The core's routes file sets it in init.
-var PackageUploadHandler func(s *Server, c *gin.Context)
-
-func init() {
-	addRoutes(func(s *Server, _ *gin.Engine, v1 *gin.RouterGroup) {
-		if s.deps.Resolver == nil {
-			return
-		}
-		h := resolverHandlers{s: s, rs: s.deps.Resolver}
-		v1.GET("/vehicles", h.listVehicles)
-		v1.POST("/vehicles", h.createVehicle)
-		v1.PUT("/vehicles/:vin", h.putVehicle)
-		v1.GET("/vehicles/:vin", h.getVehicle)
-		v1.DELETE("/vehicles/:vin", h.deleteVehicle)
-		v1.GET("/vehicles/:vin/package", h.vehiclePackages)
-		v1.PUT("/vehicles/:vin/package/:name/:version", h.installPackage)
-		v1.DELETE("/vehicles/:vin/package/:name/:version", h.uninstallPackage)
-		v1.PUT("/vehicles/:vin/packages", h.replaceInstalled)
-		v1.GET("/vehicles/:vin/component", h.vehicleComponents)
-		v1.PUT("/vehicles/:vin/component/:part", h.installComponent)
-		v1.DELETE("/vehicles/:vin/component/:part", h.uninstallComponent)
-		v1.GET("/vehicles/:vin/attributes", h.getAttributes)
-		v1.PUT("/vehicles/:vin/attributes", h.putAttributes)
-
-		v1.GET("/packages", h.listPackages)
-		v1.POST("/packages", h.createPackage)
-		v1.PUT("/packages/:name/:version", h.putPackage)
-		v1.GET("/packages/:name/:version", h.getPackage)
-		v1.DELETE("/packages/:name/:version", h.deletePackage)
-		v1.GET("/packages/:name/:version/vehicles", h.packageVehicles)
-
-		v1.GET("/components", h.listComponents)
-		v1.POST("/components", h.createComponent)
-		v1.PUT("/components/:part", h.putComponent)
-		v1.DELETE("/components/:part", h.deleteComponent)
-		v1.GET("/components/:part/vehicles", h.componentVehicles)
-	})
-}
-
 type resolverHandlers struct {
 	s  *Server
 	rs *resolver.Service
@@ -265,11 +224,12 @@ func (h resolverHandlers) createPackage(c *gin.Context) {
 
 func (h resolverHandlers) putPackage(c *gin.Context) {
 	if isMultipart(c.Request) {
-		if PackageUploadHandler == nil {
+		// the binary upload of the core shares the path; the JSON metadata form is the resolver's
+		if h.s.deps.Engine == nil {
 			writeError(c, errs.New(errs.NotImplemented, "not_implemented", "Package binary upload is not available"))
 			return
 		}
-		PackageUploadHandler(h.s, c)
+		coreHandlers{e: h.s.deps.Engine}.upload(c)
 		return
 	}
 	var info resolver.PackageInfo

@@ -13,33 +13,6 @@ import (
 // Routes of the resolver for filters, filter–package associations, dependencies, resolve, dry run
 // and explain.
 
-func init() {
-	addRoutes(func(s *Server, _ *gin.Engine, v1 *gin.RouterGroup) {
-		if s.deps.Resolver == nil {
-			return
-		}
-		h := resolverHandlers{s: s, rs: s.deps.Resolver}
-		v1.GET("/filters", h.listFilters)
-		v1.POST("/filters", h.createFilter)
-		v1.GET("/filters/:name", h.getFilter)
-		v1.PUT("/filters/:name", h.updateFilter)
-		v1.DELETE("/filters/:name", h.deleteFilter)
-		v1.GET("/filters/:name/package", h.filterPackages)
-		v1.POST("/filters/explain", h.explain)
-
-		v1.GET("/packages/filter", h.associations)
-		v1.GET("/packages/:name/:version/filter", h.packageFilters)
-		v1.PUT("/packages/:name/:version/filter/:filter", h.associate)
-		v1.DELETE("/packages/:name/:version/filter/:filter", h.dissociate)
-
-		v1.GET("/packages/:name/:version/dependencies", h.dependencies)
-		v1.PUT("/packages/:name/:version/dependencies/:depName", h.putRangeDependency)
-		v1.DELETE("/packages/:name/:version/dependencies/:depName", h.deleteRangeDependency)
-		v1.PUT("/packages/:name/:version/dependencies/:depName/:depVersion", h.addDependency)
-		v1.DELETE("/packages/:name/:version/dependencies/:depName/:depVersion", h.removeDependency)
-	})
-}
-
 // --- filters ---
 
 func (h resolverHandlers) listFilters(c *gin.Context) {

@@ -11,17 +11,6 @@ import (
 
 // Routes of resolution: GET /resolve/:name/:version and POST /resolve/dry-run.
 
-func init() {
-	addRoutes(func(s *Server, _ *gin.Engine, v1 *gin.RouterGroup) {
-		if s.deps.Resolver == nil {
-			return
-		}
-		h := resolverHandlers{s: s, rs: s.deps.Resolver}
-		v1.GET("/resolve/:name/:version", h.resolve)
-		v1.POST("/resolve/dry-run", h.dryRun)
-	})
-}
-
 // resolveEntry encodes a target as ["VIN", [PackageId…]].
 type resolveEntry resolver.Target
 

@@ -4,10 +4,13 @@
 package api
 
 import (
+	"context"
 	_ "embed"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -50,9 +53,13 @@ type Server struct {
 	deps Deps
 	log  *slog.Logger
 	auth *Auth // accounts, sessions, API tokens (nil without a store)
+	rvi  *rvi  // the RVI transport (nil without Config.RVI.NodeURL)
+
+	routes  []Route           // the route table (routes.go)
+	byRoute map[string]*Route // rows by "METHOD gin-path"
 }
 
-// New builds the gin engine with every route registered.
+// New builds the gin engine with every route of the route table registered.
 func New(cfg Config, deps Deps) (*gin.Engine, *Server) {
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 8 << 20
@@ -68,9 +75,12 @@ func New(cfg Config, deps Deps) (*gin.Engine, *Server) {
 			deps.Resolver.AddHooks(resolver.Hooks{VehicleDeleted: s.auth.revokeDeviceToken})
 		}
 	}
+	if cfg.RVI.NodeURL != "" && deps.Engine != nil {
+		s.rvi = newRVI(cfg.RVI, deps.Engine, cfg.ChunkSize, s)
+	}
 	r := gin.New()
-	// authenticate guards every /api/v1 route, whoever registers it (see auth_routes.go).
-	r.Use(s.recoverer(), s.accessLog(), s.authenticate())
+	// authenticate guards every route by its row's role (auth_routes.go).
+	r.Use(s.recoverer(), s.accessLog(), s.authenticate(), s.limitBody())
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {
 		if isUIResource(c.Request.URL.Path) {
@@ -82,21 +92,29 @@ func New(cfg Config, deps Deps) (*gin.Engine, *Server) {
 	r.NoMethod(func(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, gin.H{"code": "method_not_allowed", "description": "Method not allowed"})
 	})
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/api/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", openapiYAML) })
 
-	v1 := r.Group("/api/v1", s.limitBody())
-	for _, register := range registrars {
-		register(s, r, v1)
+	s.routes = s.routeTable()
+	s.byRoute = make(map[string]*Route, len(s.routes))
+	for i := range s.routes {
+		rt := &s.routes[i]
+		if rt.Role == roleUnset || rt.Handler == nil {
+			panic(fmt.Sprintf("api: route %s has no role or no handler", rt.key()))
+		}
+		if _, dup := s.byRoute[rt.key()]; dup {
+			panic(fmt.Sprintf("api: route %s is in the table twice", rt.key()))
+		}
+		s.byRoute[rt.key()] = rt
+		r.Handle(rt.Method, rt.Path, rt.Handler)
+	}
+	if s.rvi != nil {
+		go s.rvi.register(context.Background())
 	}
 	return r, s
 }
 
-// registrars are filled by each area's routes file (init), so that areas do not edit one list.
-var registrars []func(s *Server, root *gin.Engine, v1 *gin.RouterGroup)
-
-func addRoutes(f func(s *Server, root *gin.Engine, v1 *gin.RouterGroup)) {
-	registrars = append(registrars, f)
+// route is the table row of the matched route, or nil when none matched.
+func (s *Server) route(c *gin.Context) *Route {
+	return s.byRoute[c.Request.Method+" "+c.FullPath()]
 }
 
 // writeError is the one place that maps a domain error to a status and the {"code","description"} body.
@@ -146,13 +164,10 @@ func bindJSON(c *gin.Context, v any) bool {
 	return true
 }
 
-// streamingRoutes are routes (gin paths) whose handlers read a large body as a stream and bound
-// what they keep themselves (fleet import); limitBody leaves them alone.
-var streamingRoutes = map[string]bool{}
-
 func (s *Server) limitBody() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if c.Request.Body != nil && !isMultipart(c.Request) && !streamingRoutes[c.FullPath()] {
+		if rt := s.route(c); c.Request.Body != nil && strings.HasPrefix(c.Request.URL.Path, "/api/v1/") &&
+			!isMultipart(c.Request) && (rt == nil || !rt.Streaming) {
 			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBody)
 		}
 		c.Next()
