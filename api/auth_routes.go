@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"sota/auth"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -24,8 +25,8 @@ const identityKey = "sota.identity"
 // identity is who made a request.
 type identity struct {
 	Username string
-	Session  *Session // set when authenticated by the session cookie
-	Token    *APIToken
+	Session  *auth.Session // set when authenticated by the session cookie
+	Token    *auth.APIToken
 }
 
 // authenticate runs before every handler and lets the call through by the role of its route-table row:
@@ -125,13 +126,13 @@ func (s *Server) identify(c *gin.Context) (*identity, error) {
 	return &identity{Username: sess.Username, Session: &sess}, nil
 }
 
-func (s *Server) sessionOf(c *gin.Context) (Session, bool, error) {
+func (s *Server) sessionOf(c *gin.Context) (auth.Session, bool, error) {
 	if s.auth == nil {
-		return Session{}, false, nil
+		return auth.Session{}, false, nil
 	}
 	ck, err := c.Cookie(SessionCookie)
 	if err != nil {
-		return Session{}, false, nil
+		return auth.Session{}, false, nil
 	}
 	return s.auth.Session(ck)
 }
@@ -223,7 +224,7 @@ func (s *Server) login(c *gin.Context) {
 		return
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
-		Name: SessionCookie, Value: id, Path: "/", MaxAge: int(SessionTTL.Seconds()), Expires: sess.ExpiresAt,
+		Name: SessionCookie, Value: id, Path: "/", MaxAge: int(auth.SessionTTL.Seconds()), Expires: sess.ExpiresAt,
 		HttpOnly: true, Secure: c.Request.TLS != nil, SameSite: http.SameSiteStrictMode,
 	})
 	redirect(c, next)

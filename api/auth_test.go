@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"sota/auth"
 	"strings"
 	"testing"
 	"time"
@@ -25,10 +26,10 @@ const testPassword = "correct horse battery"
 
 // Hashing at the production cost would make these tests slow under the race detector; the cost
 // is a tuning knob, the rules tested here do not depend on it.
-func init() { bcryptCost = bcrypt.MinCost }
+func init() { auth.SetBcryptCost(bcrypt.MinCost) }
 
 func TestProductionBcryptCost(t *testing.T) {
-	assert.GreaterOrEqual(t, productionBcryptCost, bcrypt.DefaultCost)
+	assert.GreaterOrEqual(t, auth.ProductionBcryptCost, bcrypt.DefaultCost)
 }
 
 type authEnv struct {
@@ -323,7 +324,7 @@ func TestLogoutEndsTheSession(t *testing.T) {
 func TestSessionsExpire(t *testing.T) {
 	e := newAuthEnv(t, false)
 	ck := e.login()
-	e.srv.auth.now = func() time.Time { return time.Now().Add(SessionTTL + time.Minute) }
+	e.srv.auth.SetClock(func() time.Time { return time.Now().Add(auth.SessionTTL + time.Minute) })
 	resp := e.do("GET", "/api/v1/tokens", nil, map[string]string{"Cookie": ck.String()})
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	resp = e.do("GET", "/", nil, map[string]string{"Cookie": ck.String()})
@@ -372,7 +373,7 @@ func TestBootstrapOnlyOnAnEmptyStore(t *testing.T) {
 	db, err := store.Open(t.TempDir(), store.Options{})
 	require.NoError(t, err)
 	defer db.Close()
-	a := NewAuth(db)
+	a := auth.New(db)
 	gen, created, err := a.Bootstrap("admin", "")
 	require.NoError(t, err)
 	require.True(t, created)
@@ -385,7 +386,7 @@ func TestBootstrapOnlyOnAnEmptyStore(t *testing.T) {
 	assert.False(t, created)
 	assert.Empty(t, gen2, "the password is generated and printed once")
 
-	_, _, err = NewAuth(db).Bootstrap("other", "x")
+	_, _, err = auth.New(db).Bootstrap("other", "x")
 	assert.NoError(t, err, "with accounts present nothing is validated or created")
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sota/auth"
 	"strings"
 	"time"
 
@@ -52,8 +53,8 @@ type Server struct {
 	cfg  Config
 	deps Deps
 	log  *slog.Logger
-	auth *Auth // accounts, sessions, API tokens (nil without a store)
-	rvi  *rvi  // the RVI transport (nil without Config.RVI.NodeURL)
+	auth *auth.Service // accounts, sessions, API tokens (nil without a store)
+	rvi  *rvi          // the RVI transport (nil without Config.RVI.NodeURL)
 
 	routes  []Route           // the route table (routes.go)
 	byRoute map[string]*Route // rows by "METHOD gin-path"
@@ -70,9 +71,9 @@ func New(cfg Config, deps Deps) (*gin.Engine, *Server) {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger}
 	if deps.DB != nil {
-		s.auth = NewAuth(deps.DB)
+		s.auth = auth.New(deps.DB)
 		if deps.Resolver != nil {
-			deps.Resolver.AddHooks(resolver.Hooks{VehicleDeleted: s.auth.revokeDeviceToken})
+			deps.Resolver.AddHooks(resolver.Hooks{VehicleDeleted: s.auth.RevokeDeviceToken})
 		}
 	}
 	if cfg.RVI.NodeURL != "" && deps.Engine != nil {

@@ -10,7 +10,7 @@
 //	meta/schema                 schema version (uint32, big endian)
 //	fleet/...                   resolver records (resolver/store.go)
 //	core/...                    engine records (engine/store.go)
-//	auth/...                    accounts, sessions, tokens (api/auth)
+//	auth/...                    accounts, sessions, tokens, audit log (auth)
 //	policy/...                  SDL master tables (policy)
 package store
 

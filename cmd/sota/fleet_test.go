@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sota/auth"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func importServer(t *testing.T) (url, token string, rs *resolver.Service) {
 	require.NoError(t, err)
 	rs, err = resolver.New(db)
 	require.NoError(t, err)
-	auth := api.NewAuth(db)
+	auth := auth.New(db)
 	_, _, err = auth.Bootstrap("admin", "a-long-password")
 	require.NoError(t, err)
 	token, _, err = auth.CreateToken("admin", "cli")

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sota/auth"
 	"strings"
 	"syscall"
 	"time"
@@ -171,7 +172,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		}
 		cfg.TLSCert, cfg.TLSKey = cert, key
 	}
-	generated, created, err := api.NewAuth(db).Bootstrap(cfg.AdminUser, cfg.AdminPassword)
+	generated, created, err := auth.New(db).Bootstrap(cfg.AdminUser, cfg.AdminPassword)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("first admin account %q: %w", cfg.AdminUser, err)

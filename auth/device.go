@@ -1,4 +1,4 @@
-package api
+package auth
 
 // Device tokens: an admin mints one per VIN; the device presents it as a Bearer token on every call of
 // the device API. Stored like API tokens (auth.go): only the SHA-256 of the secret is kept.
@@ -32,7 +32,7 @@ type DeviceToken struct {
 
 // MintDeviceToken creates the device token of a vehicle and returns the secret (shown once). A
 // vehicle has one live token: minting again revokes the previous one, and so does deleting the vehicle.
-func (a *Auth) MintDeviceToken(vin string) (string, error) {
+func (a *Service) MintDeviceToken(vin string) (string, error) {
 	secret := deviceTokenScheme + randomString(32)
 	key := hashKey(deviceTokenPrefix, secret)
 	var revoked string
@@ -58,10 +58,10 @@ func (a *Auth) MintDeviceToken(vin string) (string, error) {
 	return secret, err
 }
 
-// revokeDeviceToken deletes a vehicle's device token in the transaction that deletes the vehicle (a
+// RevokeDeviceToken deletes a vehicle's device token in the transaction that deletes the vehicle (a
 // resolver hook), so that a vehicle deleted and created again needs a new token; the cache forgets
 // the token once the deletion has committed.
-func (a *Auth) revokeDeviceToken(t store.Txn, vin string) error {
+func (a *Service) RevokeDeviceToken(t store.Txn, vin string) error {
 	hash, err := t.Get([]byte(deviceVINPrefix + vin))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -80,7 +80,7 @@ func (a *Auth) revokeDeviceToken(t store.Txn, vin string) error {
 }
 
 // forgetDeviceToken drops a revoked token (its store key) from the cache after the revocation committed.
-func (a *Auth) forgetDeviceToken(key string) {
+func (a *Service) forgetDeviceToken(key string) {
 	a.devMu.Lock()
 	a.devGen++
 	a.devTokens.Delete(key)
@@ -89,7 +89,7 @@ func (a *Auth) forgetDeviceToken(key string) {
 
 // DeviceVIN checks a presented device token against the VIN of the request: 401 invalid_token for an
 // unknown token, 403 wrong_vehicle for the token of another vehicle.
-func (a *Auth) DeviceVIN(secret, vin string) error {
+func (a *Service) DeviceVIN(secret, vin string) error {
 	if !strings.HasPrefix(secret, deviceTokenScheme) || len(secret) > 100 {
 		return errs.New(errs.Unauthorized, "invalid_token", "Unknown or revoked device token")
 	}

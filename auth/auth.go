@@ -1,6 +1,8 @@
-package api
+// Package auth owns accounts, roles, sessions, API tokens, device tokens, login limits and the audit
+// log: the authentication and authorisation rules the API and the CLI call.
+package auth
 
-// Accounts, sessions and API tokens: the authentication rules, kept in this one file.
+// Accounts, sessions and API tokens.
 //
 // Key layout (store prefix auth/):
 //
@@ -36,11 +38,14 @@ import (
 // SessionTTL is how long a session lives after login.
 const SessionTTL = 12 * time.Hour
 
-// productionBcryptCost is the work factor of stored password hashes.
-const productionBcryptCost = bcrypt.DefaultCost
+// ProductionBcryptCost is the work factor of stored password hashes.
+const ProductionBcryptCost = bcrypt.DefaultCost
 
-// bcryptCost is the cost in use (the api tests lower it to keep the race-detector run short).
-var bcryptCost = productionBcryptCost
+// bcryptCost is the cost in use (tests lower it with SetBcryptCost to keep the race-detector run short).
+var bcryptCost = ProductionBcryptCost
+
+// SetBcryptCost sets the work factor of new password hashes; tests lower it, the server never calls it.
+func SetBcryptCost(cost int) { bcryptCost = cost }
 
 const (
 	accountPrefix = "auth/account/"
@@ -74,8 +79,8 @@ type APIToken struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-// Auth holds accounts, sessions and API tokens in the store.
-type Auth struct {
+// Service holds accounts, sessions and API tokens in the store.
+type Service struct {
 	db  *store.DB
 	now func() time.Time
 
@@ -88,8 +93,11 @@ type Auth struct {
 	devGen    uint64
 }
 
-// NewAuth returns the authentication service over db.
-func NewAuth(db *store.DB) *Auth { return &Auth{db: db, now: time.Now} }
+// New returns the authentication service over db.
+func New(db *store.DB) *Service { return &Service{db: db, now: time.Now} }
+
+// SetClock replaces the clock that decides expiry (tests move it forward).
+func (a *Service) SetClock(now func() time.Time) { a.now = now }
 
 func randomString(n int) string {
 	b := make([]byte, n)
@@ -119,7 +127,7 @@ var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password of anyone"
 
 // Bootstrap creates the first admin account when the store has none. With an empty password one is
 // generated and returned (the caller prints it once). It does nothing when an account exists.
-func (a *Auth) Bootstrap(username, password string) (generated string, created bool, err error) {
+func (a *Service) Bootstrap(username, password string) (generated string, created bool, err error) {
 	var any bool
 	err = a.db.View(func(t store.Txn) error {
 		return t.IterateKeys([]byte(accountPrefix), func([]byte) error { any = true; return errStop })
@@ -143,7 +151,7 @@ func (a *Auth) Bootstrap(username, password string) (generated string, created b
 var errStop = errors.New("stop")
 
 // CreateAccount adds an account; 409 duplicate_entry when the name is taken (case-insensitively).
-func (a *Auth) CreateAccount(username, password string) (Account, error) {
+func (a *Service) CreateAccount(username, password string) (Account, error) {
 	if err := validateCredentials(username, password); err != nil {
 		return Account{}, err
 	}
@@ -166,7 +174,7 @@ func (a *Auth) CreateAccount(username, password string) (Account, error) {
 }
 
 // Accounts lists the accounts sorted by name, without their hashes.
-func (a *Auth) Accounts() ([]Account, error) {
+func (a *Service) Accounts() ([]Account, error) {
 	out := []Account{}
 	err := a.db.View(func(t store.Txn) error {
 		return t.Iterate([]byte(accountPrefix), func(_, v []byte) error {
@@ -183,7 +191,7 @@ func (a *Auth) Accounts() ([]Account, error) {
 }
 
 // SetPassword replaces an account's password and ends its sessions.
-func (a *Auth) SetPassword(username, password string) error {
+func (a *Service) SetPassword(username, password string) error {
 	if err := validateCredentials(username, password); err != nil {
 		if usernameRE.MatchString(username) {
 			return err
@@ -213,7 +221,7 @@ func (a *Auth) SetPassword(username, password string) error {
 }
 
 // DeleteAccount removes an account with its sessions and tokens. The last account cannot go (409).
-func (a *Auth) DeleteAccount(username string) error {
+func (a *Service) DeleteAccount(username string) error {
 	key := []byte(accountPrefix + strings.ToLower(username))
 	return a.db.Update(func(t store.Txn) error {
 		var acc Account
@@ -270,7 +278,7 @@ func deleteOwned(t store.Txn, prefix, username string, owner func([]byte) string
 
 // Login checks the credentials and opens a session: it returns the session id (the cookie value)
 // and the session. Bad credentials are 401 bad_credentials, whichever part was wrong.
-func (a *Auth) Login(username, password string) (string, Session, error) {
+func (a *Service) Login(username, password string) (string, Session, error) {
 	bad := errs.New(errs.Unauthorized, "bad_credentials", "Invalid username or password")
 	var acc Account
 	err := a.db.View(func(t store.Txn) error {
@@ -302,7 +310,7 @@ func (a *Auth) Login(username, password string) (string, Session, error) {
 }
 
 // purgeExpired drops expired sessions (run at each login, so the set stays small without a timer).
-func (a *Auth) purgeExpired(t store.Txn) error {
+func (a *Service) purgeExpired(t store.Txn) error {
 	now := a.now()
 	var keys [][]byte
 	err := t.Iterate([]byte(sessionPrefix), func(k, v []byte) error {
@@ -324,7 +332,7 @@ func (a *Auth) purgeExpired(t store.Txn) error {
 }
 
 // Session returns the live session with this id, or false.
-func (a *Auth) Session(id string) (Session, bool, error) {
+func (a *Service) Session(id string) (Session, bool, error) {
 	if id == "" || len(id) > 100 {
 		return Session{}, false, nil
 	}
@@ -343,7 +351,7 @@ func (a *Auth) Session(id string) (Session, bool, error) {
 }
 
 // Logout ends the session with this id (nothing happens for an unknown id).
-func (a *Auth) Logout(id string) error {
+func (a *Service) Logout(id string) error {
 	if id == "" || len(id) > 100 {
 		return nil
 	}
@@ -356,7 +364,7 @@ func (s Session) CheckCSRF(token string) bool {
 }
 
 // CreateToken mints an API token for username; the secret is returned once and only its hash is kept.
-func (a *Auth) CreateToken(username, name string) (string, APIToken, error) {
+func (a *Service) CreateToken(username, name string) (string, APIToken, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		name = "token"
@@ -371,7 +379,7 @@ func (a *Auth) CreateToken(username, name string) (string, APIToken, error) {
 }
 
 // Token returns the API token for a presented secret, or false.
-func (a *Auth) Token(secret string) (APIToken, bool, error) {
+func (a *Service) Token(secret string) (APIToken, bool, error) {
 	if !strings.HasPrefix(secret, tokenScheme) || len(secret) > 100 {
 		return APIToken{}, false, nil
 	}
@@ -384,7 +392,7 @@ func (a *Auth) Token(secret string) (APIToken, bool, error) {
 }
 
 // Tokens lists every API token (never the secrets), sorted by creation time.
-func (a *Auth) Tokens() ([]APIToken, error) {
+func (a *Service) Tokens() ([]APIToken, error) {
 	out := []APIToken{}
 	err := a.db.View(func(t store.Txn) error {
 		return t.Iterate([]byte(tokenPrefix), func(_, v []byte) error {
@@ -401,7 +409,7 @@ func (a *Auth) Tokens() ([]APIToken, error) {
 }
 
 // RevokeToken deletes the API token with this id; 404 missing_token when there is none.
-func (a *Auth) RevokeToken(id string) error {
+func (a *Service) RevokeToken(id string) error {
 	return a.db.Update(func(t store.Txn) error {
 		var key []byte
 		err := t.Iterate([]byte(tokenPrefix), func(k, v []byte) error {
