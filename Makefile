@@ -1,17 +1,22 @@
 # The two commands of the README: `make run` and `make test`. Only Go is needed.
 GO        ?= go
 BIN       := bin
-SOTA_LISTEN ?= :8080
+SOTA_LISTEN ?= 127.0.0.1:8080
 SOTA_DATA   ?= ./data
 export SOTA_LISTEN SOTA_DATA
 
 .PHONY: build run test race lint bench fuzz soak clean
 
-build:
-	$(GO) build -o $(BIN)/sotad ./cmd/sotad
-	$(GO) build -o $(BIN)/sota ./cmd/sota
+# --version names the commit: the toolchain stamps it (-buildvcs), and the link flag covers builds
+# from a git worktree, which the toolchain does not stamp.
+COMMIT  := $(shell git rev-parse HEAD 2>/dev/null)
+GOBUILD := $(GO) build -buildvcs=auto -ldflags "-X sota/internal/version.Commit=$(COMMIT)"
 
-## run: start sotad with the example fleet, auth off for local use (SOTA_LISTEN, SOTA_DATA override)
+build:
+	$(GOBUILD) -o $(BIN)/sotad ./cmd/sotad
+	$(GOBUILD) -o $(BIN)/sota ./cmd/sota
+
+## run: start sotad with the example fleet on 127.0.0.1:8080, auth off for local use (SOTA_LISTEN, SOTA_DATA override)
 run: build
 	SOTA_AUTH=$${SOTA_AUTH:-none} SOTA_EXAMPLES=$${SOTA_EXAMPLES:-true} ./$(BIN)/sotad
 

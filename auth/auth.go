@@ -125,6 +125,9 @@ func validateCredentials(username, password string) error {
 // dummyHash is compared against when the username is unknown, so both failures take as long.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password of anyone"), bcrypt.DefaultCost)
 
+// GeneratePassword returns a new random password (18 random bytes, URL-safe base64).
+func GeneratePassword() string { return randomString(18) }
+
 // Bootstrap creates the first admin account when the store has none. With an empty password one is
 // generated and returned (the caller prints it once). It does nothing when an account exists.
 func (a *Service) Bootstrap(username, password string) (generated string, created bool, err error) {
@@ -139,7 +142,7 @@ func (a *Service) Bootstrap(username, password string) (generated string, create
 		return "", false, nil
 	}
 	if password == "" {
-		generated = randomString(18)
+		generated = GeneratePassword()
 		password = generated
 	}
 	if _, err := a.CreateAccount(username, password); err != nil {

@@ -19,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"syscall"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -57,6 +59,9 @@ type Batch interface {
 	Flush() error
 	Cancel()
 }
+
+// ErrLocked is Open's answer when another process (a running sotad) holds the store's directory lock.
+var ErrLocked = errors.New("the store is in use by another process (a running sotad?)")
 
 // DB is the store handle.
 type DB struct {
@@ -99,6 +104,11 @@ func Open(dir string, o Options) (*DB, error) {
 		bo = o.tune(bo)
 	}
 	bdb, err := badger.Open(bo)
+	// Badger flattens the flock error into text ("Cannot acquire directory lock ..."), so errors.Is
+	// cannot see EWOULDBLOCK through it.
+	if err != nil && (errors.Is(err, syscall.EWOULDBLOCK) || strings.Contains(err.Error(), "Cannot acquire directory lock")) {
+		return nil, fmt.Errorf("open store in %s: %w", dir, ErrLocked)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", dir, err)
 	}

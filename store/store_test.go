@@ -124,3 +124,16 @@ func valueLogBytes(t *testing.T, dir string) int64 {
 	}
 	return n
 }
+
+// A second Open of a store in use (a running sotad) says so, instead of Badger's lock error only.
+func TestOpenOfAStoreInUseIsErrLocked(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir, Options{})
+	require.NoError(t, err)
+	_, err = Open(dir, Options{})
+	assert.ErrorIs(t, err, ErrLocked)
+	require.NoError(t, db.Close())
+	again, err := Open(dir, Options{})
+	require.NoError(t, err, "the lock goes with the first handle")
+	require.NoError(t, again.Close())
+}

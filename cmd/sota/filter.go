@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 
@@ -22,6 +23,12 @@ func init() {
 		},
 	})
 	register(command{
+		name:  "filter list",
+		usage: "[--regex RE] [-o json]",
+		help:  "list the saved filters of a server (-o json: the --filters FILE of validate and fmt)",
+		run:   runFilterList,
+	})
+	register(command{
 		name:  "filter fmt",
 		usage: "[--filters FILE] FILE|-",
 		help:  "print a filter in canonical form; exit 1 with the errors when it is invalid",
@@ -29,6 +36,35 @@ func init() {
 			return runFilter("fmt", args, in, out, errw)
 		},
 	})
+}
+
+func runFilterList(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	c := newAdminCmd("filter list", "[--regex RE] [-o json] [--server URL] [--token T]",
+		"Lists the saved filters of a server (GET /api/v1/filters). With -o json the output is what\n"+
+			"sota filter validate and fmt take as --filters FILE.", true, stdout, stderr)
+	regex := c.fs.String("regex", "", "only filters whose name matches this RE2 regex")
+	if code, ok := c.parse(args, 0, ""); !ok {
+		return code
+	}
+	path := "/filters"
+	if *regex != "" {
+		path += "?regex=" + url.QueryEscape(*regex)
+	}
+	var fs []struct{ Name, Expression string }
+	raw, _, err := c.getJSON(path, &fs)
+	if err != nil {
+		return c.fail(err)
+	}
+	if c.json() {
+		c.printJSON(raw)
+		return 0
+	}
+	rows := make([][]string, 0, len(fs))
+	for _, f := range fs {
+		rows = append(rows, []string{f.Name, strings.Join(strings.Fields(f.Expression), " ")})
+	}
+	c.table([]string{"NAME", "EXPRESSION"}, rows)
+	return 0
 }
 
 func runFilter(verb string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -64,6 +100,10 @@ func runFilter(verb string, args []string, stdin io.Reader, stdout, stderr io.Wr
 	n, err := dsl.Validate(src, refs)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
+		if refs == nil && strings.Contains(err.Error(), "unknown filter") {
+			fmt.Fprintf(stderr, "\nThis filter refers to saved filters, which live on the server: give them with --filters FILE,\n"+
+				"for example:  sota filter list -o json > filters.json && sota filter %s --filters filters.json %s\n", verb, fs.Arg(0))
+		}
 		return 1
 	}
 	if verb == "fmt" {

@@ -66,9 +66,10 @@ func TestFilterFmt(t *testing.T) {
 }
 
 func TestFilterHelpAndUsage(t *testing.T) {
-	code, _, errOut := runCLI("", "filter", "fmt", "--help")
+	code, out, errOut := runCLI("", "filter", "fmt", "--help")
 	assert.Equal(t, 0, code)
-	assert.Contains(t, errOut, "Usage: sota filter fmt")
+	assert.Contains(t, out, "Usage: sota filter fmt", "help is an answer: on standard output")
+	assert.Empty(t, errOut)
 	code, _, _ = runCLI("", "filter", "validate")
 	assert.Equal(t, 2, code)
 }

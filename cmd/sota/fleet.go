@@ -32,7 +32,16 @@ func runFleetImport(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 	fs.SetOutput(stderr)
 	server, token := serverFlags(fs)
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: sota fleet import [--server URL] [--token T] [--quiet] FILE|-\n\n"+
+			"Streams a fleet as JSON lines (one vehicle a line, the format of sota fleet generate) to\n"+
+			"POST /api/v1/fleet/import, from FILE or standard input (-), with a progress bar on stderr.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() != 1 {
@@ -64,10 +73,10 @@ func runFleetImport(args []string, stdin io.Reader, stdout, stderr io.Writer) in
 		req.Header.Set("Authorization", "Bearer "+*token)
 	}
 	bar := startProgress(stderr, body, size, *quiet)
-	res, err := http.DefaultClient.Do(req)
+	res, err := httpClient().Do(req)
 	bar.stop()
 	if err != nil {
-		fmt.Fprintln(stderr, "sota fleet import:", err)
+		fmt.Fprintln(stderr, "sota fleet import:", reachError(strings.TrimRight(*server, "/"), err))
 		return 1
 	}
 	defer res.Body.Close()

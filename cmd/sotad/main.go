@@ -1,5 +1,6 @@
 // Command sotad is the SOTA server: it opens the Badger store in --data, wires the domain services
 // and serves the HTTP API, the admin UI and the device API until SIGINT or SIGTERM.
+// `sotad admin reset-password --user NAME` sets an account's password in the store of a stopped server.
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 	"sota/api"
 	"sota/engine"
 	"sota/internal/memlimit"
+	"sota/internal/version"
 	"sota/policy"
 	"sota/resolver"
 	"sota/store"
@@ -43,13 +45,20 @@ type Config struct {
 	LogLevel      string
 	MemoryLimit   string
 	Scheduler     time.Duration
+	Version       bool
 }
+
+// defaultListen is loopback only: a server reachable from other machines is a choice (--listen :8080).
+const defaultListen = "127.0.0.1:8080"
+
+// stdout is where --version and the admin commands print their answer (tests replace it).
+var stdout io.Writer = os.Stdout
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet("sotad", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.Listen, "listen", ":8080", "address to listen on")
+	fs.StringVar(&c.Listen, "listen", defaultListen, "address to listen on (:8080 for every interface)")
 	fs.StringVar(&c.Data, "data", "./data", "data directory (Badger store and package binaries)")
 	fs.StringVar(&c.Auth, "auth", "on", "on, or none for local development and tests only")
 	fs.StringVar(&c.AdminUser, "admin-user", "admin", "first admin account")
@@ -64,8 +73,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.MemoryLimit, "memory-limit", memlimit.Default, "soft memory limit of the Go runtime (e.g. 1536MiB, 2GiB, or off); GOMEMLIMIT wins when set")
 	fs.DurationVar(&c.Scheduler, "scheduler-interval", 30*time.Second, "how often expired updates are purged and idle vehicles with work are woken")
+	fs.BoolVar(&c.Version, "version", false, "print the version and the commit it was built from, and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: sotad [flags]\n\nEvery flag can also be set as SOTA_<FLAG> in the environment\n(e.g. SOTA_LISTEN, SOTA_DATA, SOTA_ADMIN_PASSWORD); a flag on the command line wins.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: sotad [flags]\n       sotad admin reset-password --user NAME [--data DIR] [--password PW]\n\n"+
+			"Every flag can also be set as SOTA_<FLAG> in the environment\n(e.g. SOTA_LISTEN, SOTA_DATA, SOTA_ADMIN_PASSWORD); a flag on the command line wins.\n\n"+
+			"--admin-user and --admin-password create the first account of an empty store only; to change a\n"+
+			"password later, stop the server and run `sotad admin reset-password`, or call\n"+
+			"PUT /api/v1/accounts/NAME/password.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	set := map[string]bool{}
@@ -128,15 +142,25 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
 		fmt.Fprintln(os.Stderr, "sotad:", err)
 		os.Exit(1)
 	}
 }
 
 func run(args []string, getenv func(string) string, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "admin" {
+		return runAdmin(args[1:], getenv, stderr)
+	}
 	cfg, err := parseFlags(args, getenv, stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.Version {
+		fmt.Fprintln(stdout, version.Read().String("sotad"))
+		return nil
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
@@ -179,13 +203,28 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	}
 	if created {
 		log.Info("created the first admin account", "user", cfg.AdminUser)
+	} else if cfg.AdminPassword != "" {
+		names := []string{}
+		if accs, err := auth.New(db).Accounts(); err == nil {
+			for _, a := range accs {
+				names = append(names, a.Username)
+			}
+		}
+		log.Warn("--admin-password ignored: the store already has accounts, so no account was created and no password changed; "+
+			"to set a password, stop sotad and run `sotad admin reset-password --user NAME --data "+cfg.Data+"`, or call PUT /api/v1/accounts/NAME/password",
+			"accounts", strings.Join(names, ","))
 	}
 	if generated != "" {
 		fmt.Fprintf(stderr, "\n  Generated password for admin account %q (shown only once): %s\n  Change it with PUT /api/v1/accounts/%s/password.\n\n", cfg.AdminUser, generated, cfg.AdminUser)
 	}
 
 	if cfg.Auth == "none" {
-		log.Warn("AUTHENTICATION IS OFF (--auth=none): the admin API is open to anyone who can reach " + cfg.Listen + "; use only for local development and tests")
+		if loopback(ln.Addr()) {
+			log.Warn("AUTHENTICATION IS OFF (--auth=none): the admin API is open to anyone on this machine at " + ln.Addr().String() + "; use only for local development and tests")
+		} else {
+			warnOpen(stderr, ln.Addr().String())
+			log.Warn("AUTHENTICATION IS OFF ON A NON-LOOPBACK ADDRESS (--auth=none, --listen " + cfg.Listen + "): anyone who can reach " + ln.Addr().String() + " can change the fleet and push software to it")
+		}
 	}
 	rs, err := resolver.New(db)
 	if err != nil {
@@ -230,4 +269,18 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// loopback tells whether a listening address is reachable from this machine only.
+func loopback(a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	return ok && t.IP.IsLoopback()
+}
+
+// warnOpen prints a banner that cannot be missed: the admin API is open to the network.
+func warnOpen(w io.Writer, addr string) {
+	line := strings.Repeat("!", 78)
+	fmt.Fprintf(w, "\n%s\n!! WARNING: authentication is OFF and sotad listens on %s,\n"+
+		"!! which is reachable from other machines: anyone who can reach it can change the fleet\n"+
+		"!! and push software to every vehicle. Use --auth=on, or --listen 127.0.0.1:PORT.\n%s\n\n", line, addr, line)
 }
