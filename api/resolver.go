@@ -1,6 +1,10 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -120,8 +124,61 @@ func (h resolverHandlers) createVehicle(c *gin.Context) {
 	reply(c, http.StatusOK, v, err)
 }
 
+// putVehicle creates the vehicle or keeps it. A body, when there is one, is applied or refused: it may
+// hold "attributes" (which replace the vehicle's) and "vin" (which must be the path's); anything else
+// is a 400, never silently ignored.
 func (h resolverHandlers) putVehicle(c *gin.Context) {
-	reply(c, http.StatusNoContent, nil, h.rs.PutVehicle(c.Param("vin")))
+	vin := c.Param("vin")
+	raw, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(c, errs.New(errs.TooLarge, "body_too_large", "Request body exceeds %d bytes", mbe.Limit))
+			return
+		}
+		writeError(c, errs.InvalidEntity("Reading the body: %v", err))
+		return
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		reply(c, http.StatusNoContent, nil, h.rs.PutVehicle(vin))
+		return
+	}
+	var body struct {
+		VIN        *string         `json:"vin"`
+		Attributes json.RawMessage `json:"attributes"` // raw, so that null is refused, not ignored
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		if e, ok := errs.As(err); ok {
+			writeError(c, e)
+			return
+		}
+		writeError(c, errs.InvalidEntity(`Invalid body: %v; PUT /vehicles/VIN takes no body, or {"attributes": {...}} (and optionally "vin")`, err))
+		return
+	}
+	if dec.More() {
+		writeError(c, errs.InvalidEntity("Invalid body: one JSON object expected"))
+		return
+	}
+	if body.VIN != nil && *body.VIN != vin {
+		writeError(c, errs.InvalidEntity("The body's vin %q is not the path's %q", *body.VIN, vin))
+		return
+	}
+	if body.Attributes == nil {
+		reply(c, http.StatusNoContent, nil, h.rs.PutVehicle(vin))
+		return
+	}
+	var attrs resolver.Attributes
+	if err := json.Unmarshal(body.Attributes, &attrs); err != nil {
+		if e, ok := errs.As(err); ok {
+			writeError(c, e)
+		} else {
+			writeError(c, errs.InvalidEntity("Invalid attributes: %v", err))
+		}
+		return
+	}
+	reply(c, http.StatusNoContent, nil, h.rs.PutVehicleAttributes(vin, attrs))
 }
 
 func (h resolverHandlers) getVehicle(c *gin.Context) {

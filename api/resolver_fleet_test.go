@@ -329,3 +329,48 @@ func TestComponents(t *testing.T) {
 	assert.Empty(t, list)
 	fs.must(http.StatusBadRequest, "invalid_entity", "GET", "/components?regex=(", nil)
 }
+
+// PUT /vehicles/:vin with a body applies it (attributes, on a new or an existing vehicle, surviving a
+// restart) or refuses it with 400 and changes nothing; it never ignores a body silently.
+func TestPutVehicleBodyIsAppliedOrRefused(t *testing.T) {
+	fs := newFleetServer(t)
+	fs.must(http.StatusNoContent, "", "PUT", "/vehicles/"+vinA, `{"attributes": {"model": "Civic", "year": 2024}}`)
+	fs.must(http.StatusNoContent, "", "PUT", "/vehicles/"+vinB, `{"vin": "`+vinB+`"}`)
+	fs.restart()
+	var v map[string]any
+	fs.getJSON("/vehicles/"+vinA, &v)
+	assert.Equal(t, map[string]any{"model": "Civic", "year": float64(2024)}, v["attributes"])
+	fs.getJSON("/vehicles/"+vinB, &v)
+	assert.Equal(t, map[string]any{}, v["attributes"])
+
+	// On an existing vehicle the attributes are replaced; its installed packages stay.
+	fs.ok("POST", "/packages", map[string]any{"id": p("nav", "1.0.0")})
+	fs.ok("PUT", "/vehicles/"+vinA+"/package/nav/1.0.0", nil)
+	fs.must(http.StatusNoContent, "", "PUT", "/vehicles/"+vinA, `{"attributes": {"model": "Accord"}}`)
+	fs.getJSON("/vehicles/"+vinA, &v)
+	assert.Equal(t, map[string]any{"model": "Accord"}, v["attributes"])
+	assert.Len(t, v["packages"], 1)
+	var found []map[string]any
+	fs.getJSON("/vehicles?regex="+vinA, &found)
+	require.Len(t, found, 1)
+
+	for name, body := range map[string]string{
+		"unknown field":        `{"attributs": {"model": "Jazz"}}`,
+		"other vin":            `{"vin": "` + vinB + `", "attributes": {"model": "Jazz"}}`,
+		"null attributes":      `{"attributes": null}`,
+		"attributes array":     `{"attributes": ["model"]}`,
+		"nested attribute":     `{"attributes": {"model": {"name": "Jazz"}}}`,
+		"not an object":        `"Jazz"`,
+		"two objects":          `{"attributes": {"model": "Jazz"}} {}`,
+		"broken JSON":          `{"attributes": {"model": "Jazz"`,
+		"dataPlan (elsewhere)": `{"dataPlan": "basic"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			fs.must(http.StatusBadRequest, "invalid_entity", "PUT", "/vehicles/"+vinA, body)
+			fs.getJSON("/vehicles/"+vinA, &v)
+			assert.Equal(t, map[string]any{"model": "Accord"}, v["attributes"], "nothing changed")
+			fs.must(http.StatusBadRequest, "invalid_entity", "PUT", "/vehicles/"+vinC, body)
+			fs.must(http.StatusNotFound, "missing_vehicle", "GET", "/vehicles/"+vinC, nil)
+		})
+	}
+}

@@ -27,6 +27,29 @@ func (s *Service) PutVehicle(vin string) error {
 	})
 }
 
+// PutVehicleAttributes creates the vehicle when it is new and gives it exactly attrs, in one
+// transaction (PUT /vehicles/:vin with a body).
+func (s *Service) PutVehicleAttributes(vin string, attrs Attributes) error {
+	if err := ValidVIN(vin); err != nil {
+		return err
+	}
+	if attrs == nil {
+		attrs = Attributes{}
+	}
+	return s.Update(func(t store.Txn) error {
+		v, err := getVehicle(t, vin)
+		if errors.Is(err, store.ErrNotFound) {
+			return s.writeVehicle(t, &vehicleRec{VIN: vin, Attrs: attrs})
+		}
+		if err != nil {
+			return err
+		}
+		nv := *v
+		nv.Attrs = attrs
+		return s.writeVehicle(t, &nv)
+	})
+}
+
 // CreateVehicle creates the vehicle; an existing VIN is a duplicate_entry conflict.
 func (s *Service) CreateVehicle(vin string) (Vehicle, error) {
 	if err := ValidVIN(vin); err != nil {
