@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"sota/auth"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -24,10 +25,12 @@ const identityKey = "sota.identity"
 
 // identity is who made a request.
 type identity struct {
-	Username string
-	Session  *auth.Session // set when authenticated by the session cookie
-	Token    *auth.APIToken
+	auth.Principal
+	Session *auth.Session // set when authenticated by the session cookie
 }
+
+// authRole is the account role a route-table role needs.
+var authRole = map[Role]auth.Role{RoleViewer: auth.RoleViewer, RoleOperator: auth.RoleOperator, RoleAdmin: auth.RoleAdmin}
 
 // authenticate runs before every handler and lets the call through by the role of its route-table row:
 // public rows need nothing, device rows the device token of the VIN in the path (also under
@@ -55,9 +58,10 @@ func (s *Server) authenticate() gin.HandlerFunc {
 		}
 		id, err := s.identify(c)
 		if s.cfg.AuthNone {
-			if id != nil {
-				c.Set(identityKey, id)
+			if id == nil {
+				id = &identity{Principal: auth.Principal{Role: auth.RoleAdmin}}
 			}
+			c.Set(identityKey, id)
 			c.Next()
 			return
 		}
@@ -70,9 +74,21 @@ func (s *Server) authenticate() gin.HandlerFunc {
 			writeError(c, errs.New(errs.Forbidden, "csrf_token_invalid", "Missing or wrong X-CSRF-Token header for this session"))
 			return
 		}
+		if need := authRole[role]; !id.Allows(need) {
+			writeError(c, auth.ErrForbidden("%s %s needs the %s role; this %s has the %s role",
+				c.Request.Method, c.FullPath(), need, credentialKind(id), id.Role))
+			return
+		}
 		c.Set(identityKey, id)
 		c.Next()
 	}
+}
+
+func credentialKind(id *identity) string {
+	if id.Token != nil {
+		return "API token"
+	}
+	return "account"
 }
 
 // authenticateDevice requires the device token of the VIN in the path.
@@ -114,7 +130,7 @@ func (s *Server) identify(c *gin.Context) (*identity, error) {
 		if !ok {
 			return nil, errs.New(errs.Unauthorized, "invalid_token", "Unknown or revoked API token")
 		}
-		return &identity{Username: tok.Username, Token: &tok}, nil
+		return &identity{Principal: auth.Principal{Username: tok.Username, Role: tok.Role, Token: &tok}}, nil
 	}
 	sess, ok, err := s.sessionOf(c)
 	if err != nil {
@@ -123,7 +139,8 @@ func (s *Server) identify(c *gin.Context) (*identity, error) {
 	if !ok {
 		return nil, notAuth
 	}
-	return &identity{Username: sess.Username, Session: &sess}, nil
+	ck, _ := c.Cookie(SessionCookie)
+	return &identity{Principal: auth.Principal{Username: sess.Username, Role: sess.Role, SessionID: ck}, Session: &sess}, nil
 }
 
 func (s *Server) sessionOf(c *gin.Context) (auth.Session, bool, error) {
@@ -214,7 +231,7 @@ func (s *Server) login(c *gin.Context) {
 	if !s.requireAuthService(c) {
 		return
 	}
-	id, sess, err := s.auth.Login(in.Username, in.Password)
+	id, sess, err := s.auth.Login(in.Username, in.Password, c.ClientIP())
 	if err != nil {
 		if e, ok := errs.As(err); ok && e.Kind == errs.Unauthorized && !isJSON {
 			renderLogin(c, http.StatusUnauthorized, next, e.Description)
@@ -245,10 +262,13 @@ func (s *Server) logout(c *gin.Context) {
 }
 
 func (s *Server) session(c *gin.Context) {
-	out := gin.H{"authNone": s.cfg.AuthNone, "username": nil, "csrfToken": nil, "expiresAt": nil}
+	out := gin.H{"authNone": s.cfg.AuthNone, "username": nil, "role": nil, "csrfToken": nil, "expiresAt": nil}
 	if v, ok := c.Get(identityKey); ok {
 		id := v.(*identity)
-		out["username"] = id.Username
+		if id.Username != "" {
+			out["username"] = id.Username
+		}
+		out["role"] = id.Role
 		if id.Session != nil {
 			out["csrfToken"] = id.Session.CSRF
 			out["expiresAt"] = id.Session.ExpiresAt
@@ -261,7 +281,7 @@ func (s *Server) listTokens(c *gin.Context) {
 	if !s.requireAuthService(c) {
 		return
 	}
-	toks, err := s.auth.Tokens()
+	toks, err := s.auth.Tokens(principal(c))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -271,28 +291,27 @@ func (s *Server) listTokens(c *gin.Context) {
 
 func (s *Server) createToken(c *gin.Context) {
 	var in struct {
-		Name string `json:"name"`
+		Name      string     `json:"name"`
+		Role      auth.Role  `json:"role"`
+		ExpiresAt *time.Time `json:"expiresAt"`
 	}
 	if !bindJSON(c, &in) || !s.requireAuthService(c) {
 		return
 	}
-	if callerName(c) == "" {
-		writeError(c, errs.New(errs.Unauthorized, "not_authenticated", "Log in to create an API token"))
-		return
-	}
-	secret, tok, err := s.auth.CreateToken(callerName(c), in.Name)
+	secret, tok, err := s.auth.MintToken(principal(c), in.Name, in.Role, in.ExpiresAt)
 	if err != nil {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"id": tok.ID, "name": tok.Name, "username": tok.Username, "createdAt": tok.CreatedAt, "token": secret})
+	c.JSON(http.StatusOK, gin.H{"id": tok.ID, "name": tok.Name, "username": tok.Username, "role": tok.Role,
+		"createdAt": tok.CreatedAt, "expiresAt": tok.ExpiresAt, "token": secret})
 }
 
 func (s *Server) revokeToken(c *gin.Context) {
 	if !s.requireAuthService(c) {
 		return
 	}
-	if err := s.auth.RevokeToken(c.Param("id")); err != nil {
+	if err := s.auth.RevokeToken(principal(c), c.Param("id")); err != nil {
 		writeError(c, err)
 		return
 	}
@@ -313,13 +332,17 @@ func (s *Server) listAccounts(c *gin.Context) {
 
 func (s *Server) createAccount(c *gin.Context) {
 	var in struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
+		Username string    `json:"username"`
+		Password string    `json:"password"`
+		Role     auth.Role `json:"role"`
 	}
 	if !bindJSON(c, &in) || !s.requireAuthService(c) {
 		return
 	}
-	acc, err := s.auth.CreateAccount(in.Username, in.Password)
+	if in.Role == auth.RoleNone {
+		in.Role = auth.RoleViewer // least privilege unless the admin says otherwise
+	}
+	acc, err := s.auth.CreateAccount(in.Username, in.Password, in.Role)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -334,7 +357,7 @@ func (s *Server) setPassword(c *gin.Context) {
 	if !bindJSON(c, &in) || !s.requireAuthService(c) {
 		return
 	}
-	if err := s.auth.SetPassword(c.Param("username"), in.Password); err != nil {
+	if err := s.auth.SetPassword(principal(c), c.Param("username"), in.Password); err != nil {
 		writeError(c, err)
 		return
 	}
@@ -352,12 +375,13 @@ func (s *Server) deleteAccount(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"deleted": c.Param("username")})
 }
 
-// callerName is the authenticated user's name ("" under --auth=none without a login).
-func callerName(c *gin.Context) string {
+// principal is the caller (the zero Principal on public routes; an admin without a name under
+// --auth=none without credentials).
+func principal(c *gin.Context) auth.Principal {
 	if v, ok := c.Get(identityKey); ok {
-		return v.(*identity).Username
+		return v.(*identity).Principal
 	}
-	return ""
+	return auth.Principal{}
 }
 
 // redirect answers 301 to a local path; the answer is never cached, so a later login is not skipped.

@@ -378,7 +378,7 @@ func TestBootstrapOnlyOnAnEmptyStore(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, created)
 	assert.GreaterOrEqual(t, len(gen), 20, "a generated password is long")
-	_, _, err = a.Login("admin", gen)
+	_, _, err = a.Login("admin", gen, "")
 	require.NoError(t, err, "the generated password works")
 
 	gen2, created, err := a.Bootstrap("admin", "")

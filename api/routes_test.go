@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"sota/auth"
 	"strings"
 	"testing"
 
@@ -64,10 +65,13 @@ func TestRouteTableIsComplete(t *testing.T) {
 
 // samplePath fills a route's parameters with values that name nothing stored, so that a call that gets
 // past authentication changes nothing (it ends in 400 or 404).
-func samplePath(p string) string {
+func samplePath(p, username string) string {
 	vals := map[string]string{":vin": "SAJNX5745SC099999", ":name": "nopkg", ":version": "9.9.9", ":part": "NOPART",
 		":filter": "nofilter", ":depName": "nodep", ":depVersion": "9.9.9", ":id": "none", ":username": "nobody",
 		":env": "production", ":updateId": "none", ":index": "0", ":file": "app.css", ":service": "packages"}
+	if username != "" && strings.HasSuffix(p, "/password") {
+		vals[":username"] = username // one's own account: another's password is the admin's (a domain rule)
+	}
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
 		if v, ok := vals[s]; ok {
@@ -87,19 +91,29 @@ func TestRouteRoles(t *testing.T) {
 	srv, hs := routeServer(t)
 	adminSecret, _, err := srv.auth.CreateToken("admin", "admin-script")
 	require.NoError(t, err)
+	secrets := map[auth.Role]string{auth.RoleAdmin: adminSecret}
+	for _, r := range []auth.Role{auth.RoleOperator, auth.RoleViewer} {
+		_, err := srv.auth.CreateAccount(r.String()+"1", testPassword, r)
+		require.NoError(t, err)
+		secrets[r], _, err = srv.auth.CreateToken(r.String()+"1", r.String()+"-script")
+		require.NoError(t, err)
+	}
 
 	callers := []struct {
 		name   string
+		user   string
 		header string
 		role   Role // the highest role of the caller; roleUnset for none
 	}{
-		{"anonymous", "", roleUnset},
-		{"admin", "Bearer " + adminSecret, RoleAdmin},
+		{"anonymous", "", "", roleUnset},
+		{"admin", "admin", "Bearer " + adminSecret, RoleAdmin},
+		{"operator", "operator1", "Bearer " + secrets[auth.RoleOperator], RoleOperator},
+		{"viewer", "viewer1", "Bearer " + secrets[auth.RoleViewer], RoleViewer},
 	}
 	for _, rt := range srv.Routes() {
 		for _, who := range callers {
 			t.Run(who.name+" "+rt.key(), func(t *testing.T) {
-				req, err := http.NewRequest(rt.Method, hs.URL+samplePath(rt.Path), strings.NewReader("{}"))
+				req, err := http.NewRequest(rt.Method, hs.URL+samplePath(rt.Path, who.user), strings.NewReader("{}"))
 				require.NoError(t, err)
 				req.Header.Set("Content-Type", "application/json")
 				if who.header != "" {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sota/auth"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,7 +37,10 @@ type Config struct {
 	ChunkSize int
 	RVI       RVIConfig // RVI transport (api/device_rvi.go); off without NodeURL
 	MaxBody   int64     // bytes for JSON bodies; 0 means 8 MiB
-	Logger    *slog.Logger
+	// TrustedProxies are the addresses or CIDRs (--trusted-proxy) whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed; from anyone else those headers are ignored.
+	TrustedProxies []string
+	Logger         *slog.Logger
 }
 
 // Deps are the domain services the handlers call. A nil service leaves its routes out.
@@ -80,6 +84,9 @@ func New(cfg Config, deps Deps) (*gin.Engine, *Server) {
 		s.rvi = newRVI(cfg.RVI, deps.Engine, cfg.ChunkSize, s)
 	}
 	r := gin.New()
+	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		panic(fmt.Sprintf("api: trusted proxies: %v", err)) // sotad checks the flag before
+	}
 	// authenticate guards every route by its row's role (auth_routes.go).
 	r.Use(s.recoverer(), s.accessLog(), s.authenticate(), s.limitBody())
 	r.HandleMethodNotAllowed = true
@@ -125,6 +132,9 @@ func writeError(c *gin.Context, err error) {
 		slog.Error("internal error", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 		e = errs.New(errs.Internal, "internal_error", "Internal server error")
 	}
+	if secs, ok := e.Details["retryAfter"].(int); ok && e.Kind == errs.TooManyRequests {
+		c.Header("Retry-After", strconv.Itoa(secs))
+	}
 	body := gin.H{"code": e.Code, "description": e.Description}
 	for k, v := range e.Details {
 		body[k] = v
@@ -133,15 +143,16 @@ func writeError(c *gin.Context, err error) {
 }
 
 var statusByKind = map[errs.Kind]int{
-	errs.Internal:       http.StatusInternalServerError,
-	errs.Invalid:        http.StatusBadRequest,
-	errs.NotFound:       http.StatusNotFound,
-	errs.Unacceptable:   http.StatusNotAcceptable,
-	errs.Conflict:       http.StatusConflict,
-	errs.Unauthorized:   http.StatusUnauthorized,
-	errs.Forbidden:      http.StatusForbidden,
-	errs.TooLarge:       http.StatusRequestEntityTooLarge,
-	errs.NotImplemented: http.StatusNotImplemented,
+	errs.Internal:        http.StatusInternalServerError,
+	errs.Invalid:         http.StatusBadRequest,
+	errs.NotFound:        http.StatusNotFound,
+	errs.Unacceptable:    http.StatusNotAcceptable,
+	errs.Conflict:        http.StatusConflict,
+	errs.Unauthorized:    http.StatusUnauthorized,
+	errs.Forbidden:       http.StatusForbidden,
+	errs.TooLarge:        http.StatusRequestEntityTooLarge,
+	errs.NotImplemented:  http.StatusNotImplemented,
+	errs.TooManyRequests: http.StatusTooManyRequests,
 }
 
 func statusOf(k errs.Kind) int {

@@ -6,9 +6,9 @@ package auth
 //
 // Key layout (store prefix auth/):
 //
-//	auth/account/<lower-case username>   account JSON {username, hash (bcrypt), createdAt}
-//	auth/session/<sha256 hex of id>      session JSON {username, csrf, createdAt, expiresAt}
-//	auth/token/<sha256 hex of token>     API token JSON {id, name, username, createdAt}
+//	auth/account/<lower-case username>   account JSON {username, role, hash (bcrypt), createdAt}
+//	auth/session/<sha256 hex of id>      session JSON {username, role, csrf, createdAt, expiresAt}
+//	auth/token/<sha256 hex of token>     API token JSON {id, name, username, role, createdAt, expiresAt}
 //
 // Session ids and API tokens are 256-bit random values; only their SHA-256 is stored, so a copy of the
 // store does not hand out live credentials. The CSRF token of a session is stored as is: it is not a
@@ -56,33 +56,48 @@ const (
 
 var usernameRE = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
 
-// Account is one admin account. Every account may use the whole admin API.
+// Account is one admin account; its role decides what it may do. Accounts stored before roles
+// existed read as admin (they could do everything then).
 type Account struct {
 	Username  string    `json:"username"`
+	Role      Role      `json:"role"`
 	Hash      []byte    `json:"hash,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-// Session is a logged-in browser.
+// Session is a logged-in browser, with the role its account had at login.
 type Session struct {
 	Username  string    `json:"username"`
+	Role      Role      `json:"role"`
 	CSRF      string    `json:"csrf"`
 	CreatedAt time.Time `json:"createdAt"`
 	ExpiresAt time.Time `json:"expiresAt"`
 }
 
-// APIToken describes a Bearer token for scripts; the secret itself is shown once, at creation.
+// APIToken describes a Bearer token for scripts; the secret itself is shown once, at creation. Its
+// role is at most its creator's; after ExpiresAt (when set) it is refused.
 type APIToken struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Username  string    `json:"username"`
-	CreatedAt time.Time `json:"createdAt"`
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Username  string     `json:"username"`
+	Role      Role       `json:"role"`
+	CreatedAt time.Time  `json:"createdAt"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
+// legacyRole is the role of a record written before roles existed.
+func legacyRole(r Role) Role {
+	if r == RoleNone {
+		return RoleAdmin
+	}
+	return r
 }
 
 // Service holds accounts, sessions and API tokens in the store.
 type Service struct {
-	db  *store.DB
-	now func() time.Time
+	db    *store.DB
+	now   func() time.Time
+	login *loginLimiter
 
 	// devTokens caches the VIN of each live device token by its store key: every device call checks
 	// its token. A revocation (MintDeviceToken, a deleted vehicle) bumps devGen and drops the revoked
@@ -94,7 +109,9 @@ type Service struct {
 }
 
 // New returns the authentication service over db.
-func New(db *store.DB) *Service { return &Service{db: db, now: time.Now} }
+func New(db *store.DB) *Service {
+	return &Service{db: db, now: time.Now, login: newLoginLimiter(LoginFailuresPerMinute, time.Minute)}
+}
 
 // SetClock replaces the clock that decides expiry (tests move it forward).
 func (a *Service) SetClock(now func() time.Time) { a.now = now }
@@ -145,7 +162,7 @@ func (a *Service) Bootstrap(username, password string) (generated string, create
 		generated = GeneratePassword()
 		password = generated
 	}
-	if _, err := a.CreateAccount(username, password); err != nil {
+	if _, err := a.CreateAccount(username, password, RoleAdmin); err != nil {
 		return "", false, err
 	}
 	return generated, true, nil
@@ -153,16 +170,20 @@ func (a *Service) Bootstrap(username, password string) (generated string, create
 
 var errStop = errors.New("stop")
 
-// CreateAccount adds an account; 409 duplicate_entry when the name is taken (case-insensitively).
-func (a *Service) CreateAccount(username, password string) (Account, error) {
+// CreateAccount adds an account with a role; 409 duplicate_entry when the name is taken
+// (case-insensitively).
+func (a *Service) CreateAccount(username, password string, role Role) (Account, error) {
 	if err := validateCredentials(username, password); err != nil {
 		return Account{}, err
+	}
+	if role < RoleViewer || role > RoleAdmin {
+		return Account{}, errs.InvalidEntity("Invalid role: admin, operator or viewer")
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
 	if err != nil {
 		return Account{}, err
 	}
-	acc := Account{Username: username, Hash: hash, CreatedAt: a.now().UTC()}
+	acc := Account{Username: username, Role: role, Hash: hash, CreatedAt: a.now().UTC()}
 	key := []byte(accountPrefix + strings.ToLower(username))
 	err = a.db.Update(func(t store.Txn) error {
 		if ok, err := t.Has(key); err != nil {
@@ -186,6 +207,7 @@ func (a *Service) Accounts() ([]Account, error) {
 				return err
 			}
 			acc.Hash = nil
+			acc.Role = legacyRole(acc.Role)
 			out = append(out, acc)
 			return nil
 		})
@@ -193,8 +215,12 @@ func (a *Service) Accounts() ([]Account, error) {
 	return out, err
 }
 
-// SetPassword replaces an account's password and ends its sessions.
-func (a *Service) SetPassword(username, password string) error {
+// SetPassword replaces an account's password and ends the account's sessions except the caller's own
+// (the one that made the change). Only an admin may set another account's password (403 forbidden).
+func (a *Service) SetPassword(by Principal, username, password string) error {
+	if !strings.EqualFold(by.Username, username) && !by.Allows(RoleAdmin) {
+		return ErrForbidden("Only an admin may set another account's password")
+	}
 	if err := validateCredentials(username, password); err != nil {
 		if usernameRE.MatchString(username) {
 			return err
@@ -215,7 +241,14 @@ func (a *Service) SetPassword(username, password string) error {
 		if err := putJSON(t, key, acc); err != nil {
 			return err
 		}
-		return deleteOwned(t, sessionPrefix, acc.Username, func(v []byte) string {
+		var keep []byte
+		if by.SessionID != "" && strings.EqualFold(by.Username, acc.Username) {
+			keep = hashKey(sessionPrefix, by.SessionID)
+		}
+		return deleteOwned(t, sessionPrefix, acc.Username, func(k, v []byte) string {
+			if keep != nil && string(k) == string(keep) {
+				return ""
+			}
 			var s Session
 			_ = json.Unmarshal(v, &s)
 			return s.Username
@@ -241,7 +274,7 @@ func (a *Service) DeleteAccount(username string) error {
 		if err := t.Delete(key); err != nil {
 			return err
 		}
-		owner := func(v []byte) string {
+		owner := func(_, v []byte) string {
 			var o struct {
 				Username string `json:"username"`
 			}
@@ -260,10 +293,10 @@ func missingAccount() error {
 }
 
 // deleteOwned deletes every record under prefix whose owner (as read by owner) is username.
-func deleteOwned(t store.Txn, prefix, username string, owner func([]byte) string) error {
+func deleteOwned(t store.Txn, prefix, username string, owner func(k, v []byte) string) error {
 	var keys [][]byte
 	err := t.Iterate([]byte(prefix), func(k, v []byte) error {
-		if strings.EqualFold(owner(v), username) {
+		if strings.EqualFold(owner(k, v), username) {
 			keys = append(keys, append([]byte(nil), k...))
 		}
 		return nil
@@ -280,8 +313,22 @@ func deleteOwned(t store.Txn, prefix, username string, owner func([]byte) string
 }
 
 // Login checks the credentials and opens a session: it returns the session id (the cookie value)
-// and the session. Bad credentials are 401 bad_credentials, whichever part was wrong.
-func (a *Service) Login(username, password string) (string, Session, error) {
+// and the session. Bad credentials are 401 bad_credentials, whichever part was wrong. Failures are
+// limited per account and per client address (client, e.g. the remote IP): past
+// LoginFailuresPerMinute in a minute, Login answers 429 too_many_attempts (with the seconds to wait
+// in the error's "retryAfter" detail) without checking the password.
+func (a *Service) Login(username, password, client string) (string, Session, error) {
+	if wait := a.login.blocked(a.now(), username, client); wait > 0 {
+		return "", Session{}, errTooManyAttempts(wait)
+	}
+	id, s, err := a.checkLogin(username, password)
+	if errs.Is(err, "bad_credentials") {
+		a.login.failed(a.now(), username, client)
+	}
+	return id, s, err
+}
+
+func (a *Service) checkLogin(username, password string) (string, Session, error) {
 	bad := errs.New(errs.Unauthorized, "bad_credentials", "Invalid username or password")
 	var acc Account
 	err := a.db.View(func(t store.Txn) error {
@@ -299,7 +346,7 @@ func (a *Service) Login(username, password string) (string, Session, error) {
 	}
 	id := randomString(32)
 	now := a.now().UTC()
-	s := Session{Username: acc.Username, CSRF: randomString(32), CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}
+	s := Session{Username: acc.Username, Role: legacyRole(acc.Role), CSRF: randomString(32), CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}
 	err = a.db.Update(func(t store.Txn) error {
 		if err := a.purgeExpired(t); err != nil {
 			return err
@@ -350,6 +397,7 @@ func (a *Service) Session(id string) (Session, bool, error) {
 	if a.now().After(s.ExpiresAt) {
 		return Session{}, false, nil
 	}
+	s.Role = legacyRole(s.Role)
 	return s, true, nil
 }
 
@@ -366,8 +414,36 @@ func (s Session) CheckCSRF(token string) bool {
 	return token != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.CSRF)) == 1
 }
 
-// CreateToken mints an API token for username; the secret is returned once and only its hash is kept.
+// CreateToken mints an API token for username with the account's role and no expiry (the CLI's and
+// the tests' way to get a token); the secret is returned once and only its hash is kept.
 func (a *Service) CreateToken(username, name string) (string, APIToken, error) {
+	var acc Account
+	if err := a.db.View(func(t store.Txn) error { return getAccount(t, username, &acc) }); err != nil {
+		return "", APIToken{}, err
+	}
+	return a.MintToken(Principal{Username: acc.Username, Role: legacyRole(acc.Role)}, name, RoleNone, nil)
+}
+
+// MintToken mints an API token for the caller's account: role RoleNone means the caller's own role, a
+// role above it is 403 forbidden, an expiry in the past invalid_entity. The secret is returned once and
+// only its hash is kept.
+func (a *Service) MintToken(by Principal, name string, role Role, expiresAt *time.Time) (string, APIToken, error) {
+	if by.Username == "" {
+		return "", APIToken{}, errs.New(errs.Unauthorized, "not_authenticated", "Log in to create an API token")
+	}
+	if role == RoleNone {
+		role = by.Role
+	}
+	if role > by.Role {
+		return "", APIToken{}, ErrForbidden("A token's role cannot be higher than its creator's (%s)", by.Role)
+	}
+	if expiresAt != nil {
+		if !expiresAt.After(a.now()) {
+			return "", APIToken{}, errs.InvalidEntity("expiresAt must be in the future")
+		}
+		e := expiresAt.UTC()
+		expiresAt = &e
+	}
 	name = strings.TrimSpace(name)
 	if name == "" {
 		name = "token"
@@ -376,7 +452,7 @@ func (a *Service) CreateToken(username, name string) (string, APIToken, error) {
 		return "", APIToken{}, errs.InvalidEntity("Invalid token name: at most 100 characters")
 	}
 	secret := tokenScheme + randomString(32)
-	tok := APIToken{ID: randomString(9), Name: name, Username: username, CreatedAt: a.now().UTC()}
+	tok := APIToken{ID: randomString(9), Name: name, Username: by.Username, Role: role, CreatedAt: a.now().UTC(), ExpiresAt: expiresAt}
 	err := a.db.Update(func(t store.Txn) error { return putJSON(t, hashKey(tokenPrefix, secret), tok) })
 	return secret, tok, err
 }
@@ -391,11 +467,19 @@ func (a *Service) Token(secret string) (APIToken, bool, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return APIToken{}, false, nil
 	}
-	return tok, err == nil, err
+	if err != nil {
+		return APIToken{}, false, err
+	}
+	if tok.ExpiresAt != nil && !a.now().Before(*tok.ExpiresAt) {
+		return APIToken{}, false, nil
+	}
+	tok.Role = legacyRole(tok.Role)
+	return tok, true, nil
 }
 
-// Tokens lists every API token (never the secrets), sorted by creation time.
-func (a *Service) Tokens() ([]APIToken, error) {
+// Tokens lists the API tokens the caller may see (never the secrets): an admin every token, anyone
+// else their account's; sorted by creation time.
+func (a *Service) Tokens(by Principal) ([]APIToken, error) {
 	out := []APIToken{}
 	err := a.db.View(func(t store.Txn) error {
 		return t.Iterate([]byte(tokenPrefix), func(_, v []byte) error {
@@ -403,6 +487,10 @@ func (a *Service) Tokens() ([]APIToken, error) {
 			if err := json.Unmarshal(v, &tok); err != nil {
 				return err
 			}
+			if !by.Allows(RoleAdmin) && !strings.EqualFold(tok.Username, by.Username) {
+				return nil
+			}
+			tok.Role = legacyRole(tok.Role)
 			out = append(out, tok)
 			return nil
 		})
@@ -411,14 +499,17 @@ func (a *Service) Tokens() ([]APIToken, error) {
 	return out, err
 }
 
-// RevokeToken deletes the API token with this id; 404 missing_token when there is none.
-func (a *Service) RevokeToken(id string) error {
+// RevokeToken deletes the API token with this id; 404 missing_token when there is none, 403
+// forbidden when it is another account's and the caller is not an admin.
+func (a *Service) RevokeToken(by Principal, id string) error {
 	return a.db.Update(func(t store.Txn) error {
 		var key []byte
+		var owner string
 		err := t.Iterate([]byte(tokenPrefix), func(k, v []byte) error {
 			var tok APIToken
 			if json.Unmarshal(v, &tok) == nil && tok.ID == id {
 				key = append([]byte(nil), k...)
+				owner = tok.Username
 				return errStop
 			}
 			return nil
@@ -428,6 +519,9 @@ func (a *Service) RevokeToken(id string) error {
 		}
 		if key == nil {
 			return errs.New(errs.NotFound, "missing_token", "API token does not exist")
+		}
+		if !by.Allows(RoleAdmin) && !strings.EqualFold(owner, by.Username) {
+			return ErrForbidden("Only an admin may revoke another account's token")
 		}
 		return t.Delete(key)
 	})
@@ -456,5 +550,6 @@ func getAccount(t store.Txn, username string, acc *Account) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return missingAccount()
 	}
+	acc.Role = legacyRole(acc.Role)
 	return err
 }

@@ -12,15 +12,16 @@ type Kind int
 
 // Kinds of errors a client can cause or observe.
 const (
-	Internal       Kind = iota // a bug or an environment failure
-	Invalid                    // malformed input (400)
-	NotFound                   // a named entity does not exist (404)
-	Unacceptable               // a filter expression fails validation (406)
-	Conflict                   // duplicate or state conflict (409)
-	Unauthorized               // not authenticated (401)
-	Forbidden                  // authenticated but not allowed (403)
-	TooLarge                   // request body over the limit (413)
-	NotImplemented             // feature switched off (501)
+	Internal        Kind = iota // a bug or an environment failure
+	Invalid                     // malformed input (400)
+	NotFound                    // a named entity does not exist (404)
+	Unacceptable                // a filter expression fails validation (406)
+	Conflict                    // duplicate or state conflict (409)
+	Unauthorized                // not authenticated (401)
+	Forbidden                   // authenticated but not allowed (403)
+	TooLarge                    // request body over the limit (413)
+	NotImplemented              // feature switched off (501)
+	TooManyRequests             // a rate limit was hit (429); Details["retryAfter"] holds the seconds to wait
 )
 
 // Error is a domain error with a stable snake_case code and a human description.
