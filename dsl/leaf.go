@@ -19,9 +19,11 @@ type leaf struct {
 	key  string
 	vals []Value
 
-	// vin_matches: the literal the VIN must start with, and whether that is the whole condition.
+	// vin_matches: the literal the VIN must start with, and whether that is the whole condition;
+	// the grams every VIN it matches has.
 	prefix      string
 	prefixExact bool
+	vinQuery    *GramQuery
 }
 
 // matcher is a compiled regex with fast paths for the patterns that are plain literals.
@@ -118,6 +120,7 @@ func newLeaf(n Node) *leaf {
 		if p, exact, anchored := literalPrefix(n.Regex.Value); anchored {
 			l.prefix, l.prefixExact = p, exact
 		}
+		l.vinQuery = RegexGramQuery(n.Regex.Value)
 	case *HasPackage:
 		l.re, l.re2 = compileMatcher(n.Name.Value), compileMatcher(n.Version.Value)
 	case *HasPackageVersion:

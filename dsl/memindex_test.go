@@ -105,3 +105,26 @@ func (x *memIndex) Attr(key string, match func(Value) bool) *roaring.Bitmap {
 }
 
 func (x *memIndex) Vehicle(id uint32) *Vehicle { return x.vehicles[id] }
+
+// gramMemIndex is memIndex with the VIN grams, so the plan takes the gram path.
+type gramMemIndex struct {
+	*memIndex
+	grams map[Gram]*roaring.Bitmap
+}
+
+func newGramMemIndex(vs []*Vehicle) *gramMemIndex {
+	x := &gramMemIndex{memIndex: newMemIndex(vs), grams: map[Gram]*roaring.Bitmap{}}
+	for i, v := range vs {
+		Grams(v.VIN, func(g Gram) {
+			if x.grams[g] == nil {
+				x.grams[g] = roaring.New()
+			}
+			x.grams[g].Add(uint32(i))
+		})
+	}
+	return x
+}
+
+func (x *gramMemIndex) VINGram(g Gram) *roaring.Bitmap { return x.grams[g] }
+
+func (x *gramMemIndex) VIN(id uint32) string { return x.vehicles[id].VIN }

@@ -10,21 +10,20 @@ import (
 // The index plan answers a filter over a whole fleet with bitmaps. Every leaf but vin_matches is
 // answered exactly by the Index (it enumerates distinct part numbers, packages and attribute
 // values, so any regex or comparison can be decided per distinct value). vin_matches is answered by
-// VINPrefix when its regex is a literal prefix, narrowed by VINPrefix and then checked when the
-// regex starts with one, and otherwise checked per vehicle: a residual expr program that runs on
-// the candidates only, after the other branches of its AND have narrowed them.
+// VINPrefix when its regex is a literal prefix; otherwise its candidates are the VINs its gram
+// query leaves (an Index with VIN grams, see regexquery.go) or its literal prefix selects, and the
+// regex runs on those candidates only, after the other branches of its AND have narrowed them.
 //
 // select(n, cand) returns exactly the ids in cand (nil: every id) for which n is true, so AND
-// narrows the candidates term by term, OR only checks residual terms on ids no other term took,
+// narrows the candidates term by term, OR only checks a regex on the ids its candidates leave,
 // and NOT subtracts.
 
 type planOp int
 
 const (
-	planConst    planOp = iota
-	planLeaf            // answered by the index
-	planVIN             // VINPrefix, then the residual when not exact
-	planResidual        // an expr program per candidate
+	planConst planOp = iota
+	planLeaf         // answered by the index
+	planVIN          // VINPrefix or VIN grams, then the regex on the candidates when not exact
 	planAnd
 	planOr
 	planNot
@@ -34,11 +33,11 @@ type planNode struct {
 	op       planOp
 	value    bool // planConst
 	leaf     *leaf
-	residual *vm.Program // planResidual, and planVIN when the prefix is not the whole regex
+	residual *vm.Program // planVIN when the prefix is not the whole regex, for an Index without VIN grams
 	kids     []*planNode
 }
 
-// cost orders the terms of AND and OR: index answers first, residual checks last.
+// cost orders the terms of AND and OR: index answers first, regex checks last.
 func (n *planNode) cost() int {
 	switch n.op {
 	case planConst, planLeaf:
@@ -47,9 +46,10 @@ func (n *planNode) cost() int {
 		if n.residual == nil {
 			return 1
 		}
+		if n.leaf.vinQuery.All() && n.leaf.prefix == "" {
+			return 1000 // a check of every candidate
+		}
 		return 10
-	case planResidual:
-		return 1000
 	}
 	c := 1
 	for _, k := range n.kids {
@@ -58,39 +58,7 @@ func (n *planNode) cost() int {
 	return c
 }
 
-// residualOnly reports a subtree no index narrows.
-func residualOnly(n Node) bool {
-	switch n := n.(type) {
-	case *VINMatches:
-		_, _, anchored := literalPrefix(n.Regex.Value)
-		return !anchored
-	case *Not:
-		return residualOnly(n.X)
-	case *refNode:
-		return residualOnly(n.body)
-	case *Or:
-		for _, t := range n.Terms {
-			if !residualOnly(t) {
-				return false
-			}
-		}
-		return true
-	case *And:
-		for _, t := range n.Terms {
-			if !residualOnly(t) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
-
 func (p *Program) buildPlan(n Node) (*planNode, error) {
-	if residualOnly(n) {
-		prog, err := p.exprProgram(n)
-		return &planNode{op: planResidual, residual: prog}, err
-	}
 	switch n := n.(type) {
 	case *Const:
 		return &planNode{op: planConst, value: n.Value}, nil
@@ -100,9 +68,9 @@ func (p *Program) buildPlan(n Node) (*planNode, error) {
 		k, err := p.buildPlan(n.X)
 		return &planNode{op: planNot, kids: []*planNode{k}}, err
 	case *And:
-		return p.buildJunction(planAnd, n.Terms, func(ts []Node) Node { return &And{Terms: ts} })
+		return p.buildJunction(planAnd, n.Terms)
 	case *Or:
-		return p.buildJunction(planOr, n.Terms, func(ts []Node) Node { return &Or{Terms: ts} })
+		return p.buildJunction(planOr, n.Terms)
 	case *VINMatches:
 		l := p.leaves[p.leafIndex(n)]
 		pn := &planNode{op: planVIN, leaf: l}
@@ -118,31 +86,15 @@ func (p *Program) buildPlan(n Node) (*planNode, error) {
 	return &planNode{op: planLeaf, leaf: p.leaves[p.leafIndex(n)]}, nil
 }
 
-// buildJunction plans AND/OR terms; the residual-only terms become one expr program.
-func (p *Program) buildJunction(op planOp, terms []Node, join func([]Node) Node) (*planNode, error) {
+// buildJunction plans AND/OR terms, cheapest first.
+func (p *Program) buildJunction(op planOp, terms []Node) (*planNode, error) {
 	pn := &planNode{op: op}
-	var residual []Node
 	for _, t := range terms {
-		if residualOnly(t) {
-			residual = append(residual, t)
-			continue
-		}
 		k, err := p.buildPlan(t)
 		if err != nil {
 			return nil, err
 		}
 		pn.kids = append(pn.kids, k)
-	}
-	if len(residual) > 0 {
-		n := residual[0]
-		if len(residual) > 1 {
-			n = join(residual)
-		}
-		prog, err := p.exprProgram(n)
-		if err != nil {
-			return nil, err
-		}
-		pn.kids = append(pn.kids, &planNode{op: planResidual, residual: prog})
 	}
 	sort.SliceStable(pn.kids, func(i, j int) bool { return pn.kids[i].cost() < pn.kids[j].cost() })
 	return pn, nil
@@ -184,18 +136,7 @@ func (p *Program) selectNode(n *planNode, idx Index, cand *roaring.Bitmap) *roar
 	case planLeaf:
 		return within(p.leafBitmap(n.leaf, idx), cand)
 	case planVIN:
-		var b *roaring.Bitmap
-		if n.leaf.prefix == "" {
-			b = candidates(idx, cand)
-		} else {
-			b = within(idx.VINPrefix(n.leaf.prefix), cand)
-		}
-		if n.residual != nil {
-			b = p.filter(n.residual, idx, b)
-		}
-		return b
-	case planResidual:
-		return p.filter(n.residual, idx, candidates(idx, cand))
+		return p.selectVIN(n, idx, cand)
 	case planNot:
 		out := candidates(idx, cand)
 		out.AndNot(p.selectNode(n.kids[0], idx, cand))
@@ -212,7 +153,8 @@ func (p *Program) selectNode(n *planNode, idx Index, cand *roaring.Bitmap) *roar
 	case planOr:
 		out := roaring.New()
 		for _, k := range n.kids {
-			if k.op == planResidual {
+			if k.cost() > 1 && !out.IsEmpty() {
+				// a term that checks its candidates one by one only checks those no term took
 				rest := candidates(idx, cand)
 				rest.AndNot(out)
 				out.Or(p.selectNode(k, idx, rest))
@@ -237,27 +179,4 @@ func (p *Program) leafBitmap(l *leaf, idx Index) *roaring.Bitmap {
 		return idx.Attr(l.key, l.matchAttr)
 	}
 	panic("dsl: leaf has no index")
-}
-
-// filter keeps the ids of b (owned) for which the residual program is true.
-func (p *Program) filter(prog *vm.Program, idx Index, b *roaring.Bitmap) *roaring.Bitmap {
-	m := p.vms.Get().(*vm.VM)
-	defer p.vms.Put(m)
-	out := roaring.New()
-	it := b.Iterator()
-	for it.HasNext() {
-		id := it.Next()
-		v := idx.Vehicle(id)
-		if v == nil {
-			continue
-		}
-		r, err := m.Run(prog, v)
-		if err != nil {
-			panic("dsl: residual program failed: " + err.Error())
-		}
-		if r.(bool) {
-			out.Add(id)
-		}
-	}
-	return out
 }

@@ -50,6 +50,9 @@ func (g treeGen) str() string {
 
 func (g treeGen) regex() Str {
 	if g.evalish {
+		if g.r.IntN(3) == 0 { // shapes the gram queries must get right
+			return Str{Value: patternGen{r: g.r}.pattern()}
+		}
 		return Str{Value: g.pick(genRegexes)}
 	}
 	return Str{Value: g.str()}
@@ -129,6 +132,9 @@ func (g treeGen) tree(depth int) Node {
 // vehicle is a random vehicle over the same vocabulary as the evaluation pools.
 func (g treeGen) vehicle() *Vehicle {
 	v := &Vehicle{VIN: g.pick([]string{"WDD1234567890ABCD", "WDD9999999999ZZZZ", "SAJNX5745SC00000X", "SAJNX5745SC000001", "1FTEW1E50KFA00001", "WBAé", ""})}
+	if g.r.IntN(3) == 0 {
+		v.VIN = patternGen{r: g.r}.subject()
+	}
 	for k := g.r.IntN(4); k > 0; k-- {
 		v.Packages = append(v.Packages, Package{Name: g.pick(genNames), Version: g.pick(append(genVersions, "not-semver", "2.0"))})
 	}
@@ -159,7 +165,9 @@ func TestFormatRoundTripsGeneratedTrees(t *testing.T) {
 }
 
 // Property: on generated vehicles, the reference evaluator, the expr program and the index plan
-// (over memIndex) agree for generated checked trees, references included.
+// agree for generated checked trees, references included; the plan over memIndex checks regexes
+// with residual expr programs, over gramMemIndex it takes vin_matches candidates from the VIN
+// grams (generated patterns: case-insensitive, alternations, classes, anchors, repetitions).
 func TestEvaluatorsAgreeOnGeneratedTrees(t *testing.T) {
 	seed := *propSeed
 	g := treeGen{r: rand.New(rand.NewPCG(seed, 0xe7a1)), evalish: true}
@@ -167,7 +175,7 @@ func TestEvaluatorsAgreeOnGeneratedTrees(t *testing.T) {
 	for i := range fleet {
 		fleet[i] = g.vehicle()
 	}
-	idx := newMemIndex(fleet)
+	idx, gidx := newMemIndex(fleet), newGramMemIndex(fleet)
 	refs := LookupFunc(func(name string) (string, bool) {
 		e, ok := map[string]string{"base": `vin_matches "^W" AND NOT has_attr "none"`, "loop2": `has_component "ECU" OR filter "base"`}[strings.ToLower(name)]
 		return e, ok
@@ -192,6 +200,8 @@ func TestEvaluatorsAgreeOnGeneratedTrees(t *testing.T) {
 		}
 		require.Equal(t, want, got, "seed %d, tree %d: index plan differs for %s", seed, i, src)
 		require.Equal(t, uint64(len(want)), p.Count(idx))
+		got = p.Select(gidx).ToArray()
+		require.Equal(t, want, got, "seed %d, tree %d: index plan with VIN grams differs for %s", seed, i, src)
 		if len(want) > 0 && len(want) < len(fleet) {
 			matchedSome++
 		}

@@ -48,6 +48,7 @@ func benchFleet(b *testing.B) {
 		for i := 0; i < len(bench.vehicles); i += 1 << 16 { // in chunks, like a restart
 			bench.idx.PutMany(bench.vehicles[i:min(i+1<<16, len(bench.vehicles))])
 		}
+		bench.idx.Optimize()
 		bench.load = time.Since(start)
 		runtime.GC()
 		runtime.ReadMemStats(&after)

@@ -73,6 +73,7 @@ func (s *Service) loadIndex() error {
 	})
 	close(chunks)
 	<-indexed
+	s.index.Optimize()
 	return err
 }
 

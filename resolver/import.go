@@ -87,6 +87,7 @@ func (s *Service) Import(ctx context.Context, r io.Reader, progress ImportProgre
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	res, err := s.writeImport(ctx, bufio.NewReaderSize(spool, 1<<20), parts, n, progress)
+	s.index.Optimize()
 	res.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
 	return res, err
 }

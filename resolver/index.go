@@ -45,6 +45,9 @@ type FleetIndex struct {
 	// byWMI holds the ids by the first three characters of the VIN (the world manufacturer
 	// identifier), so that prefixes of up to three characters are bitmaps whatever the id order.
 	byWMI map[string]*roaring.Bitmap
+	// vinGrams holds the ids by each gram of their VIN (ngram.go).
+	vinGrams  map[dsl.Gram]*roaring.Bitmap
+	gramQueue gramQueue
 
 	parts    table[string]
 	pvs      table[dsl.Package]
@@ -153,6 +156,7 @@ func NewFleetIndex() *FleetIndex {
 		attrs:    map[string]map[attrKey]*attrEntry{},
 		attrSets: map[string]*attrSet{},
 		byWMI:    map[string]*roaring.Bitmap{},
+		vinGrams: map[dsl.Gram]*roaring.Bitmap{},
 	}
 }
 
@@ -203,25 +207,38 @@ func (x *FleetIndex) PutMany(vs []dsl.Vehicle) {
 		r := &x.recs[id]
 		r.ids = arena[start:len(arena):len(arena)]
 	}
+	x.flushVINGrams()
 	x.maybeMerge()
-	if len(vs) >= 4096 && len(vs)*8 >= len(x.byVIN) { // a bulk load: compress long runs
-		for _, bm := range x.pvs.bms {
-			if bm != nil {
-				bm.RunOptimize()
-			}
+}
+
+// Optimize compresses the long runs of ids of the bitmaps, as a bulk load leaves them (ids in VIN
+// order). Bulk loaders call it once at the end: a bitmap of runs makes every later insert into it
+// slower, so PutMany does not compress as it goes.
+func (x *FleetIndex) Optimize() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, bm := range x.pvs.bms {
+		if bm != nil {
+			bm.RunOptimize()
 		}
-		for _, bm := range x.parts.bms {
-			if bm != nil {
-				bm.RunOptimize()
-			}
-		}
-		for _, vals := range x.attrs {
-			for _, e := range vals {
-				e.bm.RunOptimize()
-			}
-		}
-		x.universe.RunOptimize()
 	}
+	for _, bm := range x.parts.bms {
+		if bm != nil {
+			bm.RunOptimize()
+		}
+	}
+	for _, vals := range x.attrs {
+		for _, e := range vals {
+			e.bm.RunOptimize()
+		}
+	}
+	for _, bm := range x.byWMI {
+		bm.RunOptimize()
+	}
+	for _, bm := range x.vinGrams {
+		bm.RunOptimize()
+	}
+	x.universe.RunOptimize()
 }
 
 // newID allocates an id for a VIN not in the index.
@@ -245,6 +262,7 @@ func (x *FleetIndex) newID(vin string) uint32 {
 		x.byWMI[wmi(vin)] = bm
 	}
 	bm.Add(id)
+	x.queueVINGrams(vin, id)
 	return id
 }
 
@@ -414,6 +432,7 @@ func (x *FleetIndex) Delete(vin string) {
 			delete(x.byWMI, wmi(vin))
 		}
 	}
+	x.removeVINGrams(vin, id)
 	x.recs[id] = vrec{}
 	x.freeIDs = append(x.freeIDs, id)
 	x.stale++

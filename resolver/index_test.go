@@ -211,6 +211,7 @@ func TestFleetIndexAnswersLikeAScan(t *testing.T) {
 	assert.Empty(t, x.byName)
 	assert.Empty(t, x.pvs.ids)
 	assert.Empty(t, x.parts.ids)
+	assert.Empty(t, x.vinGrams)
 }
 
 func TestFleetIndexBulkLoadIsInVINOrder(t *testing.T) {

@@ -23,7 +23,8 @@ func (g filterGen) pick(s ...string) string { return s[g.r.IntN(len(s))] }
 func (g filterGen) leaf() string {
 	switch g.r.IntN(10) {
 	case 0:
-		return fmt.Sprintf("vin_matches %q", g.pick("^WDD", "^W", "^1FT", "^5YJ3", "^JTD", "^VF1R", "7$", "^.{9}[MNP]", "", "^WBA.{6}[KL]", "^(SAJ|YV1)", "X", "^ZZZ"))
+		return fmt.Sprintf("vin_matches %q", g.pick("^WDD", "^W", "^1FT", "^5YJ3", "^JTD", "^VF1R", "7$", "^.{9}[MNP]", "", "^WBA.{6}[KL]", "^(SAJ|YV1)", "X", "^ZZZ",
+			"X.*9$", "(?i)^wdd", "(?i)x[0-9]$", "[13579]$", "^W.*(7|X)$", "(?i)(bd4|e1e)"))
 	case 1:
 		return fmt.Sprintf("has_component %q", g.pick("0261S19234", "^BMS", "EYEQ", "TCU5G3105", "nothing", "^A2C", "(?i)^hu"))
 	case 2:
