@@ -401,6 +401,7 @@ func (h coreHandlers) upload(c *gin.Context) {
 			part.Close()
 			continue
 		}
+		in.FileName = part.FileName()
 		_, err = h.e.UploadBinary(id, part, in)
 		part.Close()
 		if err != nil {

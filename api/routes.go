@@ -202,6 +202,18 @@ func (s *Server) routeTable() []Route {
 		}...)
 	}
 
+	if s.deps.Signing != nil && s.deps.Engine != nil && s.auth != nil {
+		h := signingHandlers{s: s}
+		rt = append(rt, []Route{
+			// TUF metadata and signed target files are public; uploads need offline signatures besides
+			{Method: get, Path: v1 + "/tuf/image/:file", Role: pub, Handler: h.imageMetadata},
+			{Method: get, Path: v1 + "/tuf/image/targets/:name/:version/:file", Role: pub, Handler: h.targetFile},
+			{Method: post, Path: v1 + "/tuf/image/targets", Role: adm, Audited: audit, Handler: h.uploadTargets},
+			{Method: post, Path: v1 + "/tuf/image/root", Role: adm, Audited: audit, Handler: h.uploadRoot},
+			{Method: get, Path: v1 + "/vehicle_updates/:vin/tuf/:file", Role: dev, Handler: h.directorMetadata},
+		}...)
+	}
+
 	if s.rvi != nil {
 		rt = append(rt, Route{Method: post, Path: "/rvi/:service", Role: rviR, Handler: s.rvi.handle})
 	}

@@ -22,7 +22,7 @@ func routeServer(t *testing.T) (*Server, *httptest.Server) {
 		w.Write([]byte(`{"jsonrpc":"2.0","id":1,"result":{"status":0}}`))
 	}))
 	t.Cleanup(node.Close)
-	h, srv := New(Config{RVI: RVIConfig{NodeURL: node.URL, SelfURL: "http://127.0.0.1:1"}}, fullDeps(t))
+	h, srv := New(Config{RVI: RVIConfig{NodeURL: node.URL, SelfURL: "http://127.0.0.1:1"}}, withSigning(t, fullDeps(t)))
 	_, created, err := srv.auth.Bootstrap("admin", testPassword)
 	require.NoError(t, err)
 	require.True(t, created)
@@ -35,7 +35,7 @@ func routeServer(t *testing.T) (*Server, *httptest.Server) {
 // role decision; audited rows change state (never GET) and are admin-side rows.
 func TestRouteTableIsComplete(t *testing.T) {
 	srv, _ := routeServer(t)
-	h, _ := New(Config{RVI: RVIConfig{NodeURL: "http://127.0.0.1:1"}}, Deps{DB: srv.deps.DB, Engine: srv.deps.Engine, Resolver: srv.deps.Resolver, Policy: srv.deps.Policy})
+	h, _ := New(Config{RVI: RVIConfig{NodeURL: "http://127.0.0.1:1"}}, Deps{DB: srv.deps.DB, Engine: srv.deps.Engine, Resolver: srv.deps.Resolver, Policy: srv.deps.Policy, Signing: srv.deps.Signing})
 	rows := map[string]Route{}
 	for _, rt := range srv.Routes() {
 		rows[rt.key()] = rt

@@ -22,6 +22,7 @@ import (
 	"sota/errs"
 	"sota/policy"
 	"sota/resolver"
+	"sota/signing"
 	"sota/store"
 )
 
@@ -50,6 +51,7 @@ type Deps struct {
 	Resolver *resolver.Service // vehicles, packages, components, filters, resolve (api/resolver*.go)
 	Filters  dsl.FilterLookup  // saved filters for `filter "name"` references in validate/format; nil: none known
 	Policy   *policy.Service   // SDL policy server and table tools (api/policy.go)
+	Signing  *signing.Service  // signed update metadata (api/signing.go); nil with --signing off
 }
 
 // Server is the HTTP application.

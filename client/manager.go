@@ -45,6 +45,10 @@ type Manager struct {
 	Progress Progress
 	// PublicKey verifies wake-ups; nil: fetched from the server at the first wake-up.
 	PublicKey ed25519.PublicKey
+	// ImageRoot, when set, is the image repository's root.json the vehicle trusts (--tuf-root): every
+	// update must then verify against the signed metadata of the image repository and the director
+	// (tuf.go) or it is refused with VALIDATION_FAILED.
+	ImageRoot []byte
 	// Logf, when set, receives one line per step.
 	Logf func(format string, args ...any)
 
@@ -128,9 +132,31 @@ func (m *Manager) handle(ctx context.Context, ua engine.UpdateAvailable) (Outcom
 	if err != nil {
 		return o, err
 	}
+	var signed []SignedTarget
+	if m.ImageRoot != nil {
+		refs := make([]PackageRef, len(tr.Packages))
+		for i, p := range tr.Packages {
+			refs[i] = PackageRef{Name: p.ID.Name, Version: p.ID.Version, Size: p.Size}
+		}
+		signed, err = m.VerifyMetadata(ctx, ua.UpdateID, refs)
+		if errors.Is(err, ErrUnverified) {
+			m.logf("update %s refused: %v", tr.UpdateID, err)
+			return m.report(ctx, o, engine.ResultValidationFailed, err.Error())
+		}
+		if err != nil {
+			return o, err
+		}
+	}
 	path, err := m.download(ctx, tr)
 	if err != nil {
 		return o, err
+	}
+	if signed != nil {
+		if err := VerifyPayload(path, signed); err != nil {
+			m.logf("update %s refused: %v", tr.UpdateID, err)
+			os.Remove(path)
+			return m.report(ctx, o, engine.ResultValidationFailed, err.Error())
+		}
 	}
 	if err := verify(path, tr); err != nil {
 		m.logf("update %s: %v", tr.UpdateID, err)

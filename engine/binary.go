@@ -23,6 +23,24 @@ type Binary struct {
 	SHA256     string    `json:"sha256"`
 	Size       int64     `json:"size"`
 	UploadedAt time.Time `json:"uploadedAt"`
+	// FileName is the file name given at upload (FileNameOf); signed image targets name the binary
+	// <name>/<version>/<FileName>.
+	FileName string `json:"fileName,omitempty"`
+}
+
+// FileNameOf is the file name a binary is recorded under: the uploaded file's base name when it is
+// 1-200 letters, digits or ".-_+" not starting with a dot, else <name>-<version>.
+func FileNameOf(id resolver.PackageID, given string) string {
+	given = filepath.Base(strings.ReplaceAll(given, "\\", "/"))
+	ok := given != "" && len(given) <= 200 && given[0] != '.'
+	for i := 0; ok && i < len(given); i++ {
+		c := given[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_' || c == '+'
+	}
+	if ok {
+		return given
+	}
+	return id.Name + "-" + id.Version
 }
 
 // blobStore keeps content-addressed files: <dir>/sha256/<first two hex>/<hex>; uploads stream into
@@ -206,6 +224,7 @@ func PackageURI(id resolver.PackageID) string {
 // package metadata (nil leaves it as it is).
 type Upload struct {
 	Checksum    string
+	FileName    string // the uploaded file's name (FileNameOf)
 	Description *string
 	Vendor      *string
 }
@@ -225,12 +244,17 @@ func (s *Service) UploadBinary(id resolver.PackageID, r io.Reader, in Upload) (B
 	if err := resolver.ValidateBinaryInfo(info); err != nil {
 		return Binary{}, err
 	}
+	if sg := s.signingHook(); sg != nil {
+		if err := sg.CheckReplace(id); err != nil {
+			return Binary{}, err
+		}
+	}
 	sum, size, err := s.blob.put(r, in.Checksum, s.opt.MaxUpload)
 	if err != nil {
 		return Binary{}, err
 	}
-	info.Size, info.SHA256 = size, sum
-	b := Binary{Name: id.Name, Version: id.Version, SHA256: sum, Size: size, UploadedAt: s.now()}
+	info.Size, info.SHA256, info.FileName = size, sum, FileNameOf(id, in.FileName)
+	b := Binary{Name: id.Name, Version: id.Version, SHA256: sum, Size: size, UploadedAt: s.now(), FileName: FileNameOf(id, in.FileName)}
 	err = s.resUpdate(func(t store.Txn) error {
 		if err := s.res.SetPackageBinary(t, id, info); err != nil {
 			return err

@@ -83,6 +83,7 @@ type Service struct {
 
 	mu       sync.RWMutex
 	reqs     map[string]*UpdateRequest // every request, by id (requests are few; updates are many)
+	signing  Signing                   // signed-metadata checks (SetSigning); nil with signing off
 	queueMu  sync.Mutex                // serialises request state changes (queuing batches, cancel)
 	campMu   sync.Mutex                // serialises campaign launches
 	pkgMu    sync.Mutex

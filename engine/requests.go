@@ -270,6 +270,11 @@ func (s *Service) queue(ctx context.Context, r *UpdateRequest) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if sg := s.signingHook(); sg != nil {
+		if err := sg.VerifyInstall(installed(targets)); err != nil {
+			return err
+		}
+	}
 	return s.persist(r, targets)
 }
 

@@ -119,6 +119,7 @@ type BinaryInfo struct {
 	Size        int64
 	SHA256      string
 	URI         string
+	FileName    string
 	Description *string
 	Vendor      *string
 }
@@ -151,7 +152,7 @@ func (s *Service) SetPackageBinary(t store.Txn, id PackageID, b BinaryInfo) erro
 	if !found {
 		pkg = Package{ID: id}
 	}
-	pkg.Size, pkg.CheckSum, pkg.URI = b.Size, b.SHA256, b.URI
+	pkg.Size, pkg.CheckSum, pkg.URI, pkg.FileName = b.Size, b.SHA256, b.URI, b.FileName
 	if b.Description != nil {
 		pkg.Description = *b.Description
 	}

@@ -141,6 +141,7 @@ type Package struct {
 	Size        int64     `json:"size"`
 	CheckSum    string    `json:"checkSum"`
 	URI         string    `json:"uri"`
+	FileName    string    `json:"fileName,omitempty"` // the uploaded binary's file name
 }
 
 // Component is a part number that vehicles can have installed.

@@ -24,7 +24,7 @@ import (
 func init() {
 	register(command{
 		name:  "device",
-		usage: "--vin VIN --token TOKEN [--server URL] [--dir DIR] [--decline|--ask] [--once]",
+		usage: "--vin VIN --token TOKEN [--server URL] [--dir DIR] [--tuf-root FILE] [--decline|--ask] [--once]",
 		help:  "run a simulated vehicle: poll, download with progress, verify, install into DIR, report",
 		run:   runDevice,
 	})
@@ -42,6 +42,7 @@ func runDevice(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	once := fs.Bool("once", false, "handle what the server has now, then exit")
 	interval := fs.Duration("interval", 30*time.Second, "how often to connect without a wake-up")
 	wakeup := fs.String("wakeup-listen", "", "address to receive signed wake-ups on (POST /wakeup), e.g. :9090")
+	tufRoot := fs.String("tuf-root", "", "the image repository's root.json: install only what the image repository and the director both sign (else report VALIDATION_FAILED)")
 	attempts := fs.Int("retries", 10, "attempts per call while the network is down (with exponential backoff)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: sota device --vin VIN --token TOKEN [flags]\n\nA simulated vehicle: the SOTA client and a software loading manager.\n\n")
@@ -64,13 +65,23 @@ func runDevice(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sota device: %v\n", err)
 		return 1
 	}
+	var imageRoot []byte
+	if *tufRoot != "" {
+		b, err := os.ReadFile(*tufRoot)
+		if err != nil {
+			fmt.Fprintf(stderr, "sota device: --tuf-root: %v\n", err)
+			return 1
+		}
+		imageRoot = b
+	}
 	bar := &progressBar{w: stdout}
 	m := &client.Manager{
-		Dir:      *dir,
-		Decline:  *decline,
-		Client:   &client.Client{Server: *server, VIN: *vin, Token: *token, Backoff: client.Backoff{Attempts: *attempts}},
-		Progress: bar.update,
-		Logf:     func(f string, a ...any) { bar.line(fmt.Sprintf(f, a...)) },
+		Dir:       *dir,
+		Decline:   *decline,
+		Client:    &client.Client{Server: *server, VIN: *vin, Token: *token, Backoff: client.Backoff{Attempts: *attempts}},
+		Progress:  bar.update,
+		ImageRoot: imageRoot,
+		Logf:      func(f string, a ...any) { bar.line(fmt.Sprintf(f, a...)) },
 	}
 	if *ask {
 		in := bufio.NewReader(stdin)

@@ -25,6 +25,7 @@ import (
 	"sota/internal/version"
 	"sota/policy"
 	"sota/resolver"
+	"sota/signing"
 	"sota/store"
 )
 
@@ -46,6 +47,8 @@ type Config struct {
 	MemoryLimit   string
 	Scheduler     time.Duration
 	Version       bool
+	Signing       string
+	TUFRoot       string
 }
 
 // defaultListen is loopback only: a server reachable from other machines is a choice (--listen :8080).
@@ -72,6 +75,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.StringVar(&c.RVIURL, "rvi-url", "", "RVI node JSON-RPC endpoint; enables the RVI transport")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.MemoryLimit, "memory-limit", memlimit.Default, "soft memory limit of the Go runtime (e.g. 1536MiB, 2GiB, or off); GOMEMLIMIT wins when set")
+	fs.StringVar(&c.Signing, "signing", "off", "on: signed update metadata (TUF image repository and per-vehicle director); queuing needs signed targets")
+	fs.StringVar(&c.TUFRoot, "tuf-root", "", "the image repository's root.json (from `sota tuf init`), read with targets.json and the online snapshot and timestamp keys next to it at the first start with --signing on")
 	fs.DurationVar(&c.Scheduler, "scheduler-interval", 30*time.Second, "how often expired updates are purged and idle vehicles with work are woken")
 	fs.BoolVar(&c.Version, "version", false, "print the version and the commit it was built from, and exit")
 	fs.Usage = func() {
@@ -118,6 +123,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return c, errors.New("--tls-cert and --tls-key go together")
+	}
+	switch c.Signing {
+	case "on", "off":
+	default:
+		return c, fmt.Errorf("--signing must be on or off, not %q", c.Signing)
 	}
 	if c.Scheduler < 10*time.Millisecond {
 		return c, fmt.Errorf("--scheduler-interval must be at least 10ms, not %s", c.Scheduler)
@@ -239,8 +249,18 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	}
 	sched := eng.StartScheduler(cfg.Scheduler)
 	defer sched.Stop() // before the store closes (deferred earlier)
+	var sig *signing.Service
+	if cfg.Signing == "on" {
+		if sig, err = signing.New(db, eng, signing.Options{RootFile: cfg.TUFRoot, Logger: log}); err != nil {
+			return err
+		}
+		defer sig.Start(cfg.Scheduler)()
+		log.Info("signing on: queuing needs binaries in the signed image targets")
+	} else if cfg.TUFRoot != "" {
+		log.Warn("--tuf-root is ignored with --signing off")
+	}
 
-	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log, RVI: api.RVIConfig{NodeURL: cfg.RVIURL, SelfURL: selfURL(cfg, ln)}}, api.Deps{DB: db, Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db)})
+	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log, RVI: api.RVIConfig{NodeURL: cfg.RVIURL, SelfURL: selfURL(cfg, ln)}}, api.Deps{DB: db, Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db), Signing: sig})
 	wired(handler)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"sota/api"
+	"sota/engine"
+	"sota/resolver"
+	"sota/signing"
+	"sota/store"
+)
+
+// sota tuf init, sign and rotate against a real server with signing on, and sota device --tuf-root
+// installing what they signed.
+func TestTUFCommands(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys")
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, run([]string{"tuf", "init", "--dir", keys}, nil, &out, &errb), errb.String())
+	for _, f := range []string{"root_key.json", "targets_key.json", "snapshot_key.json", "timestamp_key.json"} {
+		st, err := os.Stat(filepath.Join(keys, f))
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), st.Mode().Perm(), f)
+	}
+	require.Equal(t, 1, run([]string{"tuf", "init", "--dir", keys}, nil, &out, &errb), "init refuses to overwrite keys")
+
+	dir := t.TempDir()
+	db, err := store.Open(dir+"/db", store.Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	res, err := resolver.New(db)
+	require.NoError(t, err)
+	eng, err := engine.New(db, res, engine.Options{DataDir: dir})
+	require.NoError(t, err)
+	sig, err := signing.New(db, eng, signing.Options{RootFile: filepath.Join(keys, "root.json")})
+	require.NoError(t, err)
+	h, _ := api.New(api.Config{AuthNone: true, ChunkSize: 1024}, api.Deps{DB: db, Resolver: res, Filters: res, Engine: eng, Signing: sig})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	call := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+"/api/v1"+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	upload := func(version string, content []byte) {
+		var b bytes.Buffer
+		w := multipart.NewWriter(&b)
+		f, _ := w.CreateFormFile("file", "fw.bin")
+		f.Write(content)
+		w.Close()
+		req, _ := http.NewRequest("PUT", srv.URL+"/api/v1/packages/fw/"+version, &b)
+		req.Header.Set("Content-Type", w.FormDataContentType())
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, 204, resp.StatusCode)
+	}
+	targetsVersion := func() int64 {
+		_, b := call("GET", "/tuf/image/targets.json", "")
+		v, err := signing.Version([]byte(b))
+		require.NoError(t, err)
+		return v
+	}
+	const vin = "WDD00000000000001"
+	call("PUT", "/vehicles/"+vin, "")
+	call("POST", "/filters", `{"name":"all","expression":"TRUE"}`)
+	content := bytes.Repeat([]byte("firmware "), 1000)
+	upload("1.0.0", content)
+	call("PUT", "/packages/fw/1.0.0/filter/all", "")
+	st, b := call("POST", "/update_requests", `{"packageId":{"name":"fw","version":"1.0.0"}}`)
+	require.Equal(t, 409, st, b)
+	require.Contains(t, b, "unsigned_target")
+
+	// --file with other bytes than the server holds: nothing is signed
+	local := filepath.Join(t.TempDir(), "fw.bin")
+	require.NoError(t, os.WriteFile(local, []byte("not the uploaded firmware"), 0o644))
+	errb.Reset()
+	require.Equal(t, 1, run([]string{"tuf", "sign", "--dir", keys, "--server", srv.URL, "--file", "fw/1.0.0=" + local}, nil, &out, &errb))
+	require.Contains(t, errb.String(), "nothing signed")
+	require.EqualValues(t, 1, targetsVersion())
+
+	require.NoError(t, os.WriteFile(local, content, 0o644))
+	out.Reset()
+	require.Equal(t, 0, run([]string{"tuf", "sign", "--dir", keys, "--server", srv.URL, "--file", "fw/1.0.0=" + local}, nil, &out, &errb), errb.String())
+	require.Contains(t, out.String(), "fw/1.0.0/fw.bin")
+	require.EqualValues(t, 2, targetsVersion())
+	out.Reset()
+	require.Equal(t, 0, run([]string{"tuf", "sign", "--dir", keys, "--server", srv.URL}, nil, &out, &errb))
+	require.Contains(t, out.String(), "nothing to sign")
+
+	st, b = call("POST", "/update_requests", `{"packageId":{"name":"fw","version":"1.0.0"}}`)
+	require.Equal(t, 200, st, b)
+	var tok struct{ Token string }
+	_, b = call("POST", "/vehicles/"+vin+"/token", "")
+	require.NoError(t, json.Unmarshal([]byte(b), &tok))
+	devDir := filepath.Join(t.TempDir(), "car")
+	out.Reset()
+	code := run([]string{"device", "--vin", vin, "--token", tok.Token, "--server", srv.URL, "--dir", devDir, "--once", "--tuf-root", filepath.Join(keys, "root.json")}, nil, &out, &errb)
+	require.Equal(t, 0, code, errb.String())
+	require.Contains(t, out.String(), "fw-1.0.0 success, result OK")
+
+	// rotate the targets key: root version 2, the targets re-signed, the old key kept aside
+	out.Reset()
+	require.Equal(t, 0, run([]string{"tuf", "rotate", "--dir", keys, "--role", "targets", "--server", srv.URL}, nil, &out, &errb), errb.String())
+	_, b = call("GET", "/tuf/image/root.json", "")
+	v, _ := signing.Version([]byte(b))
+	require.EqualValues(t, 2, v)
+	require.FileExists(t, filepath.Join(keys, "targets_key.json.v1.old"))
+	upload("2.0.0", bytes.Repeat([]byte("firmware two "), 700))
+	require.Equal(t, 0, run([]string{"tuf", "sign", "--dir", keys, "--server", srv.URL}, nil, &out, &errb), errb.String())
+	require.EqualValues(t, 4, targetsVersion())
+	call("PUT", "/packages/fw/2.0.0/filter/all", "")
+	st, b = call("POST", "/update_requests", `{"packageId":{"name":"fw","version":"2.0.0"}}`)
+	require.Equal(t, 200, st, b)
+	out.Reset()
+	code = run([]string{"device", "--vin", vin, "--token", tok.Token, "--server", srv.URL, "--dir", devDir, "--once", "--tuf-root", filepath.Join(keys, "root.json")}, nil, &out, &errb)
+	require.Equal(t, 0, code, errb.String())
+	require.Contains(t, out.String(), "fw-2.0.0 success, result OK")
+}

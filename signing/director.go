@@ -1,0 +1,207 @@
+package signing
+
+// The director: per vehicle, TUF metadata (timestamp, snapshot, targets) signed with the server's
+// online director key under the director's own root, whose targets list exactly the files of the
+// vehicle's current update. Signed once per update (and again when less than half of
+// DirectorExpiry is left), cached in memory and stored so that versions only grow across restarts.
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"sota/engine"
+	"sota/errs"
+	"sota/store"
+)
+
+// DirectorCustom is the custom field of each target in the director's targets.
+type DirectorCustom struct {
+	VIN          string `json:"vin"`
+	UpdateID     string `json:"updateId"`
+	InstallOrder int    `json:"installOrder"`
+}
+
+// dirRec is a vehicle's current director metadata.
+type dirRec struct {
+	Version   int64     `json:"version"`
+	Digest    string    `json:"digest"` // of the targets it lists
+	Expires   time.Time `json:"expires"`
+	Targets   []byte    `json:"targets"`
+	Snapshot  []byte    `json:"snapshot"`
+	Timestamp []byte    `json:"timestamp"`
+}
+
+// dirTarget is one file of a vehicle's current update.
+type dirTarget struct {
+	name string
+	file metadata.TargetFiles
+}
+
+// DirectorMetadata answers GET /api/v1/vehicle_updates/:vin/tuf/:file: root.json and N.root.json (the
+// director's root), timestamp.json, snapshot.json and targets.json for the vehicle.
+func (s *Service) DirectorMetadata(vin, file string) ([]byte, error) {
+	switch file {
+	case "root.json":
+		return s.dirRoot, nil
+	case "timestamp.json", "snapshot.json", "targets.json":
+		r, err := s.director(vin)
+		if err != nil {
+			return nil, err
+		}
+		switch file {
+		case "timestamp.json":
+			return r.Timestamp, nil
+		case "snapshot.json":
+			return r.Snapshot, nil
+		}
+		return r.Targets, nil
+	}
+	if v, ok := strings.CutSuffix(file, ".root.json"); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err == nil && n >= 1 && n <= s.dirRootVersion {
+			var b []byte
+			err := s.db.View(func(t store.Txn) error {
+				b, err = t.Get(versionKey(pDirRoot, n))
+				return err
+			})
+			if err == nil {
+				return b, nil
+			}
+			if !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+		}
+	}
+	return nil, errs.New(errs.NotFound, "missing_metadata", "No director metadata file %s", file)
+}
+
+// currentTargets lists the files of the vehicle's current update (the one its notification offers or
+// it has in flight) with their digest.
+func (s *Service) currentTargets(vin string) ([]dirTarget, string, error) {
+	u, ok, _, err := s.eng.NextUpdate(vin)
+	if err != nil {
+		return nil, "", err
+	}
+	h := sha256.New()
+	if !ok || u.Kind != engine.KindInstall {
+		return nil, hex.EncodeToString(h.Sum(nil)), nil
+	}
+	out := make([]dirTarget, 0, len(u.Install))
+	for i, id := range u.Install {
+		b, ok, err := s.eng.Binary(id)
+		if err != nil {
+			return nil, "", err
+		}
+		if !ok {
+			continue // nothing to vouch for; the vehicle finds the file missing and refuses
+		}
+		sum, err := hexBytes(b.SHA256)
+		if err != nil {
+			return nil, "", err
+		}
+		c, _ := json.Marshal(DirectorCustom{VIN: vin, UpdateID: u.ID, InstallOrder: i})
+		raw := json.RawMessage(c)
+		name := TargetName(b.Name, b.Version, b.FileName)
+		out = append(out, dirTarget{name: name, file: metadata.TargetFiles{Length: b.Size, Hashes: metadata.Hashes{"sha256": sum}, Custom: &raw, Path: name}})
+		h.Write([]byte(name))
+		h.Write([]byte{0})
+		h.Write(c)
+		h.Write([]byte(b.SHA256 + strconv.FormatInt(b.Size, 10) + "\n"))
+	}
+	return out, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// director returns the vehicle's current director metadata, signing a new version when its update
+// changed or the signed one has less than half of its lifetime left.
+func (s *Service) director(vin string) (*dirRec, error) {
+	targets, digest, err := s.currentTargets(vin)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	fresh := func(r *dirRec) bool { return r != nil && r.Digest == digest && r.Expires.Sub(now) > DirectorExpiry/2 }
+	if c, ok := s.dirCache.Load(vin); ok && fresh(c.(*dirRec)) {
+		return c.(*dirRec), nil
+	}
+	s.dirMu.Lock()
+	defer s.dirMu.Unlock()
+	var rec *dirRec
+	err = s.db.Update(func(t store.Txn) error {
+		rec = nil
+		var old dirRec
+		v, err := t.Get([]byte(pDirVIN + vin))
+		if err == nil {
+			if err := json.Unmarshal(v, &old); err != nil {
+				return err
+			}
+			if fresh(&old) {
+				rec = &old
+				return nil
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		next, err := s.signDirector(old.Version+1, targets, now)
+		if err != nil {
+			return err
+		}
+		next.Digest = digest
+		b, err := json.Marshal(next)
+		if err != nil {
+			return err
+		}
+		rec = next
+		return t.Set([]byte(pDirVIN+vin), b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.dirCache.Store(vin, rec)
+	return rec, nil
+}
+
+// signDirector signs targets, snapshot and timestamp of one version of a vehicle's director metadata.
+func (s *Service) signDirector(version int64, targets []dirTarget, now time.Time) (*dirRec, error) {
+	exp := now.Add(DirectorExpiry).Truncate(time.Second)
+	t := metadata.Targets(exp)
+	t.Signed.Version = version
+	for _, d := range targets {
+		f := d.file
+		t.Signed.Targets[d.name] = &f
+	}
+	if _, err := t.Sign(s.dirSigner); err != nil {
+		return nil, err
+	}
+	tb, err := t.ToBytes(false)
+	if err != nil {
+		return nil, err
+	}
+	sn := metadata.Snapshot(exp)
+	sn.Signed.Version = version
+	sn.Signed.Meta["targets.json"] = &metadata.MetaFiles{Version: version, Length: int64(len(tb)), Hashes: sha256Of(tb)}
+	if _, err := sn.Sign(s.dirSigner); err != nil {
+		return nil, err
+	}
+	sb, err := sn.ToBytes(false)
+	if err != nil {
+		return nil, err
+	}
+	ts := metadata.Timestamp(exp)
+	ts.Signed.Version = version
+	ts.Signed.Meta["snapshot.json"] = &metadata.MetaFiles{Version: version, Length: int64(len(sb)), Hashes: sha256Of(sb)}
+	if _, err := ts.Sign(s.dirSigner); err != nil {
+		return nil, err
+	}
+	tsb, err := ts.ToBytes(false)
+	if err != nil {
+		return nil, err
+	}
+	return &dirRec{Version: version, Expires: exp, Targets: tb, Snapshot: sb, Timestamp: tsb}, nil
+}
