@@ -245,3 +245,41 @@ func TestCLIErrorsSayWhatToDo(t *testing.T) {
 	assert.Equal(t, 1, run([]string{"package", "list", "--server", "localhost:8080"}, nil, &out, &errb))
 	assert.Contains(t, errb.String(), `--server "localhost:8080" is not an http:// or https:// URL`)
 }
+
+// The scripting forms: request create -q prints the ID alone, vehicle token the device token alone,
+// and the two drive a simulated vehicle to an installed update.
+func TestCLIScriptFormsDriveADevice(t *testing.T) {
+	s := newAdminServer(t)
+	const vin = "WDD00000000000001"
+	s.api("PUT", "/vehicles/"+vin, "")
+	s.api("POST", "/filters", `{"name":"all","expression":"TRUE"}`)
+	bin := filepath.Join(t.TempDir(), "fw.bin")
+	require.NoError(t, os.WriteFile(bin, bytes.Repeat([]byte("fw"), 5000), 0o600))
+	code, _, errs := s.sota("package", "upload", "--name", "fw", "--version", "1.0.0", bin)
+	require.Equal(t, 0, code, errs)
+	s.api("PUT", "/packages/fw/1.0.0/filter/all", "")
+
+	code, out, errs := s.sota("request", "create", "--name", "fw", "--version", "1.0.0", "-q")
+	require.Equal(t, 0, code, errs)
+	id := strings.TrimSpace(out)
+	assert.Regexp(t, `^[0-9a-f-]{36}$`, id)
+
+	code, out, errs = s.sota("vehicle", "token", vin)
+	require.Equal(t, 0, code, errs)
+	token := strings.TrimSpace(out)
+	assert.True(t, strings.HasPrefix(token, "sotadev_"), token)
+
+	var o, e bytes.Buffer
+	require.Equal(t, 0, run([]string{"device", "--vin", vin, "--token", token, "--server", s.url, "--dir", t.TempDir(), "--once"}, nil, &o, &e), e.String())
+	code, out, _ = s.sota("request", "show", id)
+	require.Equal(t, 0, code)
+	assert.Regexp(t, `(?m)^finished\s+1$`, out)
+	code, out, _ = s.sota("vehicle", "show", vin)
+	require.Equal(t, 0, code)
+	assert.Contains(t, out, "  fw 1.0.0\n")
+	assert.NotContains(t, out, "Last seen:  never")
+
+	code, _, errs = s.sota("vehicle", "token", "WDD00000000000009")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, "404 Not Found: missing_vehicle")
+}

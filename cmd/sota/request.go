@@ -11,7 +11,7 @@ import (
 func init() {
 	register(command{
 		name:  "request create",
-		usage: "--name NAME --version VERSION [--priority N] [--valid-for DURATION] [--description D] [--confirm]",
+		usage: "--name NAME --version VERSION [--priority N] [--valid-for DURATION] [--description D] [--confirm] [-q]",
 		help:  "queue a package on every vehicle its filters select (an update request)",
 		run:   runRequestCreate,
 	})
@@ -77,6 +77,7 @@ func runRequestCreate(args []string, _ io.Reader, stdout, stderr io.Writer) int 
 	validFor := c.fs.Duration("valid-for", 0, "how long from now the update may be installed, e.g. 72h (default: no end)")
 	desc := c.fs.String("description", "", "description shown to the driver")
 	confirm := c.fs.Bool("confirm", false, "ask the driver before installing")
+	quiet := c.fs.Bool("q", false, "print only the new request's ID (for scripts: ID=$(sota request create -q ...))")
 	c.require("name", "version")
 	if code, ok := c.parse(args, 0, ""); !ok {
 		return code
@@ -104,6 +105,10 @@ func runRequestCreate(args []string, _ io.Reader, stdout, stderr io.Writer) int 
 	}
 	if c.json() {
 		c.printJSON(raw)
+		return 0
+	}
+	if *quiet {
+		fmt.Fprintln(stdout, r.ID)
 		return 0
 	}
 	fmt.Fprintf(stdout, "Update request %s: %d vehicle(s) queued, %d skipped (already pending or in flight)\n", r.ID, r.Vehicles, r.Skipped)

@@ -18,6 +18,12 @@ func init() {
 		run:   runVehicleList,
 	})
 	register(command{
+		name:  "vehicle token",
+		usage: "VIN",
+		help:  "mint the vehicle's device token (for sota device) and print it; the previous one stops working",
+		run:   runVehicleToken,
+	})
+	register(command{
 		name:  "vehicle show",
 		usage: "VIN [-o json]",
 		help:  "one vehicle: last seen, attributes, data plan, installed packages and components, queued updates",
@@ -155,6 +161,27 @@ func runVehicleShow(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		rows = append(rows, []string{"  " + u.UpdateID, what, statusLabel(u.Status), strconv.Itoa(u.Priority), when(u.CreatedAt)})
 	}
 	c.table([]string{"  UPDATE", "PACKAGE", "STATUS", "PRIORITY", "CREATED"}, rows)
+	return 0
+}
+
+func runVehicleToken(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	c := newAdminCmd("vehicle token", "VIN [--server URL] [--token T]",
+		"Mints the device token of vehicle VIN (POST /api/v1/vehicles/VIN/token) and prints it alone, for\n"+
+			"sota device --token or a script: TOKEN=$(sota vehicle token VIN). The token is shown once; minting\n"+
+			"again revokes the previous one.", false, stdout, stderr)
+	if code, ok := c.parse(args, 1, "the vehicle's VIN"); !ok {
+		return code
+	}
+	var out struct {
+		Token string `json:"token"`
+	}
+	if _, err := c.sendJSON("POST", "/vehicles/"+pathEscape(c.arg(0))+"/token", nil, &out); err != nil {
+		return c.fail(err)
+	}
+	if out.Token == "" {
+		return c.fail(fmt.Errorf("the server answered no token"))
+	}
+	fmt.Fprintln(stdout, out.Token)
 	return 0
 }
 
