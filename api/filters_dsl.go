@@ -24,11 +24,7 @@ type filterExpression struct {
 // checkFilter validates an expression as if it were saved under name (when given), so that a
 // reference cycle through the filter being edited is found, and returns its checked tree.
 func (s *Server) checkFilter(req filterExpression) (dsl.Node, error) {
-	refs := s.deps.Filters
-	if req.Name != "" {
-		refs = dsl.WithFilter(refs, req.Name, req.Expression)
-	}
-	n, err := dsl.Validate(req.Expression, refs)
+	n, err := dsl.ValidateFilter(req.Name, req.Expression, s.deps.Filters)
 	if err != nil {
 		return nil, errs.InvalidFilter(err)
 	}
@@ -82,4 +78,45 @@ func (s *Server) formatFilter(c *gin.Context) {
 		return
 	}
 	c.PureJSON(http.StatusOK, gin.H{"expression": dsl.Format(n)}) // ">=" as written, not \u003e=
+}
+
+// lintOptions are the saved filters and, with a resolver, the fleet's vocabulary.
+func (s *Server) lintOptions(name string) dsl.LintOptions {
+	o := dsl.LintOptions{Filters: s.deps.Filters, Name: name}
+	if s.deps.Resolver != nil {
+		o.Fleet = s.deps.Resolver.Vocabulary()
+	}
+	return o
+}
+
+// lintFilter answers every error and warning of an expression; a broken filter is an answer here,
+// not a 406.
+func (s *Server) lintFilter(c *gin.Context) {
+	var req filterExpression
+	if !bindFilterRequest(c, &req) {
+		return
+	}
+	c.PureJSON(http.StatusOK, dsl.Lint(req.Expression, s.lintOptions(req.Name)))
+}
+
+// completeFilter names what may come at a byte offset of an expression.
+func (s *Server) completeFilter(c *gin.Context) {
+	var req struct {
+		Expression string `json:"expression"`
+		Offset     *int   `json:"offset"`
+	}
+	if !bindJSON(c, &req) {
+		return
+	}
+	if req.Offset == nil {
+		writeError(c, errs.InvalidEntity(`The body needs "offset", the byte offset of the cursor in "expression"`))
+		return
+	}
+	o := s.lintOptions("")
+	out, err := dsl.Complete(req.Expression, *req.Offset, dsl.CompleteOptions{Filters: o.Filters, Fleet: o.Fleet})
+	if err != nil {
+		writeError(c, errs.InvalidEntity("Invalid offset: %v", err))
+		return
+	}
+	c.PureJSON(http.StatusOK, out)
 }

@@ -81,7 +81,7 @@ func (h resolverHandlers) listVehicles(c *gin.Context) {
 	for _, f := range []struct {
 		name string
 		dst  *string
-	}{{"regex", &q.Regex}, {"packageName", &q.PackageName}, {"packageVersion", &q.PackageVersion}, {"component", &q.Component}} {
+	}{{"regex", &q.Regex}, {"packageName", &q.PackageName}, {"packageVersion", &q.PackageVersion}, {"component", &q.Component}, {"expression", &q.Expression}} {
 		v, ok := nonEmptyQuery(c, f.name)
 		if !ok {
 			return

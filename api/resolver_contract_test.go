@@ -23,7 +23,7 @@ import (
 var resolverContract = []contractRow{
 	{"PUT", "/vehicles/:vin", []string{"204", "400 invalid_entity"}},
 	{"POST", "/vehicles", []string{"200", "400 invalid_entity", "409 duplicate_entry"}},
-	{"GET", "/vehicles", []string{"200", "400 invalid_entity"}},
+	{"GET", "/vehicles", []string{"200", "400 invalid_entity", "406 invalid_filter"}},
 	{"GET", "/vehicles/:vin", []string{"200", "404 missing_vehicle"}},
 	{"DELETE", "/vehicles/:vin", []string{"200", "404 missing_vehicle"}},
 	{"GET", "/vehicles/:vin/package", []string{"200", "404 missing_vehicle"}},
@@ -59,6 +59,8 @@ var resolverContract = []contractRow{
 	{"POST", "/validate/filter", []string{"200", "406 invalid_filter"}},
 	{"POST", "/filters/format", []string{"200", "406 invalid_filter"}},
 	{"POST", "/filters/explain", []string{"200", "404 missing_vehicle", "406 invalid_filter"}},
+	{"POST", "/filters/lint", []string{"200", "413 body_too_large"}},
+	{"POST", "/filters/complete", []string{"200", "400 invalid_entity"}},
 	{"GET", "/components", []string{"200", "400 invalid_entity"}},
 	{"PUT", "/components/:part", []string{"200", "400 invalid_entity"}},
 	{"POST", "/components", []string{"200", "400 invalid_entity", "409 duplicate_entry"}},

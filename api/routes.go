@@ -92,6 +92,8 @@ func (s *Server) routeTable() []Route {
 		// Filter language without stored data (filters_dsl.go).
 		{Method: post, Path: v1 + "/validate/filter", Role: view, Handler: s.validateFilter},
 		{Method: post, Path: v1 + "/filters/format", Role: view, Handler: s.formatFilter},
+		{Method: post, Path: v1 + "/filters/lint", Role: view, Handler: s.lintFilter},
+		{Method: post, Path: v1 + "/filters/complete", Role: view, Handler: s.completeFilter},
 	}
 
 	if rs := s.deps.Resolver; rs != nil {

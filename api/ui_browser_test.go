@@ -360,7 +360,7 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 	typo := `vin_matches "^1HG" AND has_pakage "nav" "^1"`
 	e.do("type a filter with a typo", chromedp.SendKeys(chromedp.CSS("#filter-name"), "hondasOnNav1"), chromedp.SendKeys(chromedp.CSS("#filter-expr"), typo))
 	e.waitFor("caret error", `document.querySelector("#filter-error .caret-msg") !== null`)
-	assert.Equal(t, `1:24: unexpected word "has_pakage", expected a predicate, NOT, TRUE, FALSE or "("`, e.text("#filter-error .caret-msg"))
+	assert.Equal(t, `1:24: unexpected word "has_pakage", expected a predicate, NOT, TRUE, FALSE or "("; did you mean has_package?`, e.text("#filter-error .caret-msg"))
 	assert.Equal(t, typo+"\n"+strings.Repeat(" ", 23)+"^", e.text("#filter-error pre"), "the caret sits under the typo")
 	assert.Contains(t, e.text("#filter-status"), "1 error")
 	e.do("jump to the error", chromedp.Click(chromedp.CSS("#filter-error .caret-error")))

@@ -19,18 +19,50 @@ type LookupFunc func(name string) (string, bool)
 // LookupFilter calls f.
 func (f LookupFunc) LookupFilter(name string) (string, bool) { return f(name) }
 
+// FilterLister is a FilterLookup that also lists the saved filters' names, so that an unknown
+// reference can suggest the nearest one and completion can offer them.
+type FilterLister interface {
+	FilterLookup
+	FilterNames() []string
+}
+
+// filterNames lists the names refs knows, when it can.
+func filterNames(refs FilterLookup) []string {
+	if l, ok := refs.(FilterLister); ok {
+		return l.FilterNames()
+	}
+	return nil
+}
+
 // WithFilter returns refs with one filter added or replaced: the one being created or updated, so
 // that a reference cycle through it is found before it is saved. refs may be nil.
 func WithFilter(refs FilterLookup, name, expression string) FilterLookup {
-	return LookupFunc(func(n string) (string, bool) {
-		if strings.EqualFold(n, name) {
-			return expression, true
+	return withFilter{refs: refs, name: name, expression: expression}
+}
+
+type withFilter struct {
+	refs             FilterLookup
+	name, expression string
+}
+
+func (w withFilter) LookupFilter(n string) (string, bool) {
+	if strings.EqualFold(n, w.name) {
+		return w.expression, true
+	}
+	if w.refs == nil {
+		return "", false
+	}
+	return w.refs.LookupFilter(n)
+}
+
+func (w withFilter) FilterNames() []string {
+	names := filterNames(w.refs)
+	for _, n := range names {
+		if strings.EqualFold(n, w.name) {
+			return names
 		}
-		if refs == nil {
-			return "", false
-		}
-		return refs.LookupFilter(n)
-	})
+	}
+	return append(names[:len(names):len(names)], w.name)
 }
 
 // Check reports what the grammar cannot: regexes that do not compile (the column points into the
@@ -42,7 +74,7 @@ func Check(n Node, refs FilterLookup) error {
 	c := newChecker(refs)
 	c.checkRoot(n)
 	if len(c.errs) > 0 {
-		return c.errs
+		return capErrors(c.errs, 0)
 	}
 	return nil
 }
@@ -59,11 +91,7 @@ func newChecker(refs FilterLookup) *checker {
 	return &checker{refs: refs, trees: map[string]Node{}, bad: map[string]error{}, ok: map[string]bool{}}
 }
 
-func (c *checker) add(e *Error) {
-	if len(c.errs) < MaxErrors {
-		c.errs = append(c.errs, e)
-	}
-}
+func (c *checker) add(e *Error) { c.errs = append(c.errs, e) }
 
 // errorAt reports at a string argument: at its opening quote when off is -1 (the whole string is
 // wrong), else at byte offset off inside its value.
@@ -271,18 +299,21 @@ func (c *checker) ref(n *FilterRef, path []string) {
 	}
 	if err, ok := c.bad[name]; ok {
 		c.errorAt(n.Name, -1, "%v", err)
+		if u, ok := err.(unknownFilter); ok && u.suggestion != "" {
+			e := c.errs[len(c.errs)-1]
+			e.Length, e.Suggestion = len(e.Token), quoteFor(u.suggestion)
+		}
 		return
 	}
 	tree, ok := c.trees[name]
 	if !ok {
-		if c.refs == nil {
-			c.bad[name] = fmt.Errorf("unknown filter %s, expected the name of a saved filter", quoteFor(n.Name.Value))
-			c.ref(n, path)
-			return
+		var expr string
+		found := false
+		if c.refs != nil {
+			expr, found = c.refs.LookupFilter(n.Name.Value)
 		}
-		expr, found := c.refs.LookupFilter(n.Name.Value)
 		if !found {
-			c.bad[name] = fmt.Errorf("unknown filter %s, expected the name of a saved filter", quoteFor(n.Name.Value))
+			c.bad[name] = newUnknownFilter(n.Name.Value, filterNames(c.refs))
 			c.ref(n, path)
 			return
 		}
@@ -330,4 +361,19 @@ func (c *checker) refNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// unknownFilter is the error of a reference to no saved filter, with the nearest saved name.
+type unknownFilter struct{ name, suggestion string }
+
+func newUnknownFilter(name string, saved []string) unknownFilter {
+	return unknownFilter{name: name, suggestion: suggestName(name, saved)}
+}
+
+func (u unknownFilter) Error() string {
+	msg := fmt.Sprintf("unknown filter %s, expected the name of a saved filter", quoteFor(u.name))
+	if u.suggestion != "" {
+		msg += fmt.Sprintf("; did you mean %s?", quoteFor(u.suggestion))
+	}
+	return msg
 }

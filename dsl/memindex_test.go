@@ -128,3 +128,58 @@ func newGramMemIndex(vs []*Vehicle) *gramMemIndex {
 func (x *gramMemIndex) VINGram(g Gram) *roaring.Bitmap { return x.grams[g] }
 
 func (x *gramMemIndex) VIN(id uint32) string { return x.vehicles[id].VIN }
+
+// Terms implements Vocabulary for lint and completion tests.
+func (x *memIndex) Terms(kind TermKind, of string, fn func(string, int) bool) {
+	counts := map[string]*roaring.Bitmap{}
+	addTo := func(term string, ids *roaring.Bitmap) {
+		if counts[term] == nil {
+			counts[term] = roaring.New()
+		}
+		counts[term].Or(ids)
+	}
+	switch kind {
+	case TermPackage:
+		for p, ids := range x.pkgs {
+			addTo(p.Name, ids)
+		}
+	case TermVersion:
+		for p, ids := range x.pkgs {
+			if strings.EqualFold(p.Name, of) {
+				addTo(p.Version, ids)
+			}
+		}
+	case TermComponent:
+		for part, ids := range x.parts {
+			addTo(part, ids)
+		}
+	case TermAttribute:
+		for k, vals := range x.attrs {
+			for _, ids := range vals {
+				addTo(k, ids)
+			}
+		}
+	}
+	terms := make([]string, 0, len(counts))
+	for t := range counts {
+		terms = append(terms, t)
+	}
+	sort.Strings(terms)
+	for _, t := range terms {
+		if !fn(t, int(counts[t].GetCardinality())) {
+			return
+		}
+	}
+}
+
+// Values implements Vocabulary.
+func (x *memIndex) Values(key string, fn func(Value, int) bool) {
+	for v, ids := range x.attrs[key] {
+		if !fn(v, int(ids.GetCardinality())) {
+			return
+		}
+	}
+}
+
+// HasVINPrefix implements Vocabulary.
+func (x *memIndex) HasVINPrefix(prefix string) bool { return !x.VINPrefix(prefix).IsEmpty() }

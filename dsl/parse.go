@@ -2,7 +2,6 @@ package dsl
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/alecthomas/participle/v2"
@@ -40,14 +39,13 @@ func parseAndCheck(src *source, refs FilterLookup) (Node, *checker, ErrorList) {
 	c := newChecker(refs)
 	c.checkRoot(n)
 	if len(errs) == 0 {
-		return n, c, c.errs
+		return n, c, capErrors(c.errs, 0)
 	}
-	errs = append(errs, c.errs...)
-	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Offset < errs[j].Offset })
-	if len(errs) > MaxErrors {
-		errs = errs[:MaxErrors]
+	more := 0
+	if k := len(errs); k > 0 && errs[k-1].More > 0 {
+		more, errs[k-1].More = errs[k-1].More, 0
 	}
-	return n, c, errs
+	return n, c, capErrors(append(errs, c.errs...), more)
 }
 
 // parse returns the tree, or the errors; with syntax errors and a clean lexer it also returns the tree
@@ -69,7 +67,7 @@ func parse(src *source) (Node, ErrorList) {
 	}
 	var tree Node
 	lexErrs, last := len(errs), -1
-	for attempt := 0; attempt < MaxErrors; attempt++ {
+	for attempt := 0; attempt < maxAttempts; attempt++ {
 		p, err := grammar.ParseFromLexer(mustUpgrade(toks))
 		if err == nil {
 			if lexErrs == 0 {
@@ -89,17 +87,23 @@ func parse(src *source) (Node, ErrorList) {
 			break // an error at a token recovery made up, or no progress: stop reporting
 		}
 		last = toks[k].off
-		errs = append(errs, src.errorAt(toks[k].off, toks[k].raw, "%s", st.message(src, toks[k])))
+		e := src.errorAt(toks[k].off, toks[k].raw, "%s", st.message(src, toks[k]))
+		if sug := st.suggest(toks[k]); sug != "" {
+			e.Message += "; did you mean " + sug + "?"
+			e.Length, e.Suggestion = len(toks[k].raw), sug
+		}
+		errs = append(errs, e)
 		toks = st.recover(toks, k)
 	}
 	if len(errs) > 0 {
-		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Offset < errs[j].Offset })
-		if len(errs) > MaxErrors {
-			errs = errs[:MaxErrors]
-		}
+		errs = capErrors(errs, 0)
 	}
 	return tree, errs
 }
+
+// maxAttempts bounds the parses of one source: each syntax error costs one more, so that the errors
+// past MaxErrors are counted ("… and 3 more errors") without reparsing a long broken filter without end.
+const maxAttempts = 4 * MaxErrors
 
 func mustUpgrade(toks []token) *lexer.PeekingLexer {
 	pl, err := lexer.Upgrade(newTokenStream(toks))
@@ -368,6 +372,29 @@ func (ps parseState) message(src *source, t token) string {
 	}
 	return msg
 }
+
+// suggest is the keyword nearest to a misspelt word where the state expects a keyword, as written
+// in canonical form, or "".
+func (ps parseState) suggest(t token) string {
+	if t.typ != tWord {
+		return ""
+	}
+	var names []string
+	switch ps.st {
+	case sPrimary:
+		names = primaryKeywords
+	case sAfter:
+		names = []string{"AND", "OR"}
+	case sAttrOp:
+		names = []string{"IN"}
+	default:
+		return ""
+	}
+	return suggestName(t.raw, names)
+}
+
+// primaryKeywords are the words that can start a primary, as Format writes them.
+var primaryKeywords = []string{"vin_matches", "has_package", "has_component", "attr", "has_attr", "filter", "NOT", "TRUE", "FALSE"}
 
 // bareWord is the run of characters an author probably meant as one unquoted argument.
 func bareWord(s string) string {

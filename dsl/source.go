@@ -2,6 +2,7 @@ package dsl
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"unicode/utf8"
 )
@@ -35,7 +36,15 @@ type Error struct {
 	Offset  int    `json:"-"`
 	Token   string `json:"-"`
 	Message string `json:"message"`
-	line    string // the source line the error is on, for the caret snippet
+	// Length is how many bytes of the source the error covers from Offset (0: a point).
+	Length int `json:"-"`
+	// Suggestion, when not empty, is the text that could replace the source's [Offset, Offset+Length)
+	// (the message says "did you mean …?"); editors offer it as a quick fix.
+	Suggestion string `json:"-"`
+	// More is how many further errors the list left out after this one (set on the last error of a
+	// capped ErrorList).
+	More int    `json:"-"`
+	line string // the source line the error is on, for the caret snippet
 }
 
 // Error prints the source line and, under it, a caret at the column followed by "line:column: message".
@@ -65,6 +74,16 @@ func (e *Error) write(b *strings.Builder) {
 		b.WriteByte(' ')
 	}
 	fmt.Fprintf(b, "^ %d:%d: %s", e.Line, e.Column, e.Message)
+	if e.More > 0 {
+		fmt.Fprintf(b, "\n%s", moreErrors(e.More))
+	}
+}
+
+func moreErrors(n int) string {
+	if n == 1 {
+		return "… and 1 more error"
+	}
+	return fmt.Sprintf("… and %d more errors", n)
 }
 
 // Short is "line:column: message", without the source snippet.
@@ -87,11 +106,28 @@ func (l ErrorList) Error() string {
 
 // Short is every error as "line:column: message", joined with "; ".
 func (l ErrorList) Short() string {
-	parts := make([]string, len(l))
+	parts := make([]string, len(l), len(l)+1)
 	for i, e := range l {
 		parts[i] = e.Short()
 	}
+	if len(l) > 0 && l[len(l)-1].More > 0 {
+		parts = append(parts, moreErrors(l[len(l)-1].More))
+	}
 	return strings.Join(parts, "; ")
+}
+
+// capErrors sorts errs by position and keeps the first MaxErrors; the last one kept says how many
+// were left out, counting dropped (errors already left out before the list was built).
+func capErrors(errs ErrorList, dropped int) ErrorList {
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Offset < errs[j].Offset })
+	if len(errs) > MaxErrors {
+		dropped += len(errs) - MaxErrors
+		errs = errs[:MaxErrors]
+	}
+	if dropped > 0 && len(errs) > 0 {
+		errs[len(errs)-1].More = dropped
+	}
+	return errs
 }
 
 // source is the text of one filter with a line table for turning offsets into positions.

@@ -81,6 +81,19 @@ func (l *txnLookup) LookupFilter(name string) (string, bool) {
 	return f.Expression, found
 }
 
+// FilterNames lists the saved filters' names, for the nearest-name suggestion of an unknown reference.
+func (l *txnLookup) FilterNames() []string {
+	var names []string
+	err := iterateJSON(l.t, []byte(pFilter), func(f *Filter) error {
+		names = append(names, f.Name)
+		return nil
+	})
+	if err != nil && l.err == nil {
+		l.err = err
+	}
+	return names
+}
+
 // LookupFilter returns the expression of the saved filter of that name (case-insensitive); it makes
 // the Service a dsl.FilterLookup for validating expressions that reference saved filters.
 func (s *Service) LookupFilter(name string) (string, bool) {
@@ -115,29 +128,23 @@ func (s *Service) compile(t store.Txn, src string) (*dsl.Program, error) {
 // directRefs returns the lower-cased names a valid expression references itself (not through
 // other filters), sorted.
 func directRefs(expr string) []string {
-	var names []string
-	dsl.Compile(expr, dsl.LookupFunc(func(name string) (string, bool) {
-		names = append(names, lower(name))
-		return "TRUE", true
-	}))
-	slices.Sort(names)
-	return slices.Compact(names)
+	n, err := dsl.Parse(expr)
+	if err != nil {
+		return nil
+	}
+	return dsl.Refs(n)
 }
 
-// checkFilter validates expr as the expression of filter name, in t: it must compile with the
-// saved filters (and itself, so that a cycle through it is found) and must not reach itself.
+// checkFilter validates expr as the expression of filter name, in t, by the one rule of
+// dsl.ValidateFilter (the saved filters and itself under name, so that a cycle through it is found).
 func checkFilter(t store.Txn, name, expr string) error {
 	l := &txnLookup{t: t}
-	p, err := dsl.Compile(expr, dsl.WithFilter(l, name, expr))
+	_, err := dsl.ValidateFilter(name, expr, l)
 	if l.err != nil {
 		return l.err
 	}
 	if err != nil {
 		return errs.InvalidFilter(err)
-	}
-	if slices.Contains(p.Refs(), lower(name)) {
-		return errs.New(errs.Unacceptable, "invalid_filter", "Filter failed validation: filter %q would reference itself", name).
-			With("errors", []map[string]any{{"line": 1, "column": 1, "message": "reference cycle through filter \"" + name + "\""}})
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"sota/dsl"
 	"sota/errs"
 	"sota/store"
 )
@@ -100,6 +101,7 @@ type VehicleQuery struct {
 	PackageName    string // installed package of this name (case-insensitive) ...
 	PackageVersion string // ... and, when set, this exact version (needs PackageName)
 	Component      string // installed part number (case-insensitive)
+	Expression     string // a filter expression the vehicles match (406 invalid_filter when invalid)
 }
 
 // ListVehicles returns the page of vehicles matching q, sorted by VIN, and how many match in all.
@@ -130,20 +132,30 @@ func (s *Service) ListVehicles(q VehicleQuery, p Page) ([]Vehicle, int, error) {
 			return nil, 0, err
 		}
 	}
+	var prog *dsl.Program
+	if q.Expression != "" {
+		err := s.db.View(func(t store.Txn) (err error) {
+			prog, err = s.compile(t, q.Expression)
+			return err
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+	}
 	var vins []string
 	var err error
+	var matched *roaring.Bitmap // the ids the expression selects
 	s.index.ReadView(func(v View) {
 		var bm *roaring.Bitmap // nil: every vehicle
+		if prog != nil {
+			matched = prog.Select(v)
+			bm = matched
+		}
 		if q.Component != "" {
-			bm = v.Components(func(p string) bool { return strings.EqualFold(p, q.Component) })
+			bm = and(bm, v.Components(func(p string) bool { return strings.EqualFold(p, q.Component) }))
 		}
 		if q.PackageName != "" {
-			pkgIDs := v.PackageNamed(q.PackageName, func(ver string) bool { return q.PackageVersion == "" || ver == q.PackageVersion })
-			if bm == nil {
-				bm = pkgIDs
-			} else {
-				bm = roaring.And(bm, pkgIDs)
-			}
+			bm = and(bm, v.PackageNamed(q.PackageName, func(ver string) bool { return q.PackageVersion == "" || ver == q.PackageVersion }))
 		}
 		if bm == nil {
 			bm = v.Universe()
@@ -169,6 +181,11 @@ func (s *Service) ListVehicles(q VehicleQuery, p Page) ([]Vehicle, int, error) {
 				}
 				if err != nil {
 					return err
+				}
+				if matched != nil {
+					if id, ok := s.index.ID(vin); !ok || !matched.Contains(id) {
+						continue
+					}
 				}
 				if (re == nil || re.MatchString(vin)) && (q.Component == "" || slices.ContainsFunc(v.Components, func(c string) bool { return strings.EqualFold(c, q.Component) })) {
 					vins = append(vins, vin)
@@ -487,4 +504,12 @@ func (s *Service) SetLastSeen(t store.Txn, vin string, at time.Time) error {
 	nv := *v
 	nv.LastSeen = at.UnixNano()
 	return putVehicle(t, &nv)
+}
+
+// and intersects the read-only bitmap b with acc (nil: every vehicle), into a new bitmap.
+func and(acc, b *roaring.Bitmap) *roaring.Bitmap {
+	if acc == nil {
+		return b
+	}
+	return roaring.And(acc, b)
 }

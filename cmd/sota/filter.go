@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 
 	"sota/dsl"
@@ -35,6 +38,12 @@ func init() {
 		run: func(args []string, in io.Reader, out, errw io.Writer) int {
 			return runFilter("fmt", args, in, out, errw)
 		},
+	})
+	register(command{
+		name:  "filter lint",
+		usage: "[--filters FILE] [--server URL [--token TOKEN]] FILE|-",
+		help:  "print a filter's errors and warnings with carets and suggestions; exit 1 on errors",
+		run:   runFilterLint,
 	})
 }
 
@@ -97,7 +106,7 @@ func runFilter(verb string, args []string, stdin io.Reader, stdout, stderr io.Wr
 			return 1
 		}
 	}
-	n, err := dsl.Validate(src, refs)
+	n, err := dsl.ValidateFilter("", src, refs)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		if refs == nil && strings.Contains(err.Error(), "unknown filter") {
@@ -144,8 +153,109 @@ func loadFilters(name string) (dsl.FilterLookup, error) {
 	} else {
 		return nil, errors.New("expected [{\"name\",\"expression\"}] or {\"name\": \"expression\"}")
 	}
-	return dsl.LookupFunc(func(n string) (string, bool) {
-		e, ok := byName[strings.ToLower(n)]
-		return e, ok
-	}), nil
+	return savedFilters(byName), nil
+}
+
+// savedFilters are filters read from a file: lower-cased name -> expression. It lists its names, so
+// that an unknown reference suggests the nearest one.
+type savedFilters map[string]string
+
+func (f savedFilters) LookupFilter(name string) (string, bool) {
+	e, ok := f[strings.ToLower(name)]
+	return e, ok
+}
+
+func (f savedFilters) FilterNames() []string {
+	names := make([]string, 0, len(f))
+	for n := range f {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// runFilterLint lints a filter offline (against --filters) or, with --server, on the server, where the
+// saved filters and the fleet give suggestions and warnings about names no vehicle has.
+func runFilterLint(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("filter lint", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	filters := fs.String("filters", "", "saved filters for `filter \"name\"` references (offline): the JSON of GET /api/v1/filters ([{\"name\",\"expression\"}]) or an object name -> expression")
+	server := fs.String("server", "", "lint on this server (base URL), against its saved filters and its fleet; default: offline")
+	token := fs.String("token", os.Getenv("SOTA_TOKEN"), "API token for --server ($SOTA_TOKEN)")
+	name := fs.String("name", "", "the name the filter is saved under, so that a reference cycle through it is found")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: sota filter lint [--filters FILE] [--server URL [--token TOKEN]] [--name NAME] FILE|-\n\n"+
+			"Prints every error and warning of the filter in FILE (standard input with -), each under its source\n"+
+			"line with a caret, with a suggestion where there is one (\"did you mean has_package?\"); OK when\n"+
+			"there are none. Warnings (names no vehicle has, regexes that match nothing, sub-expressions that\n"+
+			"are always true or false) need the fleet: pass --server. Exit 1 when there are errors, 0 otherwise.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	src, err := readInput(fs.Arg(0), stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "sota filter lint: %v\n", err)
+		return 1
+	}
+	var res dsl.LintResult
+	if *server != "" {
+		if res, err = lintOnServer(*server, *token, *name, src); err != nil {
+			fmt.Fprintf(stderr, "sota filter lint: %v\n", err)
+			return 1
+		}
+	} else {
+		var refs dsl.FilterLookup
+		if *filters != "" {
+			if refs, err = loadFilters(*filters); err != nil {
+				fmt.Fprintf(stderr, "sota filter lint: --filters: %v\n", err)
+				return 1
+			}
+		}
+		res = dsl.Lint(src, dsl.LintOptions{Filters: refs, Name: *name})
+	}
+	if len(res.Errors)+len(res.Warnings) == 0 {
+		fmt.Fprintln(stdout, "OK")
+		return 0
+	}
+	fmt.Fprintln(stdout, res.Print(src))
+	if !res.Valid {
+		return 1
+	}
+	return 0
+}
+
+// lintOnServer asks POST /api/v1/filters/lint.
+func lintOnServer(server, token, name, src string) (dsl.LintResult, error) {
+	var res dsl.LintResult
+	body, _ := json.Marshal(map[string]string{"expression": src, "name": name})
+	req, err := http.NewRequest("POST", strings.TrimRight(server, "/")+"/api/v1/filters/lint", bytes.NewReader(body))
+	if err != nil {
+		return res, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return res, err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return res, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return res, errors.New(describeError(resp.Status, answer))
+	}
+	return res, json.Unmarshal(answer, &res)
 }

@@ -94,3 +94,48 @@ func TestFilterValidateGolden(t *testing.T) {
 		})
 	}
 }
+
+func TestFilterLintOffline(t *testing.T) {
+	code, out, errOut := runCLI("has_pakage \"nav\" \"\"\n", "filter", "lint", "-")
+	assert.Equal(t, 1, code, errOut)
+	assert.Equal(t, "has_pakage \"nav\" \"\"\n"+
+		"^ 1:1: unexpected word \"has_pakage\", expected a predicate, NOT, TRUE, FALSE or \"(\"; did you mean has_package?\n", out)
+
+	// warnings alone: exit 0
+	code, out, _ = runCLI(`has_attr "x" OR NOT has_attr "x"`, "filter", "lint", "-")
+	assert.Equal(t, 0, code)
+	assert.Equal(t, "has_attr \"x\" OR NOT has_attr \"x\"\n"+
+		"^ 1:1: warning: this OR is always true: it has both has_attr \"x\" and NOT has_attr \"x\"\n", out)
+
+	code, out, _ = runCLI(`TRUE`, "filter", "lint", "-")
+	assert.Equal(t, 0, code)
+	assert.Equal(t, "OK\n", out)
+
+	// the saved filters of a file give the nearest name
+	saved := filepath.Join(t.TempDir(), "filters.json")
+	require.NoError(t, os.WriteFile(saved, []byte(`{"production": "TRUE"}`), 0o600))
+	code, out, _ = runCLI(`filter "prodution"`, "filter", "lint", "--filters", saved, "-")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, `unknown filter "prodution", expected the name of a saved filter; did you mean "production"?`)
+
+	code, out, _ = runCLI("", "filter", "lint", "--help")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "Usage: sota filter lint")
+}
+
+func TestFilterLintOnServer(t *testing.T) {
+	url, token, rs := importServer(t)
+	require.NoError(t, rs.PutVehicle("WDD12345678900003"))
+	_, err := rs.CreateComponent("ECU1234", "engine")
+	require.NoError(t, err)
+	require.NoError(t, rs.InstallComponent("WDD12345678900003", "ECU1234"))
+
+	code, out, errOut := runCLI(`has_component "ECU1243"`, "filter", "lint", "--server", url, "--token", token, "-")
+	assert.Equal(t, 0, code, errOut)
+	assert.Equal(t, "has_component \"ECU1243\"\n"+
+		"              ^ 1:15: warning: no installed part number contains \"ECU1243\"; did you mean \"ECU1234\"?\n", out)
+
+	code, _, errOut = runCLI(`TRUE`, "filter", "lint", "--server", url, "--token", "wrong", "-")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "401")
+}
