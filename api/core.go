@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -411,4 +412,56 @@ func (h coreHandlers) upload(c *gin.Context) {
 		c.Status(http.StatusNoContent)
 		return
 	}
+}
+
+// failureStats counts the updates that failed in the last `hours` hours (default 24, at most 720), by
+// result code: the dashboard's failure chart.
+func (h coreHandlers) failureStats(c *gin.Context) {
+	hours := 24
+	if v, ok := c.GetQuery("hours"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 720 {
+			writeError(c, errs.InvalidEntity("hours must be a whole number from 1 to 720, not %q", v))
+			return
+		}
+		hours = n
+	}
+	since := time.Now().Add(-time.Duration(hours) * time.Hour)
+	fs, err := h.e.FailuresSince(since)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	total := 0
+	for _, f := range fs {
+		total += f.Count
+	}
+	c.JSON(http.StatusOK, gin.H{"since": since.UTC(), "hours": hours, "total": total, "failures": fs})
+}
+
+// activeUpdates answers the pending and in-flight update counts of the vehicles named by vin (repeated
+// or comma-separated), for a vehicle list's "pending updates" column.
+func (h coreHandlers) activeUpdates(c *gin.Context) {
+	var vins []string
+	for _, v := range c.QueryArray("vin") {
+		for _, one := range strings.Split(v, ",") {
+			if one = strings.TrimSpace(one); one != "" {
+				vins = append(vins, one)
+			}
+		}
+	}
+	if len(vins) == 0 {
+		writeError(c, errs.InvalidEntity("Give the vehicles with vin=VIN (repeated or comma-separated)"))
+		return
+	}
+	if len(vins) > engine.MaxActiveCountVINs {
+		writeError(c, errs.InvalidEntity("At most %d VINs at once, not %d", engine.MaxActiveCountVINs, len(vins)))
+		return
+	}
+	counts, err := h.e.ActiveCountsOf(vins)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, counts)
 }

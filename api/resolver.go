@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -111,6 +112,17 @@ func (h resolverHandlers) listVehicles(c *gin.Context) {
 		out[i] = expandedVehicle{Vehicle: v, Packages: v.Packages, Components: v.Components}
 	}
 	writeList(c, out, total, nil)
+}
+
+// fleetStats is the dashboard's fleet figures: vehicles, and those seen in the last day and 30 days.
+func (h resolverHandlers) fleetStats(c *gin.Context) {
+	now := time.Now()
+	n, err := h.rs.CountSeen(now.Add(-24*time.Hour), now.Add(-30*24*time.Hour))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"vehicles": n.Vehicles, "seenLastDay": n.Seen[0], "seenLast30Days": n.Seen[1], "at": now.UTC()})
 }
 
 func (h resolverHandlers) createVehicle(c *gin.Context) {

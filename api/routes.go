@@ -100,6 +100,7 @@ func (s *Server) routeTable() []Route {
 		h := resolverHandlers{s: s, rs: rs}
 		rt = append(rt, []Route{
 			{Method: get, Path: v1 + "/vehicles", Role: view, Handler: h.listVehicles},
+			{Method: get, Path: v1 + "/stats/fleet", Role: view, Handler: h.fleetStats},
 			{Method: post, Path: v1 + "/vehicles", Role: op, Audited: audit, Handler: h.createVehicle},
 			{Method: put, Path: v1 + "/vehicles/:vin", Role: op, Audited: audit, Handler: h.putVehicle},
 			{Method: get, Path: v1 + "/vehicles/:vin", Role: view, Handler: h.getVehicle},
@@ -176,6 +177,8 @@ func (s *Server) routeTable() []Route {
 			{Method: get, Path: v1 + "/vehicles/:vin/queue", Role: view, Handler: h.vehicleQueue},
 			{Method: get, Path: v1 + "/vehicles/:vin/history", Role: view, Handler: h.vehicleHistory},
 			{Method: get, Path: v1 + "/history", Role: view, Handler: h.history},
+			{Method: get, Path: v1 + "/stats/failures", Role: view, Handler: h.failureStats},
+			{Method: get, Path: v1 + "/stats/active_updates", Role: view, Handler: h.activeUpdates},
 			{Method: post, Path: v1 + "/vehicles/:vin/get_all_packages", Role: op, Audited: audit, Handler: h.getAllPackages},
 			{Method: put, Path: v1 + "/vehicles/:vin/data_plan", Role: op, Audited: audit, Handler: h.setDataPlan},
 			{Method: post, Path: v1 + "/vehicles/:vin/traffic", Role: op, Audited: audit, Handler: h.traffic},
