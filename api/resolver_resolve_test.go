@@ -129,6 +129,11 @@ type dryRun struct {
 		VIN    string `json:"vin"`
 		Reason string `json:"reason"`
 	} `json:"unresolved"`
+	UnresolvedByReason []struct {
+		Reason   string   `json:"reason"`
+		Vehicles int      `json:"vehicles"`
+		Sample   []string `json:"sample"`
+	} `json:"unresolvedByReason"`
 	Sample []struct {
 		VIN     string `json:"vin"`
 		Install []pid  `json:"install"`
@@ -216,6 +221,22 @@ func TestDryRun(t *testing.T) {
 	assert.Equal(t, vinA, d.Unresolved[0].VIN)
 	assert.Contains(t, d.Unresolved[0].Reason, "maps")
 	assert.Empty(t, d.Sample)
+	// grouped by reason, each group with its count and first VINs
+	total := 0
+	var grouped []string
+	for _, g := range d.UnresolvedByReason {
+		assert.Contains(t, g.Reason, "maps")
+		assert.Len(t, g.Sample, g.Vehicles)
+		total += g.Vehicles
+		grouped = append(grouped, g.Sample...)
+	}
+	assert.Equal(t, 4, total)
+	assert.ElementsMatch(t, []string{vinA, vinB, vinC, vinD}, grouped)
+	// the list of unresolved vehicles is as long as the sample; the count and the groups say the rest
+	fs.ok("POST", "/resolve/dry-run", map[string]any{"package": p("bad", "1.0.0"), "expression": `TRUE`, "sample": 1}).decode(t, &d)
+	assert.Equal(t, 4, d.UnresolvedCount)
+	require.Len(t, d.Unresolved, 1)
+	assert.Equal(t, vinA, d.Unresolved[0].VIN)
 
 	fs.must(http.StatusNotAcceptable, "invalid_filter", "POST", "/resolve/dry-run", map[string]any{"package": p("nav", "2.0.0"), "expression": ""})
 	fs.must(http.StatusNotAcceptable, "invalid_filter", "POST", "/resolve/dry-run", map[string]any{"package": p("nav", "2.0.0"), "expression": `has_package "x" >= "1"`})

@@ -42,6 +42,12 @@ type FleetIndex struct {
 	sorted  []vinRef
 	pending []vinRef
 	stale   int
+	// sortedGen counts the merges; the block bitmaps of the VIN order (dryrun.go) are those of
+	// merge blocksGen, built on first use.
+	sortedGen uint64
+	blockMu   sync.Mutex
+	blocks    []*roaring.Bitmap
+	blocksGen uint64
 	// byWMI holds the ids by the first three characters of the VIN (the world manufacturer
 	// identifier), so that prefixes of up to three characters are bitmaps whatever the id order.
 	byWMI map[string]*roaring.Bitmap
@@ -491,6 +497,7 @@ func (x *FleetIndex) maybeMerge() {
 		out = append(out, e)
 	}
 	x.sorted, x.pending, x.stale = out, nil, 0
+	x.sortedGen++
 }
 
 func (x *FleetIndex) valid(e vinRef) bool {

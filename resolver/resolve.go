@@ -41,19 +41,20 @@ type DryRunRequest struct {
 const (
 	DefaultSample = 20
 	MaxSample     = 1000
-	// MaxUnresolvedListed caps the unresolved list of a dry run; UnresolvedCount has them all.
-	MaxUnresolvedListed = 1000
 )
 
 // DryRunResult is the answer of a dry run.
 type DryRunResult struct {
-	Matched          int                 `json:"matched"`          // pass the filters, exact version not installed
-	AlreadyInstalled int                 `json:"alreadyInstalled"` // pass the filters, exact version installed
-	TotalVehicles    int                 `json:"totalVehicles"`
-	Unresolved       []UnresolvedVehicle `json:"unresolved"` // matched but unsatisfiable, first 1000 by VIN
-	UnresolvedCount  int                 `json:"unresolvedCount"`
-	Sample           []SampleVehicle     `json:"sample"` // resolvable matched vehicles, first by VIN
-	ElapsedMs        float64             `json:"elapsedMs"`
+	Matched          int `json:"matched"`          // pass the filters, exact version not installed
+	AlreadyInstalled int `json:"alreadyInstalled"` // pass the filters, exact version installed
+	TotalVehicles    int `json:"totalVehicles"`
+	// Unresolved is the first matched vehicles by VIN whose dependencies cannot be satisfied (as
+	// many as the sample); UnresolvedCount counts them all and UnresolvedByReason groups them.
+	Unresolved         []UnresolvedVehicle `json:"unresolved"`
+	UnresolvedCount    int                 `json:"unresolvedCount"`
+	UnresolvedByReason []UnresolvedGroup   `json:"unresolvedByReason"`
+	Sample             []SampleVehicle     `json:"sample"` // resolvable matched vehicles, first by VIN
+	ElapsedMs          float64             `json:"elapsedMs"`
 }
 
 // UnresolvedVehicle is a matched vehicle whose dependencies cannot be satisfied, with the reason.
@@ -68,7 +69,9 @@ type SampleVehicle struct {
 	Install []PackageID `json:"install"`
 }
 
-// DryRun resolves without queuing anything and counts the outcome.
+// DryRun resolves without queuing anything and counts the outcome: counts from the index's
+// bitmaps, install lists solved once per class of vehicles (DryRunSelected), and only the vehicles
+// shown looked at one by one.
 func (s *Service) DryRun(ctx context.Context, req DryRunRequest) (DryRunResult, error) {
 	start := time.Now()
 	if req.Package == nil {
@@ -81,28 +84,19 @@ func (s *Service) DryRun(ctx context.Context, req DryRunRequest) (DryRunResult, 
 			return DryRunResult{}, errs.InvalidEntity("sample must be from 0 to %d, not %d", MaxSample, n)
 		}
 	}
-	sols, total, err := s.solve(ctx, *req.Package, req.Expression)
+	var c DryRunCounts
+	res := DryRunResult{Unresolved: []UnresolvedVehicle{}, UnresolvedByReason: []UnresolvedGroup{}, Sample: []SampleVehicle{}}
+	err := s.selection(ctx, *req.Package, req.Expression, func(root PackageID, sel func(dsl.Index) *roaring.Bitmap, g Graph) {
+		c = s.index.DryRunSelected(sel, g, root, n)
+		res.TotalVehicles = s.index.Len()
+	})
 	if err != nil {
 		return DryRunResult{}, err
 	}
-	res := DryRunResult{TotalVehicles: total, Unresolved: []UnresolvedVehicle{}, Sample: []SampleVehicle{}}
-	for _, sol := range sols {
-		switch {
-		case sol.AlreadyInstalled:
-			res.AlreadyInstalled++
-		case sol.Err != nil:
-			res.Matched++
-			res.UnresolvedCount++
-			if len(res.Unresolved) < MaxUnresolvedListed {
-				res.Unresolved = append(res.Unresolved, UnresolvedVehicle{VIN: sol.VIN, Reason: sol.Err.Error()})
-			}
-		default:
-			res.Matched++
-			if len(res.Sample) < n {
-				res.Sample = append(res.Sample, SampleVehicle{VIN: sol.VIN, Install: sol.Install})
-			}
-		}
-	}
+	res.Matched, res.AlreadyInstalled, res.UnresolvedCount = c.Matched, c.AlreadyInstalled, c.Unresolvable
+	res.Unresolved = append(res.Unresolved, c.Unresolved...)
+	res.UnresolvedByReason = append(res.UnresolvedByReason, c.ByReason...)
+	res.Sample = append(res.Sample, c.Sample...)
 	res.ElapsedMs = float64(time.Since(start).Microseconds()) / 1000
 	return res, nil
 }
@@ -110,10 +104,21 @@ func (s *Service) DryRun(ctx context.Context, req DryRunRequest) (DryRunResult, 
 // solve selects the vehicles passing the package's filters (or expr when not nil), ANDed, with the
 // index plan, and solves the package's dependencies for each, sorted by VIN.
 func (s *Service) solve(ctx context.Context, id PackageID, expr *string) (sols []Solution, total int, err error) {
+	err = s.selection(ctx, id, expr, func(root PackageID, sel func(dsl.Index) *roaring.Bitmap, g Graph) {
+		sols = s.index.SolveSelected(sel, g, root)
+		total = s.index.Len()
+	})
+	return sols, total, err
+}
+
+// selection compiles the package's filters (or expr when not nil) and calls fn, inside one store
+// view, with the package as stored, the selection of their AND by the index plan, and the
+// dependency graph.
+func (s *Service) selection(ctx context.Context, id PackageID, expr *string, fn func(root PackageID, sel func(dsl.Index) *roaring.Bitmap, g Graph)) error {
 	if err := ValidPackageID(id); err != nil {
-		return nil, 0, err
+		return err
 	}
-	err = s.db.View(func(t store.Txn) error {
+	return s.db.View(func(t store.Txn) error {
 		pkg, err := s.loadPackage(t, id)
 		if err != nil {
 			return err
@@ -155,11 +160,9 @@ func (s *Service) solve(ctx context.Context, id PackageID, expr *string) (sols [
 			}
 			return bm
 		}
-		sols = s.index.SolveSelected(sel, g, pkg.ID)
-		total = s.index.Len()
+		fn(pkg.ID, sel, g)
 		return g.err
 	})
-	return sols, total, err
 }
 
 // Deps is the Graph view for the solver: errors are kept and reported by Err.

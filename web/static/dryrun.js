@@ -17,7 +17,8 @@ export function renderDryRun(r) {
       " · ", String(r.unresolvedCount ?? (r.unresolved || []).length), " unresolved",
       " · of ", String(r.totalVehicles), " vehicles (", String(r.elapsedMs), " ms)"),
     table(["VIN", "Would install, in order"], (r.sample || []).map((s) => [vinLink(s.vin), s.install.map(pkgText).join(" → ")]), "No resolvable vehicle matches."),
-    (r.unresolved || []).length ? el("details", {}, el("summary", {}, "Unresolved vehicles"),
-      table(["VIN", "Why"], r.unresolved.map((u) => [vinLink(u.vin), u.reason]))) : null,
+    (r.unresolvedByReason || []).length ? el("details", {}, el("summary", {}, "Unresolved vehicles, by reason"),
+      table(["Why", "Vehicles", "First VINs"], r.unresolvedByReason.map((g) =>
+        [g.reason, String(g.vehicles), el("span", {}, ...g.sample.flatMap((v, i) => i ? [" ", vinLink(v)] : [vinLink(v)]))]))) : null,
   ];
 }
