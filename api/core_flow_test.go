@@ -36,6 +36,7 @@ func (e *coreEnv) fleet(n int) {
 	e.ok("PUT", "/api/v1/packages/nav/2.0.0", map[string]any{"description": "Navigation", "vendor": "ACME"})
 	e.ok("PUT", "/api/v1/packages/maps/1.0.0", map[string]any{"description": "Maps"})
 	e.ok("PUT", "/api/v1/packages/radio/1.0.0", map[string]any{})
+	e.binaries(pkgID("nav", "2.0.0"), pkgID("maps", "1.0.0"), pkgID("radio", "1.0.0"))
 	e.ok("PUT", "/api/v1/packages/nav/2.0.0/dependencies/maps/1.0.0", nil)
 	e.ok("POST", "/api/v1/filters", map[string]any{"name": "everyone", "expression": `vin_matches "^WDD"`})
 	e.ok("PUT", "/api/v1/packages/nav/2.0.0/filter/everyone", nil)
@@ -97,6 +98,16 @@ func multipartBody(t *testing.T, field string, content []byte) (*bytes.Buffer, s
 	require.NoError(t, err)
 	require.NoError(t, w.Close())
 	return &b, w.FormDataContentType()
+}
+
+// binaries uploads a small binary for each package (queuing refuses install lists without one).
+func (e *coreEnv) binaries(ids ...map[string]any) {
+	e.t.Helper()
+	for _, id := range ids {
+		path := fmt.Sprintf("/api/v1/packages/%s/%s", id["name"], id["version"])
+		st, out := e.upload(path, "file", []byte("binary of "+path))
+		require.Equalf(e.t, 204, st, "upload %s: %v", path, out)
+	}
 }
 
 func (e *coreEnv) upload(path string, field string, content []byte) (int, map[string]any) {

@@ -57,6 +57,7 @@ func (e *coreEnv) onlyFor(vin string, names ...string) {
 	e.ok("POST", "/api/v1/filters", map[string]any{"name": filter, "expression": `vin_matches "^` + vin + `$"`})
 	for _, n := range names {
 		e.ok("PUT", "/api/v1/packages/"+n+"/1.0.0", map[string]any{})
+		e.binaries(pkgID(n, "1.0.0"))
 		e.ok("PUT", "/api/v1/packages/"+n+"/1.0.0/filter/"+filter, nil)
 	}
 }
@@ -136,8 +137,8 @@ func TestCoreDeliveryOrder(t *testing.T) {
 }
 
 // The validity period: an update is not delivered (nor its vehicle woken) before its start; after its
-// end the purge marks it failed with "expired" and the purge time; a period already over is accepted
-// and expires at the next purge.
+// end the purge marks it failed with "expired" and the purge time; a period already over is refused
+// (400) and queues nothing.
 func TestCoreValidityPeriodAndPurge(t *testing.T) {
 	c := &testClock{t: time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)}
 	w := &wakeups{}
@@ -152,7 +153,13 @@ func TestCoreValidityPeriodAndPurge(t *testing.T) {
 
 	tomorrow := e.queueOne("tomorrow", map[string]any{"periodOfValidity": "2025-06-02T08:00:00Z/2025-06-03T08:00:00Z"})
 	now := e.queueOne("now", map[string]any{"periodOfValidity": "2025-06-01T00:00:00Z/2025-06-01T09:00:00Z"})
-	bygone := e.queueOne("bygone", map[string]any{"periodOfValidity": "2025-05-01T00:00:00Z/2025-05-02T00:00:00Z"})
+	d := e.failure("POST", "/api/v1/update_requests", map[string]any{"packageId": pkgID("bygone", "1.0.0"),
+		"periodOfValidity": "2025-05-01T00:00:00Z/2025-05-02T00:00:00Z"}, 400, "invalid_entity")
+	assert.Equal(t, "period of validity has already ended (2025-05-02T00:00:00Z)", d)
+	d = e.failure("POST", "/api/v1/update_requests", map[string]any{"packageId": pkgID("bygone", "1.0.0"),
+		"periodOfValidity": "2025-05-01T00:00:00Z/2025-06-01T08:00:00Z"}, 400, "invalid_entity")
+	assert.Contains(t, d, "already ended", "a period that ends now is over")
+	assert.Empty(t, e.vehicleQueue(v3), "nothing was queued")
 	var r map[string]any
 	e.do("GET", "/api/v1/update_requests/"+tomorrow, nil, &r)
 	assert.Equal(t, "2025-06-02T08:00:00Z/2025-06-03T08:00:00Z", r["periodOfValidity"])
@@ -166,14 +173,8 @@ func TestCoreValidityPeriodAndPurge(t *testing.T) {
 	assert.False(t, ok, "not before the period starts")
 	assert.Len(t, e.vehicleQueue(v1), 1, "but it is queued")
 
-	// The next purge expires the request whose period was already over when it was queued.
 	c.Add(time.Minute)
-	assert.Equal(t, 1.0, e.purge())
-	assert.Equal(t, cnt(0, 0, 1, 0, 0), e.counts(bygone))
-	failed := e.requestVehicles(bygone, "failed")
-	require.Len(t, failed, 1)
-	assert.Equal(t, map[string]any{"vin": v3, "updateId": failed[0]["updateId"], "status": "failed", "updatedAt": "2025-06-01T08:01:00Z", "resultText": "expired"}, failed[0])
-	assert.Empty(t, e.vehicleQueue(v3))
+	assert.Equal(t, 0.0, e.purge(), "no period is over yet")
 
 	// In flight when its period ends, an update is not purged.
 	q := e.vehicleQueue(v2)
@@ -185,9 +186,9 @@ func TestCoreValidityPeriodAndPurge(t *testing.T) {
 	assert.Equal(t, []string{v1, v2}, e.xmit(w), "v1's update is inside its period now; v2 is woken to go on with its in-flight update")
 	c.Add(24 * time.Hour) // 2025-06-03T08:01
 	assert.Equal(t, 1.0, e.purge())
-	failed = e.requestVehicles(tomorrow, "failed")
+	failed := e.requestVehicles(tomorrow, "failed")
 	require.Len(t, failed, 1)
-	assert.Equal(t, "expired", failed[0]["resultText"])
+	assert.Equal(t, map[string]any{"vin": v1, "updateId": failed[0]["updateId"], "status": "failed", "updatedAt": "2025-06-03T08:01:00Z", "resultText": "expired"}, failed[0])
 	assert.Equal(t, "2025-06-03T08:01:00Z", failed[0]["updatedAt"], "the failure time is the purge time")
 	var h []map[string]any
 	e.do("GET", "/api/v1/vehicles/"+v1+"/history", nil, &h)

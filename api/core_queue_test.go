@@ -392,6 +392,7 @@ func TestCorePackageInUseOnlyByQueuedInstallLists(t *testing.T) {
 	ok("PUT", "/api/v1/packages/nav/1.0.0", map[string]any{})
 	ok("PUT", "/api/v1/packages/radio/1.0.0", map[string]any{})
 	ok("PUT", "/api/v1/packages/radio/1.0.0/dependencies/nav/1.0.0", nil)
+	e.binaries(pkgID("nav", "1.0.0"), pkgID("radio", "1.0.0"))
 	ok("POST", "/api/v1/filters", map[string]any{"name": "all", "expression": "TRUE"})
 	ok("PUT", "/api/v1/packages/radio/1.0.0/filter/all", nil)
 	ok("PUT", "/api/v1/vehicles/"+v1, nil)

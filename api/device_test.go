@@ -538,15 +538,12 @@ func TestDeviceTransferKeepsReplacedBinary(t *testing.T) {
 	_, err = os.Stat(old)
 	assert.True(t, os.IsNotExist(err))
 
-	// a package without a binary
+	// a package without a binary is refused before anything is queued
 	e.admin("PUT", "/packages/bare/1.0.0", map[string]any{})
 	e.admin("PUT", "/packages/bare/1.0.0/filter/everyone", nil)
-	e.queue("bare", "1.0.0", 1)
+	e.want(409, "missing_binary", "POST", "/update_requests", "", map[string]any{"packageId": map[string]string{"name": "bare", "version": "1.0.0"}}, nil)
 	e.want(200, "", "GET", "/vehicle_updates/"+vinA, tok, nil, &rows)
-	require.Len(t, rows, 1)
-	e.want(409, "missing_binary", "POST", "/vehicle_updates/"+vinA+"/"+rows[0].UpdateID+"/start", tok, nil, nil)
-	e.want(200, "", "GET", "/vehicle_updates/"+vinA, tok, nil, &rows)
-	assert.Equal(t, "pending", rows[0].Status, "a refused start changes nothing")
+	assert.Empty(t, rows, "nothing was queued")
 }
 
 // The hand-written poll encoding is byte for byte what encoding/json writes.

@@ -10,6 +10,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/require"
+
+	"sota/engine"
+	"sota/resolver"
 )
 
 // bodyRoute is one POST/PUT route with its path parameters filled with entities that exist.
@@ -45,6 +48,10 @@ func newFuzzWorld(tb testing.TB) *fuzzWorld {
 	do("PUT", "/api/v1/vehicles/"+vinA, nil)
 	do("PUT", "/api/v1/packages/nav/1.0.0", map[string]string{"description": "n"})
 	do("PUT", "/api/v1/packages/radio/1.0.0", map[string]string{"description": "r"})
+	for _, n := range []string{"nav", "radio"} {
+		_, err := deps.Engine.UploadBinary(resolver.PackageID{Name: n, Version: "1.0.0"}, strings.NewReader("binary of "+n), engine.Upload{})
+		require.NoError(tb, err)
+	}
 	do("PUT", "/api/v1/components/ECU1", map[string]string{"description": "e"})
 	do("POST", "/api/v1/filters", map[string]string{"name": "F1", "expression": "TRUE"})
 	do("PUT", "/api/v1/packages/nav/1.0.0/filter/F1", nil)

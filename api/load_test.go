@@ -54,6 +54,7 @@ func TestLoadDevicePollAndResolve(t *testing.T) {
 	ok("POST", "/filters", map[string]string{"name": "ecu", "expression": `has_component "^ECU1$"`}, nil)
 	for _, p := range []string{"nav", "radio", "maps"} {
 		ok("PUT", "/packages/"+p+"/1.0.0", map[string]string{"description": p}, nil)
+		e.binaries(pkgID(p, "1.0.0"))
 	}
 	ok("PUT", "/packages/maps/1.0.0/dependencies/nav/1.0.0", nil, nil)
 	ok("PUT", "/packages/nav/1.0.0/filter/all", nil, nil)

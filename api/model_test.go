@@ -373,6 +373,7 @@ type modelServer struct {
 	t   *testing.T
 	dir string
 	db  *store.DB
+	eng *engine.Service
 	srv *fleetServer
 }
 
@@ -384,7 +385,7 @@ func (ms *modelServer) open() {
 	eng, err := engine.New(db, rs, engine.Options{DataDir: ms.dir})
 	require.NoError(ms.t, err)
 	h, _ := New(Config{AuthNone: true}, Deps{DB: db, Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db)})
-	ms.db = db
+	ms.db, ms.eng = db, eng
 	ms.srv = &fleetServer{t: ms.t, dir: ms.dir, db: db, rs: rs, srv: newLoopback(h)}
 }
 
@@ -481,6 +482,14 @@ func (s *session) send(status int, code, method, path string, body any) response
 		s.valid++
 	}
 	return r
+}
+
+// binary uploads a binary for a registered package (queuing refuses install lists without one; that
+// rule has its own tests), keeping its description and vendor.
+func (s *session) binary(p mPkg) {
+	s.t.Helper()
+	_, err := s.ms.eng.UploadBinary(resolver.PackageID{Name: p.name, Version: p.version}, strings.NewReader("binary of "+p.String()), engine.Upload{})
+	require.NoError(s.t, err)
 }
 
 func pkgPath(p mPkg) string {
@@ -675,6 +684,7 @@ func (s *session) step(grow bool) {
 		info := [2]string{fmt.Sprintf("d%d", r.IntN(100)), pick(r, []string{"", "ACME", "Bosch"})}
 		s.send(200, "", "PUT", pkgPath(p), map[string]string{"description": info[0], "vendor": info[1]})
 		m.pkgs[p] = info
+		s.binary(p)
 	case 5: // POST /packages
 		p := s.somePkg()
 		body := map[string]any{"id": map[string]string{"name": p.name, "version": p.version}, "description": "posted", "vendor": "V"}
@@ -691,6 +701,7 @@ func (s *session) step(grow bool) {
 		}
 		s.send(200, "", "POST", "/packages", body)
 		m.pkgs[p] = [2]string{"posted", "V"}
+		s.binary(p)
 	case 6: // DELETE /packages/:name/:version
 		p := s.somePkg()
 		if _, ok := m.pkgs[p]; !ok {
@@ -857,7 +868,16 @@ func (s *session) step(grow bool) {
 				return
 			}
 		}
-		s.send(200, "", "DELETE", "/filters/"+randomCase(r, name), nil)
+		force := r.IntN(2) == 0
+		if !force {
+			for _, fs := range m.assoc {
+				if _, linked := fs[existing]; linked {
+					s.send(409, "filter_in_use", "DELETE", "/filters/"+name, nil)
+					return
+				}
+			}
+		}
+		s.send(200, "", "DELETE", "/filters/"+randomCase(r, name)+"?force="+strconv.FormatBool(force), nil)
 		delete(m.filters, existing)
 		for _, fs := range m.assoc {
 			delete(fs, existing)

@@ -58,7 +58,16 @@ func (h resolverHandlers) updateFilter(c *gin.Context) {
 }
 
 func (h resolverHandlers) deleteFilter(c *gin.Context) {
-	reply(c, http.StatusOK, nil, h.rs.DeleteFilter(c.Param("name")))
+	force := false
+	if v, ok := c.GetQuery("force"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(c, errs.InvalidEntity("force must be true or false, not %q", v))
+			return
+		}
+		force = b
+	}
+	reply(c, http.StatusOK, nil, h.rs.DeleteFilter(c.Param("name"), force))
 }
 
 func (h resolverHandlers) filterPackages(c *gin.Context) {

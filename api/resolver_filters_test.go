@@ -144,13 +144,20 @@ func TestPackageFilterAssociations(t *testing.T) {
 	fs.ok("DELETE", "/packages/nav/1.0.0/filter/all", nil)
 	fs.must(http.StatusNotFound, "filter_not_found", "DELETE", "/packages/nav/1.0.0/filter/all", nil)
 	fs.must(http.StatusNotFound, "filter_not_found", "DELETE", "/packages/nav/1.0.0/filter/nope", nil)
-	// Deleting a filter drops its links; deleting a package drops its links.
+	// Deleting a linked filter needs force (it would widen the package's audience) and then drops its
+	// links; deleting a package drops its links.
 	fs.ok("DELETE", "/packages/radio/2.0.0", nil)
 	fs.restart()
 	fs.getJSON("/filters/eu/package", &pkgs)
 	require.Len(t, pkgs, 1)
 	assert.Equal(t, p("Nav", "1.0.0"), pkgs[0].ID)
-	fs.ok("DELETE", "/filters/eu", nil)
+	inUse := fs.must(http.StatusConflict, "filter_in_use", "DELETE", "/filters/eu", nil)
+	assert.Equal(t, "Filter eu is associated with package Nav-1.0.0; deleting it would widen their audience (delete it with ?force=true to remove the associations too)", inUse.description())
+	fs.getJSON("/filters/eu/package", &pkgs)
+	require.Len(t, pkgs, 1, "a refused delete changes nothing")
+	fs.must(http.StatusBadRequest, "invalid_entity", "DELETE", "/filters/eu?force=yes", nil)
+	fs.ok("DELETE", "/filters/eu?force=true", nil)
+	fs.must(http.StatusNotFound, "filter_not_found", "GET", "/filters/eu", nil)
 	fs.getJSON("/packages/filter", &as)
 	assert.Empty(t, as)
 	fs.getJSON("/packages/nav/1.0.0/filter", &list)

@@ -36,6 +36,11 @@ func (h resolverHandlers) dryRun(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
+	if e := h.s.deps.Engine; e != nil { // with the engine's problems (missing binaries, data plans, …)
+		res, err := e.DryRun(c.Request.Context(), req)
+		reply(c, http.StatusOK, res, err)
+		return
+	}
 	res, err := h.rs.DryRun(c.Request.Context(), req)
 	reply(c, http.StatusOK, res, err)
 }

@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -164,15 +165,18 @@ func statusOf(k errs.Kind) int {
 	return http.StatusInternalServerError
 }
 
-// bindJSON decodes the body into v, answering 400 invalid_entity (or 413) itself when it cannot.
+// bindJSON decodes the body into v, answering 400 invalid_entity (or 413) itself when it cannot: an
+// unknown field or a field of the wrong type is named (jsonBodyError).
 func bindJSON(c *gin.Context, v any) bool {
-	if err := c.ShouldBindJSON(v); err != nil {
+	dec := json.NewDecoder(c.Request.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeError(c, errs.New(errs.TooLarge, "body_too_large", "Request body exceeds %d bytes", mbe.Limit))
 			return false
 		}
-		writeError(c, errs.InvalidEntity("Invalid JSON body: %v", err))
+		writeError(c, jsonBodyError(err))
 		return false
 	}
 	return true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -107,6 +108,9 @@ func BenchmarkQueue1M(b *testing.B) {
 	b.Logf("restarted with the fleet in %.1f s", time.Since(start).Seconds())
 	s, err := New(db, res, Options{DataDir: dir})
 	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.UploadBinary(benchPackage, strings.NewReader("bench binary"), Upload{}); err != nil {
 		b.Fatal(err)
 	}
 	resolveStart := time.Now()

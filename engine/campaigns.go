@@ -81,6 +81,9 @@ func (s *Service) CreateCampaign(in NewCampaign) (Campaign, error) {
 		if err != nil {
 			return Campaign{}, err
 		}
+		if !s.now().Before(t) {
+			return Campaign{}, errs.InvalidEntity("endTime %s is in the past", t.Format(time.RFC3339))
+		}
 		c.EndTime = &t
 	}
 	if c.StartTime != nil && c.EndTime != nil && !c.StartTime.Before(*c.EndTime) {

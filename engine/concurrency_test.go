@@ -37,6 +37,8 @@ func everyone(t testing.TB, s *Service, p resolver.PackageID) {
 	t.Helper()
 	_, err := s.res.CreatePackage(p, resolver.PackageInfo{})
 	require.NoError(t, err)
+	_, err = s.UploadBinary(p, strings.NewReader("binary of "+p.String()), Upload{})
+	require.NoError(t, err)
 	if _, err := s.res.GetFilter("everyone"); err != nil {
 		_, err = s.res.CreateFilter("everyone", "TRUE")
 		require.NoError(t, err)

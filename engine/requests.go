@@ -232,7 +232,8 @@ func (s *Service) packageQueued(t store.Txn, id resolver.PackageID) (bool, error
 // update per resolved vehicle is persisted with its install list (dependencies first, the package
 // last), the request's priority, validity period and a creation time of now. A vehicle that already
 // has an update of this package version pending or in flight is skipped. A period already over is
-// accepted; its updates expire at the next purge.
+// 400 invalid_entity; an install list with a package that has no binary is 409 missing_binary
+// (checkBinaries), and then nothing is queued.
 func (s *Service) QueueUpdate(ctx context.Context, in NewRequest) (UpdateRequest, error) {
 	r, err := s.newInstallRequest(in.PackageID, in.Priority, in.Description)
 	if err != nil {
@@ -242,6 +243,9 @@ func (s *Service) QueueUpdate(ctx context.Context, in NewRequest) (UpdateRequest
 		from, until, err := ParsePeriod(in.PeriodOfValidity)
 		if err != nil {
 			return UpdateRequest{}, err
+		}
+		if !s.now().Before(until) {
+			return UpdateRequest{}, errPeriodOver(until)
 		}
 		r.ValidFrom, r.ValidUntil, r.PeriodOfValidity = &from, &until, formatPeriod(from, until)
 	}
@@ -268,6 +272,9 @@ func (s *Service) queue(ctx context.Context, r *UpdateRequest) error {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.checkBinaries(targets); err != nil {
 		return err
 	}
 	if sg := s.signingHook(); sg != nil {

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -222,7 +223,9 @@ func (s *Service) CreateFilter(name, expr string) (Filter, error) {
 }
 
 // UpdateFilter replaces the expression of a filter. Packages associated with it, and filters that
-// reference it, see the new expression.
+// reference it, see the new expression. The filters that reference it (directly or through others)
+// are checked with the new expression too: a change that would make any of them invalid (or push it
+// past the expansion limit) is 406 invalid_filter naming that filter, and nothing changes.
 func (s *Service) UpdateFilter(name, expr string) (Filter, error) {
 	if err := ValidFilterName(name); err != nil {
 		return Filter{}, err
@@ -234,6 +237,9 @@ func (s *Service) UpdateFilter(name, expr string) (Filter, error) {
 			return err
 		}
 		if err := checkFilter(t, name, expr); err != nil {
+			return err
+		}
+		if err := checkReferrers(t, old.Name, expr); err != nil {
 			return err
 		}
 		f = Filter{Name: old.Name, Expression: expr}
@@ -262,9 +268,67 @@ func (s *Service) saveFilter(t store.Txn, f Filter, oldRefs []string) error {
 	return afterCommit(t, func() { s.programs.invalidate(name) })
 }
 
-// DeleteFilter removes a filter and its package associations. A filter another filter references is
-// a filter_in_use conflict.
-func (s *Service) DeleteFilter(name string) error {
+// referrers returns the filters that reference name directly or through other filters, sorted by
+// name.
+func referrers(t store.Txn, name string) ([]Filter, error) {
+	seen := map[string]bool{lower(name): true}
+	var out []Filter
+	queue := []string{lower(name)}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		var users []string
+		err := t.IterateKeys(filterRefPrefix(cur), func(key []byte) error {
+			users = append(users, splitKey(key, pFilterRef)[1])
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			if seen[u] {
+				continue
+			}
+			seen[u] = true
+			f, err := loadFilter(t, u)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, f)
+			queue = append(queue, u)
+		}
+	}
+	slices.SortFunc(out, func(a, b Filter) int { return strings.Compare(lower(a.Name), lower(b.Name)) })
+	return out, nil
+}
+
+// checkReferrers compiles every filter that references name (directly or not) as it would read with
+// name's expression replaced by expr: 406 invalid_filter naming the first that would fail.
+func checkReferrers(t store.Txn, name, expr string) error {
+	users, err := referrers(t, name)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		l := &txnLookup{t: t}
+		_, err := dsl.Compile(u.Expression, dsl.WithFilter(l, name, expr))
+		if l.err != nil {
+			return l.err
+		}
+		if err != nil {
+			e := errs.InvalidFilter(err)
+			e.Description = fmt.Sprintf("Filter failed validation: filter %s, which references %s, would become invalid: %s",
+				u.Name, name, strings.TrimPrefix(e.Description, "Filter failed validation: "))
+			return e
+		}
+	}
+	return nil
+}
+
+// DeleteFilter removes a filter. A filter another filter references is a filter_in_use conflict. A
+// filter associated with packages is a filter_in_use conflict naming them (deleting it would widen
+// their audience) unless force is set; then its associations are deleted with it.
+func (s *Service) DeleteFilter(name string, force bool) error {
 	if err := ValidFilterName(name); err != nil {
 		return err
 	}
@@ -272,6 +336,33 @@ func (s *Service) DeleteFilter(name string) error {
 		f, err := loadFilter(t, name)
 		if err != nil {
 			return err
+		}
+		if !force {
+			var linked []string
+			err := t.IterateKeys(filterPkgPrefix(name), func(key []byte) error {
+				parts := splitKey(key, pFilterPkg) // filter, name, version
+				linked = append(linked, parts[1]+"/"+parts[2])
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if len(linked) > 0 {
+				var ids []string
+				var pkgs []PackageID
+				for _, l := range linked {
+					n, v, _ := strings.Cut(l, "/")
+					p, err := s.loadPackage(t, PackageID{Name: n, Version: v})
+					if err != nil {
+						return err
+					}
+					ids = append(ids, p.ID.String())
+					pkgs = append(pkgs, p.ID)
+				}
+				return errs.New(errs.Conflict, "filter_in_use",
+					"Filter %s is associated with package %s; deleting it would widen their audience (delete it with ?force=true to remove the associations too)",
+					f.Name, strings.Join(ids, ", ")).With("packages", pkgs)
+			}
 		}
 		var users []string
 		err = t.IterateKeys(filterRefPrefix(name), func(key []byte) error {

@@ -29,6 +29,15 @@ func (s *Service) Resolve(ctx context.Context, id PackageID) ([]Target, error) {
 	return out, nil
 }
 
+// Solutions is the per-vehicle answer that Resolve and DryRun summarise: every vehicle passing the
+// package's filters (or expr, when not nil), sorted by VIN, with its install list, whether it has the
+// package already, or why it is unresolved. The engine derives a launch's groups and a dry run's
+// problems from it.
+func (s *Service) Solutions(ctx context.Context, id PackageID, expr *string) ([]Solution, error) {
+	sols, _, err := s.solve(ctx, id, expr)
+	return sols, err
+}
+
 // DryRunRequest asks what resolving a package would do, optionally with an unsaved filter expression
 // in place of the package's associated filters.
 type DryRunRequest struct {
@@ -200,4 +209,32 @@ func (g *txnGraph) Versions(name string) []string {
 		out[i] = v.Version
 	}
 	return out
+}
+
+// Matcher compiles expr (with the saved filters it references) and selects the vehicles it matches
+// now: the answer tells whether a VIN is among them. An invalid expression is 406 invalid_filter.
+func (s *Service) Matcher(expr string) (func(vin string) bool, error) {
+	var prog *dsl.Program
+	err := s.db.View(func(t store.Txn) error {
+		var err error
+		prog, err = s.compile(t, expr)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var bm *roaring.Bitmap
+	s.index.Read(func(idx dsl.Index) { bm = prog.Select(idx).Clone() })
+	return func(vin string) bool {
+		id, ok := s.index.ID(vin)
+		return ok && bm.Contains(id)
+	}, nil
+}
+
+// CheckExpression validates expr as an unsaved filter expression: 406 invalid_filter.
+func (s *Service) CheckExpression(expr string) error {
+	return s.db.View(func(t store.Txn) error {
+		_, err := s.compile(t, expr)
+		return err
+	})
 }

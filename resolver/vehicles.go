@@ -513,3 +513,59 @@ func and(acc, b *roaring.Bitmap) *roaring.Bitmap {
 	}
 	return roaring.And(acc, b)
 }
+
+// NotSeenSince counts the vehicles among vins (sorted) whose last contact is known and older than
+// cutoff (a vehicle never seen is not counted: it may not be in service yet), with up to max of
+// them as a sample in VIN order.
+func (s *Service) NotSeenSince(vins []string, cutoff time.Time, max int) (n int, sample []string, err error) {
+	c := cutoff.UnixNano()
+	check := func(vin string, v []byte) error {
+		d := decoder{b: v}
+		if len(d.b) == 0 || d.b[0] != vehicleCodecVersion {
+			return errCorrupt
+		}
+		d.b = d.b[1:]
+		vl := d.uvarint() // the VIN
+		d.b = d.b[min(uint64(len(d.b)), vl):]
+		seen := d.varint()
+		if d.err != nil {
+			return d.err
+		}
+		if seen != 0 && seen < c {
+			n++
+			if len(sample) < max {
+				sample = append(sample, vin)
+			}
+		}
+		return nil
+	}
+	err = s.db.View(func(t store.Txn) error {
+		if len(vins) < 20000 { // a few point reads
+			for _, vin := range vins {
+				v, err := t.Get(vehicleKey(vin))
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if err := check(vin, v); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		i := 0 // one merge of the sorted VINs with the vehicle records
+		return t.Iterate([]byte(pVehicle), func(k, v []byte) error {
+			vin := string(k[len(pVehicle):])
+			for i < len(vins) && vins[i] < vin {
+				i++
+			}
+			if i < len(vins) && vins[i] == vin {
+				return check(vin, v)
+			}
+			return nil
+		})
+	})
+	return n, sample, err
+}

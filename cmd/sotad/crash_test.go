@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -158,6 +159,19 @@ func TestKillNineLosesNoAcknowledgedWrite(t *testing.T) {
 	}
 	for _, pkg := range crashPackages {
 		must(200, "PUT", "/packages/"+pkg, map[string]string{"description": "crash test"})
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		fw, err := mw.CreateFormFile("file", "bin")
+		require.NoError(t, err)
+		fmt.Fprintf(fw, "binary of %s", pkg)
+		require.NoError(t, mw.Close())
+		req, err := http.NewRequest("PUT", p.url+"/api/v1/packages/"+pkg, &body)
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, 204, resp.StatusCode, "upload %s", pkg)
 	}
 	for _, part := range crashParts {
 		must(200, "PUT", "/components/"+part, map[string]string{"description": "crash test"})
