@@ -24,7 +24,7 @@ var coreContract = []contractRow{
 	{"PUT", "/packages/:name/:version", []string{"204", "400 checksum_mismatch", "400 invalid_entity",
 		"413 body_too_large"}}, // 413: a binary over the server's upload limit (engine.Options.MaxUpload)
 	{"GET", "/packages/:name/:version/download", []string{"200", "206", "404 missing_binary"}},
-	{"POST", "/update_requests", []string{"200", "400 invalid_entity", "404 package_not_found", "404 no_filters"}},
+	{"POST", "/update_requests", []string{"200", "400 invalid_entity", "404 package_not_found", "404 no_filters", "409 missing_binary"}},
 	{"GET", "/update_requests", []string{"200"}},
 	{"GET", "/update_requests/:id", []string{"200", "404 missing_update_request"}},
 	{"GET", "/update_requests/:id/vehicles", []string{"200", "400 invalid_entity", "404 missing_update_request"}},

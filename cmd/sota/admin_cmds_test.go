@@ -174,7 +174,10 @@ func TestCLIPackageRequestVehicleFlow(t *testing.T) {
 func TestCLIListingsPrintJSON(t *testing.T) {
 	s := newAdminServer(t)
 	s.api("PUT", "/vehicles/1HGCM82633A000001", "")
-	s.api("POST", "/packages", `{"id":{"name":"nav","version":"1.0.0"}}`)
+	bin := filepath.Join(t.TempDir(), "nav.bin")
+	require.NoError(t, os.WriteFile(bin, []byte("navigation"), 0o600))
+	code, _, errs := s.sota("package", "upload", "--name", "nav", "--version", "1.0.0", bin)
+	require.Equal(t, 0, code, errs)
 	s.api("POST", "/filters", `{"name":"all","expression":"TRUE"}`)
 	s.api("PUT", "/packages/nav/1.0.0/filter/all", "")
 	s.api("POST", "/update_requests", `{"packageId":{"name":"nav","version":"1.0.0"}}`)
@@ -185,7 +188,7 @@ func TestCLIListingsPrintJSON(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(out), &list), "%v: %s", cmd, out)
 		assert.Len(t, list, 1, "%v", cmd)
 	}
-	code, _, errs := s.sota("package", "list", "-o", "yaml")
+	code, _, errs = s.sota("package", "list", "-o", "yaml")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errs, "-o must be table or json")
 
