@@ -39,6 +39,7 @@ func TestDashboardStats(t *testing.T) {
 
 	// Three vehicles get an update; two fail validation, one is declined; the fourth has none.
 	e.do("POST", "/api/v1/packages", map[string]any{"id": map[string]string{"name": "fw", "version": "1.0.0"}}, nil)
+	e.binaries(pkgID("fw", "1.0.0"))
 	e.do("POST", "/api/v1/filters", map[string]string{"name": "first3", "expression": `vin_matches "00[123]$"`}, nil)
 	e.do("PUT", "/api/v1/packages/fw/1.0.0/filter/first3", nil, nil)
 	var req struct{ ID string }
