@@ -40,7 +40,8 @@ var authRole = map[Role]auth.Role{RoleViewer: auth.RoleViewer, RoleOperator: aut
 func (s *Server) authenticate() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		role := RolePublic
-		if rt := s.route(c); rt != nil {
+		rt := s.route(c)
+		if rt != nil {
 			role = rt.Role
 		} else if p := c.Request.URL.Path; p == "/api/v1" || strings.HasPrefix(p, "/api/v1/") {
 			role = RoleViewer
@@ -61,8 +62,7 @@ func (s *Server) authenticate() gin.HandlerFunc {
 			if id == nil {
 				id = &identity{Principal: auth.Principal{Role: auth.RoleAdmin}}
 			}
-			c.Set(identityKey, id)
-			c.Next()
+			s.serve(c, rt, id)
 			return
 		}
 		if err != nil {
@@ -79,9 +79,20 @@ func (s *Server) authenticate() gin.HandlerFunc {
 				c.Request.Method, c.FullPath(), need, credentialKind(id), id.Role))
 			return
 		}
-		c.Set(identityKey, id)
-		c.Next()
+		s.serve(c, rt, id)
 	}
+}
+
+// serve runs the handler for an authenticated caller, with the audit entry of an audited route.
+func (s *Server) serve(c *gin.Context, rt *Route, id *identity) {
+	c.Set(identityKey, id)
+	if rt == nil || !rt.Audited || s.auth == nil {
+		c.Next()
+		return
+	}
+	call := s.startAudit(c, rt, id)
+	c.Next()
+	s.finishAudit(c, call)
 }
 
 func credentialKind(id *identity) string {
@@ -298,7 +309,8 @@ func (s *Server) createToken(c *gin.Context) {
 	if !bindJSON(c, &in) || !s.requireAuthService(c) {
 		return
 	}
-	secret, tok, err := s.auth.MintToken(principal(c), in.Name, in.Role, in.ExpiresAt)
+	setAuditTarget(c, in.Name)
+	secret, tok, err := s.authSvc(c).MintToken(principal(c), in.Name, in.Role, in.ExpiresAt)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -311,7 +323,7 @@ func (s *Server) revokeToken(c *gin.Context) {
 	if !s.requireAuthService(c) {
 		return
 	}
-	if err := s.auth.RevokeToken(principal(c), c.Param("id")); err != nil {
+	if err := s.authSvc(c).RevokeToken(principal(c), c.Param("id")); err != nil {
 		writeError(c, err)
 		return
 	}
@@ -342,7 +354,8 @@ func (s *Server) createAccount(c *gin.Context) {
 	if in.Role == auth.RoleNone {
 		in.Role = auth.RoleViewer // least privilege unless the admin says otherwise
 	}
-	acc, err := s.auth.CreateAccount(in.Username, in.Password, in.Role)
+	setAuditTarget(c, in.Username)
+	acc, err := s.authSvc(c).CreateAccount(in.Username, in.Password, in.Role)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -357,7 +370,7 @@ func (s *Server) setPassword(c *gin.Context) {
 	if !bindJSON(c, &in) || !s.requireAuthService(c) {
 		return
 	}
-	if err := s.auth.SetPassword(principal(c), c.Param("username"), in.Password); err != nil {
+	if err := s.authSvc(c).SetPassword(principal(c), c.Param("username"), in.Password); err != nil {
 		writeError(c, err)
 		return
 	}
@@ -368,7 +381,7 @@ func (s *Server) deleteAccount(c *gin.Context) {
 	if !s.requireAuthService(c) {
 		return
 	}
-	if err := s.auth.DeleteAccount(c.Param("username")); err != nil {
+	if err := s.authSvc(c).DeleteAccount(c.Param("username")); err != nil {
 		writeError(c, err)
 		return
 	}

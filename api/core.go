@@ -63,6 +63,7 @@ func (h coreHandlers) addPlan(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
+	setAuditTarget(c, body.ID)
 	p, err := h.e.AddDataPlan(body.ID)
 	if err != nil {
 		writeError(c, err)
@@ -176,6 +177,7 @@ func (h coreHandlers) queue(c *gin.Context) {
 	if !bindJSON(c, &in) {
 		return
 	}
+	setAuditTarget(c, in.PackageID.Name+"/"+in.PackageID.Version)
 	r, err := h.e.QueueUpdate(c.Request.Context(), in)
 	if err != nil {
 		writeError(c, err)
@@ -243,6 +245,7 @@ func (h coreHandlers) createCampaign(c *gin.Context) {
 	if !bindJSON(c, &in) {
 		return
 	}
+	setAuditTarget(c, in.Name)
 	cp, err := h.e.CreateCampaign(in)
 	if err != nil {
 		writeError(c, err)

@@ -36,7 +36,7 @@ func (h deviceHandlers) mintToken(c *gin.Context) {
 		writeError(c, errs.New(errs.NotFound, "missing_vehicle", "VIN does not exist: %s", vin))
 		return
 	}
-	tok, err := h.s.auth.MintDeviceToken(vin)
+	tok, err := h.s.authSvc(c).MintDeviceToken(vin)
 	if err != nil {
 		writeError(c, err)
 		return

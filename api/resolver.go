@@ -132,6 +132,7 @@ func (h resolverHandlers) createVehicle(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
+	setAuditTarget(c, body.VIN)
 	v, err := h.rs.CreateVehicle(body.VIN)
 	reply(c, http.StatusOK, v, err)
 }
@@ -287,6 +288,7 @@ func (h resolverHandlers) createPackage(c *gin.Context) {
 		writeError(c, errs.InvalidEntity(`The body needs "id": {"name","version"}`))
 		return
 	}
+	setAuditTarget(c, body.ID.Name+"/"+body.ID.Version)
 	pkg, err := h.rs.CreatePackage(*body.ID, body.PackageInfo)
 	reply(c, http.StatusOK, pkg, err)
 }
@@ -298,7 +300,8 @@ func (h resolverHandlers) putPackage(c *gin.Context) {
 			writeError(c, errs.New(errs.NotImplemented, "not_implemented", "Package binary upload is not available"))
 			return
 		}
-		coreHandlers{e: h.s.deps.Engine}.upload(c)
+		setAuditStatus(c, http.StatusNoContent)
+		coreHandlers{e: h.s.deps.Engine.With(auditHook(c))}.upload(c)
 		return
 	}
 	var info resolver.PackageInfo
@@ -352,6 +355,7 @@ func (h resolverHandlers) createComponent(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
+	setAuditTarget(c, body.PartNumber)
 	comp, err := h.rs.CreateComponent(body.PartNumber, body.Description)
 	reply(c, http.StatusOK, comp, err)
 }

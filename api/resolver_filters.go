@@ -33,6 +33,7 @@ func (h resolverHandlers) createFilter(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
+	setAuditTarget(c, body.Name)
 	f, err := h.rs.CreateFilter(body.Name, body.Expression)
 	reply(c, http.StatusOK, f, err)
 }

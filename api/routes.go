@@ -51,7 +51,9 @@ type Route struct {
 	// Streaming marks a route whose handler reads a large body as a stream and bounds what it keeps
 	// itself (fleet import); the JSON body limit leaves it alone.
 	Streaming bool
-	Handler   gin.HandlerFunc
+	// Status is the success status when it is not 200 (the audit entry records it).
+	Status  int
+	Handler gin.HandlerFunc
 }
 
 func (r Route) key() string { return r.Method + " " + r.Path }
@@ -88,6 +90,7 @@ func (s *Server) routeTable() []Route {
 		{Method: post, Path: v1 + "/accounts", Role: adm, Audited: audit, Handler: s.createAccount},
 		{Method: put, Path: v1 + "/accounts/:username/password", Role: view, Audited: audit, Handler: s.setPassword},
 		{Method: del, Path: v1 + "/accounts/:username", Role: adm, Audited: audit, Handler: s.deleteAccount},
+		{Method: get, Path: v1 + "/audit", Role: adm, Handler: s.getAudit},
 
 		// Filter language without stored data (filters_dsl.go).
 		{Method: post, Path: v1 + "/validate/filter", Role: view, Handler: s.validateFilter},
@@ -96,92 +99,92 @@ func (s *Server) routeTable() []Route {
 		{Method: post, Path: v1 + "/filters/complete", Role: view, Handler: s.completeFilter},
 	}
 
-	if rs := s.deps.Resolver; rs != nil {
-		h := resolverHandlers{s: s, rs: rs}
+	if s.deps.Resolver != nil {
+		h := s.resolverRoute // handlers on the resolver handle that writes the call's audit entry
 		rt = append(rt, []Route{
-			{Method: get, Path: v1 + "/vehicles", Role: view, Handler: h.listVehicles},
-			{Method: get, Path: v1 + "/stats/fleet", Role: view, Handler: h.fleetStats},
-			{Method: post, Path: v1 + "/vehicles", Role: op, Audited: audit, Handler: h.createVehicle},
-			{Method: put, Path: v1 + "/vehicles/:vin", Role: op, Audited: audit, Handler: h.putVehicle},
-			{Method: get, Path: v1 + "/vehicles/:vin", Role: view, Handler: h.getVehicle},
-			{Method: del, Path: v1 + "/vehicles/:vin", Role: op, Audited: audit, Handler: h.deleteVehicle},
-			{Method: get, Path: v1 + "/vehicles/:vin/package", Role: view, Handler: h.vehiclePackages},
-			{Method: put, Path: v1 + "/vehicles/:vin/package/:name/:version", Role: op, Audited: audit, Handler: h.installPackage},
-			{Method: del, Path: v1 + "/vehicles/:vin/package/:name/:version", Role: op, Audited: audit, Handler: h.uninstallPackage},
-			{Method: put, Path: v1 + "/vehicles/:vin/packages", Role: op, Audited: audit, Handler: h.replaceInstalled},
-			{Method: get, Path: v1 + "/vehicles/:vin/component", Role: view, Handler: h.vehicleComponents},
-			{Method: put, Path: v1 + "/vehicles/:vin/component/:part", Role: op, Audited: audit, Handler: h.installComponent},
-			{Method: del, Path: v1 + "/vehicles/:vin/component/:part", Role: op, Audited: audit, Handler: h.uninstallComponent},
-			{Method: get, Path: v1 + "/vehicles/:vin/attributes", Role: view, Handler: h.getAttributes},
-			{Method: put, Path: v1 + "/vehicles/:vin/attributes", Role: op, Audited: audit, Handler: h.putAttributes},
+			{Method: get, Path: v1 + "/vehicles", Role: view, Handler: h(resolverHandlers.listVehicles)},
+			{Method: post, Path: v1 + "/vehicles", Role: op, Audited: audit, Handler: h(resolverHandlers.createVehicle)},
+			{Method: put, Path: v1 + "/vehicles/:vin", Role: op, Audited: audit, Status: http.StatusNoContent, Handler: h(resolverHandlers.putVehicle)},
+			{Method: get, Path: v1 + "/vehicles/:vin", Role: view, Handler: h(resolverHandlers.getVehicle)},
+			{Method: del, Path: v1 + "/vehicles/:vin", Role: op, Audited: audit, Handler: h(resolverHandlers.deleteVehicle)},
+			{Method: get, Path: v1 + "/vehicles/:vin/package", Role: view, Handler: h(resolverHandlers.vehiclePackages)},
+			{Method: put, Path: v1 + "/vehicles/:vin/package/:name/:version", Role: op, Audited: audit, Handler: h(resolverHandlers.installPackage)},
+			{Method: del, Path: v1 + "/vehicles/:vin/package/:name/:version", Role: op, Audited: audit, Handler: h(resolverHandlers.uninstallPackage)},
+			{Method: put, Path: v1 + "/vehicles/:vin/packages", Role: op, Audited: audit, Status: http.StatusNoContent, Handler: h(resolverHandlers.replaceInstalled)},
+			{Method: get, Path: v1 + "/vehicles/:vin/component", Role: view, Handler: h(resolverHandlers.vehicleComponents)},
+			{Method: put, Path: v1 + "/vehicles/:vin/component/:part", Role: op, Audited: audit, Handler: h(resolverHandlers.installComponent)},
+			{Method: del, Path: v1 + "/vehicles/:vin/component/:part", Role: op, Audited: audit, Handler: h(resolverHandlers.uninstallComponent)},
+			{Method: get, Path: v1 + "/vehicles/:vin/attributes", Role: view, Handler: h(resolverHandlers.getAttributes)},
+			{Method: put, Path: v1 + "/vehicles/:vin/attributes", Role: op, Audited: audit, Handler: h(resolverHandlers.putAttributes)},
+			{Method: get, Path: v1 + "/stats/fleet", Role: view, Handler: h(resolverHandlers.fleetStats)},
 
-			{Method: get, Path: v1 + "/packages", Role: view, Handler: h.listPackages},
-			{Method: post, Path: v1 + "/packages", Role: op, Audited: audit, Handler: h.createPackage},
-			{Method: put, Path: v1 + "/packages/:name/:version", Role: op, Audited: audit, Handler: h.putPackage},
-			{Method: get, Path: v1 + "/packages/:name/:version", Role: view, Handler: h.getPackage},
-			{Method: del, Path: v1 + "/packages/:name/:version", Role: op, Audited: audit, Handler: h.deletePackage},
-			{Method: get, Path: v1 + "/packages/:name/:version/vehicles", Role: view, Handler: h.packageVehicles},
+			{Method: get, Path: v1 + "/packages", Role: view, Handler: h(resolverHandlers.listPackages)},
+			{Method: post, Path: v1 + "/packages", Role: op, Audited: audit, Handler: h(resolverHandlers.createPackage)},
+			{Method: put, Path: v1 + "/packages/:name/:version", Role: op, Audited: audit, Handler: h(resolverHandlers.putPackage)},
+			{Method: get, Path: v1 + "/packages/:name/:version", Role: view, Handler: h(resolverHandlers.getPackage)},
+			{Method: del, Path: v1 + "/packages/:name/:version", Role: op, Audited: audit, Handler: h(resolverHandlers.deletePackage)},
+			{Method: get, Path: v1 + "/packages/:name/:version/vehicles", Role: view, Handler: h(resolverHandlers.packageVehicles)},
 
-			{Method: get, Path: v1 + "/components", Role: view, Handler: h.listComponents},
-			{Method: post, Path: v1 + "/components", Role: op, Audited: audit, Handler: h.createComponent},
-			{Method: put, Path: v1 + "/components/:part", Role: op, Audited: audit, Handler: h.putComponent},
-			{Method: del, Path: v1 + "/components/:part", Role: op, Audited: audit, Handler: h.deleteComponent},
-			{Method: get, Path: v1 + "/components/:part/vehicles", Role: view, Handler: h.componentVehicles},
+			{Method: get, Path: v1 + "/components", Role: view, Handler: h(resolverHandlers.listComponents)},
+			{Method: post, Path: v1 + "/components", Role: op, Audited: audit, Handler: h(resolverHandlers.createComponent)},
+			{Method: put, Path: v1 + "/components/:part", Role: op, Audited: audit, Handler: h(resolverHandlers.putComponent)},
+			{Method: del, Path: v1 + "/components/:part", Role: op, Audited: audit, Handler: h(resolverHandlers.deleteComponent)},
+			{Method: get, Path: v1 + "/components/:part/vehicles", Role: view, Handler: h(resolverHandlers.componentVehicles)},
 
-			{Method: get, Path: v1 + "/filters", Role: view, Handler: h.listFilters},
-			{Method: post, Path: v1 + "/filters", Role: op, Audited: audit, Handler: h.createFilter},
-			{Method: get, Path: v1 + "/filters/:name", Role: view, Handler: h.getFilter},
-			{Method: put, Path: v1 + "/filters/:name", Role: op, Audited: audit, Handler: h.updateFilter},
-			{Method: del, Path: v1 + "/filters/:name", Role: op, Audited: audit, Handler: h.deleteFilter},
-			{Method: get, Path: v1 + "/filters/:name/package", Role: view, Handler: h.filterPackages},
-			{Method: post, Path: v1 + "/filters/explain", Role: view, Handler: h.explain},
+			{Method: get, Path: v1 + "/filters", Role: view, Handler: h(resolverHandlers.listFilters)},
+			{Method: post, Path: v1 + "/filters", Role: op, Audited: audit, Handler: h(resolverHandlers.createFilter)},
+			{Method: get, Path: v1 + "/filters/:name", Role: view, Handler: h(resolverHandlers.getFilter)},
+			{Method: put, Path: v1 + "/filters/:name", Role: op, Audited: audit, Handler: h(resolverHandlers.updateFilter)},
+			{Method: del, Path: v1 + "/filters/:name", Role: op, Audited: audit, Handler: h(resolverHandlers.deleteFilter)},
+			{Method: get, Path: v1 + "/filters/:name/package", Role: view, Handler: h(resolverHandlers.filterPackages)},
+			{Method: post, Path: v1 + "/filters/explain", Role: view, Handler: h(resolverHandlers.explain)},
 
-			{Method: get, Path: v1 + "/packages/filter", Role: view, Handler: h.associations},
-			{Method: get, Path: v1 + "/packages/:name/:version/filter", Role: view, Handler: h.packageFilters},
-			{Method: put, Path: v1 + "/packages/:name/:version/filter/:filter", Role: op, Audited: audit, Handler: h.associate},
-			{Method: del, Path: v1 + "/packages/:name/:version/filter/:filter", Role: op, Audited: audit, Handler: h.dissociate},
+			{Method: get, Path: v1 + "/packages/filter", Role: view, Handler: h(resolverHandlers.associations)},
+			{Method: get, Path: v1 + "/packages/:name/:version/filter", Role: view, Handler: h(resolverHandlers.packageFilters)},
+			{Method: put, Path: v1 + "/packages/:name/:version/filter/:filter", Role: op, Audited: audit, Handler: h(resolverHandlers.associate)},
+			{Method: del, Path: v1 + "/packages/:name/:version/filter/:filter", Role: op, Audited: audit, Handler: h(resolverHandlers.dissociate)},
 
-			{Method: get, Path: v1 + "/packages/:name/:version/dependencies", Role: view, Handler: h.dependencies},
-			{Method: put, Path: v1 + "/packages/:name/:version/dependencies/:depName", Role: op, Audited: audit, Handler: h.putRangeDependency},
-			{Method: del, Path: v1 + "/packages/:name/:version/dependencies/:depName", Role: op, Audited: audit, Handler: h.deleteRangeDependency},
-			{Method: put, Path: v1 + "/packages/:name/:version/dependencies/:depName/:depVersion", Role: op, Audited: audit, Handler: h.addDependency},
-			{Method: del, Path: v1 + "/packages/:name/:version/dependencies/:depName/:depVersion", Role: op, Audited: audit, Handler: h.removeDependency},
+			{Method: get, Path: v1 + "/packages/:name/:version/dependencies", Role: view, Handler: h(resolverHandlers.dependencies)},
+			{Method: put, Path: v1 + "/packages/:name/:version/dependencies/:depName", Role: op, Audited: audit, Handler: h(resolverHandlers.putRangeDependency)},
+			{Method: del, Path: v1 + "/packages/:name/:version/dependencies/:depName", Role: op, Audited: audit, Handler: h(resolverHandlers.deleteRangeDependency)},
+			{Method: put, Path: v1 + "/packages/:name/:version/dependencies/:depName/:depVersion", Role: op, Audited: audit, Handler: h(resolverHandlers.addDependency)},
+			{Method: del, Path: v1 + "/packages/:name/:version/dependencies/:depName/:depVersion", Role: op, Audited: audit, Handler: h(resolverHandlers.removeDependency)},
 
-			{Method: post, Path: v1 + "/fleet/import", Role: op, Audited: audit, Streaming: true, Handler: h.importFleet},
-			{Method: get, Path: v1 + "/resolve/:name/:version", Role: view, Handler: h.resolve},
-			{Method: post, Path: v1 + "/resolve/dry-run", Role: view, Handler: h.dryRun},
+			{Method: post, Path: v1 + "/fleet/import", Role: op, Audited: audit, Streaming: true, Handler: h(resolverHandlers.importFleet)},
+			{Method: get, Path: v1 + "/resolve/:name/:version", Role: view, Handler: h(resolverHandlers.resolve)},
+			{Method: post, Path: v1 + "/resolve/dry-run", Role: view, Handler: h(resolverHandlers.dryRun)},
 		}...)
 	}
 
-	if e := s.deps.Engine; e != nil {
-		h := coreHandlers{e: e}
+	if s.deps.Engine != nil {
+		h := s.coreRoute // handlers on the engine handle that writes the call's audit entry
 		rt = append(rt, []Route{
-			{Method: post, Path: v1 + "/data_plans", Role: op, Audited: audit, Handler: h.addPlan},
-			{Method: get, Path: v1 + "/data_plans", Role: view, Handler: h.listPlans},
-			{Method: post, Path: v1 + "/data_plans/:id/billing_cycles", Role: op, Audited: audit, Handler: h.addCycle},
-			{Method: get, Path: v1 + "/data_plans/:id/billing_cycles", Role: view, Handler: h.listCycles},
-			{Method: post, Path: v1 + "/update_requests/purge", Role: op, Audited: audit, Handler: h.purge},
-			{Method: post, Path: v1 + "/update_requests/xmit", Role: op, Audited: audit, Handler: h.xmit},
-			{Method: get, Path: v1 + "/wakeup/public_key", Role: pub, Handler: h.publicKey},
-			{Method: get, Path: v1 + "/packages/:name/:version/download", Role: view, Handler: h.download},
-			{Method: post, Path: v1 + "/update_requests", Role: op, Audited: audit, Handler: h.queue},
-			{Method: get, Path: v1 + "/update_requests", Role: view, Handler: h.listRequests},
-			{Method: get, Path: v1 + "/update_requests/:id", Role: view, Handler: h.getRequest},
-			{Method: get, Path: v1 + "/update_requests/:id/vehicles", Role: view, Handler: h.requestVehicles},
-			{Method: put, Path: v1 + "/update_requests/:id/cancel", Role: op, Audited: audit, Handler: h.cancel},
-			{Method: post, Path: v1 + "/campaigns", Role: op, Audited: audit, Handler: h.createCampaign},
-			{Method: get, Path: v1 + "/campaigns", Role: view, Handler: h.listCampaigns},
-			{Method: get, Path: v1 + "/campaigns/:id", Role: view, Handler: h.getCampaign},
-			{Method: get, Path: v1 + "/campaigns/:id/preview", Role: view, Handler: h.previewCampaign},
-			{Method: post, Path: v1 + "/campaigns/:id/launch", Role: op, Audited: audit, Handler: h.launchCampaign},
-			{Method: get, Path: v1 + "/vehicles/:vin/queue", Role: view, Handler: h.vehicleQueue},
-			{Method: get, Path: v1 + "/vehicles/:vin/history", Role: view, Handler: h.vehicleHistory},
-			{Method: get, Path: v1 + "/history", Role: view, Handler: h.history},
-			{Method: get, Path: v1 + "/stats/failures", Role: view, Handler: h.failureStats},
-			{Method: get, Path: v1 + "/stats/active_updates", Role: view, Handler: h.activeUpdates},
-			{Method: post, Path: v1 + "/vehicles/:vin/get_all_packages", Role: op, Audited: audit, Handler: h.getAllPackages},
-			{Method: put, Path: v1 + "/vehicles/:vin/data_plan", Role: op, Audited: audit, Handler: h.setDataPlan},
-			{Method: post, Path: v1 + "/vehicles/:vin/traffic", Role: op, Audited: audit, Handler: h.traffic},
+			{Method: post, Path: v1 + "/data_plans", Role: op, Audited: audit, Handler: h(coreHandlers.addPlan)},
+			{Method: get, Path: v1 + "/data_plans", Role: view, Handler: h(coreHandlers.listPlans)},
+			{Method: post, Path: v1 + "/data_plans/:id/billing_cycles", Role: op, Audited: audit, Handler: h(coreHandlers.addCycle)},
+			{Method: get, Path: v1 + "/data_plans/:id/billing_cycles", Role: view, Handler: h(coreHandlers.listCycles)},
+			{Method: post, Path: v1 + "/update_requests/purge", Role: op, Audited: audit, Handler: h(coreHandlers.purge)},
+			{Method: post, Path: v1 + "/update_requests/xmit", Role: op, Audited: audit, Handler: h(coreHandlers.xmit)},
+			{Method: get, Path: v1 + "/wakeup/public_key", Role: pub, Handler: h(coreHandlers.publicKey)},
+			{Method: get, Path: v1 + "/packages/:name/:version/download", Role: view, Handler: h(coreHandlers.download)},
+			{Method: post, Path: v1 + "/update_requests", Role: op, Audited: audit, Handler: h(coreHandlers.queue)},
+			{Method: get, Path: v1 + "/update_requests", Role: view, Handler: h(coreHandlers.listRequests)},
+			{Method: get, Path: v1 + "/update_requests/:id", Role: view, Handler: h(coreHandlers.getRequest)},
+			{Method: get, Path: v1 + "/update_requests/:id/vehicles", Role: view, Handler: h(coreHandlers.requestVehicles)},
+			{Method: put, Path: v1 + "/update_requests/:id/cancel", Role: op, Audited: audit, Handler: h(coreHandlers.cancel)},
+			{Method: post, Path: v1 + "/campaigns", Role: op, Audited: audit, Handler: h(coreHandlers.createCampaign)},
+			{Method: get, Path: v1 + "/campaigns", Role: view, Handler: h(coreHandlers.listCampaigns)},
+			{Method: get, Path: v1 + "/campaigns/:id", Role: view, Handler: h(coreHandlers.getCampaign)},
+			{Method: get, Path: v1 + "/campaigns/:id/preview", Role: view, Handler: h(coreHandlers.previewCampaign)},
+			{Method: post, Path: v1 + "/campaigns/:id/launch", Role: op, Audited: audit, Handler: h(coreHandlers.launchCampaign)},
+			{Method: get, Path: v1 + "/vehicles/:vin/queue", Role: view, Handler: h(coreHandlers.vehicleQueue)},
+			{Method: get, Path: v1 + "/vehicles/:vin/history", Role: view, Handler: h(coreHandlers.vehicleHistory)},
+			{Method: get, Path: v1 + "/history", Role: view, Handler: h(coreHandlers.history)},
+			{Method: post, Path: v1 + "/vehicles/:vin/get_all_packages", Role: op, Audited: audit, Handler: h(coreHandlers.getAllPackages)},
+			{Method: put, Path: v1 + "/vehicles/:vin/data_plan", Role: op, Audited: audit, Handler: h(coreHandlers.setDataPlan)},
+			{Method: post, Path: v1 + "/vehicles/:vin/traffic", Role: op, Audited: audit, Handler: h(coreHandlers.traffic)},
+			{Method: get, Path: v1 + "/stats/failures", Role: view, Handler: h(coreHandlers.failureStats)},
+			{Method: get, Path: v1 + "/stats/active_updates", Role: view, Handler: h(coreHandlers.activeUpdates)},
 		}...)
 	}
 
@@ -225,13 +228,14 @@ func (s *Server) routeTable() []Route {
 
 	if p := s.deps.Policy; p != nil {
 		h := policyHandlers{p: p}
+		ph := s.policyRoute // handlers on the policy handle that writes the call's audit entry
 		rt = append(rt, []Route{
 			// the two environments are explicit: they are the SDL policy server's paths
 			{Method: post, Path: v1 + "/production/policy", Role: pub, Handler: h.answer("production")},
 			{Method: post, Path: v1 + "/staging/policy", Role: pub, Handler: h.answer("staging")},
-			{Method: get, Path: v1 + "/policy/tables/:env", Role: view, Handler: h.getTable},
-			{Method: put, Path: v1 + "/policy/tables/:env", Role: op, Audited: audit, Handler: h.putTable},
-			{Method: post, Path: v1 + "/policy/validate", Role: view, Handler: h.validate},
+			{Method: get, Path: v1 + "/policy/tables/:env", Role: view, Handler: ph(policyHandlers.getTable)},
+			{Method: put, Path: v1 + "/policy/tables/:env", Role: op, Audited: audit, Handler: ph(policyHandlers.putTable)},
+			{Method: post, Path: v1 + "/policy/validate", Role: view, Handler: ph(policyHandlers.validate)},
 		}...)
 	}
 	return rt

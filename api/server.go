@@ -63,6 +63,7 @@ type Server struct {
 	auth *auth.Service // accounts, sessions, API tokens (nil without a store)
 	rvi  *rvi          // the RVI transport (nil without Config.RVI.NodeURL)
 
+	audit   auditStats
 	routes  []Route           // the route table (routes.go)
 	byRoute map[string]*Route // rows by "METHOD gin-path"
 }

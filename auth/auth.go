@@ -95,7 +95,21 @@ func legacyRole(r Role) Role {
 
 // Service holds accounts, sessions and API tokens in the store.
 type Service struct {
-	db    *store.DB
+	*service
+	db *store.DB // a handle from With writes through store.DB.With
+}
+
+// With returns a handle on the same service whose first committing write also runs h in its
+// transaction (the audit-log entry of the API call that makes the change); nil h returns s.
+func (a *Service) With(h *store.Hook) *Service {
+	if h == nil {
+		return a
+	}
+	return &Service{service: a.service, db: a.db.With(h)}
+}
+
+// service is the state every handle of one Service shares.
+type service struct {
 	now   func() time.Time
 	login *loginLimiter
 
@@ -110,7 +124,7 @@ type Service struct {
 
 // New returns the authentication service over db.
 func New(db *store.DB) *Service {
-	return &Service{db: db, now: time.Now, login: newLoginLimiter(LoginFailuresPerMinute, time.Minute)}
+	return &Service{db: db, service: &service{now: time.Now, login: newLoginLimiter(LoginFailuresPerMinute, time.Minute)}}
 }
 
 // SetClock replaces the clock that decides expiry (tests move it forward).

@@ -74,8 +74,23 @@ const DefaultBatchSize = 4000
 
 // Service is the SOTA Core domain over the store. It is safe for concurrent use.
 type Service struct {
-	db   *store.DB
-	res  *resolver.Service
+	*service
+	db  *store.DB         // a handle from With writes through store.DB.With
+	res *resolver.Service // likewise
+}
+
+// With returns a handle on the same service whose first committing write (its own or the resolver's)
+// also runs h in its transaction (the audit-log entry of the API call that makes the change); nil h
+// returns s.
+func (s *Service) With(h *store.Hook) *Service {
+	if h == nil {
+		return s
+	}
+	return &Service{service: s.service, db: s.db.With(h), res: s.res.With(h)}
+}
+
+// service is the state every handle of one Service shares.
+type service struct {
 	opt  Options
 	log  *slog.Logger
 	key  ed25519.PrivateKey
@@ -109,9 +124,7 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 	if res == nil {
 		return nil, errors.New("engine: a resolver is required")
 	}
-	s := &Service{
-		db:       db,
-		res:      res,
+	s := &Service{db: db, res: res, service: &service{
 		opt:      o,
 		log:      o.Logger,
 		blob:     blobStore{dir: filepath.Join(o.DataDir, "blobs")},
@@ -119,7 +132,7 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 		pkgLocks: map[string]*pkgLock{},
 		lastSeen: map[string]time.Time{},
 		lastWake: map[string]time.Time{},
-	}
+	}}
 	if o.DataDir == "" {
 		return nil, errors.New("engine: Options.DataDir is required")
 	}

@@ -25,6 +25,15 @@ type Service struct {
 // NewService returns the policy server over db.
 func NewService(db *store.DB) *Service { return &Service{db: db} }
 
+// With returns a handle whose first committing write also runs h in its transaction (the audit-log
+// entry of the API call that makes the change); nil h returns s.
+func (s *Service) With(h *store.Hook) *Service {
+	if h == nil {
+		return s
+	}
+	return &Service{db: s.db.With(h)}
+}
+
 func checkEnv(env string) error {
 	for _, e := range Environments {
 		if e == env {

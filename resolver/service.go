@@ -25,7 +25,21 @@ import (
 // transaction (ApplyInstalled, ReplaceInstalled, SetDataPlan, SetPackageBinary, SetLastSeen) must run
 // that transaction through Service.Update, which applies the index changes once it has committed.
 type Service struct {
-	db    *store.DB
+	*service
+	db *store.DB // the store; a handle from With writes through store.DB.With
+}
+
+// With returns a handle on the same service whose first committing write also runs h in its
+// transaction (the audit-log entry of the API call that makes the change); nil h returns s.
+func (s *Service) With(h *store.Hook) *Service {
+	if h == nil {
+		return s
+	}
+	return &Service{service: s.service, db: s.db.With(h)}
+}
+
+// service is the state every handle of one Service shares.
+type service struct {
 	index *FleetIndex
 	wmu   sync.Mutex // serializes writes
 	hmu   sync.RWMutex
@@ -39,7 +53,7 @@ func New(db *store.DB) (*Service, error) {
 	if db == nil {
 		return nil, errors.New("resolver: nil store")
 	}
-	s := &Service{db: db, index: NewFleetIndex()}
+	s := &Service{service: &service{index: NewFleetIndex()}, db: db}
 	if err := s.loadIndex(); err != nil {
 		return nil, fmt.Errorf("resolver: load the fleet index: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -68,6 +69,54 @@ type DB struct {
 	db     *badger.DB
 	stopGC chan struct{}
 	gcDone chan struct{}
+	hook   *Hook // set on a handle from With
+}
+
+// Hook is work done once, in the transaction of the first write that commits through a handle from
+// DB.With: the API's audit-log entry of an admin call goes into the same transaction as the change,
+// whichever domain makes it. Safe for concurrent transactions: one claims the hook at a time, and a
+// transaction that fails to commit releases it for the next.
+type Hook struct {
+	fn func(Txn) error
+
+	mu              sync.Mutex
+	claimed, commit bool
+}
+
+// NewHook returns a hook that runs fn in a transaction.
+func NewHook(fn func(Txn) error) *Hook { return &Hook{fn: fn} }
+
+// Committed reports whether the hook has run in a transaction that committed.
+func (h *Hook) Committed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.commit
+}
+
+func (h *Hook) claim() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.claimed || h.commit {
+		return false
+	}
+	h.claimed = true
+	return true
+}
+
+func (h *Hook) settle(committed bool) {
+	h.mu.Lock()
+	h.claimed, h.commit = false, h.commit || committed
+	h.mu.Unlock()
+}
+
+// With returns a handle on the same store whose first committing Update also runs h, after the
+// caller's function succeeded and in its transaction. Reads, batches and the other handles are
+// unaffected. The handle must not be closed.
+func (d *DB) With(h *Hook) *DB {
+	if h == nil {
+		return d
+	}
+	return &DB{db: d.db, hook: h}
 }
 
 // DefaultGCInterval is how often the value log is garbage-collected when Options.GCInterval is zero.
@@ -175,7 +224,20 @@ func (d *DB) Close() error {
 
 // Update runs fn in a read-write transaction and commits it durably.
 func (d *DB) Update(fn func(Txn) error) error {
-	err := d.db.Update(func(t *badger.Txn) error { return fn(txn{t}) })
+	h, claimed := d.hook, false
+	err := d.db.Update(func(t *badger.Txn) error {
+		if err := fn(txn{t}); err != nil {
+			return err
+		}
+		if h != nil && h.claim() {
+			claimed = true
+			return h.fn(txn{t})
+		}
+		return nil
+	})
+	if claimed {
+		h.settle(err == nil)
+	}
 	if errors.Is(err, badger.ErrTxnTooBig) {
 		return ErrTooBig
 	}

@@ -137,3 +137,43 @@ func TestOpenOfAStoreInUseIsErrLocked(t *testing.T) {
 	require.NoError(t, err, "the lock goes with the first handle")
 	require.NoError(t, again.Close())
 }
+
+// A hook runs once, in the first transaction through its handle that commits, after the caller's
+// function succeeded; a failed transaction writes nothing of it and leaves it for the next.
+func TestHookRunsOnceInTheCommittingTransaction(t *testing.T) {
+	db, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	runs := 0
+	h := NewHook(func(tx Txn) error { runs++; return tx.Set([]byte("audit/"+string(rune('0'+runs))), []byte("x")) })
+	d := db.With(h)
+	if err := d.Update(func(tx Txn) error { return errors.New("refused") }); err == nil {
+		t.Fatal("want the caller's error")
+	}
+	if runs != 0 || h.Committed() {
+		t.Fatalf("a failed change ran the hook: runs=%d", runs)
+	}
+	if err := db.Update(func(tx Txn) error { return tx.Set([]byte("other"), []byte("1")) }); err != nil {
+		t.Fatal(err)
+	}
+	if runs != 0 {
+		t.Fatal("the hook ran through another handle")
+	}
+	for i := 0; i < 2; i++ {
+		if err := d.Update(func(tx Txn) error { return tx.Set([]byte("change"), []byte{byte(i)}) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if runs != 1 || !h.Committed() {
+		t.Fatalf("runs=%d committed=%v", runs, h.Committed())
+	}
+	n := 0
+	_ = db.View(func(tx Txn) error {
+		return tx.IterateKeys([]byte("audit/"), func([]byte) error { n++; return nil })
+	})
+	if n != 1 {
+		t.Fatalf("%d hook records stored", n)
+	}
+}
