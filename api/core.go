@@ -232,7 +232,16 @@ func (h coreHandlers) requestVehicles(c *gin.Context) {
 }
 
 func (h coreHandlers) cancel(c *gin.Context) {
-	n, err := h.e.Cancel(c.Param("id"))
+	cancel := h.e.Cancel
+	switch v := c.Query("inFlight"); v {
+	case "", "false":
+	case "true":
+		cancel = h.e.CancelInFlight
+	default:
+		writeError(c, errs.InvalidEntity("inFlight must be true or false, not %q", v))
+		return
+	}
+	n, err := cancel(c.Param("id"))
 	if err != nil {
 		writeError(c, err)
 		return

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -26,6 +28,10 @@ type Binary struct {
 	// FileName is the file name given at upload (FileNameOf); signed image targets name the binary
 	// <name>/<version>/<FileName>.
 	FileName string `json:"fileName,omitempty"`
+	// SHA1 and MD5 are computed at upload too (hawkBit DDI devices check them); a binary recorded
+	// before they were gets them on first use (Artifact).
+	SHA1 string `json:"sha1,omitempty"`
+	MD5  string `json:"md5,omitempty"`
 }
 
 // FileNameOf is the file name a binary is recorded under: the uploaded file's base name when it is
@@ -42,6 +48,9 @@ func FileNameOf(id resolver.PackageID, given string) string {
 	}
 	return id.Name + "-" + id.Version
 }
+
+// sums are the digests of one blob.
+type sums struct{ sha256, sha1, md5 string }
 
 // blobStore keeps content-addressed files: <dir>/sha256/<first two hex>/<hex>; uploads stream into
 // <dir>/tmp first and are renamed into place once their hash is known.
@@ -71,17 +80,17 @@ func (b blobStore) path(sum string) string {
 	return filepath.Join(b.dir, "sha256", sum[:2], sum)
 }
 
-// put streams r into the store while hashing it. With want set, a different hash is 400
-// checksum_mismatch and nothing is kept. It returns the hash and size.
-func (b blobStore) put(r io.Reader, want string, max int64) (string, int64, error) {
+// put streams r into the store while hashing it (sha256, sha1, md5). With want set, a different sha256
+// is 400 checksum_mismatch and nothing is kept. It returns the digests and the size.
+func (b blobStore) put(r io.Reader, want string, max int64) (sums, int64, error) {
 	f, err := os.CreateTemp(filepath.Join(b.dir, "tmp"), "upload-*")
 	if err != nil {
-		return "", 0, err
+		return sums{}, 0, err
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // a no-op after the rename
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, max+1))
+	h, h1, h5 := sha256.New(), sha1.New(), md5.New()
+	n, err := io.Copy(io.MultiWriter(f, h, h1, h5), io.LimitReader(r, max+1))
 	if err == nil {
 		err = f.Sync()
 	}
@@ -89,26 +98,40 @@ func (b blobStore) put(r io.Reader, want string, max int64) (string, int64, erro
 		err = cerr
 	}
 	if err != nil {
-		return "", 0, errs.InvalidEntity("Upload interrupted: %v", err)
+		return sums{}, 0, errs.InvalidEntity("Upload interrupted: %v", err)
 	}
 	if n > max {
-		return "", 0, errs.New(errs.TooLarge, "body_too_large", "Package binary exceeds %d bytes", max)
+		return sums{}, 0, errs.New(errs.TooLarge, "body_too_large", "Package binary exceeds %d bytes", max)
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	if want != "" && !strings.EqualFold(want, sum) {
-		return "", 0, errs.New(errs.Invalid, "checksum_mismatch", "Checksum mismatch: the uploaded file has sha256 %s, not %s", sum, strings.ToLower(want))
+	sum := sums{hex.EncodeToString(h.Sum(nil)), hex.EncodeToString(h1.Sum(nil)), hex.EncodeToString(h5.Sum(nil))}
+	if want != "" && !strings.EqualFold(want, sum.sha256) {
+		return sums{}, 0, errs.New(errs.Invalid, "checksum_mismatch", "Checksum mismatch: the uploaded file has sha256 %s, not %s", sum.sha256, strings.ToLower(want))
 	}
-	dst := b.path(sum)
+	dst := b.path(sum.sha256)
 	if _, err := os.Stat(dst); err == nil {
 		return sum, n, nil // same content already stored
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return "", 0, err
+		return sums{}, 0, err
 	}
 	if err := os.Rename(tmp, dst); err != nil {
-		return "", 0, err
+		return sums{}, 0, err
 	}
 	return sum, n, nil
+}
+
+// digest reads a stored blob and returns its digests.
+func (b blobStore) digest(sha256sum string) (sums, error) {
+	f, err := os.Open(b.path(sha256sum))
+	if err != nil {
+		return sums{}, err
+	}
+	defer f.Close()
+	h, h1, h5 := sha256.New(), sha1.New(), md5.New()
+	if _, err := io.Copy(io.MultiWriter(h, h1, h5), f); err != nil {
+		return sums{}, err
+	}
+	return sums{hex.EncodeToString(h.Sum(nil)), hex.EncodeToString(h1.Sum(nil)), hex.EncodeToString(h5.Sum(nil))}, nil
 }
 
 // gc removes blob files no binary record refers to and that are older than grace (an upload renames its
@@ -253,8 +276,9 @@ func (s *Service) UploadBinary(id resolver.PackageID, r io.Reader, in Upload) (B
 	if err != nil {
 		return Binary{}, err
 	}
-	info.Size, info.SHA256, info.FileName = size, sum, FileNameOf(id, in.FileName)
-	b := Binary{Name: id.Name, Version: id.Version, SHA256: sum, Size: size, UploadedAt: s.now(), FileName: FileNameOf(id, in.FileName)}
+	info.Size, info.SHA256, info.FileName = size, sum.sha256, FileNameOf(id, in.FileName)
+	b := Binary{Name: id.Name, Version: id.Version, SHA256: sum.sha256, SHA1: sum.sha1, MD5: sum.md5, Size: size,
+		UploadedAt: s.now(), FileName: FileNameOf(id, in.FileName)}
 	err = s.resUpdate(func(t store.Txn) error {
 		if err := s.res.SetPackageBinary(t, id, info); err != nil {
 			return err

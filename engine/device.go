@@ -120,7 +120,7 @@ func (s *Service) DeviceCancel(vin, id string) (Update, error) {
 			return err
 		}
 		if !u.Status.active() {
-			return errNotActive(u)
+			return errInactive(u)
 		}
 		if err := s.transition(t, vin, id, rec, Canceled, nil, "CANCELLED", s.now()); err != nil {
 			return err

@@ -18,10 +18,12 @@
 //	pending  → failed     Purge: the validity period is over (result text "expired", failure time now)
 //	inFlight → finished   install report with result codes 0 or 1 (the installed set is updated)
 //	inFlight → failed     install report with another code
-//	inFlight → canceled   the device's cancel
+//	inFlight → canceled   the device's cancel; an operator's cancel in flight (CancelInFlight: at once,
+//	                      or, for an update a hawkBit DDI device was offered, when the device accepts)
 //
 // finished, failed and canceled are final. Cancel of a request and Purge touch pending updates only:
-// an update in flight is allowed to complete. Every move goes through SetStatus (or the unexported
+// an update in flight is allowed to complete unless the operator cancels in flight. A device's call
+// about a canceled update is 409 update_canceled. Every move goes through SetStatus (or the unexported
 // transition inside the caller's transaction), which keeps the per-request status index, the counts
 // and the per-status vehicle lists in step; any other move is 409 invalid_transition. The history of
 // a vehicle is all its updates in every state.

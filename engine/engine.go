@@ -115,6 +115,8 @@ type service struct {
 	// planLocks serialise the transactions that add traffic to one data plan's billing cycle: every
 	// vehicle of the plan writes the same cycle record, and unserialised concurrent chunks conflict.
 	planLocks sync.Map // lower-case plan id -> *sync.Mutex
+	// acts leases action ids (actions.go).
+	acts actionSeq
 }
 
 // New opens the engine over db next to the resolver res: loads or creates the wake-up key, loads the

@@ -350,5 +350,5 @@ func TestUploadsLeftByAKilledServerAreRemovedAtStart(t *testing.T) {
 	_, err = New(db, res, Options{DataDir: dir})
 	require.NoError(t, err)
 	assert.NoFileExists(t, left)
-	assert.FileExists(t, s.blob.path(sum), "stored binaries stay")
+	assert.FileExists(t, s.blob.path(sum.sha256), "stored binaries stay")
 }

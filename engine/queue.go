@@ -122,6 +122,12 @@ type Update struct {
 	UpdatedAt           time.Time            `json:"updatedAt"`
 	ResultCode          *int                 `json:"resultCode,omitempty"`
 	ResultText          string               `json:"resultText,omitempty"`
+	// ActionID is the decimal id hawkBit DDI devices know the update by (0 until one asked; actions.go).
+	ActionID uint64 `json:"actionId,omitempty"`
+	// CancelRequested: an operator canceled the update in flight and the device has not answered yet.
+	CancelRequested bool `json:"cancelRequested,omitempty"`
+	// Confirmed: the device confirmed an update that asked for confirmation.
+	Confirmed bool `json:"confirmed,omitempty"`
 }
 
 // VehicleStatus is one row of a request's per-status vehicle list.
@@ -374,7 +380,8 @@ func (s *Service) view(vin, id string, rec *updRec) Update {
 		ID: id, RequestID: rec.Req, VIN: vin, Status: rec.Status,
 		CreatedAt: fromNanos(rec.Created), UpdatedAt: fromNanos(rec.Updated),
 		ResultCode: rec.ResultCode, ResultText: rec.ResultText, Install: rec.Install,
-		Priority: DefaultPriority, Kind: KindInstall,
+		Priority: DefaultPriority, Kind: KindInstall, ActionID: rec.Action,
+		CancelRequested: rec.Flags&flagCancelRequested != 0, Confirmed: rec.Flags&flagConfirmed != 0,
 	}
 	if r, ok := s.request(rec.Req); ok {
 		u.Kind, u.Priority, u.PackageID = r.Kind, r.Priority, r.PackageID
@@ -458,6 +465,9 @@ func (s *Service) transition(t store.Txn, vin, id string, rec *updRec, to Status
 		return err
 	}
 	rec.Status, rec.Updated, rec.ResultCode, rec.ResultText = to, nanos(now), code, text
+	if !to.active() { // a final update has no cancel left to answer
+		rec.Flags &^= flagCancelRequested
+	}
 	return t.Set(updKey(vin, id), encodeUpd(rec))
 }
 
@@ -543,6 +553,12 @@ func (s *Service) History(vin string) ([]Update, error) {
 // cycle has room). ok is false when there is nothing to deliver now; oversize then tells whether
 // something was held back by the billing cycle.
 func (s *Service) NextUpdate(vin string) (u Update, ok, oversize bool, err error) {
+	return s.nextUpdate(vin, false)
+}
+
+// nextUpdate is NextUpdate; installsOnly passes over get-all-packages requests (a hawkBit DDI device
+// has no way to answer them).
+func (s *Service) nextUpdate(vin string, installsOnly bool) (u Update, ok, oversize bool, err error) {
 	now := s.now()
 	err = s.db.View(func(t store.Txn) error {
 		us, err := s.scanVehicle(t, vin, true)
@@ -554,6 +570,9 @@ func (s *Service) NextUpdate(vin string) (u Update, ok, oversize bool, err error
 		limited := false
 		checked := false
 		for _, c := range us {
+			if installsOnly && c.Kind != KindInstall {
+				continue
+			}
 			if c.Status == InFlight {
 				u, ok = c, true
 				return nil

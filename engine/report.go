@@ -60,7 +60,7 @@ const maxResultText = 4096
 // otherwise it is failed with the first failing code. An update reported before its transfer started
 // moves through in flight. It returns "<name>-<version> success" or "<name>-<version> failed".
 // 404 missing_update; 409 already_reported ("<name>-<version> failed: …") when the update is already
-// finished, failed or canceled; 400 for an empty report or a code outside 0-19.
+// finished or failed, 409 update_canceled when it was canceled; 400 for an empty report or a code outside 0-19.
 func (s *Service) InstallReport(vin, id string, results []OperationResult) (Update, string, error) {
 	if len(results) == 0 {
 		return Update{}, "", errs.InvalidEntity("operation_results must not be empty")
@@ -98,6 +98,9 @@ func (s *Service) InstallReport(vin, id string, results []OperationResult) (Upda
 			return err
 		}
 		name := updateName(u)
+		if u.Status == Canceled {
+			return errUpdateCanceled(u)
+		}
 		if !u.Status.active() {
 			return errs.New(errs.Conflict, "already_reported", "%s failed: the update is already %s", name, u.Status)
 		}

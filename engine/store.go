@@ -22,6 +22,11 @@ package engine
 //	core/bin/<name>/<version>                  Binary: sha256, size, upload time (JSON); the bytes are in
 //	                                           <data>/blobs/sha256/<first two hex>/<sha256 hex>
 //	core/wakeup/key                            ed25519 seed of the wake-up signing key
+//	core/act/<actionID>                        = "<vin>/<updateID>": the update a decimal action id names
+//	                                           (actions.go; the update record keeps the id too)
+//	core/seq/action                            the next unleased action id (8 bytes big endian)
+//	core/devcfg/<vin>                          the attribute keys the vehicle reported itself (JSON list;
+//	                                           present once it reported any, even none)
 //
 // Two keys per vehicle and request keep a million-vehicle request cheap to write: the update id is
 // derived from the request id and the VIN (UUID version 5, updateIDFor), so the status index needs no
@@ -56,6 +61,9 @@ const (
 	pVPlan  = "core/vplan/"
 	pBin    = "core/bin/"
 	kWakeup = "core/wakeup/key"
+	pAct    = "core/act/"
+	kActSeq = "core/seq/action"
+	pDevCfg = "core/devcfg/"
 )
 
 func timeKey(t time.Time) string {
@@ -115,13 +123,24 @@ type updRec struct {
 	Updated    int64
 	ResultCode *int
 	ResultText string
+	// Action is the decimal action id of the update (0: none assigned yet; actions.go).
+	Action uint64
+	// Flags: flagCancelRequested, flagConfirmed.
+	Flags byte
 }
+
+// Flags of an update record.
+const (
+	flagCancelRequested = 1 << iota // an operator canceled it in flight; the device has not answered yet
+	flagConfirmed                   // the device confirmed an update that asked for confirmation
+)
 
 var statusCodes = []Status{Pending, InFlight, Finished, Failed, Canceled}
 
 // encodeUpd writes: format 1, status index, request id, created, updated (varints), result code
 // flag and value, result text, install count and name/version pairs (strings are uvarint length +
-// bytes).
+// bytes), and, when either is set, the action id (uvarint) and the flags byte. Records without the
+// last two (written before they existed) decode with both zero.
 func encodeUpd(r *updRec) []byte {
 	b := make([]byte, 0, 64+len(r.ResultText)+24*len(r.Install))
 	b = append(b, 1, 0)
@@ -143,6 +162,10 @@ func encodeUpd(r *updRec) []byte {
 	b = binary.AppendUvarint(b, uint64(len(r.Install)))
 	for _, p := range r.Install {
 		b = appendStr(appendStr(b, p.Name), p.Version)
+	}
+	if r.Action != 0 || r.Flags != 0 {
+		b = binary.AppendUvarint(b, r.Action)
+		b = append(b, r.Flags)
 	}
 	return b
 }
@@ -205,6 +228,14 @@ func decodeUpd(b []byte, r *updRec) error {
 			r.Install[i].Name = str()
 			r.Install[i].Version = str()
 		}
+	}
+	r.Action, r.Flags = 0, 0
+	if len(d) > 0 {
+		a, k := binary.Uvarint(d)
+		if k <= 0 || len(d) < k+1 {
+			return errCorruptUpd
+		}
+		r.Action, r.Flags = a, d[k]
 	}
 	if bad {
 		return errCorruptUpd

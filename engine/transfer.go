@@ -131,7 +131,16 @@ func (s *Service) deviceUpdate(t store.Txn, vin, id string) (*updRec, Update, er
 	return rec, s.view(vin, id, rec), nil
 }
 
+// errNotActive refuses a call about a final update: 409 update_canceled for a canceled one (an
+// operator may cancel an update in flight; the device learns it this way), else update_not_active.
 func errNotActive(u Update) error {
+	if u.Status == Canceled {
+		return errUpdateCanceled(u)
+	}
+	return errInactive(u)
+}
+
+func errInactive(u Update) error {
 	return errs.New(errs.Conflict, "update_not_active", "%s failed: the update is %s", updateName(u), u.Status)
 }
 
@@ -335,8 +344,12 @@ func (s *Service) readChunk(tr *Transfer, i int) ([]byte, error) {
 // nothing.
 func (s *Service) AckChunks(vin, id string, chunks []int) (next int, err error) {
 	err = s.update(func(t store.Txn) error {
-		if _, _, err := s.deviceUpdate(t, vin, id); err != nil {
+		_, u, err := s.deviceUpdate(t, vin, id)
+		if err != nil {
 			return err
+		}
+		if u.Status == Canceled {
+			return errUpdateCanceled(u)
 		}
 		x, err := s.loadXfer(t, vin, id)
 		if err != nil {
@@ -375,6 +388,9 @@ func (s *Service) FinalizeTransfer(vin, id string, count int, sum string) (strin
 		_, u, err := s.deviceUpdate(t, vin, id)
 		if err != nil {
 			return err
+		}
+		if u.Status == Canceled {
+			return errUpdateCanceled(u)
 		}
 		x, err := s.loadXfer(t, vin, id)
 		if err != nil {

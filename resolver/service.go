@@ -240,6 +240,22 @@ func (a *Attributes) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// checkAttributes applies the limits UnmarshalJSON applies to a set built in code.
+func checkAttributes(a Attributes) error {
+	if len(a) > maxAttrs {
+		return errs.InvalidEntity("At most %d attributes", maxAttrs)
+	}
+	for k, v := range a {
+		if err := validAttrKey(k); err != nil {
+			return err
+		}
+		if !v.IsNum && len(v.Str) > maxAttrString {
+			return errs.InvalidEntity("Attribute %q: a string value is at most %d bytes", k, maxAttrString)
+		}
+	}
+	return nil
+}
+
 func validAttrKey(k string) error {
 	ok := len(k) >= 1 && len(k) <= maxAttrKey
 	for i := 0; ok && i < len(k); i++ {

@@ -482,6 +482,29 @@ func (s *Service) SetAttributes(vin string, attrs Attributes) (Attributes, error
 	return attrs, err
 }
 
+// ModifyAttributes changes the vehicle's attributes in the caller's transaction (from Update): fn gets
+// a copy of the current ones and returns the new set, which must keep the attribute limits (400).
+func (s *Service) ModifyAttributes(t store.Txn, vin string, fn func(Attributes) (Attributes, error)) (Attributes, error) {
+	v, err := s.loadVehicle(t, vin)
+	if err != nil {
+		return nil, err
+	}
+	cur := make(Attributes, len(v.Attrs))
+	for k, a := range v.Attrs {
+		cur[k] = a
+	}
+	next, err := fn(cur)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkAttributes(next); err != nil {
+		return nil, err
+	}
+	nv := *v
+	nv.Attrs = next
+	return next, s.writeVehicle(t, &nv)
+}
+
 // SetDataPlan links the vehicle to a data plan ("" unlinks) in the caller's transaction (from
 // Update). The engine owns data plans and checks that the plan exists.
 func (s *Service) SetDataPlan(t store.Txn, vin, planID string) error {
