@@ -53,6 +53,9 @@ func (s *Server) authenticate() gin.HandlerFunc {
 		case RoleDevice:
 			s.authenticateDevice(c)
 			return
+		case RoleDDI:
+			s.authenticateDDI(c)
+			return
 		case RoleRVI:
 			c.Next()
 			return

@@ -28,6 +28,7 @@ type deviceEnv struct {
 	t     *testing.T
 	dir   string
 	chunk int
+	ddi   DDIConfig
 	db    *store.DB
 	eng   *engine.Service
 	res   *resolver.Service
@@ -48,7 +49,7 @@ func (e *deviceEnv) open() {
 	require.NoError(e.t, err)
 	eng, err := engine.New(db, res, engine.Options{DataDir: e.dir})
 	require.NoError(e.t, err)
-	h, _ := New(Config{AuthNone: true, ChunkSize: e.chunk}, Deps{DB: db, Resolver: res, Filters: res, Engine: eng, Policy: policy.NewService(db)})
+	h, _ := New(Config{AuthNone: true, ChunkSize: e.chunk, DDI: e.ddi}, Deps{DB: db, Resolver: res, Filters: res, Engine: eng, Policy: policy.NewService(db)})
 	e.db, e.eng, e.res, e.srv = db, eng, res, httptest.NewServer(h)
 }
 

@@ -70,7 +70,7 @@ func newFuzzWorld(tb testing.TB) *fuzzWorld {
 	params := map[string]string{
 		"vin": vinA, "name": "nav", "version": "1.0.0", "depName": "radio", "depVersion": "1.0.0",
 		"part": "ECU1", "filter": "F1", "env": "production", "updateId": queue[0].UpdateID, "index": "1",
-		"username": "admin",
+		"username": "admin", "tenant": "default", "actionId": "1", "moduleId": "nav@1.0.0", "filename": "nav.bin",
 	}
 	ids := map[string]string{"/data_plans/": "plan1", "/update_requests/": req.ID, "/campaigns/": camp.ID, "/tokens/": "x"}
 	for _, r := range h.Routes() {
@@ -93,7 +93,7 @@ func newFuzzWorld(tb testing.TB) *fuzzWorld {
 			}
 			segs = append(segs, seg)
 		}
-		w.routes = append(w.routes, bodyRoute{method: r.Method, pattern: r.Path, path: strings.Join(segs, "/"), device: strings.Contains(r.Path, "/vehicle_updates/")})
+		w.routes = append(w.routes, bodyRoute{method: r.Method, pattern: r.Path, path: strings.Join(segs, "/"), device: isDeviceRoute(r.Path)})
 	}
 	sort.Slice(w.routes, func(i, j int) bool {
 		return w.routes[i].pattern+w.routes[i].method < w.routes[j].pattern+w.routes[j].method
@@ -105,11 +105,24 @@ func (w *fuzzWorld) serve(method, path string, body []byte, token string) *httpt
 	req := httptest.NewRequest(method, path, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Authorization", deviceAuth(path, token))
 	}
 	rec := httptest.NewRecorder()
 	w.h.ServeHTTP(rec, req)
 	return rec
+}
+
+// isDeviceRoute tells whether a route takes a device token: the device API and hawkBit DDI.
+func isDeviceRoute(pattern string) bool {
+	return strings.Contains(pattern, "/vehicle_updates/") || strings.Contains(pattern, "/controller/v1/")
+}
+
+// deviceAuth is the Authorization header of a device call: TargetToken for DDI, else Bearer.
+func deviceAuth(path, token string) string {
+	if strings.Contains(path, "/controller/v1/") {
+		return "TargetToken " + token
+	}
+	return "Bearer " + token
 }
 
 // FuzzBodies sends arbitrary bodies to every POST and PUT route of the real handler: none may answer
@@ -160,7 +173,7 @@ func FuzzPaths(f *testing.F) {
 	var routes []bodyRoute
 	for _, r := range w.h.Routes() {
 		if strings.Contains(r.Path, ":") || strings.Contains(r.Path, "*") || r.Method == "GET" {
-			routes = append(routes, bodyRoute{method: r.Method, pattern: r.Path, device: strings.Contains(r.Path, "/vehicle_updates/")})
+			routes = append(routes, bodyRoute{method: r.Method, pattern: r.Path, device: isDeviceRoute(r.Path)})
 		}
 	}
 	sort.Slice(routes, func(i, j int) bool { return routes[i].pattern+routes[i].method < routes[j].pattern+routes[j].method })
@@ -184,7 +197,7 @@ func FuzzPaths(f *testing.F) {
 		req.URL.Path = strings.Join(segs, "/")
 		req.URL.RawQuery = query
 		if r.device {
-			req.Header.Set("Authorization", "Bearer "+w.token)
+			req.Header.Set("Authorization", deviceAuth(r.pattern, w.token))
 		}
 		rec := httptest.NewRecorder()
 		w.h.ServeHTTP(rec, req)

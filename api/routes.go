@@ -23,6 +23,9 @@ const (
 	RoleDevice
 	// RoleRVI needs the RVI node's bearer token (--rvi-token).
 	RoleRVI
+	// RoleDDI needs the tenant of the path and the device token of the VIN in the path as a hawkBit
+	// TargetToken, or a gateway token (GatewayToken).
+	RoleDDI
 	// RoleViewer may read: GET routes and calls that compute without changing anything.
 	RoleViewer
 	// RoleOperator may also change the fleet, filters, packages, requests, campaigns, data plans and
@@ -33,7 +36,7 @@ const (
 )
 
 var roleNames = map[Role]string{RolePublic: "public", RoleDevice: "device", RoleRVI: "rvi",
-	RoleViewer: "viewer", RoleOperator: "operator", RoleAdmin: "admin"}
+	RoleDDI: "ddi", RoleViewer: "viewer", RoleOperator: "operator", RoleAdmin: "admin"}
 
 func (r Role) String() string {
 	if n, ok := roleNames[r]; ok {
@@ -219,6 +222,28 @@ func (s *Server) routeTable() []Route {
 			{Method: post, Path: v1 + "/tuf/image/targets", Role: adm, Audited: audit, Handler: h.uploadTargets},
 			{Method: post, Path: v1 + "/tuf/image/root", Role: adm, Audited: audit, Handler: h.uploadRoot},
 			{Method: get, Path: v1 + "/vehicle_updates/:vin/tuf/:file", Role: dev, Handler: h.directorMetadata},
+		}...)
+	}
+
+	if s.deps.Engine != nil && s.deps.Resolver != nil && s.auth != nil {
+		h := newDDIHandlers(s)
+		const c = "/:tenant/controller/v1/:vin"
+		rt = append(rt, []Route{
+			{Method: get, Path: c, Role: RoleDDI, Handler: h.poll},
+			{Method: get, Path: c + "/deploymentBase/:actionId", Role: RoleDDI, Handler: h.deploymentBase},
+			{Method: post, Path: c + "/deploymentBase/:actionId/feedback", Role: RoleDDI, Handler: h.deploymentFeedback},
+			{Method: get, Path: c + "/confirmationBase/:actionId", Role: RoleDDI, Handler: h.confirmationBase},
+			{Method: post, Path: c + "/confirmationBase/:actionId/feedback", Role: RoleDDI, Handler: h.confirmationFeedback},
+			{Method: get, Path: c + "/cancelAction/:actionId", Role: RoleDDI, Handler: h.cancelAction},
+			{Method: post, Path: c + "/cancelAction/:actionId/feedback", Role: RoleDDI, Handler: h.cancelFeedback},
+			{Method: put, Path: c + "/configData", Role: RoleDDI, Handler: h.configData},
+			{Method: get, Path: c + "/installedBase/:actionId", Role: RoleDDI, Handler: h.installedBase},
+			{Method: get, Path: c + "/softwaremodules/:moduleId/artifacts", Role: RoleDDI, Handler: h.artifacts},
+			{Method: get, Path: c + "/softwaremodules/:moduleId/artifacts/:filename", Role: RoleDDI, Handler: h.download},
+
+			{Method: get, Path: v1 + "/ddi/gateway_tokens", Role: adm, Handler: s.listGatewayTokens},
+			{Method: post, Path: v1 + "/ddi/gateway_tokens", Role: adm, Audited: audit, Handler: s.createGatewayToken},
+			{Method: del, Path: v1 + "/ddi/gateway_tokens/:id", Role: adm, Audited: audit, Handler: s.revokeGatewayToken},
 		}...)
 	}
 

@@ -68,7 +68,8 @@ func TestRouteTableIsComplete(t *testing.T) {
 func samplePath(p, username string) string {
 	vals := map[string]string{":vin": "SAJNX5745SC099999", ":name": "nopkg", ":version": "9.9.9", ":part": "NOPART",
 		":filter": "nofilter", ":depName": "nodep", ":depVersion": "9.9.9", ":id": "none", ":username": "nobody",
-		":env": "production", ":updateId": "none", ":index": "0", ":file": "app.css", ":service": "packages"}
+		":env": "production", ":updateId": "none", ":index": "0", ":file": "app.css", ":service": "packages",
+		":tenant": "default", ":actionId": "1", ":moduleId": "nopkg@9.9.9", ":filename": "x.swu"}
 	if username != "" && strings.HasSuffix(p, "/password") {
 		vals[":username"] = username // one's own account: another's password is the admin's (a domain rule)
 	}
@@ -130,7 +131,7 @@ func TestRouteRoles(t *testing.T) {
 				switch {
 				case rt.Role == RolePublic:
 					assert.Falsef(t, refused, "public route refused: %d %s", res.StatusCode, body)
-				case rt.Role == RoleDevice:
+				case rt.Role == RoleDevice, rt.Role == RoleDDI:
 					// an account's credentials are not a device's
 					assert.Equalf(t, http.StatusUnauthorized, res.StatusCode, "%s", body)
 				case rt.Role == RoleRVI:

@@ -38,6 +38,7 @@ type Config struct {
 	AuthNone  bool
 	ChunkSize int
 	RVI       RVIConfig // RVI transport (api/device_rvi.go); off without NodeURL
+	DDI       DDIConfig // hawkBit DDI transport (api/ddi.go)
 	MaxBody   int64     // bytes for JSON bodies; 0 means 8 MiB
 	// TrustedProxies are the addresses or CIDRs (--trusted-proxy) whose X-Forwarded-For and
 	// X-Forwarded-Proto are believed; from anyone else those headers are ignored.

@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -155,8 +156,19 @@ func errConfirmationRequired(u Update) error {
 	return errs.New(errs.Conflict, "confirmation_required", "%s waits for the device's confirmation", updateName(u))
 }
 
-// awaitsConfirmation tells whether the update asks for confirmation that the device has not given.
-func (u Update) awaitsConfirmation() bool { return u.RequestConfirmation && !u.Confirmed }
+// AwaitsConfirmation tells whether the update asks for a confirmation the device has not given.
+func (u Update) AwaitsConfirmation() bool { return u.RequestConfirmation && !u.Confirmed }
+
+// InWindow tells whether now is inside the update's validity period; limited is false for an update
+// without one.
+func (s *Service) InWindow(u Update) (open, limited bool) {
+	if u.ValidFrom == nil && u.ValidUntil == nil {
+		return true, false
+	}
+	now := s.now()
+	open = (u.ValidFrom == nil || !now.Before(*u.ValidFrom)) && (u.ValidUntil == nil || now.Before(*u.ValidUntil))
+	return open, true
+}
 
 // MarkInFlight records that the device started on an update (a DDI progress report, or the download of
 // one of its artifacts): a pending update moves to in flight; one in flight stays. 409 update_canceled
@@ -172,7 +184,7 @@ func (s *Service) MarkInFlight(vin, id string) (Update, error) {
 		if !u.Status.active() {
 			return errNotActive(u)
 		}
-		if u.awaitsConfirmation() {
+		if u.AwaitsConfirmation() {
 			return errConfirmationRequired(u)
 		}
 		if rec.Status == Pending {
@@ -332,7 +344,7 @@ func errNoConfirmation(u Update) error {
 }
 
 // Artifact returns the binary record of a package version with its sha1 and md5, computing and
-// recording them for a binary uploaded before they were. 404 missing_binary.
+// recording them for a binary uploaded before they were, and its file name. 404 missing_binary.
 func (s *Service) Artifact(id resolver.PackageID) (Binary, error) {
 	b, ok, err := s.Binary(id)
 	if err != nil {
@@ -340,6 +352,9 @@ func (s *Service) Artifact(id resolver.PackageID) (Binary, error) {
 	}
 	if !ok {
 		return b, errs.New(errs.NotFound, "missing_binary", "No binary uploaded for package %s", id)
+	}
+	if b.FileName == "" { // recorded before file names were
+		b.FileName = FileNameOf(id, "")
 	}
 	if b.SHA1 != "" && b.MD5 != "" {
 		return b, nil
@@ -363,29 +378,41 @@ func (s *Service) Artifact(id resolver.PackageID) (Binary, error) {
 	return b, err
 }
 
-// OpenArtifact opens a package's binary for a vehicle's download. The package must be in the install
-// list of one of the vehicle's pending or in-flight updates (404 missing_artifact otherwise); the first
-// such update in delivery order moves to in flight (MarkInFlight: 409 confirmation_required while it
-// waits for the device's confirmation). The caller closes the file and counts the bytes it sent with
-// CountDownload.
-func (s *Service) OpenArtifact(vin string, id resolver.PackageID) (*os.File, Binary, error) {
+// VehicleArtifact returns a package's binary (as Artifact does) for a vehicle, with the first of the
+// vehicle's pending or in-flight updates in delivery order whose install list has it: a vehicle gets
+// only what it is to install (404 missing_artifact otherwise).
+func (s *Service) VehicleArtifact(vin string, id resolver.PackageID) (Update, Binary, error) {
 	us, err := s.Queue(vin)
 	if err != nil {
-		return nil, Binary{}, err
+		return Update{}, Binary{}, err
 	}
 	for _, u := range us {
 		for _, p := range u.Install {
-			if !strings.EqualFold(p.Name, id.Name) || p.Version != id.Version {
-				continue
+			if strings.EqualFold(p.Name, id.Name) && p.Version == id.Version {
+				b, err := s.Artifact(p)
+				return u, b, err
 			}
-			if _, err := s.MarkInFlight(vin, u.ID); err != nil {
-				return nil, Binary{}, err
-			}
-			f, b, err := s.OpenBinary(p)
-			return f, b, err
 		}
 	}
-	return nil, Binary{}, errs.New(errs.NotFound, "missing_artifact", "No update of this vehicle installs %s", id)
+	return Update{}, Binary{}, errs.New(errs.NotFound, "missing_artifact", "No update of this vehicle installs %s", id)
+}
+
+// OpenArtifact opens a package's binary for a vehicle's download (VehicleArtifact); the update it
+// belongs to moves to in flight (MarkInFlight: 409 confirmation_required while it waits for the
+// device's confirmation). The caller closes the file and counts the bytes it sent with CountDownload.
+func (s *Service) OpenArtifact(vin string, id resolver.PackageID) (*os.File, Binary, error) {
+	u, b, err := s.VehicleArtifact(vin, id)
+	if err != nil {
+		return nil, b, err
+	}
+	if _, err := s.MarkInFlight(vin, u.ID); err != nil {
+		return nil, b, err
+	}
+	f, err := os.Open(s.blob.path(b.SHA256))
+	if err != nil {
+		return nil, b, fmt.Errorf("binary of %s: %w", id, err)
+	}
+	return f, b, nil
 }
 
 // CountDownload adds bytes sent to a vehicle outside a transfer session (a DDI artifact download) to

@@ -40,6 +40,9 @@ func ParseStatus(s string) (Status, error) {
 
 func (st Status) active() bool { return st == Pending || st == InFlight }
 
+// Active tells whether an update in this status is still to be delivered (pending or in flight).
+func (st Status) Active() bool { return st.active() }
+
 // Kinds of update requests.
 const (
 	KindInstall        = "install"

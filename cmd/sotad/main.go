@@ -49,6 +49,8 @@ type Config struct {
 	Version       bool
 	Signing       string
 	TUFRoot       string
+	DDITenant     string
+	DDIPoll       string
 }
 
 // defaultListen is loopback only: a server reachable from other machines is a choice (--listen :8080).
@@ -77,6 +79,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.StringVar(&c.MemoryLimit, "memory-limit", memlimit.Default, "soft memory limit of the Go runtime (e.g. 1536MiB, 2GiB, or off); GOMEMLIMIT wins when set")
 	fs.StringVar(&c.Signing, "signing", "off", "on: signed update metadata (TUF image repository and per-vehicle director); queuing needs signed targets")
 	fs.StringVar(&c.TUFRoot, "tuf-root", "", "the image repository's root.json (from `sota tuf init`), read with targets.json and the online snapshot and timestamp keys next to it at the first start with --signing on")
+	fs.StringVar(&c.DDITenant, "ddi-tenant", api.DefaultDDITenant, "hawkBit DDI tenant of the device paths /<tenant>/controller/v1/<vin> (compared case-insensitively)")
+	fs.StringVar(&c.DDIPoll, "ddi-poll", api.FormatDDIPoll(api.DefaultDDIPoll), "polling interval hawkBit DDI devices are told (HH:MM:SS)")
 	fs.DurationVar(&c.Scheduler, "scheduler-interval", 30*time.Second, "how often expired updates are purged and idle vehicles with work are woken")
 	fs.BoolVar(&c.Version, "version", false, "print the version and the commit it was built from, and exit")
 	fs.Usage = func() {
@@ -135,10 +139,29 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	if _, err := memlimit.Parse(c.MemoryLimit); err != nil {
 		return c, fmt.Errorf("--memory-limit: %v", err)
 	}
+	if !validTenant(c.DDITenant) {
+		return c, fmt.Errorf("--ddi-tenant must be 1-64 letters, digits, '-', '_' or '.', not %q", c.DDITenant)
+	}
+	if _, err := api.ParseDDIPoll(c.DDIPoll); err != nil {
+		return c, fmt.Errorf("--ddi-poll: %v", err)
+	}
 	if c.ChunkSize < 512 || c.ChunkSize > 16<<20 {
 		return c, fmt.Errorf("--chunk-size must be between 512 and 16777216, not %d", c.ChunkSize)
 	}
 	return c, nil
+}
+
+// validTenant accepts a DDI tenant that is one path segment of plain characters.
+func validTenant(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s == "." || s == ".." {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // baseContext is the parent of the serving context; tests cancel it to stop a server started by run.
@@ -260,7 +283,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		log.Warn("--tuf-root is ignored with --signing off")
 	}
 
-	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log, RVI: api.RVIConfig{NodeURL: cfg.RVIURL, SelfURL: selfURL(cfg, ln)}}, api.Deps{DB: db, Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db), Signing: sig})
+	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log, RVI: api.RVIConfig{NodeURL: cfg.RVIURL, SelfURL: selfURL(cfg, ln)}, DDI: ddiConfig(cfg)}, api.Deps{DB: db, Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db), Signing: sig})
 	wired(handler)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
@@ -303,4 +326,10 @@ func warnOpen(w io.Writer, addr string) {
 	fmt.Fprintf(w, "\n%s\n!! WARNING: authentication is OFF and sotad listens on %s,\n"+
 		"!! which is reachable from other machines: anyone who can reach it can change the fleet\n"+
 		"!! and push software to every vehicle. Use --auth=on, or --listen 127.0.0.1:PORT.\n%s\n\n", line, addr, line)
+}
+
+// ddiConfig is the hawkBit DDI part of the API configuration (the flags were checked by parseFlags).
+func ddiConfig(cfg Config) api.DDIConfig {
+	poll, _ := api.ParseDDIPoll(cfg.DDIPoll)
+	return api.DDIConfig{Tenant: cfg.DDITenant, Poll: poll}
 }

@@ -4,9 +4,12 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"sota/api"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -28,10 +31,19 @@ func TestFlagsEnvironmentAndPrecedence(t *testing.T) {
 	c, err = parseFlags(nil, env(map[string]string{"SOTA_MEMORY_LIMIT": "off"}), io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, "off", c.MemoryLimit)
+
+	c, err = parseFlags(nil, env(nil), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "DEFAULT", c.DDITenant)
+	assert.Equal(t, api.DDIConfig{Tenant: "DEFAULT", Poll: 5 * time.Minute}, ddiConfig(c))
+	c, err = parseFlags([]string{"--ddi-poll", "00:00:45"}, env(map[string]string{"SOTA_DDI_TENANT": "fleet"}), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, api.DDIConfig{Tenant: "fleet", Poll: 45 * time.Second}, ddiConfig(c))
 }
 
 func TestBadFlagsAreRefused(t *testing.T) {
-	for _, args := range [][]string{{"--auth", "maybe"}, {"--chunk-size", "1"}, {"--tls", "x"}, {"--tls-cert", "a"}, {"--nope"}, {"extra"}, {"--scheduler-interval", "1ms"}, {"--memory-limit", "lots"}, {"--memory-limit", "0"}} {
+	for _, args := range [][]string{{"--auth", "maybe"}, {"--chunk-size", "1"}, {"--tls", "x"}, {"--tls-cert", "a"}, {"--nope"}, {"extra"}, {"--scheduler-interval", "1ms"}, {"--memory-limit", "lots"}, {"--memory-limit", "0"},
+		{"--ddi-poll", "5m"}, {"--ddi-poll", "00:00:00"}, {"--ddi-tenant", ""}, {"--ddi-tenant", "a/b"}} {
 		_, err := parseFlags(args, env(nil), io.Discard)
 		assert.Errorf(t, err, "%v", args)
 	}
