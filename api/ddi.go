@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -99,37 +98,17 @@ func ddiJSON(c *gin.Context, v any) bool {
 		return true
 	}
 	var mbe *http.MaxBytesError
-	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &mbe):
 		writeError(c, errs.New(errs.TooLarge, "body_too_large", "Request body exceeds %d bytes", mbe.Limit))
-	case errors.As(err, &te):
-		writeError(c, errs.InvalidEntity("Invalid JSON body: %s must be %s", te.Field, jsonKind(te.Type.Kind().String())))
-	case errors.Is(err, io.EOF):
-		writeError(c, errs.InvalidEntity("Invalid JSON body: the body is empty"))
 	default:
 		if e, ok := errs.As(err); ok {
 			writeError(c, e)
 			return false
 		}
-		writeError(c, errs.InvalidEntity("Invalid JSON body: %v", err))
+		writeError(c, jsonBodyError(err))
 	}
 	return false
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "a string"
-	case "slice", "array":
-		return "an array"
-	case "struct", "map":
-		return "an object"
-	case "bool":
-		return "true or false"
-	default:
-		return "a number"
-	}
 }
 
 // action reads the :actionId of the path and the vehicle's update it names.
