@@ -80,6 +80,8 @@ func auditCases(t *testing.T) []auditCase {
 		{"POST /api/v1/packages", "POST", "/packages", map[string]any{"id": map[string]any{"name": "old", "version": "1.0.0"}}, "", "old/1.0.0"},
 		{"DELETE /api/v1/packages/:name/:version", "DELETE", "/packages/old/1.0.0", nil, "", "old/1.0.0"},
 		{"DELETE /api/v1/tokens/:id", "DELETE", "/tokens/{token}", nil, "", "{token}"},
+		{"POST /api/v1/ddi/gateway_tokens", "POST", "/ddi/gateway_tokens", map[string]any{"name": "depot"}, "", "gateway:depot"},
+		{"DELETE /api/v1/ddi/gateway_tokens/:id", "DELETE", "/ddi/gateway_tokens/{gateway}", nil, "", "{gateway}"},
 		{"DELETE /api/v1/accounts/:username", "DELETE", "/accounts/bob", nil, "", "bob"},
 	}
 }
@@ -166,6 +168,8 @@ func TestEveryAuditedRouteWritesOneEntry(t *testing.T) {
 				ids["campaign"] = created.ID
 			case "POST /api/v1/tokens":
 				ids["token"] = created.ID
+			case "POST /api/v1/ddi/gateway_tokens":
+				ids["gateway"] = created.ID
 			}
 		}
 		after := entries()

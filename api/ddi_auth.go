@@ -72,7 +72,8 @@ func (s *Server) createGatewayToken(c *gin.Context) {
 	if !bindJSON(c, &in) {
 		return
 	}
-	secret, tok, err := s.auth.CreateGatewayToken(in.Name)
+	setAuditTarget(c, "gateway:"+in.Name)
+	secret, tok, err := s.authSvc(c).CreateGatewayToken(in.Name)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -81,7 +82,7 @@ func (s *Server) createGatewayToken(c *gin.Context) {
 }
 
 func (s *Server) revokeGatewayToken(c *gin.Context) {
-	if err := s.auth.RevokeGatewayToken(c.Param("id")); err != nil {
+	if err := s.authSvc(c).RevokeGatewayToken(c.Param("id")); err != nil {
 		writeError(c, err)
 		return
 	}
