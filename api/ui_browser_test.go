@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 
 	"sota/engine"
 	exampleload "sota/examples/load"
+	"sota/resolver"
 	"sota/store"
 )
 
@@ -62,6 +64,16 @@ type browserEnv struct {
 	ctx    context.Context
 	shots  string       // where screenshots go, "" for none
 	client *http.Client // trusts the test server's certificate
+
+	mu      sync.Mutex
+	dialogs []string // the messages of the confirm() dialogs accepted so far
+}
+
+// dialogMessages returns the messages of the dialogs accepted so far.
+func (e *browserEnv) dialogMessages() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.dialogs...)
 }
 
 func newBrowserEnv(t *testing.T) *browserEnv { return newBrowserEnvTLS(t, false) }
@@ -107,18 +119,22 @@ func newBrowserEnvTLS(t *testing.T, tlsServer bool) *browserEnv {
 	t.Cleanup(func() { cancelTime(); cancelTab(); cancelAlloc() })
 	require.NoError(t, chromedp.Do(ctx), "start Chromium at %s", exe)
 
-	// Accept every confirm() (delete, cancel), as the user clicking OK.
+	e := &browserEnv{t: t, base: hs.URL, deps: d, token: secret, ctx: ctx, client: hs.Client()}
+
+	// Accept every confirm() (delete, cancel), as the user clicking OK, and keep what it said.
 	dialogs := chromedp.Events(ctx, cdppage.JavascriptDialogOpening)
 	go func() {
-		for _, err := range dialogs {
+		for ev, err := range dialogs {
 			if err != nil {
 				return
 			}
+			e.mu.Lock()
+			e.dialogs = append(e.dialogs, ev.Message)
+			e.mu.Unlock()
 			_, _ = chromedp.Call(ctx, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: true})
 		}
 	}()
 
-	e := &browserEnv{t: t, base: hs.URL, deps: d, token: secret, ctx: ctx, client: hs.Client()}
 	if os.Getenv("SOTA_SCREENSHOTS") == "1" {
 		e.shots = filepath.Join("..", "docs", "screenshots")
 		require.NoError(t, os.MkdirAll(e.shots, 0o755))
@@ -329,9 +345,14 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 	assert.Equal(t, "Invalid username or password", e.text("#login-error"))
 	e.do("log in", chromedp.SendKeys(chromedp.CSS("#username"), "admin"), chromedp.SendKeys(chromedp.CSS("#password"), testPassword),
 		chromedp.Click(chromedp.CSS("#login-submit")))
-	e.waitText("#vehicle-total", "6 vehicles")
+	e.waitText("#dash-fleet", "6")
 	assert.Equal(t, e.base+"/index.html", e.location(), "back on the page asked for")
 	assert.Contains(t, e.text("#who"), "admin")
+	assert.Equal(t, "0", e.text("#dash-seen-day"))
+	assert.Contains(t, e.text("#dash-campaigns"), "No campaign is running.")
+	assert.Contains(t, e.text("#dash-failures"), "No update failed in the last 24 hours.")
+	e.do("vehicles", chromedp.Click(chromedp.CSS(`#nav a[data-nav="vehicles"]`)))
+	e.waitText("#vehicle-total", "6 vehicles")
 
 	// Vehicle search by regex and by package.
 	e.do("search by VIN regex", chromedp.SendKeys(chromedp.CSS("#vehicle-q1"), "^2T1"), chromedp.Click(chromedp.CSS("#vehicle-search")))
@@ -436,6 +457,25 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 	second.start(req)
 	e.waitText("#count-finished", "1")
 	e.waitText("#count-inFlight", "1")
+	e.waitText("#count-pending", "1")
+
+	// The dashboard shows the running campaign with its progress; the vehicle list what is waiting.
+	e.do("dashboard", chromedp.Click(chromedp.CSS(`#nav a[data-nav="dashboard"]`)))
+	e.waitFor("running campaign", `document.querySelector("#dash-campaign-table") !== null`)
+	assert.Equal(t, "1", e.text("#dash-running"))
+	assert.Equal(t, "2", e.text("#dash-seen-day"), "the two vehicles that called")
+	row := e.text("#dash-campaign-table")
+	assert.Contains(t, row, "nav2 for Hondas")
+	assert.Contains(t, row, "1 finished · 1 in flight · 1 pending")
+	assert.Contains(t, row, "33%")
+	e.do("vehicles", chromedp.Click(chromedp.CSS(`#nav a[data-nav="vehicles"]`)))
+	e.waitText("#vehicle-total", "6 vehicles")
+	e.waitFor("pending column", `[...document.querySelectorAll("#vehicle-results tr")].some(r => r.textContent.includes("`+hondas[1]+`") && r.textContent.includes("1 in flight"))`)
+	vrows := e.text("#vehicle-results")
+	assert.Contains(t, vrows, "PENDING UPDATES")
+	assert.Regexp(t, hondas[0]+`\s+just now\s+none`, vrows, "finished: nothing waits")
+	assert.Regexp(t, hondas[2]+`\s+never\s+1 pending`, vrows)
+	e.do("back to the campaign", chromedp.Navigate(e.base+"/#/campaigns/"+cs[0].ID))
 	e.waitText("#count-pending", "1")
 
 	// Cancel the pending rest; the one in flight goes on and finishes.
@@ -575,7 +615,7 @@ func TestScreenshots(t *testing.T) {
 		for _, to := range moves {
 			code := 0
 			if to == engine.Failed {
-				code = 4
+				code = []int{engine.ResultInstallFailed, engine.ResultValidationFailed, engine.ResultInstallFailed, engine.ResultUserDeclined}[i/20%4]
 			}
 			require.NoError(t, e.deps.DB.Update(func(txn store.Txn) error {
 				_, err := e.deps.Engine.SetStatus(txn, v.VIN, v.UpdateID, to, &code, map[bool]string{true: "installed", false: "verification failed"}[to != engine.Failed])
@@ -584,10 +624,22 @@ func TestScreenshots(t *testing.T) {
 		}
 	}
 	vin := pending[0].VIN
+	// Contacts: the vehicles that took part called today, others within the month, the rest earlier.
+	for i, v := range pending {
+		at := time.Now().Add(-time.Duration(i%7) * time.Hour)
+		if i%20 >= 13 {
+			at = time.Now().Add(-time.Duration(2+i%25) * 24 * time.Hour)
+		}
+		require.NoError(t, e.deps.Resolver.Update(func(txn store.Txn) error { return e.deps.Resolver.SetLastSeen(txn, v.VIN, at) }))
+	}
 
 	e.do("open", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(e.base+"/"))
 	e.do("log in", chromedp.SendKeys(chromedp.CSS("#username"), "admin"), chromedp.SendKeys(chromedp.CSS("#password"), testPassword),
 		chromedp.Click(chromedp.CSS("#login-submit")))
+	e.waitFor("dashboard", `document.querySelector("#dash-campaign-table") !== null && document.querySelector("#dash-failure-chart") !== null`)
+	e.shot("dashboard")
+
+	e.do("vehicles", chromedp.Navigate(e.base+"/#/vehicles"))
 	e.waitFor("vehicles", `(document.querySelector("#vehicle-total") || {}).textContent === "2000 vehicles"`)
 	e.shot("vehicles")
 
@@ -610,9 +662,125 @@ func TestScreenshots(t *testing.T) {
 	e.waitFor("package list", `document.querySelector("#view table") !== null`)
 	e.shot("packages")
 
+	e.do("package without a binary", chromedp.Navigate(e.base+"/#/packages/nav-engine/3.2.0"))
+	e.waitFor("package page", `document.querySelector("#package-no-binary") !== null && document.querySelector("#package-vins-total") !== null`)
+	e.shot("package-detail")
+
 	e.do("campaign", chromedp.Navigate(e.base+"/#/campaigns/"+c.ID))
 	e.waitFor("progress", `document.querySelector("#count-finished") !== null`)
 	e.do("finished list", chromedp.Evaluate[chromedp.Void](`document.querySelector('#campaign-progress a[data-status="failed"]').click()`))
 	e.waitFor("failed list", `document.querySelector("#campaign-vehicles table") !== null`)
 	e.shot("campaign-progress")
+}
+
+// The screens a new user meets first: the dashboard's figures and charts, the vehicle list's last seen
+// and pending updates, a package page that says plainly that a version without a binary cannot be
+// delivered and pages through the VINs that have it, human status labels and times with their zone,
+// and a confirm dialog that names what deleting a filter does.
+func TestBrowserDashboardAndProductScreens(t *testing.T) {
+	e := newBrowserEnv(t)
+	hondas, _ := e.seed()
+	// 130 more vehicles with nav 1.0.0: the package page pages through its VINs, 100 at a time.
+	var more []string
+	for i := 1; i <= 130; i++ {
+		v := seedVIN("WDD2050", i)
+		more = append(more, v)
+		require.NoError(t, e.deps.Resolver.PutVehicle(v))
+		require.NoError(t, e.deps.Resolver.InstallPackage(v, resolver.PackageID{Name: "nav", Version: "1.0.0"}))
+	}
+	e.api("POST", "/filters", map[string]any{"name": "everyone", "expression": "TRUE"})
+	e.api("POST", "/filters", map[string]any{"name": "hondas", "expression": `vin_matches "^1HG"`})
+	e.api("POST", "/filters", map[string]any{"name": "hondasEverywhere", "expression": `filter "hondas" AND TRUE`})
+	e.api("PUT", "/packages/nav/2.0.0/filter/hondas", nil)
+	_, err := e.deps.Engine.UploadBinary(resolver.PackageID{Name: "nav", Version: "2.0.0"}, strings.NewReader("map tiles"), engine.Upload{})
+	require.NoError(t, err)
+	var req struct{ ID string }
+	e.call("POST", "/update_requests", e.token, map[string]any{"packageId": pkgID("nav", "2.0.0")}, &req)
+	require.NotEmpty(t, req.ID)
+	// Three Hondas report: two fail validation, one is declined; the fourth downloads.
+	for i, code := range []int{engine.ResultValidationFailed, engine.ResultValidationFailed, engine.ResultUserDeclined} {
+		q, err := e.deps.Engine.Queue(hondas[i])
+		require.NoError(t, err)
+		require.Len(t, q, 1)
+		require.NoError(t, e.deps.Engine.Seen(hondas[i]))
+		_, _, err = e.deps.Engine.InstallReport(hondas[i], q[0].ID, []engine.OperationResult{{ID: "nav", ResultCode: code, ResultText: "rejected"}})
+		require.NoError(t, err)
+	}
+	e.device(hondas[3]).start(req.ID)
+
+	e.do("open", chromedp.Navigate(e.base+"/"))
+	e.do("log in", chromedp.SendKeys(chromedp.CSS("#username"), "admin"), chromedp.SendKeys(chromedp.CSS("#password"), testPassword),
+		chromedp.Click(chromedp.CSS("#login-submit")))
+	e.waitText("#dash-fleet", "136")
+	assert.Equal(t, "4", e.text("#dash-seen-day"), "three reported, one downloads")
+	assert.Equal(t, "4", e.text("#dash-seen-month"))
+	assert.Equal(t, "3", e.text("#dash-failed"))
+	failures := e.text("#dash-failure-chart")
+	assert.Regexp(t, `3 VALIDATION_FAILED\s+2`, failures)
+	assert.Regexp(t, `13 USER_DECLINED\s+1`, failures)
+	assert.Equal(t, 2, evalInt(e, `document.querySelectorAll("#dash-failure-chart .chart-row").length`))
+	assert.Equal(t, 100, evalInt(e, `Math.round(100 * parseFloat(getComputedStyle(document.querySelector('#dash-failure-chart [data-code="3"] .fill')).width) / parseFloat(getComputedStyle(document.querySelector('#dash-failure-chart [data-code="3"] .meter')).width))`),
+		"the largest count fills its bar")
+	assert.Regexp(t, `last 24 hours\s+4 \(3%\)`, e.text("#dash-seen-chart"))
+	assert.Contains(t, e.text("#dash-campaigns"), "No campaign is running.", "an update request is not a campaign")
+
+	// The update request's page: human labels.
+	e.do("request page", chromedp.Navigate(e.base+"/#/update-requests/"+req.ID))
+	e.waitText("#count-inFlight", "1")
+	assert.Equal(t, "in flight", e.text(`#campaign-progress a[data-status="inFlight"]`))
+	e.do("failed list", chromedp.Click(chromedp.CSS(`#campaign-progress a[data-status="failed"]`)))
+	e.waitFor("failed vehicles", `(document.querySelector("#campaign-vehicles h2") || {}).textContent === "Vehicles failed (3)"`)
+
+	// A vehicle's page: the last contact with its time zone, the update's status as a label.
+	e.do("vehicle", chromedp.Navigate(e.base+"/#/vehicles/"+hondas[3]))
+	e.waitFor("vehicle page", `document.querySelector("#vehicle-last-seen") !== null`)
+	assert.Regexp(t, `^Last seen \w{3} \d{1,2}, \d{4}, \d{2}:\d{2}:\d{2} (AM |PM )?[A-Z][A-Za-z0-9+:-]+ \(just now\)$`, e.text("#vehicle-last-seen"))
+	assert.Contains(t, e.text("#view"), "in flight")
+	assert.NotContains(t, e.text("#view"), "inFlight")
+
+	// The package page says plainly that nav 1.0.0 has no binary (2.0.0 has one), and pages through
+	// the VINs that have it installed.
+	e.do("package list", chromedp.Navigate(e.base+"/#/packages"))
+	e.waitFor("package list", `document.querySelector("#view table") !== null`)
+	assert.Regexp(t, `nav 1\.0\.0\s+Navigation 1\.0\.0\s+ACME Maps\s+none: cannot be delivered`, e.text("#view table"))
+	assert.Regexp(t, `nav 2\.0\.0\s+Navigation 2\.0\.0\s+ACME Maps\s+9 B`, e.text("#view table"))
+	e.do("package with a binary", chromedp.Navigate(e.base+"/#/packages/nav/2.0.0"))
+	e.waitFor("package page", `document.querySelector("#package-vins-total") !== null`)
+	assert.Contains(t, e.text("#view"), "9 B · sha256 ")
+	assert.Zero(t, evalInt(e, `document.querySelectorAll("#package-no-binary").length`))
+	e.do("package without binary", chromedp.Navigate(e.base+"/#/packages/nav/1.0.0"))
+	e.waitFor("package page", `document.querySelector("#package-no-binary") !== null`)
+	assert.Contains(t, e.text("#package-no-binary"), "this version cannot be delivered to vehicles")
+	e.waitText("#package-vins-total", "135")
+	assert.Equal(t, "1–100 of 135", e.text("#package-vins-range"))
+	assert.Equal(t, 100, evalInt(e, `document.querySelectorAll("#package-vins li").length`))
+	assert.NotContains(t, e.text("#package-vins"), more[129])
+	e.do("next page", chromedp.Click(chromedp.CSS("#package-vins-next")))
+	e.waitText("#package-vins-range", "101–135 of 135")
+	assert.Equal(t, 35, evalInt(e, `document.querySelectorAll("#package-vins li").length`))
+	assert.Contains(t, e.text("#package-vins"), more[129])
+	e.do("previous page", chromedp.Click(chromedp.CSS("#package-vins-prev")))
+	e.waitText("#package-vins-range", "1–100 of 135")
+
+	// Deleting a filter: the dialog names the packages that lose it; a filter others refer to is refused.
+	e.do("filters", chromedp.Click(chromedp.CSS(`#nav a[data-nav="filters"]`)))
+	e.waitFor("filter list", `document.querySelector('button[data-delete="hondas"]') !== null`)
+	e.do("delete a referenced filter", chromedp.Click(chromedp.CSS(`button[data-delete="hondas"]`)))
+	e.waitFor("refused", `document.querySelector("#toast").textContent.includes("referenced by filter hondasEverywhere")`)
+	msgs := e.dialogMessages()
+	require.NotEmpty(t, msgs)
+	assert.Contains(t, msgs[len(msgs)-1], "Filters hondasEverywhere refer to it: the server will refuse to delete it")
+	e.do("delete the referring filter", chromedp.Click(chromedp.CSS(`button[data-delete="hondasEverywhere"]`)))
+	e.waitFor("deleted", `document.querySelector('button[data-delete="hondasEverywhere"]') === null`)
+	assert.Contains(t, e.dialogMessages()[len(e.dialogMessages())-1], "No package is linked to it and no filter refers to it.")
+	var links []resolver.Filter
+	e.do("delete a linked filter", chromedp.Click(chromedp.CSS(`button[data-delete="hondas"]`)))
+	e.waitFor("deleted", `document.querySelector('button[data-delete="hondas"]') === null`)
+	msg := e.dialogMessages()[len(e.dialogMessages())-1]
+	assert.Contains(t, msg, "Delete filter hondas?")
+	assert.Contains(t, msg, "It is linked to 1 package: nav 2.0.0.")
+	assert.Contains(t, msg, "a package left without any filter cannot be queued")
+	links, err = e.deps.Resolver.PackageFilters(resolver.PackageID{Name: "nav", Version: "2.0.0"})
+	require.NoError(t, err)
+	assert.Empty(t, links, "the deletion unlinked it")
 }

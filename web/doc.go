@@ -20,6 +20,7 @@ var Assets = map[string]string{
 	"ui.js":         js,
 	"nav.js":        js,
 	"dryrun.js":     js,
+	"dashboard.js":  js,
 	"vehicles.js":   js,
 	"packages.js":   js,
 	"components.js": js,

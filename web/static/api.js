@@ -46,7 +46,7 @@ export async function act(fn, okMsg) {
   try {
     const r = await fn();
     if (okMsg) toast(okMsg, "ok");
-    return r === undefined ? true : r;
+    return r === undefined || r === null ? true : r; // an empty answer (200 without a body) is a success too
   } catch (e) {
     toast(e.message, "err");
     return undefined;

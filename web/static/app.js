@@ -1,7 +1,7 @@
 // Admin UI of the SOTA server: a hash-routed single page over the REST API (/api/v1), written as plain
 // ES modules served as they are (no build step, no framework). This entry module routes the address's
 // "#/..." to a screen; each screen lives in its own module and exports its routes:
-//   vehicles.js, packages.js, components.js, filters.js, campaigns.js, requests.js (update requests),
+//   dashboard.js, vehicles.js, packages.js, components.js, filters.js, campaigns.js, requests.js (update requests),
 //   dataplans.js, settings.js; shared: api.js (calls with CSRF, errors), ui.js (DOM, tables, formats),
 //   nav.js (screen lifecycle), dryrun.js (dry-run answers).
 // A new screen: a module exporting `routes`, one import and one spread below, a link in index.html's nav,
@@ -9,6 +9,7 @@
 import { $, clear } from "./ui.js";
 import { api, session, showError } from "./api.js";
 import { enter, setRenderer } from "./nav.js";
+import * as dashboard from "./dashboard.js";
 import * as vehicles from "./vehicles.js";
 import * as packages from "./packages.js";
 import * as components from "./components.js";
@@ -18,9 +19,10 @@ import * as requests from "./requests.js";
 import * as dataplans from "./dataplans.js";
 import * as settings from "./settings.js";
 
-const home = "#/vehicles";
+const home = "#/dashboard";
 
 const routes = [
+  ...dashboard.routes,
   ...vehicles.routes,
   ...packages.routes,
   ...components.routes,

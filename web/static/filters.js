@@ -1,5 +1,5 @@
 // Filters: the list and the editor (live validation with carets, live match count, explain a VIN).
-import { el, append, clear, $, table, pkgText, debounce } from "./ui.js";
+import { el, append, clear, $, table, pkgText, debounce, toast } from "./ui.js";
 import { api, act, showError } from "./api.js";
 import { current } from "./nav.js";
 import { renderDryRun } from "./dryrun.js";
@@ -14,7 +14,7 @@ async function filters() {
       const fs = await api("GET", "/filters" + (q.value ? "?regex=" + encodeURIComponent(q.value) : ""));
       if (!ok()) return;
       clear(list, table(["Name", "Expression", ""], fs.map((f) => [el("a", { href: "#/filters/" + encodeURIComponent(f.name) }, f.name), el("code", { class: "expr" }, f.expression),
-        el("button", { class: "small danger", onclick: async () => { if (confirm("Delete filter " + f.name + "?") && await act(() => api("DELETE", "/filters/" + encodeURIComponent(f.name)), "Deleted " + f.name)) load(); } }, "Delete")]), "No filters."));
+        el("button", { class: "small danger", "data-delete": f.name, onclick: () => deleteFilter(f.name, load) }, "Delete")]), "No filters."));
     } catch (e) { showError(list, e); }
   }
   append(view, el("h1", {}, "Filters"),
@@ -22,6 +22,31 @@ async function filters() {
     el("form", { class: "bar", onsubmit: (ev) => { ev.preventDefault(); load(); } }, q, el("button", { type: "submit" }, "Search")),
     list);
   load();
+}
+
+// deleteFilter asks before deleting a filter, naming what the deletion does: the packages it is linked
+// to lose it (a package left without filters cannot be queued), and filters that refer to it keep it
+// from being deleted at all.
+async function deleteFilter(name, done) {
+  let linked = [], referring = [];
+  try {
+    const [pkgs, all] = await Promise.all([api("GET", "/filters/" + encodeURIComponent(name) + "/package"), api("GET", "/filters")]);
+    linked = pkgs.map((x) => pkgText(x.id));
+    const ref = new RegExp("filter\\s*[\"']" + name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "[\"']", "i");
+    referring = all.filter((f) => f.name.toLowerCase() !== name.toLowerCase() && ref.test(f.expression)).map((f) => f.name);
+  } catch (e) { toast(e.message, "err"); return; }
+  const lines = ["Delete filter " + name + "?", ""];
+  if (referring.length) {
+    lines.push("Filters " + referring.join(", ") + " refer to it: the server will refuse to delete it until they no longer do.");
+  } else if (linked.length) {
+    lines.push("It is linked to " + linked.length + " package" + (linked.length === 1 ? "" : "s") + ": " + linked.join(", ") + ".",
+      "Deleting it unlinks it: those packages no longer select vehicles by it, and a package left without any filter cannot be queued.",
+      "Updates already queued are not changed.");
+  } else {
+    lines.push("No package is linked to it and no filter refers to it.");
+  }
+  if (!confirm(lines.join("\n"))) return;
+  if (await act(() => api("DELETE", "/filters/" + encodeURIComponent(name)), "Deleted " + name)) done();
 }
 
 // caretView shows the line of the expression an error points at, with a caret under its column.

@@ -17,7 +17,7 @@ async function packages() {
       const filtersOf = {};
       for (const l of links) (filtersOf[(l.packageName + " " + l.packageVersion).toLowerCase()] ||= []).push(l.filterName);
       clear(list, table(["Package", "Description", "Vendor", "Binary", "Filters"], pkgs.map((x) => [pkgLink(x.id), x.description, x.vendor,
-        x.size ? bytes(x.size) : el("span", { class: "muted" }, "none"),
+        x.size ? bytes(x.size) : el("span", { class: "error", title: "No binary: this version cannot be delivered to vehicles" }, "none: cannot be delivered"),
         (filtersOf[pkgText(x.id).toLowerCase()] || []).join(", ")]), "No packages."));
     } catch (e) { showError(list, e); }
   }
@@ -47,6 +47,28 @@ async function packages() {
     el("form", { class: "bar", onsubmit: (ev) => { ev.preventDefault(); load(); } }, q, el("button", { type: "submit" }, "Filter")),
     list);
   load();
+}
+
+// vinPages is the paginated list of the VINs that have a package installed (GET path with limit and
+// offset, X-Total-Count): {box}, loading its first page at once.
+function vinPages(path, ok) {
+  const limit = 100;
+  let offset = 0;
+  const box = el("div", { id: "package-vins" });
+  async function load() {
+    try {
+      const { data: vins, total } = await api("GET", path + "?limit=" + limit + "&offset=" + offset, undefined, { withTotal: true });
+      if (!ok()) return;
+      clear(box, el("h2", {}, "Vehicles with it installed (", el("span", { id: "package-vins-total" }, String(total)), ")"),
+        vins.length ? el("div", { class: "scroll" }, el("ul", { class: "vins" }, vins.map((v) => el("li", {}, vinLink(v))))) : el("p", { class: "muted" }, "None."),
+        total > limit ? el("div", { class: "pager" },
+          el("button", { id: "package-vins-prev", disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - limit); load(); } }, "‹ Previous"),
+          el("span", { id: "package-vins-range" }, (offset + 1) + "–" + (offset + vins.length) + " of " + total),
+          el("button", { id: "package-vins-next", disabled: offset + limit >= total, onclick: () => { offset += limit; load(); } }, "Next ›")) : null);
+    } catch (e) { showError(box, e); }
+  }
+  load();
+  return { box };
 }
 
 // upload sends a binary with XHR so the upload progress can be shown (fetch has no upload progress).
@@ -92,8 +114,8 @@ async function packageDetail(name, version) {
   const ok = current();
   const id = { name, version };
   const p = "/packages/" + pkgPath(id);
-  const [pkg, deps, vins, pfilters, allFilters, allPkgs] = await Promise.all([
-    api("GET", p), api("GET", p + "/dependencies"), api("GET", p + "/vehicles"), api("GET", p + "/filter"),
+  const [pkg, deps, pfilters, allFilters, allPkgs] = await Promise.all([
+    api("GET", p), api("GET", p + "/dependencies"), api("GET", p + "/filter"),
     api("GET", "/filters"), api("GET", "/packages")]);
   if (!ok()) return;
   const again = () => { if (ok()) reload(); };
@@ -111,6 +133,7 @@ async function packageDetail(name, version) {
   const qUntil = el("input", { type: "datetime-local", id: "queue-until" });
   const qDesc = el("input", { placeholder: "description shown to the driver", size: 30, id: "queue-description" });
   const qConfirm = el("input", { type: "checkbox", id: "queue-confirm" });
+  const vinsCard = vinPages(p + "/vehicles", ok);
 
   append(view,
     el("p", {}, el("a", { href: "#/packages" }, "‹ Packages")),
@@ -120,7 +143,8 @@ async function packageDetail(name, version) {
       el("section", { class: "card" },
         el("h2", {}, "Binary"),
         pkg.size ? el("p", {}, bytes(pkg.size), " · sha256 ", el("code", {}, pkg.checkSum), " · ",
-          el("a", { href: "/api/v1" + p + "/download" }, "download")) : el("p", { class: "muted" }, "No binary uploaded."),
+          el("a", { href: "/api/v1" + p + "/download" }, "download"))
+          : el("p", { class: "warn", id: "package-no-binary" }, "No binary uploaded: this version cannot be delivered to vehicles. Upload one below before queuing it or launching a campaign with it."),
         el("form", { class: "bar", onsubmit: (ev) => {
           ev.preventDefault();
           if (upFile.files.length) upload(id, upFile.files[0], {}, bar, status).then((d) => d && again());
@@ -147,11 +171,10 @@ async function packageDetail(name, version) {
           if (rangeName.value && await act(() => api("PUT", p + "/dependencies/" + encodeURIComponent(rangeName.value), { range: range.value }), "Range dependency added")) again();
         } }, "Add range dependency"))),
       el("section", { class: "card" },
-        el("h2", {}, "Vehicles with it installed (" + vins.length + ")"),
-        vins.length ? el("div", { class: "scroll" }, el("ul", { class: "vins" }, vins.slice(0, 200).map((v) => el("li", {}, vinLink(v))))) : el("p", { class: "muted" }, "None."),
-        vins.length > 200 ? el("p", { class: "muted" }, "… and " + (vins.length - 200) + " more") : null)),
+        vinsCard.box)),
     el("section", { class: "card" },
       el("h2", {}, "Queue it now"),
+      pkg.size ? null : el("p", { class: "warn" }, "This version has no binary: vehicles would get an update they cannot download."),
       el("p", { class: "muted" }, "Every vehicle its filters select gets an update (a vehicle that has one pending or in flight for this version is skipped). For a named, scheduled rollout create a campaign."),
       el("form", { class: "bar", onsubmit: async (ev) => {
         ev.preventDefault();

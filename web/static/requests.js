@@ -1,10 +1,8 @@
 // Update requests: the progress panel (counts per status, refreshed every second, the vehicles of a
 // status) shared with the campaign page, and an update request's page.
-import { el, append, clear, $, table, pkgText, vinLink, when, toast, badge } from "./ui.js";
+import { el, append, clear, $, table, pkgText, vinLink, when, toast, badge, statusLabel, stackBar, STATUSES } from "./ui.js";
 import { api, act, showError } from "./api.js";
 import { current, poll } from "./nav.js";
-
-export const STATUSES = ["pending", "inFlight", "finished", "failed", "canceled"];
 
 // progressPanel shows an update request's counts per status as bars, refreshed every second, with the
 // vehicles of a status on a click. It returns {box, list, refresh, start}.
@@ -18,7 +16,7 @@ export function progressPanel(requestID, ok) {
     try {
       const { data: vs, total } = await api("GET", "/update_requests/" + encodeURIComponent(requestID) + "/vehicles?status=" + st + "&limit=200", undefined, { withTotal: true });
       if (!ok() || shown !== st) return;
-      clear(list, el("h2", {}, "Vehicles " + st + " (" + (total || vs.length) + ")"),
+      clear(list, el("h2", {}, "Vehicles " + statusLabel(st) + " (" + (total || vs.length) + ")"),
         table(["VIN", "Status", "Updated", "Result"], vs.map((v) => [vinLink(v.vin), badge(v.status), when(v.updatedAt),
           v.resultCode !== undefined && v.resultCode !== null ? v.resultCode + " " + (v.resultText || "") : (v.resultText || "")]), "None."),
         total > vs.length ? el("p", { class: "muted" }, "The first " + vs.length + " of " + total + ".") : null);
@@ -35,16 +33,12 @@ export function progressPanel(requestID, ok) {
       clear(box,
         el("p", {}, "Update request ", el("a", { href: "#/update-requests/" + encodeURIComponent(r.id) }, el("code", {}, r.id)), " · ",
           el("span", { id: "campaign-total" }, String(total)), " vehicles · ", String(r.skipped || 0), " skipped (already queued) · ", r.state || ""),
-        el("div", { class: "stack", title: STATUSES.map((k) => k + " " + (counts[k] || 0)).join(", ") }, STATUSES.map((k) => {
-          const seg = el("div", { class: "seg " + k });
-          seg.style.width = pct(k);
-          return seg;
-        })),
+        stackBar(counts),
         el("table", { class: "grid counts-table" }, el("tbody", {}, STATUSES.map((k) => {
           const fill = el("div", { class: "fill " + k });
           fill.style.width = pct(k);
           return el("tr", {},
-            el("td", {}, el("a", { href: "#", "data-status": k, onclick: (ev) => { ev.preventDefault(); showList(k); } }, k)),
+            el("td", {}, el("a", { href: "#", "data-status": k, onclick: (ev) => { ev.preventDefault(); showList(k); } }, statusLabel(k))),
             el("td", { class: "num", id: "count-" + k }, String(counts[k] || 0)),
             el("td", { class: "barcell" }, el("div", { class: "meter" }, fill)));
         }))));

@@ -1,5 +1,6 @@
 // Shared DOM helpers of the admin UI: el() builds DOM nodes (text is never parsed as HTML), tables,
-// links, formatting of times and sizes, status badges, and the toast that reports an action's outcome.
+// links, formatting of times (with their time zone) and sizes, status labels and badges, progress bars
+// and bar charts, and the toast that reports an action's outcome.
 
 export function el(tag, attrs, ...children) {
   const n = document.createElement(tag);
@@ -41,7 +42,19 @@ export function pkgText(p) { return p ? p.name + " " + p.version : ""; }
 export function pkgPath(p) { return encodeURIComponent(p.name) + "/" + encodeURIComponent(p.version); }
 export function pkgLink(p) { return el("a", { href: "#/packages/" + pkgPath(p) }, pkgText(p)); }
 export function vinLink(v) { return el("a", { href: "#/vehicles/" + encodeURIComponent(v), class: "vin" }, v); }
-export function when(t) { return t ? new Date(t).toLocaleString() : "—"; }
+// when is a time as people read it, with its time zone ("Dec 6, 2026, 07:02:15 UTC"); "—" for none.
+export function when(t) {
+  if (!t) return "—";
+  return new Date(t).toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" });
+}
+
+// ago is how long ago a time was ("3 min ago"), with the full time as its tooltip; "never" for none.
+export function ago(t) {
+  if (!t) return el("span", { class: "muted" }, "never");
+  const s = Math.max(0, (Date.now() - new Date(t).getTime()) / 1000);
+  const text = s < 60 ? "just now" : s < 3600 ? Math.floor(s / 60) + " min ago" : s < 86400 ? Math.floor(s / 3600) + " h ago" : Math.floor(s / 86400) + " days ago";
+  return el("span", { title: when(t) }, text);
+}
 export function bytes(n) {
   if (n === null || n === undefined) return "—";
   const u = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -63,4 +76,39 @@ export function debounce(fn, ms) {
   return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); };
 }
 
-export function badge(status) { return el("span", { class: "badge " + status }, status); }
+// statusLabel is a status as people write it: "in flight", not inFlight.
+export function statusLabel(status) {
+  return { inFlight: "in flight" }[status] || status;
+}
+
+export function badge(status) { return el("span", { class: "badge " + status, "data-status": status }, statusLabel(status)); }
+
+// The statuses of an update, in the order of their bars.
+export const STATUSES = ["pending", "inFlight", "finished", "failed", "canceled"];
+
+// stackBar is one bar split by status (counts by status name), each part as wide as its share; its
+// tooltip lists the counts.
+export function stackBar(counts, attrs) {
+  const total = STATUSES.reduce((n, k) => n + (counts[k] || 0), 0);
+  return el("div", Object.assign({ class: "stack", title: STATUSES.map((k) => statusLabel(k) + " " + (counts[k] || 0)).join(", ") }, attrs || {}),
+    STATUSES.map((k) => {
+      const seg = el("div", { class: "seg " + k });
+      seg.style.width = (total ? (100 * (counts[k] || 0)) / total : 0) + "%";
+      return seg;
+    }));
+}
+
+// barChart draws horizontal bars: rows of {label, value, cls, title, attrs}, each bar as long as its
+// value against the largest (or against max), with the value at its end.
+export function barChart(rows, opts) {
+  opts = opts || {};
+  const max = opts.max || Math.max(1, ...rows.map((r) => r.value));
+  return el("div", Object.assign({ class: "chart" }, opts.attrs || {}), rows.map((r) => {
+    const fill = el("div", { class: "fill " + (r.cls || "") });
+    fill.style.width = (100 * r.value) / max + "%";
+    return el("div", Object.assign({ class: "chart-row", title: r.title || "" }, r.attrs || {}),
+      el("span", { class: "chart-label" }, r.label),
+      el("span", { class: "meter" }, fill),
+      el("span", { class: "chart-value" }, r.text !== undefined ? r.text : String(r.value)));
+  }));
+}

@@ -1,5 +1,5 @@
 // Vehicles: search the fleet (VIN regex, package, component, attribute) and one vehicle's page.
-import { el, append, clear, $, table, pkgText, pkgPath, pkgLink, vinLink, when, toast, badge } from "./ui.js";
+import { el, append, clear, $, table, pkgText, pkgPath, pkgLink, vinLink, when, ago, toast, badge, statusLabel } from "./ui.js";
 import { api, act, showError } from "./api.js";
 import { current, reload } from "./nav.js";
 
@@ -63,15 +63,20 @@ async function vehicles() {
         ({ data, total } = await api("GET", "/vehicles?" + qs, undefined, { withTotal: true }));
         if (!ok()) return;
       }
+      // The page's pending and in-flight updates, in one call.
+      const active = data.length
+        ? await api("GET", "/stats/active_updates?" + new URLSearchParams(data.map((v) => ["vin", v.vin]))).catch(() => ({}))
+        : {};
+      if (!ok()) return;
       const wanted = mode.value === "package" && q1.value ? q1.value.toLowerCase() : null;
       const rows = data.map((v) => {
         const pk = v.packages || [];
         const shown = wanted ? pk.filter((x) => x.name.toLowerCase() === wanted) : [];
-        return [vinLink(v.vin),
+        return [vinLink(v.vin), ago(v.lastSeen), pendingText(active[v.vin]),
           v.packages ? el("span", { title: pk.map(pkgText).join("\n") }, shown.length ? shown.map(pkgText).join(", ") : pk.length + " installed") : "—",
           v.components ? v.components.join(", ") : "—",
           Object.entries(v.attributes || {}).map(([k, x]) => k + "=" + x).join(", "),
-          v.dataPlan || "—", when(v.lastSeen)];
+          v.dataPlan || "—"];
       });
       const pager = el("div", { class: "pager" },
         el("span", { id: "vehicle-total" }, total + " vehicle" + (total === 1 ? "" : "s")),
@@ -79,7 +84,7 @@ async function vehicles() {
         el("span", {}, total ? (page.offset + 1) + "–" + Math.min(total, page.offset + data.length) : ""),
         el("button", { disabled: page.offset + page.limit >= total, onclick: () => { page.offset += page.limit; search(); } }, "Next ›"),
         note ? el("span", { class: "muted" }, note) : null);
-      clear(result, pager, table(["VIN", "Packages", "Components", "Attributes", "Data plan", "Last seen"], rows, "No vehicle matches."));
+      clear(result, pager, table(["VIN", "Last seen", "Pending updates", "Packages", "Components", "Attributes", "Data plan"], rows, "No vehicle matches."));
     } catch (e) { showError(result, e); }
   }
 
@@ -116,7 +121,7 @@ async function vehicleDetail(vin) {
   append(view,
     el("p", {}, el("a", { href: "#/vehicles" }, "‹ Vehicles")),
     el("h1", {}, "Vehicle ", el("span", { class: "vin" }, v.vin)),
-    el("p", { class: "muted" }, "Last seen ", when(v.lastSeen)),
+    el("p", { class: "muted", id: "vehicle-last-seen" }, "Last seen ", v.lastSeen ? [when(v.lastSeen), " (", ago(v.lastSeen), ")"] : "never"),
     el("div", { class: "cols2" },
       el("div", { class: "stackcol" },
         el("section", { class: "card" },
@@ -164,6 +169,12 @@ async function vehicleDetail(vin) {
           el("button", { class: "danger", onclick: async () => {
             if (confirm("Delete vehicle " + vin + "?") && await act(() => api("DELETE", p), "Deleted " + vin)) location.hash = "#/vehicles";
           } }, "Delete vehicle")))));
+}
+
+// pendingText is a vehicle's waiting updates as a list cell: "2 pending, 1 in flight", or "none".
+function pendingText(c) {
+  if (!c || (!c.pending && !c.inFlight)) return el("span", { class: "muted" }, "none");
+  return el("span", { class: "pending-updates" }, [c.pending ? c.pending + " pending" : null, c.inFlight ? c.inFlight + " " + statusLabel("inFlight") : null].filter(Boolean).join(", "));
 }
 
 export const routes = [
