@@ -770,6 +770,7 @@ func TestBrowserDashboardAndProductScreens(t *testing.T) {
 	msgs := e.dialogMessages()
 	require.NotEmpty(t, msgs)
 	assert.Contains(t, msgs[len(msgs)-1], "Filters hondasEverywhere refer to it: the server will refuse to delete it")
+	assert.Contains(t, msgs[len(msgs)-1], "It is linked to 1 package: nav 2.0.0.")
 	e.do("delete the referring filter", chromedp.Click(chromedp.CSS(`button[data-delete="hondasEverywhere"]`)))
 	e.waitFor("deleted", `document.querySelector('button[data-delete="hondasEverywhere"]') === null`)
 	assert.Contains(t, e.dialogMessages()[len(e.dialogMessages())-1], "No package is linked to it and no filter refers to it.")
@@ -779,7 +780,7 @@ func TestBrowserDashboardAndProductScreens(t *testing.T) {
 	msg := e.dialogMessages()[len(e.dialogMessages())-1]
 	assert.Contains(t, msg, "Delete filter hondas?")
 	assert.Contains(t, msg, "It is linked to 1 package: nav 2.0.0.")
-	assert.Contains(t, msg, "a package left without any filter cannot be queued")
+	assert.Contains(t, msg, "each of them then goes to every vehicle its other filters select, a wider audience than today")
 	links, err = e.deps.Resolver.PackageFilters(resolver.PackageID{Name: "nav", Version: "2.0.0"})
 	require.NoError(t, err)
 	assert.Empty(t, links, "the deletion unlinked it")

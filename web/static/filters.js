@@ -25,8 +25,9 @@ async function filters() {
 }
 
 // deleteFilter asks before deleting a filter, naming what the deletion does: the packages it is linked
-// to lose it (a package left without filters cannot be queued), and filters that refer to it keep it
-// from being deleted at all.
+// to lose it, so each goes to every vehicle its other filters select (a wider audience), and filters
+// that refer to it keep it from being deleted at all. Once the user has read that and agreed, the
+// deletion removes the links too (?force=true).
 async function deleteFilter(name, done) {
   let linked = [], referring = [];
   try {
@@ -38,15 +39,15 @@ async function deleteFilter(name, done) {
   const lines = ["Delete filter " + name + "?", ""];
   if (referring.length) {
     lines.push("Filters " + referring.join(", ") + " refer to it: the server will refuse to delete it until they no longer do.");
-  } else if (linked.length) {
-    lines.push("It is linked to " + linked.length + " package" + (linked.length === 1 ? "" : "s") + ": " + linked.join(", ") + ".",
-      "Deleting it unlinks it: those packages no longer select vehicles by it, and a package left without any filter cannot be queued.",
-      "Updates already queued are not changed.");
-  } else {
-    lines.push("No package is linked to it and no filter refers to it.");
   }
+  if (linked.length) {
+    lines.push("It is linked to " + linked.length + " package" + (linked.length === 1 ? "" : "s") + ": " + linked.join(", ") + ".",
+      "Deleting it unlinks it: each of them then goes to every vehicle its other filters select, a wider audience than today; a package left without any filter cannot be queued.",
+      "Updates already queued are not changed.");
+  }
+  if (!referring.length && !linked.length) lines.push("No package is linked to it and no filter refers to it.");
   if (!confirm(lines.join("\n"))) return;
-  if (await act(() => api("DELETE", "/filters/" + encodeURIComponent(name)), "Deleted " + name)) done();
+  if (await act(() => api("DELETE", "/filters/" + encodeURIComponent(name) + (linked.length ? "?force=true" : "")), "Deleted " + name)) done();
 }
 
 // caretView shows the line of the expression an error points at, with a caret under its column.
