@@ -14,8 +14,9 @@ type SeenCounts struct {
 }
 
 // CountSeen counts the vehicles and those seen since each time. It reads every vehicle record's
-// lastSeen (decoding only the VIN and the time), in one read transaction: about a second at a million
-// vehicles, so it is for a dashboard, not for every request.
+// lastSeen (decoding only the VIN and the time) in one read transaction, so its cost is linear in the
+// fleet (16-70 ms for the 10,000 vehicles of the example fleet on a 2-core machine): it is for a
+// dashboard, not for every request.
 func (s *Service) CountSeen(since ...time.Time) (SeenCounts, error) {
 	out := SeenCounts{Seen: make([]int, len(since))}
 	cut := make([]int64, len(since))
