@@ -2,7 +2,7 @@ package dsl
 
 // Node is a node of a parsed filter. The concrete types are *Or, *And, *Not, *Const and the
 // predicates *VINMatches, *HasPackage, *HasPackageVersion, *HasComponent, *AttrCompare, *AttrIn,
-// *HasAttr and *FilterRef. Positions never take part in what a tree means: Equal ignores them.
+// *HasAttr, *FilterRef, *SeenWithin and *UpdateStatus. Positions never take part in what a tree means: Equal ignores them.
 type Node interface {
 	// Pos is where the node starts in the source (zero for trees built in code).
 	Pos() Pos
@@ -188,7 +188,7 @@ func Equal(a, b Node) bool {
 		b, ok := b.(*FilterRef)
 		return ok && a.Name.Value == b.Name.Value
 	}
-	return false
+	return equalFleetState(a, b)
 }
 
 func equalTerms(a, b []Node) bool {

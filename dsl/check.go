@@ -234,6 +234,8 @@ func (c *checker) check(n Node, d int, path []string) {
 		c.attrKey(n.Key)
 	case *FilterRef:
 		c.ref(n, path)
+	case *SeenWithin, *UpdateStatus:
+		c.checkFleetState(n)
 	case *refNode:
 		c.check(n.body, d, append(path, strings.ToLower(n.name)))
 	default:

@@ -126,7 +126,7 @@ func (p *Program) exprProgram(n Node) (*vm.Program, error) {
 
 var helperNames = map[string]bool{
 	"vin_matches": true, "has_package": true, "has_package_version": true, "has_component": true,
-	"attr_compare": true, "attr_in": true, "has_attr": true,
+	"attr_compare": true, "attr_in": true, "has_attr": true, "seen_within": true, "update_status": true,
 }
 
 func (p *Program) exprOptions() []expr.Option {
@@ -203,6 +203,10 @@ func helperName(n Node) string {
 		return "attr_in"
 	case *HasAttr:
 		return "has_attr"
+	case *SeenWithin:
+		return "seen_within"
+	case *UpdateStatus:
+		return "update_status"
 	}
 	panic(fmt.Sprintf("dsl: no helper for %T", n))
 }

@@ -289,6 +289,10 @@ func (c *completer) items(ctx context) {
 		}
 		keyword("IN", "IN (")
 	case sAttrValue, sInValue:
+		if ps.pred == "update_status" {
+			c.statusItems(add)
+			break
+		}
 		if c.o.Fleet != nil {
 			c.o.Fleet.Values(arg(0), func(v Value, n int) bool {
 				var b strings.Builder
@@ -317,7 +321,7 @@ func (c *completer) items(ctx context) {
 		if a.count != b.count {
 			return a.count > b.count
 		}
-		if a.item.Kind == KindKeyword || a.item.Kind == KindPredicate || b.item.Kind == KindKeyword || b.item.Kind == KindPredicate {
+		if a.count == 0 { // keywords, statuses, durations, saved filters: in the order offered
 			return a.order < b.order
 		}
 		return a.item.Label < b.item.Label

@@ -12,7 +12,7 @@ import (
 // against testdata/lint/fleet.json: what replaces what, and the labels in rank order.
 func TestCompleteAtEveryPositionClass(t *testing.T) {
 	fleet := loadLintFleet(t)
-	primaries := []string{"vin_matches", "has_package", "has_component", "attr", "has_attr", "filter", "NOT", "TRUE", "FALSE", "("}
+	primaries := []string{"vin_matches", "has_package", "has_component", "attr", "has_attr", "filter", "seen_within", "update_status", "NOT", "TRUE", "FALSE", "("}
 	ops := []string{"==", "!=", "<", "<=", ">", ">="}
 	for _, c := range []struct {
 		name     string
@@ -48,6 +48,12 @@ func TestCompleteAtEveryPositionClass(t *testing.T) {
 		{"after IN", `attr "market" IN |`, "", []string{"("}, KindKeyword},
 		{"after a list value", `attr "market" IN ("DE"|`, "", []string{",", ")"}, KindKeyword},
 		{"saved filter", `filter "pro|"`, `"pro"`, []string{"production"}, KindFilter},
+		{"seen_within duration", `seen_within "|`, `"`, []string{"1h", "24h", "7d", "30d", "90d"}, KindValue},
+		{"update_status package", `update_status "op|"`, `"op"`, []string{"openssl"}, KindPackage},
+		{"update_status version", `update_status "openssl" |`, "", []string{"1.1.1", "3.0.2"}, KindVersion},
+		{"update_status operator", `update_status "openssl" "3.0.2" |`, "", []string{"==", "!=", "IN"}, KindKeyword},
+		{"update_status status", `update_status "openssl" "3.0.2" == "f|"`, `"f"`, []string{"finished", "failed", "inFlight"}, KindStatus},
+		{"update_status status list", `update_status "openssl" "3.0.2" IN ("failed", |`, "", []string{"pending", "inFlight", "finished", "failed", "canceled"}, KindStatus},
 		{"inside a comment", `TRUE /* has_| */`, "", nil, ""},
 		{"after a syntax error", `vin_matches x AND has_package "med|`, `"med`, []string{"media-player"}, KindPackage},
 		{"a string where none may come", `TRUE "x|"`, "", nil, ""},

@@ -86,6 +86,8 @@ func evalNode(n Node, v *Vehicle) bool {
 	case *HasAttr:
 		_, ok := v.Attrs[n.Key.Value]
 		return ok
+	case *SeenWithin, *UpdateStatus:
+		return evalFleetState(n, v)
 	}
 	panic("dsl: cannot evaluate an unchecked tree")
 }

@@ -80,6 +80,8 @@ func format(b *strings.Builder, n Node) {
 	case *refNode:
 		b.WriteString("filter ")
 		formatStr(b, n.name)
+	default:
+		formatFleetState(b, n)
 	}
 }
 

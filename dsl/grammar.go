@@ -21,10 +21,10 @@ type pAnd struct {
 }
 
 // pUnary is a term: NOT*, then a parenthesised expression, a constant or a predicate. Exactly one
-// of Paren, Const, Pred, Pkg and Attr is set.
+// of Paren, Const, Pred, Pkg, Attr and Upd is set.
 type pUnary struct {
 	Nots    []*pNot     `parser:"@@*"`
-	Pred    lexer.Token `parser:"( ( @('vin_matches':Keyword | 'has_component':Keyword | 'has_attr':Keyword | 'filter':Keyword)"`
+	Pred    lexer.Token `parser:"( ( @('vin_matches':Keyword | 'has_component':Keyword | 'has_attr':Keyword | 'filter':Keyword | 'seen_within':Keyword)"`
 	Arg     lexer.Token `parser:"    @String )"`
 	Pkg     lexer.Token `parser:"| ( @'has_package':Keyword"`
 	PkgName lexer.Token `parser:"    @String"`
@@ -36,6 +36,12 @@ type pUnary struct {
 	AttrOp  lexer.Token `parser:"    ( @Op"`
 	AttrVal lexer.Token `parser:"      @(String | Number)"`
 	In      []*pValue   `parser:"    | 'in':Keyword '(':Punct @@ ( ',':Punct @@ )* ')':Punct ) )"`
+	Upd     lexer.Token `parser:"| ( @'update_status':Keyword"`
+	UpdName lexer.Token `parser:"    @String"`
+	UpdVer  lexer.Token `parser:"    @String"`
+	UpdOp   lexer.Token `parser:"    ( @Op"`
+	UpdSt   lexer.Token `parser:"      @String"`
+	UpdIn   []*pStatus  `parser:"    | 'in':Keyword '(':Punct @@ ( ',':Punct @@ )* ')':Punct ) )"`
 	Const   lexer.Token `parser:"| @('true':Keyword | 'false':Keyword)"`
 	Open    lexer.Token `parser:"| @'(':Punct"`
 	Paren   *pOr        `parser:"  @@ ')':Punct )"`
@@ -48,6 +54,10 @@ type pNot struct {
 
 type pValue struct {
 	Tok lexer.Token `parser:"@(String | Number)"`
+}
+
+type pStatus struct {
+	Tok lexer.Token `parser:"@String"`
 }
 
 // grammar is built in init: a package-level initializer would run before the symbol table exists,
@@ -105,7 +115,7 @@ func (p *pUnary) pos() Pos {
 	case len(p.Nots) > 0:
 		return toPos(p.Nots[0].Tok.Pos)
 	}
-	for _, t := range []lexer.Token{p.Open, p.Const, p.Pred, p.Pkg, p.Attr} {
+	for _, t := range []lexer.Token{p.Open, p.Const, p.Pred, p.Pkg, p.Attr, p.Upd} {
 		if set(t) {
 			return toPos(t.Pos)
 		}
@@ -138,7 +148,20 @@ func (p *pUnary) primary(src *source) Node {
 			return &HasAttr{Key: arg, At: at}
 		case "filter":
 			return &FilterRef{Name: arg, At: at}
+		case "seen_within":
+			return &SeenWithin{Duration: arg, At: at}
 		}
+	case set(p.Upd):
+		n := &UpdateStatus{Name: toStr(p.UpdName, src), Version: toStr(p.UpdVer, src), At: toPos(p.Upd.Pos)}
+		if set(p.UpdOp) {
+			n.Op, n.OpAt, n.Statuses = CmpOp(p.UpdOp.Value), toPos(p.UpdOp.Pos), []Str{toStr(p.UpdSt, src)}
+			return n
+		}
+		n.In = true
+		for _, v := range p.UpdIn {
+			n.Statuses = append(n.Statuses, toStr(v.Tok, src))
+		}
+		return n
 	case set(p.Pkg):
 		at := toPos(p.Pkg.Pos)
 		if set(p.PkgOp) {

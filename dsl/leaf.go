@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"strings"
+	"time"
 )
 
 // leaf is a compiled predicate: its regexes compiled once, names lower-cased, versions parsed.
@@ -18,6 +19,11 @@ type leaf struct {
 	ver  Version
 	key  string
 	vals []Value
+
+	// seen_within and update_status
+	dur      time.Duration
+	ver2     string
+	statuses []string
 
 	// vin_matches: the literal the VIN must start with, and whether that is the whole condition;
 	// the grams every VIN it matches has.
@@ -137,6 +143,8 @@ func newLeaf(n Node) *leaf {
 		}
 	case *HasAttr:
 		l.key = n.Key.Value
+	default:
+		newFleetStateLeaf(l, n)
 	}
 	return l
 }
@@ -170,7 +178,7 @@ func (l *leaf) match(v *Vehicle) bool {
 		a, ok := v.Attrs[l.key]
 		return ok && l.matchAttr(a)
 	}
-	return false
+	return l.matchFleetState(v)
 }
 
 func (l *leaf) matchPackage(name, version string) bool {

@@ -3,6 +3,7 @@ package dsl
 import (
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
@@ -183,3 +184,37 @@ func (x *memIndex) Values(key string, fn func(Value, int) bool) {
 
 // HasVINPrefix implements Vocabulary.
 func (x *memIndex) HasVINPrefix(prefix string) bool { return !x.VINPrefix(prefix).IsEmpty() }
+
+// Now, SeenSince and UpdateStatus make memIndex a FleetStateIndex: the generated vehicles' own
+// state, evaluated at genNow.
+func (x *memIndex) Now() time.Time { return genNow }
+
+func (x *memIndex) SeenSince(t time.Time) *roaring.Bitmap {
+	out := roaring.New()
+	for i, v := range x.vehicles {
+		if !v.LastSeen.IsZero() && (v.LastSeen.Equal(t) || v.LastSeen.After(t)) {
+			out.Add(uint32(i))
+		}
+	}
+	return out
+}
+
+func (x *memIndex) UpdateStatus(name, version, status string) *roaring.Bitmap {
+	out := roaring.New()
+	for i, v := range x.vehicles {
+		latest := ""
+		for _, u := range v.Updates {
+			if strings.EqualFold(u.Name, name) && u.Version == version {
+				latest = u.Status
+			}
+		}
+		if latest == status {
+			out.Add(uint32(i))
+		}
+	}
+	return out
+}
+
+// withoutFleetState hides the fleet-state bitmaps of an index: the plan checks those leaves vehicle
+// by vehicle.
+type withoutFleetState struct{ Index }

@@ -191,6 +191,8 @@ var argWhat = map[string]string{
 	"attr":          "the attribute name",
 	"has_attr":      "the attribute name",
 	"filter":        "the filter name",
+	"seen_within":   `the duration, such as "7d"`,
+	"update_status": "the package name",
 }
 
 // firstRejected runs the grammar's automaton over toks and returns the first token it does not accept
@@ -261,6 +263,8 @@ func (ps *parseState) step(t token) bool {
 		switch ps.pred {
 		case "has_package":
 			ps.st = sPkgSecond
+		case "update_status":
+			ps.st = sUpdVersion
 		case "attr":
 			ps.st = sAttrOp
 		default:
@@ -300,10 +304,24 @@ func (ps *parseState) step(t token) bool {
 		}
 		ps.st = sInValue
 	case sInValue:
-		if t.typ != tString && t.typ != tNumber {
+		if t.typ != tString && (t.typ != tNumber || ps.pred == "update_status") {
 			return false
 		}
 		ps.st = sInNext
+	case sUpdVersion, sUpdStatus:
+		if t.typ != tString {
+			return false
+		}
+		ps.st = map[state]state{sUpdVersion: sUpdOp, sUpdStatus: sAfter}[ps.st]
+	case sUpdOp:
+		switch {
+		case t.typ == tOp:
+			ps.st = sUpdStatus
+		case t.is(tKeyword, "in"):
+			ps.st = sInOpen
+		default:
+			return false
+		}
 	case sInNext:
 		switch {
 		case t.is(tPunct, ","):
@@ -338,8 +356,19 @@ func (ps parseState) expected() string {
 		return `a quoted version (such as "1.2.3")`
 	case sAttrOp:
 		return "a comparison operator (" + cmpOps + ") or IN"
-	case sAttrValue, sInValue:
+	case sInValue:
+		if ps.pred == "update_status" {
+			return "a quoted status (" + statusList + ")"
+		}
 		return "a quoted string or a number"
+	case sAttrValue:
+		return "a quoted string or a number"
+	case sUpdVersion:
+		return `a quoted version (the exact version, such as "1.2.3")`
+	case sUpdOp:
+		return "== or != or IN"
+	case sUpdStatus:
+		return "a quoted status (" + statusList + ")"
 	case sInOpen:
 		return `"(" to open the list of values`
 	case sInNext:
@@ -351,7 +380,7 @@ func (ps parseState) expected() string {
 // message is "unexpected X, expected Y" with a hint for the common mistakes.
 func (ps parseState) message(src *source, t token) string {
 	msg := fmt.Sprintf("unexpected %s, expected %s", t.describe(), ps.expected())
-	wantsString := ps.st == sArg || ps.st == sPkgSecond || ps.st == sPkgVersion
+	wantsString := ps.st == sArg || ps.st == sPkgSecond || ps.st == sPkgVersion || ps.st == sUpdVersion || ps.st == sUpdStatus
 	wantsValue := ps.st == sAttrValue || ps.st == sInValue
 	switch {
 	case t.is(tKeyword, "and") || t.is(tKeyword, "or"):
@@ -385,7 +414,7 @@ func (ps parseState) suggest(t token) string {
 		names = primaryKeywords
 	case sAfter:
 		names = []string{"AND", "OR"}
-	case sAttrOp:
+	case sAttrOp, sUpdOp:
 		names = []string{"IN"}
 	default:
 		return ""
@@ -394,7 +423,7 @@ func (ps parseState) suggest(t token) string {
 }
 
 // primaryKeywords are the words that can start a primary, as Format writes them.
-var primaryKeywords = []string{"vin_matches", "has_package", "has_component", "attr", "has_attr", "filter", "NOT", "TRUE", "FALSE"}
+var primaryKeywords = []string{"vin_matches", "has_package", "has_component", "attr", "has_attr", "filter", "seen_within", "update_status", "NOT", "TRUE", "FALSE"}
 
 // bareWord is the run of characters an author probably meant as one unquoted argument.
 func bareWord(s string) string {

@@ -177,6 +177,8 @@ func (p *Program) leafBitmap(l *leaf, idx Index) *roaring.Bitmap {
 		return idx.Components(l.matchComponent)
 	case *AttrCompare, *AttrIn, *HasAttr:
 		return idx.Attr(l.key, l.matchAttr)
+	case *SeenWithin, *UpdateStatus:
+		return p.fleetStateBitmap(l, idx)
 	}
 	panic("dsl: leaf has no index")
 }

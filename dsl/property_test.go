@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -80,8 +81,39 @@ func (g treeGen) value() Value {
 	return Value{Str: g.str()}
 }
 
+// genNow is the moment generated vehicles are evaluated at; genAges are how long before it they
+// were last seen (0: never), boundaries of genDurations included.
+var (
+	genNow       = time.Date(2026, 12, 6, 7, 0, 0, 0, time.UTC)
+	genDurations = []string{"90s", "15m", "24h", "7d", "30d", "1d"}
+	genAges      = []time.Duration{0, 30 * time.Second, 90 * time.Second, 10 * time.Minute, 2 * time.Hour, 24 * time.Hour, 3 * 24 * time.Hour, 40 * 24 * time.Hour}
+)
+
+func (g treeGen) fleetStateLeaf() Node {
+	if g.r.IntN(3) == 0 {
+		d := g.pick(genDurations)
+		if !g.evalish && g.r.IntN(2) == 0 {
+			d = g.str()
+		}
+		return &SeenWithin{Duration: Str{Value: d}}
+	}
+	n := &UpdateStatus{Name: g.name(genNames), Version: Str{Value: g.pick(genVersions[:3])}}
+	if g.r.IntN(3) == 0 {
+		n.In = true
+		for k := g.r.IntN(3) + 1; k > 0; k-- {
+			n.Statuses = append(n.Statuses, Str{Value: g.pick(Statuses)})
+		}
+		return n
+	}
+	n.Op = []CmpOp{OpEq, OpNe}[g.r.IntN(2)]
+	n.Statuses = []Str{{Value: g.pick(Statuses)}}
+	return n
+}
+
 func (g treeGen) leaf() Node {
-	switch g.r.IntN(10) {
+	switch g.r.IntN(12) {
+	case 9, 10:
+		return g.fleetStateLeaf()
 	case 0:
 		return &Const{Value: g.r.IntN(2) == 0}
 	case 1:
@@ -140,6 +172,13 @@ func (g treeGen) vehicle() *Vehicle {
 	}
 	for k := g.r.IntN(3); k > 0; k-- {
 		v.Components = append(v.Components, g.pick([]string{"ECU1234", "ECU1235", "TCU9", "a|b", "X"}))
+	}
+	v.Now = genNow
+	if age := genAges[g.r.IntN(len(genAges))]; age > 0 {
+		v.LastSeen = genNow.Add(-age)
+	}
+	for k := g.r.IntN(3); k > 0; k-- {
+		v.Updates = append(v.Updates, UpdateState{Name: g.pick(genNames), Version: g.pick(genVersions[:3]), Status: g.pick(Statuses)})
 	}
 	if g.r.IntN(4) > 0 {
 		v.Attrs = map[string]Value{}
@@ -202,6 +241,8 @@ func TestEvaluatorsAgreeOnGeneratedTrees(t *testing.T) {
 		require.Equal(t, uint64(len(want)), p.Count(idx))
 		got = p.Select(gidx).ToArray()
 		require.Equal(t, want, got, "seed %d, tree %d: index plan with VIN grams differs for %s", seed, i, src)
+		got = p.Select(withoutFleetState{idx}).ToArray()
+		require.Equal(t, want, got, "seed %d, tree %d: index plan without fleet-state bitmaps differs for %s", seed, i, src)
 		if len(want) > 0 && len(want) < len(fleet) {
 			matchedSome++
 		}

@@ -1,6 +1,10 @@
 package dsl
 
-import "github.com/RoaringBitmap/roaring/v2"
+import (
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+)
 
 // Package is one installed package as filters see it.
 type Package struct{ Name, Version string }
@@ -19,6 +23,18 @@ type Vehicle struct {
 	Packages   []Package
 	Components []string
 	Attrs      map[string]Value
+
+	// The fleet state, which the server's engine owns: when the vehicle last called the server (zero:
+	// never), the status of its most recent update of each package version it has had updates of,
+	// and the moment seen_within is evaluated at (zero: the time of evaluation).
+	LastSeen time.Time
+	Updates  []UpdateState
+	Now      time.Time
+}
+
+// UpdateState is the status of a vehicle's most recent update of one package version.
+type UpdateState struct {
+	Name, Version, Status string
 }
 
 // Index answers filter leaves from inverted indexes over a fleet whose vehicles have uint32 ids.

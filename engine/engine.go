@@ -147,6 +147,10 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 	if err := s.loadRequests(); err != nil {
 		return nil, err
 	}
+	res.SetClock(s.now)
+	if err := s.loadFleetState(); err != nil {
+		return nil, err
+	}
 	res.AddHooks(s.hooks())
 	return s, nil
 }
@@ -161,7 +165,16 @@ func (s *Service) now() time.Time { return s.opt.Now().UTC() }
 func (s *Service) update(fn func(store.Txn) error) error {
 	var err error
 	for i := 0; i < 20; i++ {
-		err = s.db.Update(fn)
+		var x *engineTx
+		err = s.db.Update(func(t store.Txn) error {
+			x = &engineTx{Txn: t}
+			return fn(x)
+		})
+		if err == nil {
+			for _, f := range x.after {
+				f()
+			}
+		}
 		if !errors.Is(err, store.ErrConflict) {
 			return err
 		}

@@ -345,6 +345,15 @@ func (s *Service) writeChunk(r *UpdateRequest, chunk []resolver.Target, active m
 	if err := wb.Flush(); err != nil {
 		return 0, 0, false, err
 	}
+	if r.PackageID != nil {
+		changes := make([]resolver.UpdateChange, 0, n)
+		for _, tg := range chunk {
+			if !active[tg.VIN] {
+				changes = append(changes, resolver.UpdateChange{VIN: tg.VIN, Package: *r.PackageID, Status: string(Pending)})
+			}
+		}
+		s.res.SetUpdateStatuses(changes)
+	}
 	return n, skipped, false, nil
 }
 
@@ -471,7 +480,11 @@ func (s *Service) transition(t store.Txn, vin, id string, rec *updRec, to Status
 	if !to.active() { // a final update has no cancel left to answer
 		rec.Flags &^= flagCancelRequested
 	}
-	return t.Set(updKey(vin, id), encodeUpd(rec))
+	if err := t.Set(updKey(vin, id), encodeUpd(rec)); err != nil {
+		return err
+	}
+	s.noteStatus(t, vin, rec.Req, to)
+	return nil
 }
 
 // scanVehicle returns the stored updates of one vehicle.

@@ -552,6 +552,7 @@ func (s *Service) Explain(expr, vin string) (bool, *dsl.Explanation, error) {
 	if !ok {
 		return false, nil, missingVehicle(vin)
 	}
+	v.Now = s.index.Now()
 	e := p.Explain(&v)
 	return e.Value, e, nil
 }

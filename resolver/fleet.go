@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -80,6 +81,9 @@ func (s *Service) loadIndex() error {
 // toDSL is the vehicle as filters see it: foreign packages left out.
 func toDSL(v *vehicleRec, known func(PackageID) bool) dsl.Vehicle {
 	out := dsl.Vehicle{VIN: v.VIN, Components: v.Components, Attrs: v.Attrs}
+	if v.LastSeen != 0 {
+		out.LastSeen = time.Unix(0, v.LastSeen)
+	}
 	if len(v.Packages) > 0 {
 		out.Packages = make([]dsl.Package, 0, len(v.Packages))
 		for _, p := range v.Packages {

@@ -61,6 +61,8 @@ type FleetIndex struct {
 	attrs    map[string]map[attrKey]*attrEntry
 	attrSets map[string]*attrSet
 
+	state fleetState // last seen and update statuses (fleetstate.go)
+
 	vinArena []byte // current chunk VINs are copied into
 	keyBuf   []byte // scratch for attribute-set keys (write lock held)
 }
@@ -311,6 +313,7 @@ func (x *FleetIndex) index(id uint32, v *dsl.Vehicle, arena []uint32) []uint32 {
 		x.parts.bms[cid].Add(id)
 		arena = append(arena, cid)
 	}
+	x.setSeen(id, unixSeconds(v.LastSeen))
 	r := &x.recs[id]
 	r.npk = uint32(npk)
 	r.attrs = x.internAttrs(v.Attrs)
@@ -430,6 +433,7 @@ func (x *FleetIndex) Delete(vin string) {
 		return
 	}
 	x.unindex(id)
+	x.clearState(id)
 	delete(x.byVIN, vin)
 	x.universe.Remove(id)
 	if bm := x.byWMI[wmi(vin)]; bm != nil {
@@ -645,6 +649,7 @@ func (x *FleetIndex) vehicle(id uint32) *dsl.Vehicle {
 	if r.attrs != nil {
 		v.Attrs = r.attrs.m
 	}
+	x.fillState(id, v)
 	return v
 }
 

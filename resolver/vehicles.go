@@ -526,7 +526,10 @@ func (s *Service) SetLastSeen(t store.Txn, vin string, at time.Time) error {
 	}
 	nv := *v
 	nv.LastSeen = at.UnixNano()
-	return putVehicle(t, &nv)
+	if err := putVehicle(t, &nv); err != nil {
+		return err
+	}
+	return afterCommit(t, func() { s.index.SetSeen(vin, at) })
 }
 
 // and intersects the read-only bitmap b with acc (nil: every vehicle), into a new bitmap.
