@@ -20,6 +20,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -65,8 +66,9 @@ type browserEnv struct {
 	shots  string       // where screenshots go, "" for none
 	client *http.Client // trusts the test server's certificate
 
-	mu      sync.Mutex
-	dialogs []string // the messages of the confirm() dialogs accepted so far
+	mu         sync.Mutex
+	dialogs    []string // the messages of the confirm() dialogs accepted so far
+	exceptions []string // uncaught exceptions of the page's scripts
 }
 
 // dialogMessages returns the messages of the dialogs accepted so far.
@@ -134,6 +136,29 @@ func newBrowserEnvTLS(t *testing.T, tlsServer bool) *browserEnv {
 			_, _ = chromedp.Call(ctx, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: true})
 		}
 	}()
+
+	// An uncaught exception of the UI's scripts (a module that fails to load, a screen that throws) fails
+	// the test that met it.
+	exceptions := chromedp.Events(ctx, cdpruntime.ExceptionThrown)
+	go func() {
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			msg := ev.ExceptionDetails.Text
+			if ev.ExceptionDetails.Exception != nil {
+				msg += " " + ev.ExceptionDetails.Exception.Description
+			}
+			e.mu.Lock()
+			e.exceptions = append(e.exceptions, fmt.Sprintf("%s (%s:%d)", msg, ev.ExceptionDetails.URL, ev.ExceptionDetails.LineNumber+1))
+			e.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		assert.Empty(t, e.exceptions, "uncaught exceptions in the admin UI")
+	})
 
 	if os.Getenv("SOTA_SCREENSHOTS") == "1" {
 		e.shots = filepath.Join("..", "docs", "screenshots")
