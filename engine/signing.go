@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"sota/resolver"
+	"sota/store"
 )
 
 // Signing vouches for binaries when signed update metadata is on (package signing implements it).
@@ -42,4 +43,19 @@ func installed(targets []resolver.Target) []resolver.PackageID {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
 	return ids
+}
+
+// Binaries returns the binary records of the packages in one read; ok[i] is false for a package
+// without an uploaded binary.
+func (s *Service) Binaries(ids []resolver.PackageID) (bins []Binary, ok []bool, err error) {
+	bins, ok = make([]Binary, len(ids)), make([]bool, len(ids))
+	err = s.db.View(func(t store.Txn) error {
+		for i, id := range ids {
+			if bins[i], ok[i], err = s.binary(t, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return bins, ok, err
 }

@@ -6,7 +6,6 @@ package signing
 // DirectorExpiry is left), cached in memory and stored so that versions only grow across restarts.
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 
 	"sota/engine"
 	"sota/errs"
+	"sota/resolver"
 	"sota/store"
 )
 
@@ -31,7 +31,7 @@ type DirectorCustom struct {
 // dirRec is a vehicle's current director metadata.
 type dirRec struct {
 	Version   int64     `json:"version"`
-	Digest    string    `json:"digest"` // of the targets it lists
+	Digest    string    `json:"digest"` // the key of the targets it lists (currentTargets)
 	Expires   time.Time `json:"expires"`
 	Targets   []byte    `json:"targets"`
 	Snapshot  []byte    `json:"snapshot"`
@@ -83,24 +83,31 @@ func (s *Service) DirectorMetadata(vin, file string) ([]byte, error) {
 }
 
 // currentTargets lists the files of the vehicle's current update (the one its notification offers or
-// it has in flight) with their digest.
-func (s *Service) currentTargets(vin string) ([]dirTarget, string, error) {
+// it has in flight) and a key that changes whenever they do. The list is built only when build is set
+// (to sign); the key alone decides whether the cached signature still holds.
+func (s *Service) currentTargets(vin string, build bool) ([]dirTarget, string, error) {
 	u, ok, _, err := s.eng.NextUpdate(vin)
 	if err != nil {
 		return nil, "", err
 	}
-	h := sha256.New()
 	if !ok || u.Kind != engine.KindInstall {
-		return nil, hex.EncodeToString(h.Sum(nil)), nil
+		return nil, "", nil
 	}
-	out := make([]dirTarget, 0, len(u.Install))
-	for i, id := range u.Install {
-		b, ok, err := s.eng.Binary(id)
-		if err != nil {
-			return nil, "", err
-		}
-		if !ok {
+	bins, have, err := s.binaries(u.Install)
+	if err != nil {
+		return nil, "", err
+	}
+	var key strings.Builder
+	key.WriteString(u.ID)
+	var out []dirTarget
+	for i, b := range bins {
+		if !have[i] {
 			continue // nothing to vouch for; the vehicle finds the file missing and refuses
+		}
+		name := TargetName(b.Name, b.Version, b.FileName)
+		key.WriteString("|" + name + "|" + b.SHA256 + "|" + strconv.FormatInt(b.Size, 10))
+		if !build {
+			continue
 		}
 		sum, err := hexBytes(b.SHA256)
 		if err != nil {
@@ -108,20 +115,15 @@ func (s *Service) currentTargets(vin string) ([]dirTarget, string, error) {
 		}
 		c, _ := json.Marshal(DirectorCustom{VIN: vin, UpdateID: u.ID, InstallOrder: i})
 		raw := json.RawMessage(c)
-		name := TargetName(b.Name, b.Version, b.FileName)
 		out = append(out, dirTarget{name: name, file: metadata.TargetFiles{Length: b.Size, Hashes: metadata.Hashes{"sha256": sum}, Custom: &raw, Path: name}})
-		h.Write([]byte(name))
-		h.Write([]byte{0})
-		h.Write(c)
-		h.Write([]byte(b.SHA256 + strconv.FormatInt(b.Size, 10) + "\n"))
 	}
-	return out, hex.EncodeToString(h.Sum(nil)), nil
+	return out, key.String(), nil
 }
 
 // director returns the vehicle's current director metadata, signing a new version when its update
 // changed or the signed one has less than half of its lifetime left.
 func (s *Service) director(vin string) (*dirRec, error) {
-	targets, digest, err := s.currentTargets(vin)
+	_, digest, err := s.currentTargets(vin, false)
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +134,11 @@ func (s *Service) director(vin string) (*dirRec, error) {
 	}
 	s.dirMu.Lock()
 	defer s.dirMu.Unlock()
+	// under the lock, what is current now (it may have changed since the check above)
+	targets, digest, err := s.currentTargets(vin, true)
+	if err != nil {
+		return nil, err
+	}
 	var rec *dirRec
 	err = s.db.Update(func(t store.Txn) error {
 		rec = nil
@@ -204,4 +211,46 @@ func (s *Service) signDirector(version int64, targets []dirTarget, now time.Time
 		return nil, err
 	}
 	return &dirRec{Version: version, Expires: exp, Targets: tb, Snapshot: sb, Timestamp: tsb}, nil
+}
+
+// signedBinary is a binary record that matched the signed targets of one targets version: while that
+// version is current the record cannot change (an upload over a signed binary is refused).
+type signedBinary struct {
+	b              engine.Binary
+	targetsVersion int64
+}
+
+// binaries returns the binary records of the packages, from the cache for those in the current signed
+// targets and from the store for the others.
+func (s *Service) binaries(ids []resolver.PackageID) ([]engine.Binary, []bool, error) {
+	img := s.current()
+	tv := img.targets.Signed.Version
+	bins, have := make([]engine.Binary, len(ids)), make([]bool, len(ids))
+	var miss []resolver.PackageID
+	var at []int
+	for i, id := range ids {
+		if c, ok := s.binCache.Load(packageKey(id.Name, id.Version)); ok && c.(signedBinary).targetsVersion == tv {
+			bins[i], have[i] = c.(signedBinary).b, true
+			continue
+		}
+		miss, at = append(miss, id), append(at, i)
+	}
+	if len(miss) == 0 {
+		return bins, have, nil
+	}
+	got, ok, err := s.eng.Binaries(miss)
+	if err != nil {
+		return nil, nil, err
+	}
+	for j, i := range at {
+		bins[i], have[i] = got[j], ok[j]
+		if !ok[j] {
+			continue
+		}
+		k := packageKey(got[j].Name, got[j].Version)
+		if st, signed := img.signed[k]; signed && st.file.Length == got[j].Size && hex.EncodeToString(st.file.Hashes["sha256"]) == got[j].SHA256 {
+			s.binCache.Store(k, signedBinary{b: got[j], targetsVersion: tv})
+		}
+	}
+	return bins, have, nil
 }

@@ -79,6 +79,7 @@ type Service struct {
 
 	dirMu    sync.Mutex // serialises director signing
 	dirCache sync.Map   // vin -> *dirRec
+	binCache sync.Map   // packageKey -> signedBinary
 }
 
 // image is one state of the image repository.
