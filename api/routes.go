@@ -219,8 +219,8 @@ func (s *Server) routeTable() []Route {
 			// TUF metadata and signed target files are public; uploads need offline signatures besides
 			{Method: get, Path: v1 + "/tuf/image/:file", Role: pub, Handler: h.imageMetadata},
 			{Method: get, Path: v1 + "/tuf/image/targets/:name/:version/:file", Role: pub, Handler: h.targetFile},
-			{Method: post, Path: v1 + "/tuf/image/targets", Role: adm, Audited: audit, Handler: h.uploadTargets},
-			{Method: post, Path: v1 + "/tuf/image/root", Role: adm, Audited: audit, Handler: h.uploadRoot},
+			{Method: post, Path: v1 + "/tuf/image/targets", Role: adm, Audited: audit, Handler: s.signingRoute(signingHandlers.uploadTargets)},
+			{Method: post, Path: v1 + "/tuf/image/root", Role: adm, Audited: audit, Handler: s.signingRoute(signingHandlers.uploadRoot)},
 			{Method: get, Path: v1 + "/vehicle_updates/:vin/tuf/:file", Role: dev, Handler: h.directorMetadata},
 		}...)
 	}

@@ -13,9 +13,19 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"sota/errs"
+	"sota/signing"
 )
 
-type signingHandlers struct{ s *Server }
+type signingHandlers struct {
+	s   *Server
+	sig *signing.Service // with the request's audit hook for the uploads (signingRoute)
+}
+
+// signingRoute serves an upload route with a signing handle that writes the request's audit entry in
+// the change's transaction.
+func (s *Server) signingRoute(f func(signingHandlers, *gin.Context)) gin.HandlerFunc {
+	return func(c *gin.Context) { f(signingHandlers{s: s, sig: s.deps.Signing.With(auditHook(c))}, c) }
+}
 
 func writeMetadata(c *gin.Context, b []byte, err error) {
 	if err != nil {
@@ -66,7 +76,7 @@ func (h signingHandlers) uploadTargets(c *gin.Context) {
 	if !ok {
 		return
 	}
-	v, err := h.s.deps.Signing.UploadTargets(b)
+	v, err := h.sig.UploadTargets(b)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -79,7 +89,7 @@ func (h signingHandlers) uploadRoot(c *gin.Context) {
 	if !ok {
 		return
 	}
-	v, err := h.s.deps.Signing.UploadRoot(b)
+	v, err := h.sig.UploadRoot(b)
 	if err != nil {
 		writeError(c, err)
 		return

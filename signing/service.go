@@ -63,7 +63,21 @@ type Options struct {
 
 // Service is the image repository and the director over the store. Safe for concurrent use.
 type Service struct {
-	db  *store.DB
+	*state
+	db *store.DB // a handle from With writes through store.DB.With
+}
+
+// With returns a handle on the same service whose first committing write also runs h in its
+// transaction (the audit-log entry of the API call that makes the change); nil h returns s.
+func (s *Service) With(h *store.Hook) *Service {
+	if h == nil {
+		return s
+	}
+	return &Service{state: s.state, db: s.db.With(h)}
+}
+
+// state is what every handle of one Service shares.
+type state struct {
 	eng *engine.Service
 	now func() time.Time
 	log *slog.Logger
@@ -129,7 +143,7 @@ func New(db *store.DB, eng *engine.Service, o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Service{db: db, eng: eng, now: func() time.Time { return o.Now().UTC() }, log: o.Logger}
+	s := &Service{db: db, state: &state{eng: eng, now: func() time.Time { return o.Now().UTC() }, log: o.Logger}}
 	var have bool
 	if err := db.View(func(t store.Txn) error {
 		var err error
