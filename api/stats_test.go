@@ -83,6 +83,11 @@ func TestDashboardStats(t *testing.T) {
 	e.restart()
 	e.do("GET", "/api/v1/stats/failures?hours=1", nil, &failures)
 	assert.Equal(t, 3, failures.Total, "read back after a restart")
+	fleet.SeenLastDay, fleet.SeenLast30Days = 0, 0
+	e.do("GET", "/api/v1/stats/fleet", nil, &fleet)
+	assert.Equal(t, 4, fleet.Vehicles)
+	assert.Equal(t, 1, fleet.SeenLastDay, "from the index rebuilt at start")
+	assert.Equal(t, 2, fleet.SeenLast30Days)
 
 	for _, bad := range []string{"/api/v1/stats/failures?hours=0", "/api/v1/stats/failures?hours=721", "/api/v1/stats/failures?hours=day", "/api/v1/stats/active_updates", "/api/v1/stats/active_updates?vin="} {
 		code, errCode := e.status("GET", bad, nil)
