@@ -8,12 +8,12 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"sota/auth"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"sota/auth"
 	"sota/errs"
 	"sota/web"
 )
@@ -57,7 +57,7 @@ func (s *Server) authenticate() gin.HandlerFunc {
 			s.authenticateDDI(c)
 			return
 		case RoleRVI:
-			c.Next()
+			s.authenticateRVI(c)
 			return
 		}
 		id, err := s.identify(c)
@@ -89,6 +89,9 @@ func (s *Server) authenticate() gin.HandlerFunc {
 // serve runs the handler for an authenticated caller, with the audit entry of an audited route.
 func (s *Server) serve(c *gin.Context, rt *Route, id *identity) {
 	c.Set(identityKey, id)
+	if rt != nil && rt.Long {
+		liftDeadlines(c)
+	}
 	if rt == nil || !rt.Audited || s.auth == nil {
 		c.Next()
 		return
@@ -119,6 +122,9 @@ func (s *Server) authenticateDevice(c *gin.Context) {
 		return
 	}
 	s.deps.Engine.Contact(vin)
+	if rt := s.route(c); rt != nil && rt.Long {
+		liftDeadlines(c)
+	}
 	c.Next()
 }
 
@@ -256,7 +262,7 @@ func (s *Server) login(c *gin.Context) {
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: SessionCookie, Value: id, Path: "/", MaxAge: int(auth.SessionTTL.Seconds()), Expires: sess.ExpiresAt,
-		HttpOnly: true, Secure: c.Request.TLS != nil, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: s.secure(c.Request), SameSite: http.SameSiteStrictMode,
 	})
 	redirect(c, next)
 }
@@ -270,7 +276,7 @@ func (s *Server) logout(c *gin.Context) {
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: c.Request.TLS != nil, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: s.secure(c.Request), SameSite: http.SameSiteStrictMode,
 	})
 	redirect(c, "/login")
 }

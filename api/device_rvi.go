@@ -32,6 +32,7 @@ import (
 // RVIConfig enables the RVI transport when NodeURL is set.
 type RVIConfig struct {
 	NodeURL    string        // the RVI node's JSON-RPC endpoint (--rvi-url)
+	Token      string        // bearer token the node sends on inbound calls (--rvi-token)
 	SelfURL    string        // this server's base URL as the node reaches it (for register_service)
 	AckTimeout time.Duration // default 30 s
 	Resends    int           // default 5

@@ -54,6 +54,9 @@ type Route struct {
 	// Streaming marks a route whose handler reads a large body as a stream and bounds what it keeps
 	// itself (fleet import); the JSON body limit leaves it alone.
 	Streaming bool
+	// Long marks a route whose upload or download may outlast the server's read and write timeouts:
+	// its deadlines are lifted once the caller is authenticated (Limits).
+	Long bool
 	// Status is the success status when it is not 200 (the audit entry records it).
 	Status  int
 	Handler gin.HandlerFunc
@@ -123,7 +126,7 @@ func (s *Server) routeTable() []Route {
 
 			{Method: get, Path: v1 + "/packages", Role: view, Handler: h(resolverHandlers.listPackages)},
 			{Method: post, Path: v1 + "/packages", Role: op, Audited: audit, Handler: h(resolverHandlers.createPackage)},
-			{Method: put, Path: v1 + "/packages/:name/:version", Role: op, Audited: audit, Handler: h(resolverHandlers.putPackage)},
+			{Method: put, Path: v1 + "/packages/:name/:version", Role: op, Audited: audit, Long: true, Handler: h(resolverHandlers.putPackage)},
 			{Method: get, Path: v1 + "/packages/:name/:version", Role: view, Handler: h(resolverHandlers.getPackage)},
 			{Method: del, Path: v1 + "/packages/:name/:version", Role: op, Audited: audit, Handler: h(resolverHandlers.deletePackage)},
 			{Method: get, Path: v1 + "/packages/:name/:version/vehicles", Role: view, Handler: h(resolverHandlers.packageVehicles)},
@@ -153,7 +156,7 @@ func (s *Server) routeTable() []Route {
 			{Method: put, Path: v1 + "/packages/:name/:version/dependencies/:depName/:depVersion", Role: op, Audited: audit, Handler: h(resolverHandlers.addDependency)},
 			{Method: del, Path: v1 + "/packages/:name/:version/dependencies/:depName/:depVersion", Role: op, Audited: audit, Handler: h(resolverHandlers.removeDependency)},
 
-			{Method: post, Path: v1 + "/fleet/import", Role: op, Audited: audit, Streaming: true, Handler: h(resolverHandlers.importFleet)},
+			{Method: post, Path: v1 + "/fleet/import", Role: op, Audited: audit, Streaming: true, Long: true, Handler: h(resolverHandlers.importFleet)},
 			{Method: get, Path: v1 + "/resolve/:name/:version", Role: view, Handler: h(resolverHandlers.resolve)},
 			{Method: post, Path: v1 + "/resolve/dry-run", Role: view, Handler: h(resolverHandlers.dryRun)},
 		}...)
@@ -169,7 +172,7 @@ func (s *Server) routeTable() []Route {
 			{Method: post, Path: v1 + "/update_requests/purge", Role: op, Audited: audit, Handler: h(coreHandlers.purge)},
 			{Method: post, Path: v1 + "/update_requests/xmit", Role: op, Audited: audit, Handler: h(coreHandlers.xmit)},
 			{Method: get, Path: v1 + "/wakeup/public_key", Role: pub, Handler: h(coreHandlers.publicKey)},
-			{Method: get, Path: v1 + "/packages/:name/:version/download", Role: view, Handler: h(coreHandlers.download)},
+			{Method: get, Path: v1 + "/packages/:name/:version/download", Role: view, Long: true, Handler: h(coreHandlers.download)},
 			{Method: post, Path: v1 + "/update_requests", Role: op, Audited: audit, Handler: h(coreHandlers.queue)},
 			{Method: get, Path: v1 + "/update_requests", Role: view, Handler: h(coreHandlers.listRequests)},
 			{Method: get, Path: v1 + "/update_requests/:id", Role: view, Handler: h(coreHandlers.getRequest)},
@@ -208,7 +211,7 @@ func (s *Server) routeTable() []Route {
 			{Method: get, Path: d + "/:updateId/chunks/:index", Role: dev, Handler: h.chunkAt},
 			{Method: post, Path: d + "/:updateId/ack", Role: dev, Handler: h.ack},
 			{Method: post, Path: d + "/:updateId/finalize", Role: dev, Handler: h.finalize},
-			{Method: get, Path: d + "/:updateId/download", Role: dev, Handler: h.download},
+			{Method: get, Path: d + "/:updateId/download", Role: dev, Long: true, Handler: h.download},
 			{Method: post, Path: d + "/:updateId", Role: dev, Handler: h.report},
 		}...)
 	}

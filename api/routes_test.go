@@ -6,12 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
-	"sota/auth"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"sota/auth"
 )
 
 // routeServer is the real server with every service (RVI included) and auth on, over a real store.

@@ -9,15 +9,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
-	"sota/auth"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"sota/auth"
 	"sota/dsl"
 	"sota/engine"
 	"sota/errs"
@@ -65,6 +67,7 @@ type Server struct {
 	rvi  *rvi          // the RVI transport (nil without Config.RVI.NodeURL)
 
 	audit   auditStats
+	proxies []*net.IPNet      // Config.TrustedProxies
 	routes  []Route           // the route table (routes.go)
 	byRoute map[string]*Route // rows by "METHOD gin-path"
 }
@@ -89,11 +92,16 @@ func New(cfg Config, deps Deps) (*gin.Engine, *Server) {
 		s.rvi = newRVI(cfg.RVI, deps.Engine, cfg.ChunkSize, s)
 	}
 	r := gin.New()
-	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
-		panic(fmt.Sprintf("api: trusted proxies: %v", err)) // sotad checks the flag before
+	proxies, err := parseProxies(cfg.TrustedProxies)
+	if err == nil {
+		err = r.SetTrustedProxies(cfg.TrustedProxies)
 	}
+	if err != nil {
+		panic(fmt.Sprintf("api: %v", err)) // sotad checks the flag with CheckTrustedProxies before
+	}
+	s.proxies = proxies
 	// authenticate guards every route by its row's role (auth_routes.go).
-	r.Use(s.recoverer(), s.accessLog(), s.authenticate(), s.limitBody())
+	r.Use(s.recoverer(), s.accessLog(), s.hsts(), s.authenticate(), s.limitBody())
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {
 		if isUIResource(c.Request.URL.Path) {
@@ -123,6 +131,12 @@ func New(cfg Config, deps Deps) (*gin.Engine, *Server) {
 		go s.rvi.register(context.Background())
 	}
 	return r, s
+}
+
+// CheckTrustedProxies reports a trusted-proxy entry that is not an IP address or CIDR.
+func CheckTrustedProxies(list []string) error {
+	_, err := parseProxies(list)
+	return err
 }
 
 // route is the table row of the matched route, or nil when none matched.
@@ -172,10 +186,26 @@ func statusOf(k errs.Kind) int {
 func bindJSON(c *gin.Context, v any) bool {
 	dec := json.NewDecoder(c.Request.Body)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	err := dec.Decode(v)
+	if err == nil {
+		// one JSON value and nothing after it: {"vin":"…"}xxx is not a body to act on
+		if _, terr := dec.Token(); terr != io.EOF {
+			var mbe *http.MaxBytesError
+			if errors.As(terr, &mbe) {
+				err = terr
+			} else {
+				err = errs.InvalidEntity("Invalid JSON body: data after the JSON value")
+			}
+		}
+	}
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeError(c, errs.New(errs.TooLarge, "body_too_large", "Request body exceeds %d bytes", mbe.Limit))
+			return false
+		}
+		if e, ok := errs.As(err); ok {
+			writeError(c, e)
 			return false
 		}
 		writeError(c, jsonBodyError(err))

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,9 +87,25 @@ func (m *Manager) Installed() ([]resolver.PackageID, error) {
 	return ids, nil
 }
 
-// PackagePath is where an installed package's bytes are.
+// PackagePath is where an installed package's bytes are ("" for a name or version that is not one
+// plain file name).
 func (m *Manager) PackagePath(id resolver.PackageID) string {
-	return filepath.Join(m.Dir, "packages", id.Name, id.Version)
+	p, err := confined(m.Dir, "packages", id.Name, id.Version)
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// confined joins names under dir, refusing any name that is not one plain file name (empty, . or ..,
+// or holding a path separator), so that nothing a server sends makes the device write outside dir.
+func confined(dir string, names ...string) (string, error) {
+	for _, n := range names {
+		if n == "" || n == "." || n == ".." || strings.ContainsAny(n, `/\`) || strings.ContainsRune(n, 0) {
+			return "", fmt.Errorf("refusing %q as a file name from the server: it would leave %s", n, dir)
+		}
+	}
+	return filepath.Join(append([]string{dir}, names...)...), nil
 }
 
 // RunOnce is DEV_CONNECT to UPDATE_NOTIFICATION and onwards: it handles every notification until the
@@ -188,7 +205,10 @@ func (m *Manager) download(ctx context.Context, tr engine.Transfer) (string, err
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, tr.UpdateID+".part")
+	path, err := confined(dir, tr.UpdateID+".part")
+	if err != nil {
+		return "", err
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return "", err
@@ -306,7 +326,10 @@ func (m *Manager) install(path string, tr engine.Transfer) error {
 	defer f.Close()
 	var off int64
 	for _, p := range tr.Packages {
-		dst := m.PackagePath(p.ID)
+		dst, err := confined(m.Dir, "packages", p.ID.Name, p.ID.Version)
+		if err != nil {
+			return err
+		}
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"math"
 	"regexp"
 	"sort"
 	"strings"
@@ -250,6 +251,10 @@ func (s *Service) addTraffic(t store.Txn, vin string, bytes int64, now time.Time
 	c, ok, err := s.activeCycle(t, pid, now)
 	if err != nil || !ok {
 		return out, err
+	}
+	if c.UsedBytes > math.MaxInt64-bytes {
+		return out, errs.New(errs.Conflict, "traffic_overflow",
+			"Adding %d bytes would overflow the billing cycle's used bytes (%d)", bytes, c.UsedBytes)
 	}
 	c.UsedBytes += bytes
 	if err := t.Set(cycleKey(pid, c.Start), encode(&c)); err != nil {

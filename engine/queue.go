@@ -220,6 +220,9 @@ func (s *Service) loadRequests() error {
 		if err != nil {
 			return err
 		}
+		if err := s.countAborted(id); err != nil {
+			return err
+		}
 		s.log.Warn("update request was interrupted while queuing; its pending updates are canceled", "request", id, "canceled", n)
 	}
 	return nil
@@ -765,6 +768,34 @@ func (s *Service) cancelRequest(reqID, state string) (int, error) {
 		return 0, err
 	}
 	return s.movePending(reqID, Canceled, "", s.now())
+}
+
+// countAborted sets an aborted request's vehicles to the updates it wrote before the server stopped
+// (the count is otherwise stored only when queuing completes, so an aborted request said 0 while its
+// canceled updates were many).
+func (s *Service) countAborted(id string) error {
+	return s.update(func(t store.Txn) error {
+		n := 0
+		for _, st := range Statuses {
+			if err := t.IterateKeys(rsPrefix(id, st), func([]byte) error { n++; return nil }); err != nil {
+				return err
+			}
+		}
+		v, err := t.Get(reqKey(id))
+		if err != nil {
+			return err
+		}
+		var r UpdateRequest
+		if err := decode(v, &r); err != nil {
+			return err
+		}
+		r.Vehicles = n
+		if err := t.Set(reqKey(id), encode(&r)); err != nil {
+			return err
+		}
+		s.cacheRequest(r)
+		return nil
+	})
 }
 
 // cancelVehicle cancels every pending update of one vehicle in the caller's transaction.

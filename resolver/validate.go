@@ -50,7 +50,8 @@ func ValidPartNumber(part string) error {
 	return nil
 }
 
-// ValidPackageName checks a package name: 1 to 100 of letters, digits, '-', '+', '.', '_'.
+// ValidPackageName checks a package name: 1 to 100 of letters, digits, '-', '+', '.', '_', and not
+// . or ..
 func ValidPackageName(name string) error {
 	ok := len(name) >= 1 && len(name) <= 100
 	for i := 0; ok && i < len(name); i++ {
@@ -59,6 +60,10 @@ func ValidPackageName(name string) error {
 	}
 	if !ok {
 		return errs.InvalidEntity("Invalid package name %q: 1 to 100 of letters, digits, '-', '+', '.', '_'", name)
+	}
+	if name == "." || name == ".." {
+		// devices store a package under its name: these would be their packages folder or its parent
+		return errs.InvalidEntity("Invalid package name %q: . and .. name folders, not packages", name)
 	}
 	return nil
 }

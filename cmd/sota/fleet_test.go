@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sota/auth"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/api"
+	"sota/auth"
 	"sota/examples"
 	"sota/resolver"
 	"sota/store"

@@ -9,17 +9,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"sota/auth"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"sota/api"
+	"sota/auth"
 	"sota/engine"
 	"sota/internal/memlimit"
 	"sota/internal/version"
@@ -51,6 +53,9 @@ type Config struct {
 	TUFRoot       string
 	DDITenant     string
 	DDIPoll       string
+	RVIToken      string
+	TrustedProxy  string
+	MaxConns      int
 }
 
 // defaultListen is loopback only: a server reachable from other machines is a choice (--listen :8080).
@@ -75,6 +80,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.BoolVar(&c.Examples, "examples", false, "load the example fleet into an empty store")
 	fs.IntVar(&c.ChunkSize, "chunk-size", 65536, "device transfer chunk size in bytes")
 	fs.StringVar(&c.RVIURL, "rvi-url", "", "RVI node JSON-RPC endpoint; enables the RVI transport")
+	fs.StringVar(&c.RVIToken, "rvi-token", "", "bearer token the RVI node must send on inbound calls (required with --rvi-url and --auth on)")
+	fs.StringVar(&c.TrustedProxy, "trusted-proxy", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (none: ignored)")
+	fs.IntVar(&c.MaxConns, "max-connections", api.DefaultLimits.MaxConns, "connections served at once; more wait")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.MemoryLimit, "memory-limit", memlimit.Default, "soft memory limit of the Go runtime (e.g. 1536MiB, 2GiB, or off); GOMEMLIMIT wins when set")
 	fs.StringVar(&c.Signing, "signing", "off", "on: signed update metadata (TUF image repository and per-vehicle director); queuing needs signed targets")
@@ -145,6 +153,15 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	if _, err := api.ParseDDIPoll(c.DDIPoll); err != nil {
 		return c, fmt.Errorf("--ddi-poll: %v", err)
 	}
+	if c.RVIURL != "" && c.Auth == "on" && c.RVIToken == "" {
+		return c, errors.New("--rvi-url with --auth on needs --rvi-token: without it anyone could call /rvi/* and rewrite a vehicle's installed software")
+	}
+	if err := api.CheckTrustedProxies(c.proxies()); err != nil {
+		return c, fmt.Errorf("--trusted-proxy: %v", err)
+	}
+	if c.MaxConns < 1 {
+		return c, fmt.Errorf("--max-connections must be at least 1, not %d", c.MaxConns)
+	}
 	if c.ChunkSize < 512 || c.ChunkSize > 16<<20 {
 		return c, fmt.Errorf("--chunk-size must be between 512 and 16777216, not %d", c.ChunkSize)
 	}
@@ -162,6 +179,13 @@ func validTenant(s string) bool {
 		}
 	}
 	return true
+}
+
+func (c Config) proxies() []string {
+	if c.TrustedProxy == "" {
+		return nil
+	}
+	return strings.Split(c.TrustedProxy, ",")
 }
 
 // baseContext is the parent of the serving context; tests cancel it to stop a server started by run.
@@ -207,6 +231,12 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	}
 	log.Debug("soft memory limit", "bytes", limit)
 
+	// the data directory holds password hashes, token hashes and the wake-up signing key: everything
+	// this process creates is for its own user only, and what an older version left readable is fixed
+	syscall.Umask(0o077)
+	if err := restrictDataDir(cfg.Data); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -283,9 +313,13 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		log.Warn("--tuf-root is ignored with --signing off")
 	}
 
-	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log, RVI: api.RVIConfig{NodeURL: cfg.RVIURL, SelfURL: selfURL(cfg, ln)}, DDI: ddiConfig(cfg)}, api.Deps{DB: db, Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db), Signing: sig})
+	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log, TrustedProxies: cfg.proxies(),
+		RVI: api.RVIConfig{NodeURL: cfg.RVIURL, Token: cfg.RVIToken, SelfURL: selfURL(cfg, ln)}, DDI: ddiConfig(cfg)}, api.Deps{DB: db, Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db), Signing: sig})
 	wired(handler)
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	limits := api.DefaultLimits
+	limits.MaxConns = cfg.MaxConns
+	srv := api.NewHTTPServer(handler, limits)
+	ln = api.LimitListener(ln, limits)
 
 	ctx, stop := signal.NotifyContext(baseContext, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -332,4 +366,30 @@ func warnOpen(w io.Writer, addr string) {
 func ddiConfig(cfg Config) api.DDIConfig {
 	poll, _ := api.ParseDDIPoll(cfg.DDIPoll)
 	return api.DDIConfig{Tenant: cfg.DDITenant, Poll: poll}
+}
+
+// restrictDataDir creates the data directory for this user only (0700), and takes group and other
+// access away from what it already holds (directories 0700, files 0600).
+func restrictDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if info.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, info.Mode().Perm()&^0o077); err != nil {
+				return fmt.Errorf("data directory: %w", err)
+			}
+		}
+		return nil
+	})
 }
