@@ -53,6 +53,9 @@ func (s *Server) authenticateDDI(c *gin.Context) {
 		return
 	}
 	s.deps.Engine.Contact(vin)
+	if rt := s.route(c); rt != nil && rt.Long {
+		liftDeadlines(c)
+	}
 	c.Next()
 }
 

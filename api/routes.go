@@ -242,7 +242,7 @@ func (s *Server) routeTable() []Route {
 			{Method: put, Path: c + "/configData", Role: RoleDDI, Handler: h.configData},
 			{Method: get, Path: c + "/installedBase/:actionId", Role: RoleDDI, Handler: h.installedBase},
 			{Method: get, Path: c + "/softwaremodules/:moduleId/artifacts", Role: RoleDDI, Handler: h.artifacts},
-			{Method: get, Path: c + "/softwaremodules/:moduleId/artifacts/:filename", Role: RoleDDI, Handler: h.download},
+			{Method: get, Path: c + "/softwaremodules/:moduleId/artifacts/:filename", Role: RoleDDI, Long: true, Handler: h.download},
 
 			{Method: get, Path: v1 + "/ddi/gateway_tokens", Role: adm, Handler: s.listGatewayTokens},
 			{Method: post, Path: v1 + "/ddi/gateway_tokens", Role: adm, Audited: audit, Handler: s.createGatewayToken},
