@@ -140,6 +140,10 @@ func TestCLIPackageRequestVehicleFlow(t *testing.T) {
 	require.Equal(t, 0, code)
 	assert.Regexp(t, `(?m)^`+id+`\s+nav 2\.0\.0\s+5\s+2\s+`, out)
 
+	code, out, _ = s.sota("vehicle", "list")
+	require.Equal(t, 0, code)
+	assert.Regexp(t, `(?m)^`+vins[0]+`\s+never\s+1 pending, 0 in flight\s+0\s+0\s+-$`, out)
+	assert.Regexp(t, `(?m)^`+vins[2]+`\s+never\s+-\s+`, out, "not selected by the filter")
 	code, out, _ = s.sota("vehicle", "show", vins[0])
 	require.Equal(t, 0, code)
 	assert.Contains(t, out, "Last seen:  never")
@@ -157,6 +161,7 @@ func TestCLIPackageRequestVehicleFlow(t *testing.T) {
 
 	code, out, _ = s.sota("vehicle", "list", "--regex", "^1HG")
 	require.Equal(t, 0, code)
+	assert.Regexp(t, `(?m)^`+vins[0]+`\s+never\s+-\s+0\s+0\s+-$`, out, "canceled: nothing waits")
 	assert.Contains(t, out, vins[0])
 	assert.Contains(t, out, vins[1])
 	assert.NotContains(t, out, vins[2])

@@ -14,7 +14,7 @@ func init() {
 	register(command{
 		name:  "vehicle list",
 		usage: "[--regex RE] [--package NAME [--package-version V]] [--component PART] [--limit N] [--offset N] [-o json]",
-		help:  "search the fleet; each vehicle with when it was last seen and what it has installed",
+		help:  "search the fleet; each vehicle with when it was last seen, its updates waiting and what it has installed",
 		run:   runVehicleList,
 	})
 	register(command{
@@ -74,15 +74,30 @@ func runVehicleList(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		c.printJSON(raw)
 		return 0
 	}
+	// What each vehicle of the page has waiting (pending and in flight), in one call per 1000 VINs.
+	active := map[string]struct{ Pending, InFlight int }{}
+	for start := 0; start < len(vs); start += 1000 {
+		q := url.Values{}
+		for _, v := range vs[start:min(start+1000, len(vs))] {
+			q.Add("vin", v.VIN)
+		}
+		if _, _, err := c.getJSON("/stats/active_updates?"+q.Encode(), &active); err != nil {
+			return c.fail(err)
+		}
+	}
 	rows := make([][]string, 0, len(vs))
 	for _, v := range vs {
 		plan := "-"
 		if v.DataPlan != nil {
 			plan = *v.DataPlan
 		}
-		rows = append(rows, []string{v.VIN, when(v.LastSeen), strconv.Itoa(len(v.Packages)), strconv.Itoa(len(v.Components)), plan})
+		waiting := "-"
+		if a := active[v.VIN]; a.Pending+a.InFlight > 0 {
+			waiting = fmt.Sprintf("%d pending, %d in flight", a.Pending, a.InFlight)
+		}
+		rows = append(rows, []string{v.VIN, when(v.LastSeen), waiting, strconv.Itoa(len(v.Packages)), strconv.Itoa(len(v.Components)), plan})
 	}
-	c.table([]string{"VIN", "LAST SEEN", "PACKAGES", "COMPONENTS", "DATA PLAN"}, rows)
+	c.table([]string{"VIN", "LAST SEEN", "UPDATES WAITING", "PACKAGES", "COMPONENTS", "DATA PLAN"}, rows)
 	total, _ := strconv.Atoi(hdr.Get("X-Total-Count"))
 	switch {
 	case len(vs) == 0:
