@@ -193,6 +193,21 @@ func TestCLIListingsPrintJSON(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(out), &list), "%v: %s", cmd, out)
 		assert.Len(t, list, 1, "%v", cmd)
 	}
+	// Every listing command, of any area, takes -o json and prints a JSON array.
+	n := 0
+	for _, c := range commands {
+		if !strings.HasSuffix(c.name, " list") {
+			continue
+		}
+		n++
+		assert.Contains(t, c.usage, "-o json", "sota %s", c.name)
+		code, out, errs := s.sota(append(strings.Fields(c.name), "-o", "json")...)
+		require.Equal(t, 0, code, "sota %s -o json: %s", c.name, errs)
+		var list []json.RawMessage
+		assert.NoError(t, json.Unmarshal([]byte(out), &list), "sota %s -o json: %s", c.name, out)
+	}
+	assert.GreaterOrEqual(t, n, 4)
+
 	code, _, errs = s.sota("package", "list", "-o", "yaml")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, errs, "-o must be table or json")
