@@ -145,6 +145,7 @@ func (s *Service) ListVehicles(q VehicleQuery, p Page) ([]Vehicle, int, error) {
 	var vins []string
 	var err error
 	var matched *roaring.Bitmap // the ids the expression selects
+	page, total := []string(nil), -1
 	s.index.ReadView(func(v View) {
 		var bm *roaring.Bitmap // nil: every vehicle
 		if prog != nil {
@@ -159,6 +160,16 @@ func (s *Service) ListVehicles(q VehicleQuery, p Page) ([]Vehicle, int, error) {
 		}
 		if bm == nil {
 			bm = v.Universe()
+		}
+		if q.PackageName == "" && re == nil {
+			// Every criterion is a bitmap: the count is its cardinality and only the page is
+			// looked up, in VIN order (dryrun.go), however many match.
+			total = int(bm.GetCardinality())
+			lo, hi := p.window(total)
+			for _, id := range s.index.firstByVIN(bm, hi)[lo:] {
+				page = append(page, v.VIN(id))
+			}
+			return
 		}
 		it := bm.Iterator()
 		for it.HasNext() {
@@ -197,11 +208,14 @@ func (s *Service) ListVehicles(q VehicleQuery, p Page) ([]Vehicle, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	slices.Sort(vins)
-	vins = slices.Compact(vins)
-	out := make([]Vehicle, 0, min(p.Limit, len(vins)))
+	if total < 0 {
+		slices.Sort(vins)
+		vins = slices.Compact(vins)
+		page, total = pageOf(vins, p), len(vins)
+	}
+	out := make([]Vehicle, 0, len(page))
 	err = s.db.View(func(t store.Txn) error {
-		for _, vin := range pageOf(vins, p) {
+		for _, vin := range page {
 			v, err := getVehicle(t, vin)
 			if errors.Is(err, store.ErrNotFound) {
 				continue // deleted since
@@ -213,7 +227,7 @@ func (s *Service) ListVehicles(q VehicleQuery, p Page) ([]Vehicle, int, error) {
 		}
 		return nil
 	})
-	return out, len(vins), err
+	return out, total, err
 }
 
 // DeleteVehicle removes the vehicle with its installed packages and components and its data-plan
