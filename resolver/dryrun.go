@@ -2,24 +2,24 @@ package resolver
 
 import (
 	"maps"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"sota/dsl"
 )
 
-// A dry run counts from bitmaps: the selected vehicles, those among them that have the exact root
-// version, and the rest split into classes of vehicles with the same installed versions of the
-// names the root can reach through dependencies (nothing else a vehicle has installed changes its
-// install list). Each class is solved once; a root without dependencies is one class. Only the
-// vehicles shown (the sample, the first unresolved and a few per reason) are looked at one by one,
-// so the cost does not grow with the number of vehicles that match.
+// A dry run counts from bitmaps: the selected vehicles, and those among them that have the exact
+// root version. What the others must install depends only on their installed versions of the names
+// the root can reach through dependencies, and mostly on few of them: the solver is run on classes
+// of vehicles described by the versions of some names, starting with no name known, and a class is
+// split by the versions of a name only when solving it asks for that name (a package a class has
+// installed and keeps cuts the names below it). So the solver runs once per outcome-deciding
+// combination of versions, however many vehicles share it, and a package without dependencies is
+// solved once. Bitmaps are built only for the classes that cannot be satisfied (to count them); the
+// vehicles shown (the sample, the first unresolved, a few per reason) are solved one by one.
 
 // DryRunCounts is what DryRunSelected finds.
 type DryRunCounts struct {
@@ -32,6 +32,8 @@ type DryRunCounts struct {
 	Unresolved []UnresolvedVehicle
 	// ByReason groups the unresolvable vehicles by reason, most vehicles first.
 	ByReason []UnresolvedGroup
+	// Solved is how many times the solver ran for the classes (not for the vehicles shown).
+	Solved int
 }
 
 // UnresolvedGroup is the matched vehicles whose dependencies fail for one reason: how many, and
@@ -45,14 +47,6 @@ type UnresolvedGroup struct {
 // ReasonSample is how many VINs a group of unresolved vehicles shows.
 const ReasonSample = 10
 
-// installClass is vehicles with the same installed versions of the names that matter.
-type installClass struct {
-	ids       *roaring.Bitmap
-	installed map[string]string // lower-cased name -> version
-	install   []PackageID
-	err       error
-}
-
 // DryRunSelected runs sel on the read-locked index and counts what resolving root for the
 // selected vehicles would do, with samples of size samples (resolvable and unresolved) and
 // ReasonSample VINs per reason.
@@ -60,13 +54,6 @@ func (x *FleetIndex) DryRunSelected(sel func(idx dsl.Index) *roaring.Bitmap, g G
 	relevant := reachableNames(g, root)
 	frozen := freezeGraph(g, relevant)
 	rootKey := strings.ToLower(root.Name)
-	var names []string
-	for n := range relevant {
-		if n != rootKey { // the root's own installed version only matters when it is the root
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
 
 	x.mu.RLock()
 	defer x.mu.RUnlock()
@@ -84,38 +71,27 @@ func (x *FleetIndex) DryRunSelected(sel func(idx dsl.Index) *roaring.Bitmap, g G
 		return out
 	}
 
-	classes := x.installClasses(rest, names)
-	solveClasses(frozen, root, classes)
+	t := classTree{x: x, g: frozen, root: root, rootKey: rootKey, relevant: relevant, rest: rest, failed: map[string]*roaring.Bitmap{}}
+	t.classify()
+	out.Solved = t.solved
 
-	resolvable := roaring.New()
-	failed := map[string]*roaring.Bitmap{}
-	for _, c := range classes {
-		if c.err == nil {
-			resolvable.Or(c.ids)
-			continue
+	// The vehicles shown are solved one by one (the same answer as their class's).
+	memo := map[string]vehicleAnswer{}
+	answer := func(id uint32) vehicleAnswer {
+		inst := x.installedOf(id, relevant)
+		var k strings.Builder
+		for _, n := range slices.Sorted(maps.Keys(inst)) {
+			k.WriteString(n + "\x00" + inst[n] + "\x00")
 		}
-		r := c.err.Error()
-		if failed[r] == nil {
-			failed[r] = roaring.New()
+		a, ok := memo[k.String()]
+		if !ok {
+			a.install, a.err = Solve(frozen, root, inst)
+			memo[k.String()] = a
 		}
-		failed[r].Or(c.ids)
-	}
-	classOf := func(id uint32) *installClass {
-		for _, c := range classes {
-			if c.ids.Contains(id) {
-				return c
-			}
-		}
-		return nil
-	}
-	for _, id := range x.firstByVIN(resolvable, samples) {
-		out.Sample = append(out.Sample, SampleVehicle{VIN: x.recs[id].vin, Install: classOf(id).install})
-	}
-	if len(failed) == 0 {
-		return out
+		return a
 	}
 	all := roaring.New()
-	for r, bm := range failed {
+	for r, bm := range t.failed {
 		all.Or(bm)
 		g := UnresolvedGroup{Reason: r, Vehicles: int(bm.GetCardinality())}
 		for _, id := range x.firstByVIN(bm, ReasonSample) {
@@ -129,78 +105,244 @@ func (x *FleetIndex) DryRunSelected(sel func(idx dsl.Index) *roaring.Bitmap, g G
 	})
 	out.Unresolvable = int(all.GetCardinality())
 	for _, id := range x.firstByVIN(all, samples) {
-		out.Unresolved = append(out.Unresolved, UnresolvedVehicle{VIN: x.recs[id].vin, Reason: classOf(id).err.Error()})
+		out.Unresolved = append(out.Unresolved, UnresolvedVehicle{VIN: x.recs[id].vin, Reason: answer(id).err.Error()})
+	}
+	resolvable := rest
+	if out.Unresolvable > 0 {
+		resolvable.AndNot(all)
+	}
+	for _, id := range x.firstByVIN(resolvable, samples) {
+		out.Sample = append(out.Sample, SampleVehicle{VIN: x.recs[id].vin, Install: answer(id).install})
 	}
 	return out
 }
 
-// installClasses splits ids (owned) by the installed versions of names (lower-cased), the highest
-// version where a vehicle has several of one name; classes with the same versions are merged.
-func (x *FleetIndex) installClasses(ids *roaring.Bitmap, names []string) []*installClass {
-	cur := []*installClass{{ids: ids, installed: map[string]string{}}}
-	for _, n := range names {
-		pids := slices.Clone(x.byName[n])
-		if len(pids) == 0 {
+type vehicleAnswer struct {
+	install []PackageID
+	err     error
+}
+
+// installedOf is the installed versions of a vehicle for the names (lower-cased), the highest where
+// it has several of one name.
+func (x *FleetIndex) installedOf(id uint32, names map[string]bool) map[string]string {
+	inst := map[string]string{}
+	r := &x.recs[id]
+	for _, pid := range r.ids[:r.npk] {
+		p := x.pvs.vals[pid]
+		n := strings.ToLower(p.Name)
+		if !names[n] {
 			continue
 		}
-		slices.SortFunc(pids, func(a, b uint32) int {
-			return -dsl.CompareVersions(x.pvs.vals[a].Version, x.pvs.vals[b].Version)
-		})
-		var next []*installClass
-		for _, c := range cur {
-			rest := c.ids
-			for _, pid := range pids {
-				part := roaring.And(rest, x.pvs.bms[pid])
-				if part.IsEmpty() {
-					continue
-				}
-				inst := maps.Clone(c.installed)
-				inst[n] = x.pvs.vals[pid].Version
-				next = append(next, &installClass{ids: part, installed: inst})
-				rest.AndNot(part)
-				if rest.IsEmpty() {
-					break
-				}
-			}
-			if !rest.IsEmpty() {
-				next = append(next, &installClass{ids: rest, installed: c.installed})
-			}
+		if cur, dup := inst[n]; !dup || dsl.CompareVersions(p.Version, cur) > 0 {
+			inst[n] = p.Version
 		}
-		cur = next
 	}
-	// Names that differ only in case, at one version, gave classes with the same versions.
-	byKey := map[string]*installClass{}
-	var out []*installClass
-	for _, c := range cur {
-		var k strings.Builder
-		for _, n := range slices.Sorted(maps.Keys(c.installed)) {
-			k.WriteString(n + "\x00" + c.installed[n] + "\x00")
+	return inst
+}
+
+// classTree solves the classes of the matched vehicles (rest) and collects the bitmaps of those that
+// fail, by reason (read lock held).
+type classTree struct {
+	x        *FleetIndex
+	g        Graph
+	root     PackageID
+	rootKey  string
+	relevant map[string]bool
+	rest     *roaring.Bitmap
+	failed   map[string]*roaring.Bitmap
+	solved   int
+	// versions of a name in the fleet, highest first, each with the ids that have it as their
+	// highest version of that name
+	versions map[string][]nameVersion
+	// the classes of the product of versions that fail (see outcomes)
+	failing []failingClass
+}
+
+type failingClass struct {
+	known  map[string]string
+	reason string
+}
+
+// productSolves bounds the solver runs of outcomes; failingBitmaps bounds the failing classes whose
+// bitmaps are built from it.
+const (
+	productSolves  = 2048
+	failingBitmaps = 64
+)
+
+// classify finds the classes of rest that fail. First over the versions the fleet has, without
+// bitmaps (outcomes): when that stays small and few classes fail, only those get bitmaps. Otherwise
+// the classes are split with bitmaps, which keeps only the classes some vehicle is in.
+func (t *classTree) classify() {
+	if t.outcomes(map[string]string{}) && len(t.failing) <= failingBitmaps {
+		for _, f := range t.failing {
+			bm := t.bitmap(f.known)
+			if bm.IsEmpty() {
+				continue
+			}
+			if t.failed[f.reason] == nil {
+				t.failed[f.reason] = bm
+			} else {
+				t.failed[f.reason].Or(bm)
+			}
 		}
-		if m := byKey[k.String()]; m != nil {
-			m.ids.Or(c.ids)
-			continue
+		return
+	}
+	t.failing = nil
+	t.solve(map[string]string{}, t.rest.Clone())
+}
+
+// outcomes solves the class of the installed versions known and splits it by the versions the fleet
+// has of the name the solver asks for, noting the classes that fail; false when that takes more
+// than productSolves runs.
+func (t *classTree) outcomes(known map[string]string) bool {
+	if t.solved >= productSolves {
+		return false
+	}
+	ask := ""
+	t.solved++
+	_, err := solveWith(t.g, t.root, func(name string) string {
+		if v, ok := known[name]; ok || name == t.rootKey || !t.relevant[name] {
+			return v
 		}
-		byKey[k.String()] = c
-		out = append(out, c)
+		if ask == "" {
+			ask = name
+		}
+		return ""
+	})
+	if ask == "" {
+		if err != nil {
+			t.failing = append(t.failing, failingClass{known: known, reason: err.Error()})
+		}
+		return true
+	}
+	for _, nv := range append(t.versionsOf(ask), nameVersion{}) {
+		sub := maps.Clone(known)
+		sub[ask] = nv.version
+		if !t.outcomes(sub) {
+			return false
+		}
+	}
+	return true
+}
+
+// bitmap is the ids of rest whose highest installed version of each known name is the one given
+// ("" for none).
+func (t *classTree) bitmap(known map[string]string) *roaring.Bitmap {
+	out := t.rest.Clone()
+	for name, version := range known {
+		vs := t.versionsOf(name)
+		for i := range vs {
+			switch {
+			case version == "":
+				for _, pid := range vs[i].pids {
+					out.AndNot(t.x.pvs.bms[pid])
+				}
+			case vs[i].version == version:
+				out.And(t.versionOf(name, i).ids)
+			}
+		}
+		if out.IsEmpty() {
+			break
+		}
 	}
 	return out
 }
 
-// solveClasses solves root for every class, on every CPU when there are many.
-func solveClasses(g Graph, root PackageID, classes []*installClass) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), max(1, len(classes)/64)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := next.Add(1) - 1; i < int64(len(classes)); i = next.Add(1) - 1 {
-				c := classes[i]
-				c.install, c.err = Solve(g, root, c.installed)
+type nameVersion struct {
+	version string
+	pids    []uint32
+	ids     *roaring.Bitmap // nil until needed; read-only
+}
+
+// solve solves the class ids (a part of rest, owned) of the vehicles with the installed versions
+// known ("" for none) and any versions of the other names.
+func (t *classTree) solve(known map[string]string, ids *roaring.Bitmap) {
+	ask := ""
+	t.solved++
+	_, err := solveWith(t.g, t.root, func(name string) string {
+		if v, ok := known[name]; ok || name == t.rootKey || !t.relevant[name] {
+			return v
+		}
+		if ask == "" {
+			ask = name
+		}
+		return ""
+	})
+	if ask == "" { // the answer holds for the whole class
+		if err != nil {
+			r := err.Error()
+			if t.failed[r] == nil {
+				t.failed[r] = ids
+			} else {
+				t.failed[r].Or(ids)
 			}
-		}()
+		}
+		return
 	}
-	wg.Wait()
+	// Split by the versions of the name the solver asked for that the class has, and none of it.
+	for i := range t.versionsOf(ask) {
+		nv := t.versionOf(ask, i)
+		part := roaring.And(ids, nv.ids)
+		if part.IsEmpty() {
+			continue
+		}
+		ids.AndNot(part)
+		sub := maps.Clone(known)
+		sub[ask] = nv.version
+		t.solve(sub, part)
+		if ids.IsEmpty() {
+			return
+		}
+	}
+	sub := maps.Clone(known)
+	sub[ask] = ""
+	t.solve(sub, ids)
+}
+
+// versionsOf is the versions of a lower-cased name in the fleet, highest first.
+func (t *classTree) versionsOf(name string) []nameVersion {
+	if vs, ok := t.versions[name]; ok {
+		return vs
+	}
+	byVersion := map[string][]uint32{}
+	for _, pid := range t.x.byName[name] {
+		v := t.x.pvs.vals[pid].Version
+		byVersion[v] = append(byVersion[v], pid)
+	}
+	var vs []nameVersion
+	for v, pids := range byVersion {
+		vs = append(vs, nameVersion{version: v, pids: pids})
+	}
+	slices.SortFunc(vs, func(a, b nameVersion) int { return -dsl.CompareVersions(a.version, b.version) })
+	if t.versions == nil {
+		t.versions = map[string][]nameVersion{}
+	}
+	t.versions[name] = vs
+	return vs
+}
+
+// versionOf is version i of versionsOf(name), with the ids that have it as their highest version
+// of that name.
+func (t *classTree) versionOf(name string, i int) *nameVersion {
+	vs := t.versions[name]
+	nv := &vs[i]
+	if nv.ids == nil {
+		bms := make([]*roaring.Bitmap, 0, len(nv.pids))
+		for _, pid := range nv.pids {
+			bms = append(bms, t.x.pvs.bms[pid])
+		}
+		nv.ids = union(bms)
+		if i > 0 { // a vehicle with a higher version too belongs there
+			nv.ids = nv.ids.Clone()
+			for _, higher := range vs[:i] {
+				for _, pid := range higher.pids {
+					nv.ids.AndNot(t.x.pvs.bms[pid])
+				}
+			}
+		}
+	}
+	return nv
 }
 
 // vinBlock is how many entries of the VIN order one block bitmap covers.

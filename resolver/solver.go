@@ -82,6 +82,14 @@ func Solve(g Graph, root PackageID, installed map[string]string) ([]PackageID, e
 	if v, ok := installed[rootKey]; ok && v == root.Version {
 		return nil, nil
 	}
+	return solveWith(g, root, func(name string) string { return installed[name] })
+}
+
+// solveWith is Solve for a vehicle that does not have the exact root version, reading the installed
+// version of a lower-cased name ("" when none) through installed, which it calls only for the names
+// whose installed version it needs.
+func solveWith(g Graph, root PackageID, installed func(name string) string) ([]PackageID, error) {
+	rootKey := strings.ToLower(root.Name)
 	learned := map[string][]constraint{}
 	for range maxRounds {
 		choices, cons, err := closure(g, root, installed, learned)
@@ -116,7 +124,7 @@ func Solve(g Graph, root PackageID, installed map[string]string) ([]PackageID, e
 
 // closure chooses a version for every name reachable from root, breadth-first, each choice made
 // with the constraints seen so far and those learned in earlier rounds.
-func closure(g Graph, root PackageID, installed map[string]string, learned map[string][]constraint) (map[string]*choice, map[string][]constraint, error) {
+func closure(g Graph, root PackageID, installed func(string) string, learned map[string][]constraint) (map[string]*choice, map[string][]constraint, error) {
 	rootKey := strings.ToLower(root.Name)
 	choices := map[string]*choice{rootKey: {name: root.Name, version: root.Version}}
 	cons := map[string][]constraint{}
@@ -145,7 +153,7 @@ func closure(g Graph, root PackageID, installed map[string]string, learned map[s
 					all = append(all, l)
 				}
 			}
-			ch, err := choose(g, d.Name, all, installed[dk])
+			ch, err := choose(g, d.Name, all, installed(dk))
 			if err != nil {
 				return nil, nil, err
 			}
