@@ -346,7 +346,7 @@ func (h ddiHandlers) deploymentFeedback(c *gin.Context) {
 	var err error
 	switch f.Status.Execution {
 	case "proceeding", "scheduled", "resumed", "downloaded", "download":
-		_, err = h.e.MarkInFlight(vin, u.ID)
+		_, err = h.e.MarkInFlight(vin, u.ID, text)
 	case "closed":
 		code := engine.ResultOK
 		switch f.Status.Result.Finished {
@@ -495,7 +495,7 @@ func (h ddiHandlers) artifacts(c *gin.Context) {
 }
 
 // download serves an artifact's bytes (Range supported; the bytes sent count on the vehicle's data
-// plan) or, for "<filename>.MD5SUM", its md5 line.
+// plan) or, for "<filename>.MD5SUM", its md5 line; HEAD answers the size.
 func (h ddiHandlers) download(c *gin.Context) {
 	id, ok := h.module(c)
 	if !ok {
@@ -515,13 +515,20 @@ func (h ddiHandlers) download(c *gin.Context) {
 		writeError(c, errs.New(errs.NotFound, "missing_artifact", "Software module %s has no artifact %q", moduleID(id), name))
 		return
 	}
+	c.Header("ETag", `"`+b.SHA256+`"`)
+	if c.Request.Method == http.MethodHead { // SWUpdate asks for the size first
+		c.Header("Accept-Ranges", "bytes")
+		c.Header("Content-Type", "application/octet-stream")
+		c.Header("Content-Length", strconv.FormatInt(b.Size, 10))
+		c.Status(http.StatusOK)
+		return
+	}
 	f, b, err := h.e.OpenArtifact(vin, id)
 	if err != nil {
 		writeError(c, err)
 		return
 	}
 	defer f.Close()
-	c.Header("ETag", `"`+b.SHA256+`"`)
 	c.Header("Content-Type", "application/octet-stream")
 	c.Header("Content-Disposition", "attachment; filename="+strconv.Quote(b.FileName))
 	w := &countingWriter{ResponseWriter: c.Writer}

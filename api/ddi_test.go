@@ -279,7 +279,14 @@ func TestDDIDeploymentDownloadAndFeedback(t *testing.T) {
 	e.ddiWant(404, "missing_artifact", "GET", "/Fleet1/controller/v1/"+vinA+"/softwaremodules/rootfs/artifacts/rootfs-1.0.0.swu", A, nil, nil)
 
 	// a Range download resumes; what is sent counts on the data plan; the download starts the update
+	var q []struct{ Status string }
 	art := d.Deployment.Chunks[1].Artifacts[0].Links["download-http"].Href
+	st, head, hh := e.ddiCall("HEAD", art, A, nil)
+	require.Equal(t, 200, st)
+	assert.Empty(t, head)
+	assert.Equal(t, "3000", hh.Get("Content-Length"), "HEAD tells the size (SWUpdate asks first)")
+	e.want(200, "", "GET", "/vehicles/"+vinA+"/queue", "", nil, &q)
+	assert.Equal(t, "pending", q[0].Status, "a HEAD starts nothing")
 	st, part, h := e.ddiCall("GET", art, A, nil, "Range", "bytes=1000-")
 	require.Equal(t, http.StatusPartialContent, st)
 	assert.Equal(t, rootfs[1000:], part)
@@ -291,7 +298,6 @@ func TestDDIDeploymentDownloadAndFeedback(t *testing.T) {
 	e.want(200, "", "GET", "/data_plans/fleet/billing_cycles", "", nil, &cycles)
 	require.Len(t, cycles, 1)
 	assert.EqualValues(t, 2000+3000, cycles[0].UsedBytes)
-	var q []struct{ Status string }
 	e.want(200, "", "GET", "/vehicles/"+vinA+"/queue", "", nil, &q)
 	require.Len(t, q, 1)
 	assert.Equal(t, "inFlight", q[0].Status)

@@ -243,6 +243,7 @@ func (s *Server) routeTable() []Route {
 			{Method: get, Path: c + "/installedBase/:actionId", Role: RoleDDI, Handler: h.installedBase},
 			{Method: get, Path: c + "/softwaremodules/:moduleId/artifacts", Role: RoleDDI, Handler: h.artifacts},
 			{Method: get, Path: c + "/softwaremodules/:moduleId/artifacts/:filename", Role: RoleDDI, Long: true, Handler: h.download},
+			{Method: http.MethodHead, Path: c + "/softwaremodules/:moduleId/artifacts/:filename", Role: RoleDDI, Handler: h.download},
 
 			{Method: get, Path: v1 + "/ddi/gateway_tokens", Role: adm, Handler: s.listGatewayTokens},
 			{Method: post, Path: v1 + "/ddi/gateway_tokens", Role: adm, Audited: audit, Handler: s.createGatewayToken},

@@ -171,10 +171,12 @@ func (s *Service) InWindow(u Update) (open, limited bool) {
 }
 
 // MarkInFlight records that the device started on an update (a DDI progress report, or the download of
-// one of its artifacts): a pending update moves to in flight; one in flight stays. 409 update_canceled
-// or update_not_active for a final update; 409 confirmation_required for an update that asks for a
-// confirmation the device has not given.
-func (s *Service) MarkInFlight(vin, id string) (Update, error) {
+// one of its artifacts): a pending update moves to in flight; one in flight stays. A note (the
+// device's progress details) is added to the update's progress log, which is its result text while in
+// flight (the last maxResultText bytes) and precedes the device's details when it fails. 409
+// update_canceled or update_not_active for a final update; 409 confirmation_required for an update
+// that asks for a confirmation the device has not given.
+func (s *Service) MarkInFlight(vin, id, note string) (Update, error) {
 	var out Update
 	err := s.update(func(t store.Txn) error {
 		rec, u, err := s.deviceUpdate(t, vin, id)
@@ -192,10 +194,29 @@ func (s *Service) MarkInFlight(vin, id string) (Update, error) {
 				return err
 			}
 		}
+		if note = strings.TrimSpace(note); note != "" {
+			rec.ResultText = appendLog(rec.ResultText, note)
+			rec.Updated = nanos(s.now())
+			if err := t.Set(updKey(vin, id), encodeUpd(rec)); err != nil {
+				return err
+			}
+		}
 		out = s.view(vin, id, rec)
 		return nil
 	})
 	return out, err
+}
+
+// appendLog adds a line to a progress log joined by "; ", keeping its last maxResultText bytes.
+func appendLog(log, line string) string {
+	if log != "" {
+		log += "; "
+	}
+	log += line
+	if len(log) > maxResultText {
+		log = "…" + log[len(log)-maxResultText+len("…"):]
+	}
+	return log
 }
 
 // CancelInFlight is Cancel that also cancels the request's updates in flight. An update in flight that
@@ -405,7 +426,7 @@ func (s *Service) OpenArtifact(vin string, id resolver.PackageID) (*os.File, Bin
 	if err != nil {
 		return nil, b, err
 	}
-	if _, err := s.MarkInFlight(vin, u.ID); err != nil {
+	if _, err := s.MarkInFlight(vin, u.ID, ""); err != nil {
 		return nil, b, err
 	}
 	f, err := os.Open(s.blob.path(b.SHA256))

@@ -132,7 +132,7 @@ func TestCancelInFlightAsksDDIDevicesAndCancelsOthersAtOnce(t *testing.T) {
 	r := queueDirect(t, s, p, 10, nil, vinA, vinB, vinC)
 	ua, _, err := s.NextAction(vinA) // a DDI device
 	require.NoError(t, err)
-	_, err = s.MarkInFlight(vinA, ua.ID)
+	_, err = s.MarkInFlight(vinA, ua.ID, "")
 	require.NoError(t, err)
 	ub := updateIDFor(r.ID, vinB) // a device-API vehicle
 	_, err = s.StartTransfer(vinB, ub, 2)

@@ -57,7 +57,8 @@ const maxResultText = 4096
 
 // InstallReport is INSTALL_REPORT. When every result code is a success (0 or 1) the update is finished
 // and its install list joins the vehicle's installed set (VIN_ADD_PACKAGE), in one transaction;
-// otherwise it is failed with the first failing code. An update reported before its transfer started
+// otherwise it is failed with the first failing code, the result text being the progress log the
+// device left while in flight (MarkInFlight), if any, followed by the report's texts. An update reported before its transfer started
 // moves through in flight. It returns "<name>-<version> success" or "<name>-<version> failed".
 // 404 missing_update; 409 already_reported ("<name>-<version> failed: …") when the update is already
 // finished or failed, 409 update_canceled when it was canceled; 400 for an empty report or a code outside 0-19.
@@ -107,7 +108,14 @@ func (s *Service) InstallReport(vin, id string, results []OperationResult) (Upda
 		now := s.now()
 		if !ResultSuccess(code) {
 			c := code
-			if err := s.transition(t, vin, id, rec, Failed, &c, resultText(code, text), now); err != nil {
+			failure := text
+			if rec.Status == InFlight && rec.ResultText != "" { // what the device logged while in flight
+				failure = rec.ResultText
+				if text != "" {
+					failure = appendLog(failure, text)
+				}
+			}
+			if err := s.transition(t, vin, id, rec, Failed, &c, resultText(code, failure), now); err != nil {
 				return err
 			}
 			out, msg = s.view(vin, id, rec), name+" failed"
