@@ -619,6 +619,14 @@ func TestScreenshots(t *testing.T) {
 	_, err := exampleload.All(context.Background(), e.deps.Resolver, exampleload.DefaultSeed, 2000)
 	require.NoError(t, err)
 
+	// A launch needs the binaries of every package it installs: give the radio and Qt ones (the rest of
+	// the catalogue stays without, as the package page's picture shows).
+	pkgs, _, err := e.deps.Resolver.ListPackages("^(dab-radio|qt-runtime)$", resolver.Page{Limit: 1000})
+	require.NoError(t, err)
+	for _, p := range pkgs {
+		_, err := e.deps.Engine.UploadBinary(p.ID, strings.NewReader("binary of "+p.ID.String()), engine.Upload{})
+		require.NoError(t, err)
+	}
 	var c struct{ ID string }
 	e.call("POST", "/campaigns", e.token, map[string]any{"name": "DAB radio 1.1.0 for everyone", "packageId": pkgID("dab-radio", "1.1.0"), "priority": 5}, &c)
 	e.call("POST", "/campaigns/"+c.ID+"/launch", e.token, nil, nil)
@@ -643,7 +651,8 @@ func TestScreenshots(t *testing.T) {
 				code = []int{engine.ResultInstallFailed, engine.ResultValidationFailed, engine.ResultInstallFailed, engine.ResultUserDeclined}[i/20%4]
 			}
 			require.NoError(t, e.deps.DB.Update(func(txn store.Txn) error {
-				_, err := e.deps.Engine.SetStatus(txn, v.VIN, v.UpdateID, to, &code, map[bool]string{true: "installed", false: "verification failed"}[to != engine.Failed])
+				_, err := e.deps.Engine.SetStatus(txn, v.VIN, v.UpdateID, to, &code, map[int]string{0: "installed", engine.ResultInstallFailed: "install script failed",
+					engine.ResultValidationFailed: "signature check failed", engine.ResultUserDeclined: "declined by the driver"}[code])
 				return err
 			}))
 		}
