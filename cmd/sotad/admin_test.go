@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -95,9 +96,22 @@ func TestAuthOffWarnsLoudlyOffLoopback(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, want, loopback(a), addr)
 	}
+	// What run says for each kind of address (the test binds loopback only, so the decision is called
+	// with the addresses a listener on other interfaces would have).
+	for _, addr := range []string{"0.0.0.0:8080", "[::]:8080", "192.168.1.5:8080"} {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		require.NoError(t, err)
+		var b bytes.Buffer
+		warnAuthOff(&b, slog.New(slog.NewTextHandler(&b, nil)), ":8080", a)
+		assert.Contains(t, b.String(), "!! WARNING: authentication is OFF and sotad listens on "+a.String(), addr)
+		assert.Contains(t, b.String(), "AUTHENTICATION IS OFF ON A NON-LOOPBACK ADDRESS (--auth=none, --listen :8080)", addr)
+	}
+	a, err := net.ResolveTCPAddr("tcp", "127.0.0.1:8080")
+	require.NoError(t, err)
 	var b bytes.Buffer
-	warnOpen(&b, "0.0.0.0:8080")
-	assert.Contains(t, b.String(), "WARNING: authentication is OFF and sotad listens on 0.0.0.0:8080")
+	warnAuthOff(&b, slog.New(slog.NewTextHandler(&b, nil)), "127.0.0.1:8080", a)
+	assert.NotContains(t, b.String(), "!! WARNING")
+	assert.Contains(t, b.String(), "AUTHENTICATION IS OFF (--auth=none): the admin API is open to anyone on this machine at 127.0.0.1:8080")
 
 	r := startServer(t, t.TempDir(), "--auth", "none")
 	assert.Contains(t, r.stderr.String(), "AUTHENTICATION IS OFF (--auth=none): the admin API is open to anyone on this machine")

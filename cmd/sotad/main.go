@@ -282,12 +282,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	}
 
 	if cfg.Auth == "none" {
-		if loopback(ln.Addr()) {
-			log.Warn("AUTHENTICATION IS OFF (--auth=none): the admin API is open to anyone on this machine at " + ln.Addr().String() + "; use only for local development and tests")
-		} else {
-			warnOpen(stderr, ln.Addr().String())
-			log.Warn("AUTHENTICATION IS OFF ON A NON-LOOPBACK ADDRESS (--auth=none, --listen " + cfg.Listen + "): anyone who can reach " + ln.Addr().String() + " can change the fleet and push software to it")
-		}
+		warnAuthOff(stderr, log, cfg.Listen, ln.Addr())
 	}
 	rs, err := resolver.New(db)
 	if err != nil {
@@ -352,6 +347,17 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 func loopback(a net.Addr) bool {
 	t, ok := a.(*net.TCPAddr)
 	return ok && t.IP.IsLoopback()
+}
+
+// warnAuthOff says that authentication is off: a warning on a loopback address, and a banner besides
+// on an address other machines can reach.
+func warnAuthOff(stderr io.Writer, log *slog.Logger, listen string, addr net.Addr) {
+	if loopback(addr) {
+		log.Warn("AUTHENTICATION IS OFF (--auth=none): the admin API is open to anyone on this machine at " + addr.String() + "; use only for local development and tests")
+		return
+	}
+	warnOpen(stderr, addr.String())
+	log.Warn("AUTHENTICATION IS OFF ON A NON-LOOPBACK ADDRESS (--auth=none, --listen " + listen + "): anyone who can reach " + addr.String() + " can change the fleet and push software to it")
 }
 
 // warnOpen prints a banner that cannot be missed: the admin API is open to the network.
