@@ -16,6 +16,7 @@ import (
 
 	"sota/auth"
 	"sota/engine"
+	"sota/errs"
 	"sota/resolver"
 	"sota/signing"
 )
@@ -122,4 +123,82 @@ func TestSigningUploadsAuditedAndAdminOnly(t *testing.T) {
 	st, b = call(admin, "POST", "/tuf/image/root", rot.Root)
 	require.Equal(t, 400, st, "the same version again: %s", b)
 	require.Len(t, entries(), before+2)
+}
+
+// With signing on, an update request and a campaign launch whose install lists hold a binary that is
+// not in the signed targets (a dependency here) are 409 unsigned_target naming it, and queue nothing;
+// once it is signed both go through.
+func TestQueueAndLaunchNeedSignedTargets(t *testing.T) {
+	keys := t.TempDir()
+	require.NoError(t, signing.Init(keys, time.Now()))
+	d := fullDeps(t)
+	sig, err := signing.New(d.DB, d.Engine, signing.Options{RootFile: filepath.Join(keys, "root.json")})
+	require.NoError(t, err)
+	d.Signing = sig
+	h, _ := New(Config{AuthNone: true}, d)
+	hs := httptest.NewServer(h)
+	t.Cleanup(hs.Close)
+	call := func(method, path string, body any) (int, string) {
+		j, _ := json.Marshal(body)
+		req, _ := http.NewRequest(method, hs.URL+"/api/v1"+path, bytes.NewReader(j))
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	contents := map[string][]byte{"lib": []byte("library"), "app": []byte("application")}
+	var signed []signing.Target
+	for name, c := range contents {
+		_, err := d.Engine.UploadBinary(resolver.PackageID{Name: name, Version: "1.0.0"}, bytes.NewReader(c), engine.Upload{FileName: name + ".bin"})
+		require.NoError(t, err)
+		sum := sha256.Sum256(c)
+		signed = append(signed, signing.Target{Name: name, Version: "1.0.0", FileName: name + ".bin", Length: int64(len(c)), SHA256: hex.EncodeToString(sum[:])})
+	}
+	st, b := call("PUT", "/packages/app/1.0.0/dependencies/lib/1.0.0", nil)
+	require.Equal(t, 200, st, b)
+	call("PUT", "/vehicles/WDD00000000000001", nil)
+	call("POST", "/filters", map[string]any{"name": "all", "expression": "TRUE"})
+	call("PUT", "/packages/app/1.0.0/filter/all", nil)
+	k, err := signing.ReadKeyFile(filepath.Join(keys, "targets_key.json"))
+	require.NoError(t, err)
+	sign := func(ts ...signing.Target) {
+		cur, err := sig.ImageMetadata("targets.json")
+		require.NoError(t, err)
+		next, err := signing.SignTargets(cur, ts, time.Now().Add(time.Hour), k)
+		require.NoError(t, err)
+		_, err = sig.UploadTargets(next)
+		require.NoError(t, err)
+	}
+	for _, tg := range signed {
+		if tg.Name == "app" {
+			sign(tg) // only the package itself, not its dependency
+		}
+	}
+	app := map[string]string{"name": "app", "version": "1.0.0"}
+	st, b = call("POST", "/update_requests", map[string]any{"packageId": app})
+	require.Equal(t, 409, st, b)
+	require.Contains(t, b, "unsigned_target")
+	require.Contains(t, b, "lib-1.0.0")
+	st, b = call("POST", "/campaigns", map[string]any{"name": "spring", "packageId": app})
+	require.Equal(t, 200, st, b)
+	var camp struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(b), &camp))
+	st, b = call("POST", "/campaigns/"+camp.ID+"/launch", nil)
+	require.Equal(t, 409, st, b)
+	require.Contains(t, b, "unsigned_target")
+	_, b = call("GET", "/vehicles/WDD00000000000001/queue", nil)
+	require.Equal(t, "[]", b, "nothing queued")
+
+	for _, tg := range signed {
+		if tg.Name == "lib" {
+			sign(tg)
+		}
+	}
+	st, b = call("POST", "/campaigns/"+camp.ID+"/launch", nil)
+	require.Equal(t, 200, st, b)
+	// a signed binary cannot be replaced
+	_, err = d.Engine.UploadBinary(resolver.PackageID{Name: "lib", Version: "1.0.0"}, bytes.NewReader([]byte("other")), engine.Upload{FileName: "lib.bin"})
+	require.True(t, errs.Is(err, "signed_target"), "%v", err)
 }

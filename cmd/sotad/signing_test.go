@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"io/fs"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -43,6 +44,22 @@ func TestSigningFlags(t *testing.T) {
 		st, _ = get(r, "/api/v1/tuf/image/timestamp.json")
 		assert.Equal(t, http.StatusOK, st)
 		assert.Contains(t, r.stderr.String(), "OFFLINE private key", "warns about the offline keys next to --tuf-root")
+		// the server's online snapshot, timestamp and director keys are in the store: its files are
+		// the server user's only
+		n := 0
+		require.NoError(t, filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			assert.Zerof(t, info.Mode().Perm()&0o077, "%s is %v", p, info.Mode().Perm())
+			n++
+			return nil
+		}))
+		assert.Greater(t, n, 3)
 	})
 	t.Run("later start", func(t *testing.T) {
 		r := startServer(t, data, "--signing", "on", "--admin-password", "a-long-password")
