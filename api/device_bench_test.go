@@ -150,7 +150,7 @@ func BenchmarkDevicePoll(b *testing.B) {
 	s := newBenchServer(b)
 	s.do("POST", "/filters", map[string]any{"name": "all", "expression": "TRUE"}, nil)
 	for _, p := range []string{"nav", "radio"} {
-		s.do("PUT", "/packages/"+p+"/1.0.0", map[string]any{}, nil)
+		s.upload(p, "1.0.0", []byte(p)) // queuing needs the binary
 		s.do("PUT", "/packages/"+p+"/1.0.0/filter/all", nil, nil)
 	}
 	vins := make([]string, vehicles)

@@ -550,6 +550,12 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 	e.waitFor("token listed", `document.querySelector("#token-list").textContent.includes("release script")`)
 	e.do("revoke", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("#token-list tr")].find(r => r.textContent.includes("release script")).querySelector("button").click()`))
 	e.waitFor("revoked", `!document.querySelector("#token-list").textContent.includes("release script")`)
+	// a hawkBit DDI gateway token, shown once, listed, revoked
+	e.do("create gateway token", chromedp.SendKeys(chromedp.CSS("#gateway-name"), "depot gateway"), chromedp.Click(chromedp.CSS("#gateway-create")))
+	e.waitFor("gateway secret", `(document.querySelector("#gateway-secret code") || {textContent: ""}).textContent.startsWith("sotagw_")`)
+	e.waitFor("gateway listed", `document.querySelector("#gateway-list").textContent.includes("depot gateway")`)
+	e.do("revoke gateway", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll("#gateway-list tr")].find(r => r.textContent.includes("depot gateway")).querySelector("button").click()`))
+	e.waitFor("gateway revoked", `!document.querySelector("#gateway-list").textContent.includes("depot gateway")`)
 
 	// Log out: the session ends and the UI sends the browser back to the login page.
 	e.do("log out", chromedp.Click(chromedp.CSS("#logout")))

@@ -243,4 +243,10 @@ func TestReportConfigMergesReplacesAndRemovesTheDevicesKeysOnly(t *testing.T) {
 	v, err := s.res.GetVehicle(vinA)
 	require.NoError(t, err)
 	assert.Equal(t, resolver.Attributes{"fleet": str("north")}, v.Attributes, "a refused report changes nothing")
+
+	require.NoError(t, s.res.DeleteVehicle(vinA))
+	require.NoError(t, s.res.PutVehicle(vinA))
+	ok, err = s.ConfigReported(vinA)
+	require.NoError(t, err)
+	assert.False(t, ok, "a vehicle deleted and created again has reported nothing")
 }

@@ -173,6 +173,9 @@ func (s *Service) hooks() resolver.Hooks {
 			if err := s.cancelVehicle(t, vin); err != nil {
 				return err
 			}
+			if err := t.Delete(devCfgKey(vin)); err != nil { // a vehicle created again reports anew
+				return err
+			}
 			return t.Delete(vplanKey(vin))
 		},
 		PackageDeleting: func(t store.Txn, id resolver.PackageID) error {

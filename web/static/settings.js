@@ -1,4 +1,4 @@
-// Settings: API tokens and accounts.
+// Settings: API tokens, hawkBit DDI gateway tokens and accounts.
 import { el, append, clear, $, table, when } from "./ui.js";
 import { api, act, session, toLogin } from "./api.js";
 import { current, reload } from "./nav.js";
@@ -6,7 +6,7 @@ import { current, reload } from "./nav.js";
 async function settings() {
   const view = $("#view");
   const ok = current();
-  const [tokens, accounts] = await Promise.all([api("GET", "/tokens"), api("GET", "/accounts")]);
+  const [tokens, accounts, gateways] = await Promise.all([api("GET", "/tokens"), api("GET", "/accounts"), api("GET", "/ddi/gateway_tokens")]);
   if (!ok()) return;
   const tokName = el("input", { id: "token-name", placeholder: "what the token is for", size: 28 });
   const secret = el("div", { id: "token-secret" });
@@ -14,6 +14,9 @@ async function settings() {
   const pw = el("input", { id: "account-password", type: "password", placeholder: "password (8 or more)", size: 20, autocomplete: "new-password" });
   const who = el("select", { id: "password-account" }, accounts.map((a) => el("option", { value: a.username, selected: a.username === session.username }, a.username)));
   const newPw = el("input", { type: "password", placeholder: "new password", size: 20, autocomplete: "new-password" });
+  const gwName = el("input", { id: "gateway-name", placeholder: "which gateway", size: 24 });
+  const gwSecret = el("div", { id: "gateway-secret" });
+  const gwList = el("div", { id: "gateway-list" }, gatewayTable(gateways));
 
   append(view, el("h1", {}, "Settings"),
     el("div", { class: "cols" },
@@ -30,6 +33,18 @@ async function settings() {
           clear(tokList, tokenTable(again));
         } }, tokName, el("button", { type: "submit", class: "primary", id: "token-create" }, "Create token")),
         secret),
+      el("section", { class: "card" },
+        el("h2", {}, "Device gateway tokens"),
+        el("p", { class: "muted" }, "A hawkBit DDI gateway sends ", el("code", {}, "Authorization: GatewayToken <token>"), " and may act for any vehicle. The secret is shown once."),
+        el("form", { class: "bar", onsubmit: async (ev) => {
+          ev.preventDefault();
+          const t = await act(() => api("POST", "/ddi/gateway_tokens", { name: gwName.value }), "Gateway token created");
+          if (!t) return;
+          gwName.value = "";
+          clear(gwSecret, el("p", {}, "Copy it now, it is not shown again: ", el("code", { class: "secret" }, t.token)));
+          clear(gwList, gatewayTable(await api("GET", "/ddi/gateway_tokens")));
+        } }, gwName, el("button", { type: "submit", class: "primary", id: "gateway-create" }, "Create gateway token")),
+        gwSecret, gwList),
       el("section", { class: "card" },
         el("h2", {}, "Accounts"),
         table(["Username", "Created", ""], accounts.map((a) => [a.username, when(a.createdAt),
@@ -57,6 +72,15 @@ async function settings() {
           clear(tokList, tokenTable(await api("GET", "/tokens")));
         }
       } }, "Revoke")]), "No API tokens.");
+  }
+
+  function gatewayTable(gs) {
+    return table(["Name", "Created", ""], gs.map((g) => [g.name, when(g.createdAt),
+      el("button", { class: "small danger", onclick: async () => {
+        if (confirm("Revoke gateway token " + g.name + "?") && await act(() => api("DELETE", "/ddi/gateway_tokens/" + encodeURIComponent(g.id)), "Gateway token revoked")) {
+          clear(gwList, gatewayTable(await api("GET", "/ddi/gateway_tokens")));
+        }
+      } }, "Revoke")]), "No gateway tokens.");
   }
 }
 
