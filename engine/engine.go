@@ -101,6 +101,7 @@ type service struct {
 	signing  Signing                   // signed-metadata checks (SetSigning); nil with signing off
 	queueMu  sync.Mutex                // serialises request state changes (queuing batches, cancel)
 	campMu   sync.Mutex                // serialises campaign launches
+	counts   requestCounts // per-request counts by status (counts.go)
 	pkgMu    sync.Mutex
 	pkgLocks map[string]*pkgLock // queuing locks per package version (lockPackage)
 
@@ -149,6 +150,9 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 	}
 	res.SetClock(s.now)
 	if err := s.loadFleetState(); err != nil {
+		return nil, err
+	}
+	if err := s.loadCounts(); err != nil {
 		return nil, err
 	}
 	res.AddHooks(s.hooks())

@@ -357,6 +357,7 @@ func (s *Service) writeChunk(r *UpdateRequest, chunk []resolver.Target, active m
 		}
 		s.res.SetUpdateStatuses(changes)
 	}
+	s.addCount(r.ID, Pending, n)
 	return n, skipped, false, nil
 }
 
@@ -479,6 +480,7 @@ func (s *Service) transition(t store.Txn, vin, id string, rec *updRec, to Status
 	if err := t.Set(rsKey(rec.Req, to, vin), nil); err != nil {
 		return err
 	}
+	s.countMove(t, rec.Req, rec.Status, to)
 	rec.Status, rec.Updated, rec.ResultCode, rec.ResultText = to, nanos(now), code, text
 	if !to.active() { // a final update has no cancel left to answer
 		rec.Flags &^= flagCancelRequested
@@ -710,6 +712,7 @@ func (s *Service) moveBatch(req string, vins []string, to Status, text string, n
 				if err := t.Delete(rsKey(req, Pending, vin)); err != nil {
 					return err
 				}
+				onCommit(t, func() { s.addCount(req, Pending, -1) })
 				continue
 			}
 			if err != nil {
@@ -719,6 +722,7 @@ func (s *Service) moveBatch(req string, vins []string, to Status, text string, n
 				if err := t.Delete(rsKey(req, Pending, vin)); err != nil {
 					return err
 				}
+				onCommit(t, func() { s.addCount(req, Pending, -1) })
 				continue
 			}
 			if err := s.transition(t, vin, id, rec, to, nil, text, now); err != nil {
@@ -854,17 +858,7 @@ func (s *Service) Request(id string) (UpdateRequest, error) {
 		return UpdateRequest{}, errMissingRequest
 	}
 	out := *r
-	c := Counts{}
-	err := s.db.View(func(t store.Txn) error {
-		for _, st := range Statuses {
-			n := 0
-			if err := t.IterateKeys(rsPrefix(id, st), func([]byte) error { n++; return nil }); err != nil {
-				return err
-			}
-			c.add(st, n)
-		}
-		return nil
-	})
+	c, err := s.requestCounts(id)
 	out.Counts = &c
 	return out, err
 }
