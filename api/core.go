@@ -309,6 +309,43 @@ func (h coreHandlers) launchCampaign(c *gin.Context) {
 	c.JSON(http.StatusOK, l)
 }
 
+func (h coreHandlers) pauseCampaign(c *gin.Context) {
+	by := principal(c).Username
+	cp, err := h.e.PauseCampaign(c.Param("id"), by)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, cp)
+}
+
+func (h coreHandlers) resumeCampaign(c *gin.Context) {
+	cp, err := h.e.ResumeCampaign(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, cp)
+}
+
+func (h coreHandlers) releaseCampaign(c *gin.Context) {
+	cp, err := h.e.ReleaseNextGroup(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, cp)
+}
+
+func (h coreHandlers) abortCampaign(c *gin.Context) {
+	n, err := h.e.AbortCampaign(c.Param("id"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"canceled": n})
+}
+
 func (h coreHandlers) vehicleQueue(c *gin.Context) {
 	us, err := h.e.VehicleQueue(c.Param("vin"))
 	if err != nil {

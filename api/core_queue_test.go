@@ -363,7 +363,7 @@ func TestCoreCampaigns(t *testing.T) {
 	assert.Equal(t, cnt(2, 0, 0, 0, 0), r["counts"])
 	assert.Equal(t, []string{testVIN(2), testVIN(3)}, vinsOf(e.requestVehicles(l["updateRequest"].(string), "pending")))
 	e.do("GET", "/api/v1/campaigns/"+id, nil, &got)
-	assert.Equal(t, "launched", got["status"])
+	assert.Equal(t, "running", got["status"])
 	assert.Equal(t, l["updateRequest"], got["updateRequest"])
 	assert.NotEmpty(t, got["launchedAt"])
 	e.failure("POST", "/api/v1/campaigns/"+id+"/launch", nil, 409, "already_launched")

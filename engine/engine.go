@@ -101,7 +101,9 @@ type service struct {
 	signing  Signing                   // signed-metadata checks (SetSigning); nil with signing off
 	queueMu  sync.Mutex                // serialises request state changes (queuing batches, cancel)
 	campMu   sync.Mutex                // serialises campaign launches
-	counts   requestCounts // per-request counts by status (counts.go)
+	counts   requestCounts             // per-request counts by status (counts.go)
+	camps    campaignState             // campaigns by id, under mu (campaigns.go)
+	base     *Service                  // the handle without a hook, for work in the background (campaign gates)
 	pkgMu    sync.Mutex
 	pkgLocks map[string]*pkgLock // queuing locks per package version (lockPackage)
 
@@ -136,6 +138,7 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 		lastSeen: map[string]time.Time{},
 		lastWake: map[string]time.Time{},
 	}}
+	s.base = s
 	if o.DataDir == "" {
 		return nil, errors.New("engine: Options.DataDir is required")
 	}
@@ -153,6 +156,9 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 		return nil, err
 	}
 	if err := s.loadCounts(); err != nil {
+		return nil, err
+	}
+	if err := s.loadCampaigns(); err != nil {
 		return nil, err
 	}
 	res.AddHooks(s.hooks())

@@ -76,6 +76,7 @@ type UpdateRequest struct {
 	Description         string              `json:"description"`
 	RequestConfirmation bool                `json:"requestConfirmation"`
 	CampaignID          string              `json:"campaignId,omitempty"`
+	Group               string              `json:"group,omitempty"` // the campaign group it releases
 	CreatedAt           time.Time           `json:"createdAt"`
 	State               string              `json:"state"`
 	Vehicles            int                 `json:"vehicles"`
@@ -233,6 +234,12 @@ func (s *Service) loadRequests() error {
 // stored first as StateQueuing and last as StateQueued with its counts; a cancel in between stops the
 // writing.
 func (s *Service) persist(r *UpdateRequest, targets []resolver.Target) error {
+	return s.persistWith(r, targets, nil)
+}
+
+// persistWith is persist with final run in the transaction that marks r queued (a campaign records
+// its request there, so that a crash cannot split the two).
+func (s *Service) persistWith(r *UpdateRequest, targets []resolver.Target, final func(t store.Txn, cur *UpdateRequest) error) error {
 	active := map[string]bool{}
 	if r.PackageID != nil {
 		var err error
@@ -301,14 +308,8 @@ func (s *Service) persist(r *UpdateRequest, targets []resolver.Target) error {
 		if err := t.Set(reqKey(r.ID), encode(&cur)); err != nil {
 			return err
 		}
-		if cur.CampaignID != "" { // launched in the same transaction, so a crash cannot split the two
-			c, err := s.campaign(t, cur.CampaignID)
-			if err != nil {
-				return err
-			}
-			now := s.now()
-			c.Status, c.UpdateRequest, c.LaunchedAt = CampaignLaunched, cur.ID, &now
-			if err := t.Set(campKey(c.ID), encode(&c)); err != nil {
+		if final != nil {
+			if err := final(t, &cur); err != nil {
 				return err
 			}
 		}
@@ -492,7 +493,8 @@ func (s *Service) transition(t store.Txn, vin, id string, rec *updRec, to Status
 	return nil
 }
 
-// scanVehicle returns the stored updates of one vehicle.
+// scanVehicle returns the stored updates of one vehicle; activeOnly: those pending or in flight
+// that may be delivered (a paused campaign's pending updates are held back, see held).
 func (s *Service) scanVehicle(t store.Txn, vin string, activeOnly bool) ([]Update, error) {
 	var out []Update
 	err := t.Iterate(updPrefix(vin), func(k, v []byte) error {
@@ -503,7 +505,11 @@ func (s *Service) scanVehicle(t store.Txn, vin string, activeOnly bool) ([]Updat
 		if activeOnly && !rec.Status.active() {
 			return nil
 		}
-		out = append(out, s.view(vin, lastPart(k), &rec))
+		u := s.view(vin, lastPart(k), &rec)
+		if activeOnly && s.held(&u) {
+			return nil
+		}
+		out = append(out, u)
 		return nil
 	})
 	return out, err

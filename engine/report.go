@@ -118,6 +118,9 @@ func (s *Service) InstallReport(vin, id string, results []OperationResult) (Upda
 			if err := s.transition(t, vin, id, rec, Failed, &c, resultText(code, failure), now); err != nil {
 				return err
 			}
+			if err := s.campaignReported(t, vin, &u, &c); err != nil {
+				return err
+			}
 			out, msg = s.view(vin, id, rec), name+" failed"
 			return nil
 		}
@@ -128,6 +131,9 @@ func (s *Service) InstallReport(vin, id string, results []OperationResult) (Upda
 		}
 		c := code
 		if err := s.transition(t, vin, id, rec, Finished, &c, resultText(code, text), now); err != nil {
+			return err
+		}
+		if err := s.campaignReported(t, vin, &u, nil); err != nil {
 			return err
 		}
 		if u.Kind == KindInstall {

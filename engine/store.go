@@ -15,7 +15,9 @@ package engine
 //	                                           "already pending or in flight" check of a new request
 //	core/pkgreq/<name>/<version>/<reqID>       (empty) the request's install lists contain this package
 //	                                           version (package_in_use while the request has active updates)
-//	core/camp/<campaignID>                     Campaign (JSON)
+//	core/camp/<campaignID>                     Campaign (JSON), with its groups and their requests
+//	core/cgrp/<campaignID>/<group>/<n>         a chunk of a campaign group's VINs (campaigns.go)
+//	core/cretry/<campaignID>/<vin>             a vehicle's retries in a campaign (campaigns.go)
 //	core/plan/<planID>                         DataPlan (JSON)
 //	core/cycle/<planID>/<start>                BillingCycle (JSON)
 //	core/vplan/<vin>                           = planID (original case) of the vehicle's data plan
@@ -56,14 +58,17 @@ const (
 	pRS     = "core/rs/"
 	pPkgReq = "core/pkgreq/"
 	pCamp   = "core/camp/"
-	pPlan   = "core/plan/"
-	pCycle  = "core/cycle/"
-	pVPlan  = "core/vplan/"
-	pBin    = "core/bin/"
-	kWakeup = "core/wakeup/key"
-	pAct    = "core/act/"
-	kActSeq = "core/seq/action"
-	pDevCfg = "core/devcfg/"
+	// pCampGroup and pCampRetry hold a campaign's group membership and retries (campaigns.go)
+	pCampGroup = "core/cgrp/"
+	pCampRetry = "core/cretry/"
+	pPlan      = "core/plan/"
+	pCycle     = "core/cycle/"
+	pVPlan     = "core/vplan/"
+	pBin       = "core/bin/"
+	kWakeup    = "core/wakeup/key"
+	pAct       = "core/act/"
+	kActSeq    = "core/seq/action"
+	pDevCfg    = "core/devcfg/"
 )
 
 func timeKey(t time.Time) string {

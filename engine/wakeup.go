@@ -200,7 +200,8 @@ func (s *Service) StartScheduler(interval time.Duration) *Scheduler {
 	return sc
 }
 
-// RunOnce does one round: purge, then wake-ups, then blob collection. Errors are logged.
+// RunOnce does one round: purge, then wake-ups, then campaigns (retries, late joiners, gates), then
+// blob collection. Errors are logged.
 func (sc *Scheduler) RunOnce(ctx context.Context) {
 	s := sc.s
 	if n, err := s.Purge(); err != nil {
@@ -212,6 +213,9 @@ func (sc *Scheduler) RunOnce(ctx context.Context) {
 		s.log.Error("scheduler: wake-ups", "err", err)
 	} else if n > 0 {
 		s.log.Info("scheduler: vehicles woken", "count", n)
+	}
+	if err := s.RunCampaigns(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("scheduler: campaigns", "err", err)
 	}
 	if _, err := s.CollectBlobs(); err != nil {
 		s.log.Error("scheduler: blob collection", "err", err)

@@ -485,7 +485,7 @@ func checkRequestsAfterCrash(t *testing.T, url string, cycle int, acked map[stri
 		if r.CampaignID != "" && r.State == "queued" {
 			var c struct{ Status, UpdateRequest string }
 			get("/campaigns/"+r.CampaignID, &c)
-			require.Equalf(t, [2]string{"launched", r.ID}, [2]string{c.Status, c.UpdateRequest},
+			require.Equalf(t, [2]string{"running", r.ID}, [2]string{c.Status, c.UpdateRequest},
 				"after kill %d: campaign %s has a queued update request %s", cycle+1, r.CampaignID, r.ID)
 		}
 		var one struct{ Counts map[string]int }
