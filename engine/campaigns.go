@@ -206,7 +206,7 @@ func (s *Service) putCampaign(t store.Txn, c Campaign) error {
 	if err := t.Set(campKey(c.ID), encode(&c)); err != nil {
 		return err
 	}
-	if !afterCommit(t, func() { s.cacheCampaign(c) }) {
+	if !onCommit(t, func() { s.cacheCampaign(c) }) {
 		return errors.New("engine: a campaign is written in an engine or resolver transaction")
 	}
 	return nil
@@ -1033,7 +1033,7 @@ func (s *Service) campaignReported(t store.Txn, vin string, u *Update, failedCod
 	if !ok {
 		return nil
 	}
-	afterCommit(t, func() { s.kickGates(c.ID) })
+	onCommit(t, func() { s.kickGates(c.ID) })
 	if failedCode == nil || c.Retry == nil || !retryable(*failedCode) || c.Status == CampaignAborted {
 		return nil
 	}
