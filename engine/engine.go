@@ -137,6 +137,7 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 		pkgLocks: map[string]*pkgLock{},
 		lastSeen: map[string]time.Time{},
 		lastWake: map[string]time.Time{},
+		counts:   requestCounts{by: map[string]*Counts{}, dirty: map[string]bool{}},
 	}}
 	s.base = s
 	if o.DataDir == "" {
