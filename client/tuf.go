@@ -164,6 +164,9 @@ func (m *Manager) VerifyMetadata(ctx context.Context, updateID string, packages 
 	}
 	if droot == nil { // first contact: the director's root is taken on first use, then pinned
 		if droot, err = (fetcher{ctx: ctx, hc: m.Client.http(), token: m.Client.Token}).DownloadFile(remote+"/1.root.json", 512000, 0); err != nil {
+			if errors.As(err, new(*url.Error)) {
+				return nil, transient{err}
+			}
 			return nil, fail("director root: %v", err)
 		}
 	}

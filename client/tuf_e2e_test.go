@@ -178,6 +178,7 @@ func (s *signedServer) queue(name, version string) {
 type replayer struct {
 	mu     sync.Mutex
 	replay map[string][]byte
+	cut    bool // cut the connection of every metadata request (the network drops)
 	srv    *httptest.Server
 }
 
@@ -188,7 +189,15 @@ func newReplayer(t *testing.T, target string) *replayer {
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.mu.Lock()
 		b, ok := r.replay[req.URL.Path]
+		cut := r.cut && strings.Contains(req.URL.Path, "/tuf/")
 		r.mu.Unlock()
+		if cut {
+			c, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				c.Close()
+			}
+			return
+		}
 		if ok {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(b)
@@ -438,6 +447,23 @@ func TestSignedReleasesEndToEnd(t *testing.T) {
 		require.NoError(t, err)
 		v, _ := signing.Version(stored)
 		require.EqualValues(t, 2, v)
+	})
+
+	t.Run("a network failure while fetching metadata is not a verdict", func(t *testing.T) {
+		fw8 := []byte(strings.Repeat("firmware eight ", 900))
+		s.release("fw", "8.0.0", fw8)
+		s.queue("fw", "8.0.0")
+		px.mu.Lock()
+		px.cut = true
+		px.mu.Unlock()
+		out, err := device().RunOnce(ctx)
+		px.mu.Lock()
+		px.cut = false
+		px.mu.Unlock()
+		require.Error(t, err, "the round fails and is tried again later")
+		require.Empty(t, out, "nothing was reported")
+		o := runOne()
+		require.Equalf(t, engine.ResultOK, o.Code, "%s", resultOf(o))
 	})
 
 	t.Run("the repository survives a restart", func(t *testing.T) {

@@ -276,3 +276,21 @@ func TestRootRotationRefusals(t *testing.T) {
 	require.EqualValues(t, 2, v)
 	require.Equal(t, cur, get(t, s, "1.root.json"))
 }
+
+// Start runs the re-signing on its own: a timestamp past half of its lifetime is replaced within a few
+// intervals, and stop waits for the loop to end.
+func TestStartResignsTimestamp(t *testing.T) {
+	e := newEnv(t)
+	s, err := e.signing(filepath.Join(e.keys, "root.json"))
+	require.NoError(t, err)
+	stop := s.Start(10 * time.Millisecond)
+	e.skew.Store(int64(20 * time.Hour))
+	require.Eventually(t, func() bool {
+		return meta[metadata.TimestampType](t, get(t, s, "timestamp.json")).Signed.Version >= 2
+	}, 5*time.Second, 10*time.Millisecond)
+	stop()
+	v := meta[metadata.TimestampType](t, get(t, s, "timestamp.json")).Signed.Version
+	time.Sleep(50 * time.Millisecond)
+	require.Equal(t, v, meta[metadata.TimestampType](t, get(t, s, "timestamp.json")).Signed.Version, "stopped")
+	require.True(t, meta[metadata.TimestampType](t, get(t, s, "timestamp.json")).Signed.Expires.After(e.now().Add(signing.TimestampExpiry/2)))
+}
