@@ -442,3 +442,73 @@ func TestDDISWUpdateResumesACutDownloadWithRange(t *testing.T) {
 		return ok && h.Status == "finished"
 	})
 }
+
+// A staged campaign delivered to three SWUpdate devices run one after the other: the canary group (one
+// vehicle) goes out alone; when its device has installed and confirmed, the gate releases the rest,
+// whose devices then install and confirm, and the campaign finishes.
+func TestDDISWUpdateStagedCampaign(t *testing.T) {
+	e, swupdate, release, newDevice := swupdateEnv(t)
+	devices := []swDevice{newDevice(vinA), newDevice(vinB), newDevice(vinC)}
+	target := filepath.Join(t.TempDir(), "rootfs.img") // every device installs to the same path, one at a time
+	payload := payloadBytes(11, 200_000)
+	e.uploadFile("rootfs", "3.0.0", "rootfs-3.0.0.swu", release.swu(t, "3.0.0", payload, target))
+	e.admin("PUT", "/packages/rootfs/3.0.0/filter/everyone", nil)
+	var cp struct{ ID string }
+	e.want(200, "", "POST", "/campaigns", "", map[string]any{"name": "rootfs rollout", "packageId": map[string]string{"name": "rootfs", "version": "3.0.0"},
+		"groups": []map[string]any{{"name": "canary", "filter": `vin_matches "1$"`}}, "successThreshold": 100}, &cp)
+	var launched struct {
+		Vehicles int
+		Groups   []struct {
+			Name     string
+			Vehicles int
+		}
+	}
+	e.want(200, "", "POST", "/campaigns/"+cp.ID+"/launch", "", nil, &launched)
+	require.Equal(t, 3, launched.Vehicles)
+	type campaign struct {
+		Status string
+		Groups []struct{ Name, Status string }
+	}
+	groups := func() []string {
+		var c campaign
+		e.want(200, "", "GET", "/campaigns/"+cp.ID, "", nil, &c)
+		var out []string
+		for _, g := range c.Groups {
+			out = append(out, g.Name+":"+g.Status)
+		}
+		return append(out, "campaign:"+c.Status)
+	}
+	assert.Equal(t, []string{"canary:released", "rest:scheduled", "campaign:running"}, groups())
+	p := resolver.PackageID{Name: "rootfs", Version: "3.0.0"}
+	var q []struct{ Status string }
+	e.want(200, "", "GET", "/vehicles/"+vinB+"/queue", "", nil, &q)
+	assert.Empty(t, q, "the rest waits for the canary")
+
+	for i, d := range devices {
+		require.NoError(t, os.RemoveAll(target))
+		s := startSuricatta(t, swupdate, e.srv.URL, d, "")
+		s.waitFor(d.vin+"'s image on disk", 60*time.Second, func() bool {
+			got, err := os.ReadFile(target)
+			return err == nil && bytes.Equal(got, payload)
+		})
+		s.waitFor(d.vin+"'s installation to end", 30*time.Second, func() bool {
+			return strings.Contains(s.log.String(), "Update successful, executing post-update actions")
+		})
+		s.stop()
+		s = startSuricatta(t, swupdate, e.srv.URL, d, "2")
+		s.waitFor(d.vin+"'s update to finish", 60*time.Second, func() bool {
+			h, ok := e.lastStatus(d.vin, p)
+			return ok && h.Status == "finished"
+		})
+		s.stop()
+		if i == 0 {
+			assert.Equal(t, []string{"canary:done", "rest:released", "campaign:running"}, groups(), "the canary's success released the rest")
+		}
+	}
+	assert.Equal(t, []string{"canary:done", "rest:done", "campaign:finished"}, groups())
+	for _, d := range devices {
+		var installed []resolver.PackageID
+		e.want(200, "", "GET", "/vehicles/"+d.vin+"/package", "", nil, &installed)
+		assert.Equal(t, []resolver.PackageID{p}, installed, d.vin)
+	}
+}
