@@ -782,7 +782,8 @@ func TestBrowserDashboardAndProductScreens(t *testing.T) {
 	// the VINs that have it installed.
 	e.do("package list", chromedp.Navigate(e.base+"/#/packages"))
 	e.waitFor("package list", `document.querySelector("#view table") !== null`)
-	assert.Regexp(t, `nav 1\.0\.0\s+Navigation 1\.0\.0\s+ACME Maps\s+none: cannot be delivered`, e.text("#view table"))
+	assert.Regexp(t, `nav 1\.0\.0\s+Navigation 1\.0\.0\s+ACME Maps\s+no binary`, e.text("#view table"))
+	assert.Equal(t, "1 of 2 versions listed has no binary: it cannot be delivered to vehicles until one is uploaded.", e.text("#packages-no-binary"))
 	assert.Regexp(t, `nav 2\.0\.0\s+Navigation 2\.0\.0\s+ACME Maps\s+9 B`, e.text("#view table"))
 	e.do("package with a binary", chromedp.Navigate(e.base+"/#/packages/nav/2.0.0"))
 	e.waitFor("package page", `document.querySelector("#package-vins-total") !== null`)

@@ -16,9 +16,13 @@ async function packages() {
       if (!ok()) return;
       const filtersOf = {};
       for (const l of links) (filtersOf[(l.packageName + " " + l.packageVersion).toLowerCase()] ||= []).push(l.filterName);
-      clear(list, table(["Package", "Description", "Vendor", "Binary", "Filters"], pkgs.map((x) => [pkgLink(x.id), x.description, x.vendor,
-        x.size ? bytes(x.size) : el("span", { class: "error", title: "No binary: this version cannot be delivered to vehicles" }, "none: cannot be delivered"),
-        (filtersOf[pkgText(x.id).toLowerCase()] || []).join(", ")]), "No packages."));
+      const without = pkgs.filter((x) => !x.size).length;
+      clear(list,
+        without ? el("p", { class: "muted", id: "packages-no-binary" }, without + " of " + pkgs.length + " version" + (pkgs.length === 1 ? "" : "s") +
+          " listed " + (without === 1 ? "has" : "have") + " no binary: " + (without === 1 ? "it" : "they") + " cannot be delivered to vehicles until one is uploaded.") : null,
+        table(["Package", "Description", "Vendor", "Binary", "Filters"], pkgs.map((x) => [pkgLink(x.id), x.description, x.vendor,
+          x.size ? bytes(x.size) : el("span", { class: "tag nobin", title: "This version cannot be delivered to vehicles until a binary is uploaded" }, "no binary"),
+          (filtersOf[pkgText(x.id).toLowerCase()] || []).join(", ")]), "No packages."));
     } catch (e) { showError(list, e); }
   }
 
