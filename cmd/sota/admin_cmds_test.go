@@ -306,3 +306,48 @@ func TestCLIScriptFormsDriveADevice(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errs, "404 Not Found: missing_vehicle")
 }
+
+// request cancel --in-flight cancels an update a device has started: its next call is 409 update_canceled.
+func TestCLIRequestCancelInFlight(t *testing.T) {
+	s := newAdminServer(t)
+	vin := "1HGCM82633A000001"
+	s.api("PUT", "/vehicles/"+vin, "")
+	s.api("POST", "/filters", `{"name":"all","expression":"TRUE"}`)
+	bin := filepath.Join(t.TempDir(), "nav.bin")
+	require.NoError(t, os.WriteFile(bin, []byte("navigation"), 0o600))
+	code, _, errs := s.sota("package", "upload", "--name", "nav", "--version", "2.0.0", bin)
+	require.Equal(t, 0, code, errs)
+	s.api("PUT", "/packages/nav/2.0.0/filter/all", "")
+	code, out, errs := s.sota("request", "create", "--name", "nav", "--version", "2.0.0", "-q")
+	require.Equal(t, 0, code, errs)
+	id := strings.TrimSpace(out)
+	code, tok, errs := s.sota("vehicle", "token", vin)
+	require.Equal(t, 0, code, errs)
+	device := func(method, path string) int {
+		req, err := http.NewRequest(method, s.url+"/api/v1/vehicle_updates/"+vin+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok))
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	req, err := http.NewRequest("GET", s.url+"/api/v1/vehicle_updates/"+vin, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var rows []struct{ UpdateID string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&rows))
+	resp.Body.Close()
+	require.Len(t, rows, 1)
+	require.Equal(t, 200, device("POST", "/"+rows[0].UpdateID+"/start"))
+
+	code, out, _ = s.sota("request", "cancel", id)
+	require.Equal(t, 0, code)
+	assert.Equal(t, "0 pending update(s) canceled\n", out, "in flight: it goes on")
+	code, out, errs = s.sota("request", "cancel", id, "--in-flight")
+	require.Equal(t, 0, code, errs)
+	assert.Equal(t, "1 update(s) canceled or asked to cancel, pending and in flight\n", out)
+	assert.Equal(t, http.StatusConflict, device("GET", "/"+rows[0].UpdateID+"/chunk"))
+}

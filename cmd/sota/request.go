@@ -29,8 +29,8 @@ func init() {
 	})
 	register(command{
 		name:  "request cancel",
-		usage: "ID",
-		help:  "cancel the pending updates of an update request (those in flight finish)",
+		usage: "ID [--in-flight]",
+		help:  "cancel the pending updates of an update request (with --in-flight also those in flight)",
 		run:   runRequestCancel,
 	})
 }
@@ -177,16 +177,25 @@ func runRequestShow(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 }
 
 func runRequestCancel(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	c := newAdminCmd("request cancel", "ID [--server URL] [--token T]",
-		"Cancels the pending updates of an update request (PUT /api/v1/update_requests/ID/cancel);\nupdates already in flight finish.", false, stdout, stderr)
+	c := newAdminCmd("request cancel", "ID [--in-flight] [--server URL] [--token T]",
+		"Cancels the pending updates of an update request (PUT /api/v1/update_requests/ID/cancel);\nupdates already in flight finish, unless --in-flight: then a device-API vehicle's update in\nflight is canceled at once and a hawkBit DDI device is asked to cancel (it may refuse).", false, stdout, stderr)
+	inFlight := c.fs.Bool("in-flight", false, "cancel the updates in flight too")
 	if code, ok := c.parse(args, 1, "the update request's ID"); !ok {
 		return code
 	}
 	var out struct {
 		Canceled int `json:"canceled"`
 	}
-	if _, err := c.sendJSON(http.MethodPut, "/update_requests/"+pathEscape(c.arg(0))+"/cancel", nil, &out); err != nil {
+	path := "/update_requests/" + pathEscape(c.arg(0)) + "/cancel"
+	if *inFlight {
+		path += "?inFlight=true"
+	}
+	if _, err := c.sendJSON(http.MethodPut, path, nil, &out); err != nil {
 		return c.fail(err)
+	}
+	if *inFlight {
+		fmt.Fprintf(stdout, "%d update(s) canceled or asked to cancel, pending and in flight\n", out.Canceled)
+		return 0
 	}
 	fmt.Fprintf(stdout, "%d pending update(s) canceled\n", out.Canceled)
 	return 0
