@@ -278,7 +278,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 			"accounts", strings.Join(names, ","))
 	}
 	if generated != "" {
-		fmt.Fprintf(stderr, "\n  Generated password for admin account %q (shown only once): %s\n  Change it with PUT /api/v1/accounts/%s/password.\n\n", cfg.AdminUser, generated, cfg.AdminUser)
+		fmt.Fprintf(stderr, "\n  Generated password for admin account %q (shown only once): %s\n  Change it under Settings in the admin UI, with PUT /api/v1/accounts/%s/password, or on a\n  stopped server with: sotad admin reset-password --user %s --data %s\n\n", cfg.AdminUser, generated, cfg.AdminUser, cfg.AdminUser, cfg.Data)
 	}
 
 	if cfg.Auth == "none" {
