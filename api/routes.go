@@ -60,6 +60,8 @@ type Route struct {
 	// Status is the success status when it is not 200 (the audit entry records it).
 	Status  int
 	Handler gin.HandlerFunc
+
+	metrics *routeMetrics // set by New
 }
 
 func (r Route) key() string { return r.Method + " " + r.Path }
@@ -103,6 +105,10 @@ func (s *Server) routeTable() []Route {
 		{Method: post, Path: v1 + "/filters/format", Role: view, Handler: s.formatFilter},
 		{Method: post, Path: v1 + "/filters/lint", Role: view, Handler: s.lintFilter},
 		{Method: post, Path: v1 + "/filters/complete", Role: view, Handler: s.completeFilter},
+	}
+
+	if !s.cfg.noMetrics && !s.cfg.MetricsSeparate {
+		rt = append(rt, Route{Method: get, Path: "/metrics", Role: op, Handler: s.serveMetrics})
 	}
 
 	if s.deps.Resolver != nil {

@@ -45,7 +45,12 @@ type Config struct {
 	// TrustedProxies are the addresses or CIDRs (--trusted-proxy) whose X-Forwarded-For and
 	// X-Forwarded-Proto are believed; from anyone else those headers are ignored.
 	TrustedProxies []string
-	Logger         *slog.Logger
+	// MetricsSeparate leaves /metrics off the route table: sotad serves MetricsHandler on
+	// --metrics-listen instead.
+	MetricsSeparate bool
+
+	noMetrics, noAudit bool // the benchmarks' baseline: a server without metrics and audit log
+	Logger             *slog.Logger
 }
 
 // Deps are the domain services the handlers call. A nil service leaves its routes out.
@@ -67,6 +72,7 @@ type Server struct {
 	rvi  *rvi          // the RVI transport (nil without Config.RVI.NodeURL)
 
 	audit   auditStats
+	metrics *metrics          // nil without metrics
 	proxies []*net.IPNet      // Config.TrustedProxies
 	routes  []Route           // the route table (routes.go)
 	byRoute map[string]*Route // rows by "METHOD gin-path"
@@ -101,6 +107,10 @@ func New(cfg Config, deps Deps) (*gin.Engine, *Server) {
 	}
 	s.proxies = proxies
 	// authenticate guards every route by its row's role (auth_routes.go).
+	if !cfg.noMetrics {
+		s.metrics = newMetrics(s)
+		r.Use(s.measure())
+	}
 	r.Use(s.recoverer(), s.accessLog(), s.hsts(), s.authenticate(), s.limitBody())
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {
@@ -125,6 +135,9 @@ func New(cfg Config, deps Deps) (*gin.Engine, *Server) {
 			panic(fmt.Sprintf("api: route %s is in the table twice", rt.key()))
 		}
 		s.byRoute[rt.key()] = rt
+		if s.metrics != nil {
+			rt.metrics = s.metrics.forRoute(rt)
+		}
 		r.Handle(rt.Method, rt.Path, rt.Handler)
 	}
 	if s.rvi != nil {

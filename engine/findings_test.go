@@ -1,8 +1,12 @@
 package engine
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -72,4 +76,27 @@ func TestTrafficThatWouldOverflowIsRefused(t *testing.T) {
 	tr, err = s.AddTraffic(vinA, 0)
 	require.NoError(t, err)
 	assert.Equal(t, int64(math.MaxInt64), *tr.UsedBytes, "nothing changed")
+}
+
+// The scheduler logs one summary line per round, not one line per vehicle.
+func TestSchedulerLogsOneSummaryLinePerRound(t *testing.T) {
+	var buf bytes.Buffer
+	s, _ := newTestService(t, Options{Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	var vins []string
+	for i := 0; i < 5; i++ {
+		vins = append(vins, fmt.Sprintf("WDD%014d", i))
+	}
+	queueDirect(t, s, pkg("nav", "1.0.0"), 0, nil, vins...)
+	buf.Reset()
+	sc := &Scheduler{s: s}
+	sc.RunOnce(t.Context())
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	require.Len(t, lines, 1, buf.String())
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &rec))
+	assert.Equal(t, "scheduler round", rec["msg"])
+	assert.Equal(t, 5.0, rec["woken"])
+	buf.Reset()
+	sc.RunOnce(t.Context()) // nothing to do: the summary is at debug
+	assert.Empty(t, buf.String())
 }

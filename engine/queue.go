@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"sort"
@@ -915,4 +916,28 @@ func (s *Service) RequestVehicles(id string, st Status, p Page) ([]VehicleStatus
 		out = []VehicleStatus{}
 	}
 	return out, total, err
+}
+
+// UpdateCounts counts every update of every request by status (one pass over the per-status index;
+// the metrics collector calls it, not the request path).
+func (s *Service) UpdateCounts() (Counts, error) {
+	var c Counts
+	err := s.db.View(func(t store.Txn) error {
+		return t.IterateKeys([]byte(pRS), func(k []byte) error {
+			// core/rs/<request>/<status>/<vin>
+			rest := k[len(pRS):]
+			i := bytes.IndexByte(rest, '/')
+			if i < 0 {
+				return nil
+			}
+			rest = rest[i+1:]
+			j := bytes.IndexByte(rest, '/')
+			if j < 0 {
+				return nil
+			}
+			c.add(Status(rest[:j]), 1)
+			return nil
+		})
+	})
+	return c, err
 }

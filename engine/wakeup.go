@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -113,14 +114,19 @@ func (s *Service) vehiclesWithWork() ([]string, error) {
 // (QUEUE_GET_NEXT_SOFTWARE_UPDATE) gets a signed wake-up, at most Options.MaxWakeups per run. It
 // returns how many were woken.
 func (s *Service) Xmit(ctx context.Context) (int, error) {
+	woken, _, err := s.xmit(ctx)
+	return woken, err
+}
+
+// xmit is Xmit that also returns how many wake-ups were not delivered.
+func (s *Service) xmit(ctx context.Context) (woken, failed int, err error) {
 	s.xmitMu.Lock() // one run at a time, so that a vehicle is not woken twice by overlapping runs
 	defer s.xmitMu.Unlock()
 	vins, err := s.vehiclesWithWork()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	now := s.now()
-	woken := 0
 	for _, vin := range vins {
 		if woken >= s.opt.MaxWakeups || ctx.Err() != nil {
 			break
@@ -130,13 +136,14 @@ func (s *Service) Xmit(ctx context.Context) (int, error) {
 		}
 		_, ok, _, err := s.NextUpdate(vin)
 		if err != nil {
-			return woken, err
+			return woken, failed, err
 		}
 		if !ok {
 			continue
 		}
 		if err := s.sendWakeup(ctx, s.SignWakeup(vin)); err != nil {
-			s.log.Warn("wake-up not delivered", "vin", vin, "err", err)
+			s.log.Debug("wake-up not delivered", "vin", vin, "err", err) // counted in the round's summary
+			failed++
 			continue
 		}
 		s.contactMu.Lock()
@@ -144,12 +151,12 @@ func (s *Service) Xmit(ctx context.Context) (int, error) {
 		s.contactMu.Unlock()
 		woken++
 	}
-	return woken, nil
+	return woken, failed, nil
 }
 
 func (s *Service) sendWakeup(ctx context.Context, w Wakeup) error {
 	if s.opt.WakeupURL == "" {
-		s.log.Info("wake-up (no --wakeup-url, logged only)", "vin", w.VIN, "nonce", w.Nonce)
+		s.log.Debug("wake-up (no --wakeup-url, logged only)", "vin", w.VIN, "nonce", w.Nonce)
 		return nil
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.opt.WakeupURL, bytes.NewReader(encode(w)))
@@ -201,25 +208,32 @@ func (s *Service) StartScheduler(interval time.Duration) *Scheduler {
 }
 
 // RunOnce does one round: purge, then wake-ups, then campaigns (retries, late joiners, gates), then
-// blob collection. Errors are logged.
+// blob collection. It logs one summary line (at info when the round did something, else at debug),
+// and errors.
 func (sc *Scheduler) RunOnce(ctx context.Context) {
 	s := sc.s
-	if n, err := s.Purge(); err != nil {
+	start := time.Now()
+	purged, err := s.Purge()
+	if err != nil {
 		s.log.Error("scheduler: purge", "err", err)
-	} else if n > 0 {
-		s.log.Info("scheduler: expired updates purged", "count", n)
 	}
-	if n, err := s.Xmit(ctx); err != nil && ctx.Err() == nil {
+	woken, failed, err := s.xmit(ctx)
+	if err != nil && ctx.Err() == nil {
 		s.log.Error("scheduler: wake-ups", "err", err)
-	} else if n > 0 {
-		s.log.Info("scheduler: vehicles woken", "count", n)
 	}
 	if err := s.RunCampaigns(ctx); err != nil && ctx.Err() == nil {
 		s.log.Error("scheduler: campaigns", "err", err)
 	}
-	if _, err := s.CollectBlobs(); err != nil {
+	blobs, err := s.CollectBlobs()
+	if err != nil {
 		s.log.Error("scheduler: blob collection", "err", err)
 	}
+	level := slog.LevelDebug
+	if purged+woken+failed+blobs > 0 {
+		level = slog.LevelInfo
+	}
+	s.log.Log(ctx, level, "scheduler round", "purged", purged, "woken", woken, "wakeupsFailed", failed,
+		"blobsRemoved", blobs, "ms", time.Since(start).Milliseconds())
 	sc.mu.Lock()
 	sc.runs++
 	sc.mu.Unlock()

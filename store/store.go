@@ -359,3 +359,31 @@ func (b *batch) Set(key, value []byte) error { return b.wb.Set(key, value) }
 func (b *batch) Delete(key []byte) error     { return b.wb.Delete(key) }
 func (b *batch) Flush() error                { return b.wb.Flush() }
 func (b *batch) Cancel()                     { b.wb.Cancel() }
+
+// DiskSize returns the bytes of the store's files as they are on disk now (Size is Badger's estimate,
+// refreshed about once a minute).
+func (d *DB) DiskSize() int64 {
+	o := d.db.Opts()
+	if o.InMemory {
+		lsm, vlog := d.db.Size()
+		return lsm + vlog
+	}
+	var n int64
+	seen := map[string]bool{}
+	for _, dir := range []string{o.Dir, o.ValueDir} {
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+				n += info.Size()
+			}
+		}
+	}
+	return n
+}

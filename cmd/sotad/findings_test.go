@@ -1,10 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -49,5 +53,37 @@ func TestRVIURLNeedsAToken(t *testing.T) {
 	_, err = parseFlags([]string{"--trusted-proxy", "10.0.0.1,not-an-ip"}, env(nil), io.Discard)
 	assert.ErrorContains(t, err, "--trusted-proxy")
 	_, err = parseFlags([]string{"--max-connections", "0"}, env(nil), io.Discard)
+	assert.Error(t, err)
+}
+
+// --metrics-listen serves /metrics without auth on its own address (and the main listener has none);
+// --log-format json writes one JSON object a line.
+func TestMetricsListenAndJSONLogs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	maddr := ln.Addr().String()
+	ln.Close()
+	r := startServer(t, t.TempDir(), "--admin-password", "release-engineer-pw", "--metrics-listen", maddr, "--log-format", "json")
+	res, err := http.Get("http://" + maddr + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Contains(t, string(body), "sota_http_requests_total")
+	assert.Contains(t, string(body), "go_goroutines")
+	res, err = r.client.Get(r.base + "/metrics")
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+	lines := strings.Split(strings.TrimSpace(r.stderr.String()), "\n")
+	require.NotEmpty(t, lines)
+	for _, l := range lines {
+		if l == "" {
+			continue
+		}
+		var rec map[string]any
+		assert.NoErrorf(t, json.Unmarshal([]byte(l), &rec), "not a JSON line: %s", l)
+	}
+	_, err = parseFlags([]string{"--log-format", "xml"}, env(nil), io.Discard)
 	assert.Error(t, err)
 }

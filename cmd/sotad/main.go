@@ -56,6 +56,8 @@ type Config struct {
 	RVIToken      string
 	TrustedProxy  string
 	MaxConns      int
+	LogFormat     string
+	MetricsListen string
 }
 
 // defaultListen is loopback only: a server reachable from other machines is a choice (--listen :8080).
@@ -83,6 +85,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.StringVar(&c.RVIToken, "rvi-token", "", "bearer token the RVI node must send on inbound calls (required with --rvi-url and --auth on)")
 	fs.StringVar(&c.TrustedProxy, "trusted-proxy", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (none: ignored)")
 	fs.IntVar(&c.MaxConns, "max-connections", api.DefaultLimits.MaxConns, "connections served at once; more wait")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text, or json (one JSON object a line)")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "separate address serving /metrics without auth (none: /metrics on --listen for admin or operator credentials)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.MemoryLimit, "memory-limit", memlimit.Default, "soft memory limit of the Go runtime (e.g. 1536MiB, 2GiB, or off); GOMEMLIMIT wins when set")
 	fs.StringVar(&c.Signing, "signing", "off", "on: signed update metadata (TUF image repository and per-vehicle director); queuing needs signed targets")
@@ -159,6 +163,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	if err := api.CheckTrustedProxies(c.proxies()); err != nil {
 		return c, fmt.Errorf("--trusted-proxy: %v", err)
 	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return c, fmt.Errorf("--log-format must be text or json, not %q", c.LogFormat)
+	}
 	if c.MaxConns < 1 {
 		return c, fmt.Errorf("--max-connections must be at least 1, not %d", c.MaxConns)
 	}
@@ -223,7 +230,11 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var lh slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	if cfg.LogFormat == "json" {
+		lh = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
+	}
+	log := slog.New(lh)
 	slog.SetDefault(log)
 	limit, err := memlimit.Apply(cfg.MemoryLimit)
 	if err != nil {
@@ -308,13 +319,26 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		log.Warn("--tuf-root is ignored with --signing off")
 	}
 
-	handler, _ := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log, TrustedProxies: cfg.proxies(),
+	handler, apiSrv := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log, TrustedProxies: cfg.proxies(), MetricsSeparate: cfg.MetricsListen != "",
 		RVI: api.RVIConfig{NodeURL: cfg.RVIURL, Token: cfg.RVIToken, SelfURL: selfURL(cfg, ln)}, DDI: ddiConfig(cfg)}, api.Deps{DB: db, Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db), Signing: sig})
 	wired(handler)
 	limits := api.DefaultLimits
 	limits.MaxConns = cfg.MaxConns
 	srv := api.NewHTTPServer(handler, limits)
 	ln = api.LimitListener(ln, limits)
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--metrics-listen %s: %w", cfg.MetricsListen, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", apiSrv.MetricsHandler())
+		msrv := api.NewHTTPServer(mux, api.DefaultLimits)
+		go msrv.Serve(api.LimitListener(mln, api.Limits{MaxConns: 64}))
+		defer msrv.Close()
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 
 	ctx, stop := signal.NotifyContext(baseContext, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
