@@ -132,6 +132,25 @@ func (s *Service) director(vin string) (*dirRec, error) {
 	if c, ok := s.dirCache.Load(vin); ok && fresh(c.(*dirRec)) {
 		return c.(*dirRec), nil
 	}
+	// not in memory (or stale there): the stored signature serves when it is still the current one
+	var stored *dirRec
+	if err := s.db.View(func(t store.Txn) error {
+		v, err := t.Get([]byte(pDirVIN + vin))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		stored = &dirRec{}
+		return json.Unmarshal(v, stored)
+	}); err != nil {
+		return nil, err
+	}
+	if fresh(stored) {
+		s.cacheDirector(vin, stored)
+		return stored, nil
+	}
 	s.dirMu.Lock()
 	defer s.dirMu.Unlock()
 	// under the lock, what is current now (it may have changed since the check above)
@@ -170,8 +189,22 @@ func (s *Service) director(vin string) (*dirRec, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.dirCache.Store(vin, rec)
+	s.cacheDirector(vin, rec)
 	return rec, nil
+}
+
+// maxDirCache bounds the vehicles whose director metadata is kept in memory (a few KiB each); past
+// it the cache starts over, and vehicles read their stored signature again.
+const maxDirCache = 20000
+
+func (s *Service) cacheDirector(vin string, r *dirRec) {
+	if _, loaded := s.dirCache.Swap(vin, r); loaded {
+		return
+	}
+	if s.dirCacheN.Add(1) > maxDirCache {
+		s.dirCache.Clear()
+		s.dirCacheN.Store(0)
+	}
 }
 
 // signDirector signs targets, snapshot and timestamp of one version of a vehicle's director metadata.

@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -91,9 +92,10 @@ type state struct {
 	dirRoot                         []byte // current director root
 	dirRootVersion                  int64
 
-	dirMu    sync.Mutex // serialises director signing
-	dirCache sync.Map   // vin -> *dirRec
-	binCache sync.Map   // packageKey -> signedBinary
+	dirMu     sync.Mutex // serialises director signing
+	dirCache  sync.Map   // vin -> *dirRec (cacheDirector)
+	dirCacheN atomic.Int64
+	binCache  sync.Map // packageKey -> signedBinary
 }
 
 // image is one state of the image repository.
