@@ -220,7 +220,7 @@ func parseModuleID(s string) (resolver.PackageID, error) {
 	name, version, ok := strings.Cut(s, "@")
 	id := resolver.PackageID{Name: name, Version: version}
 	if !ok || resolver.ValidPackageID(id) != nil {
-		return id, errs.New(errs.NotFound, "missing_artifact", "Software module %q does not exist", s)
+		return id, errs.New(errs.NotFound, engine.CodeMissingArtifact, "Software module %q does not exist", s)
 	}
 	return id, nil
 }
@@ -272,7 +272,7 @@ func (h ddiHandlers) deploymentBase(c *gin.Context) {
 		return
 	}
 	if u.AwaitsConfirmation() {
-		writeError(c, errs.New(errs.Conflict, "confirmation_required", "Action %s waits for the device's confirmation (confirmationBase)", actionString(u)))
+		writeError(c, errs.New(errs.Conflict, engine.CodeConfirmationRequired, "Action %s waits for the device's confirmation (confirmationBase)", actionString(u)))
 		return
 	}
 	if out, ok := h.deployment(c, u); ok {
@@ -299,7 +299,7 @@ func (h ddiHandlers) installedBase(c *gin.Context) {
 		return
 	}
 	if u.Status != engine.Finished {
-		writeError(c, errs.New(errs.NotFound, "missing_action", "Action %s is not installed (it is %s)", actionString(u), u.Status))
+		writeError(c, errs.New(errs.NotFound, engine.CodeMissingAction, "Action %s is not installed (it is %s)", actionString(u), u.Status))
 		return
 	}
 	if out, ok := h.deployment(c, u); ok {
@@ -379,7 +379,7 @@ func (h ddiHandlers) cancelAction(c *gin.Context) {
 		return
 	}
 	if !u.CancelRequested && u.Status != engine.Canceled {
-		writeError(c, errs.New(errs.NotFound, "missing_action", "Action %s has no cancel", actionString(u)))
+		writeError(c, errs.New(errs.NotFound, engine.CodeMissingAction, "Action %s has no cancel", actionString(u)))
 		return
 	}
 	id := actionString(u)
@@ -512,7 +512,7 @@ func (h ddiHandlers) download(c *gin.Context) {
 			c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(b.MD5+"  "+b.FileName))
 			return
 		}
-		writeError(c, errs.New(errs.NotFound, "missing_artifact", "Software module %s has no artifact %q", moduleID(id), name))
+		writeError(c, errs.New(errs.NotFound, engine.CodeMissingArtifact, "Software module %s has no artifact %q", moduleID(id), name))
 		return
 	}
 	c.Header("ETag", `"`+b.SHA256+`"`)

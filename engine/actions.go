@@ -25,6 +25,16 @@ import (
 	"sota/store"
 )
 
+// Error codes of actions, cancels in flight, confirmations and artifacts.
+const (
+	CodeMissingAction           = "missing_action"
+	CodeUpdateCanceled          = "update_canceled"
+	CodeConfirmationRequired    = "confirmation_required"
+	CodeNoCancelRequested       = "no_cancel_requested"
+	CodeNoConfirmationRequested = "no_confirmation_requested"
+	CodeMissingArtifact         = "missing_artifact"
+)
+
 // actionLease is how many action ids one write of core/seq/action leases to this process; ids leased
 // and not used before a restart are skipped.
 const actionLease = 1024
@@ -107,7 +117,7 @@ func (s *Service) NextAction(vin string) (u Update, ok bool, err error) {
 }
 
 func errMissingAction(action string) error {
-	return errs.New(errs.NotFound, "missing_action", "Action %s does not exist for this vehicle", action)
+	return errs.New(errs.NotFound, CodeMissingAction, "Action %s does not exist for this vehicle", action)
 }
 
 // ParseActionID reads a decimal action id; anything else is 404 missing_action (it names a resource).
@@ -149,11 +159,11 @@ func (s *Service) UpdateByAction(vin string, action uint64) (Update, error) {
 }
 
 func errUpdateCanceled(u Update) error {
-	return errs.New(errs.Conflict, "update_canceled", "%s was canceled", updateName(u))
+	return errs.New(errs.Conflict, CodeUpdateCanceled, "%s was canceled", updateName(u))
 }
 
 func errConfirmationRequired(u Update) error {
-	return errs.New(errs.Conflict, "confirmation_required", "%s waits for the device's confirmation", updateName(u))
+	return errs.New(errs.Conflict, CodeConfirmationRequired, "%s waits for the device's confirmation", updateName(u))
 }
 
 // AwaitsConfirmation tells whether the update asks for a confirmation the device has not given.
@@ -298,7 +308,7 @@ func (s *Service) AnswerCancel(vin, id string, accepted bool, text string) (Upda
 				out = u
 				return nil
 			}
-			return errs.New(errs.Conflict, "no_cancel_requested", "%s has no cancel request to answer", updateName(u))
+			return errs.New(errs.Conflict, CodeNoCancelRequested, "%s has no cancel request to answer", updateName(u))
 		}
 		if !accepted {
 			rec.Flags &^= flagCancelRequested
@@ -361,7 +371,7 @@ func (s *Service) Confirm(vin, id string, confirmed bool, text string) (Update, 
 }
 
 func errNoConfirmation(u Update) error {
-	return errs.New(errs.Conflict, "no_confirmation_requested", "%s does not ask for confirmation", updateName(u))
+	return errs.New(errs.Conflict, CodeNoConfirmationRequested, "%s does not ask for confirmation", updateName(u))
 }
 
 // Artifact returns the binary record of a package version with its sha1 and md5, computing and
@@ -415,7 +425,7 @@ func (s *Service) VehicleArtifact(vin string, id resolver.PackageID) (Update, Bi
 			}
 		}
 	}
-	return Update{}, Binary{}, errs.New(errs.NotFound, "missing_artifact", "No update of this vehicle installs %s", id)
+	return Update{}, Binary{}, errs.New(errs.NotFound, CodeMissingArtifact, "No update of this vehicle installs %s", id)
 }
 
 // OpenArtifact opens a package's binary for a vehicle's download (VehicleArtifact); the update it
