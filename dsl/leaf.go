@@ -30,6 +30,8 @@ type leaf struct {
 	prefix      string
 	prefixExact bool
 	vinQuery    *GramQuery
+	// vin_matches of a case-insensitive literal prefix: the prefixes that answer it exactly.
+	foldPrefixes []string
 }
 
 // matcher is a compiled regex with fast paths for the patterns that are plain literals.
@@ -127,6 +129,7 @@ func newLeaf(n Node) *leaf {
 			l.prefix, l.prefixExact = p, exact
 		}
 		l.vinQuery = RegexGramQuery(n.Regex.Value)
+		l.foldPrefixes = foldPrefixes(n.Regex.Value)
 	case *HasPackage:
 		l.re, l.re2 = compileMatcher(n.Name.Value), compileMatcher(n.Version.Value)
 	case *HasPackageVersion:

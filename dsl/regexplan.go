@@ -28,6 +28,18 @@ func (p *Program) selectVIN(n *planNode, idx Index, cand *roaring.Bitmap) *roari
 		}
 		return within(idx.VINPrefix(l.prefix), cand)
 	}
+	if len(l.foldPrefixes) > 0 { // a case-insensitive literal prefix: each of its spellings
+		bms := make([]*roaring.Bitmap, 0, len(l.foldPrefixes))
+		for _, p := range l.foldPrefixes {
+			if bm := idx.VINPrefix(p); !bm.IsEmpty() {
+				bms = append(bms, bm)
+			}
+		}
+		if len(bms) == 0 {
+			return roaring.New()
+		}
+		return within(roaring.FastOr(bms...), cand)
+	}
 	gi, grams := idx.(VINGramIndex)
 	var b *roaring.Bitmap
 	if grams {
@@ -80,8 +92,9 @@ func (p *Program) filter(prog *vm.Program, idx Index, b *roaring.Bitmap) *roarin
 	})
 }
 
-// parallelFrom is the number of candidates from which a check is split over the CPUs.
-const parallelFrom = 8192
+// parallelFrom is the number of candidates from which a check is split over the CPUs: below it the
+// check takes about a millisecond, less than waiting for another CPU can cost on a busy machine.
+const parallelFrom = 1 << 15
 
 // filterIDs returns the ids of b (read-only) for which keep is true, splitting b into one range
 // of ids per CPU when it is large; each range calls newKeep once for its own predicate.

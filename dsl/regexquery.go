@@ -642,3 +642,52 @@ func classInfo(ranges []rune) regexInfo {
 	}
 	return exactInfo(set)
 }
+
+// maxFoldPrefixes bounds the case variants foldPrefixes spells out.
+const maxFoldPrefixes = 64
+
+// foldPrefixes returns, for a pattern that is a start anchor followed by literals only, some of
+// them case-insensitive (`(?i)^wdd`), every string a subject must start with to match: the
+// literal in each combination of the case-folding variants of its folded runes. nil for any other
+// pattern, or when there would be more than maxFoldPrefixes.
+func foldPrefixes(pattern string) []string {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	re = re.Simplify()
+	if re.Op != syntax.OpConcat || len(re.Sub) < 2 || re.Sub[0].Op != syntax.OpBeginText {
+		return nil
+	}
+	out := []string{""}
+	folded := false
+	for _, sub := range re.Sub[1:] {
+		if sub.Op != syntax.OpLiteral {
+			return nil
+		}
+		for _, r := range sub.Rune {
+			variants := []rune{r}
+			if sub.Flags&syntax.FoldCase != 0 {
+				for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+					variants = append(variants, f)
+				}
+			}
+			if len(out)*len(variants) > maxFoldPrefixes {
+				return nil
+			}
+			folded = folded || len(variants) > 1
+			next := make([]string, 0, len(out)*len(variants))
+			for _, p := range out {
+				for _, v := range variants {
+					next = append(next, p+string(v))
+				}
+			}
+			out = next
+		}
+	}
+	if !folded {
+		return nil // a plain literal prefix: literalPrefix has it
+	}
+	slices.Sort(out)
+	return out
+}

@@ -167,7 +167,7 @@ func FuzzRegexGramQuery(f *testing.F) {
 func TestSelectVINSplitOverCPUs(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	const alphabet = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
-	fleet := make([]*Vehicle, 20_000)
+	fleet := make([]*Vehicle, 70_000)
 	for i := range fleet {
 		b := []byte([]string{"WDD", "WBA", "SAJ", "1FT", "5YJ"}[r.IntN(5)])
 		for len(b) < 17 {
@@ -187,4 +187,14 @@ func TestSelectVINSplitOverCPUs(t *testing.T) {
 		}
 		assert.Equal(t, want, p.Select(idx).ToArray(), src)
 	}
+}
+
+// A case-insensitive literal prefix is answered exactly by its spellings, each a VIN prefix lookup.
+func TestFoldPrefixes(t *testing.T) {
+	assert.Equal(t, []string{"WDD", "WDd", "WdD", "Wdd", "wDD", "wDd", "wdD", "wdd"}, foldPrefixes(`(?i)^wdd`))
+	assert.Equal(t, []string{"KX", "kX", "\u212aX"}, foldPrefixes(`^(?i:k)X`))
+	assert.Nil(t, foldPrefixes(`(?i)^wdd.`), "more than a literal")
+	assert.Nil(t, foldPrefixes(`^WDD`), "nothing case-insensitive: literalPrefix answers it")
+	assert.Nil(t, foldPrefixes(`(?i)wdd`), "not anchored")
+	assert.Nil(t, foldPrefixes(`(?i)^abcdefg`), "128 spellings")
 }

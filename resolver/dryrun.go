@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -32,7 +33,8 @@ type DryRunCounts struct {
 	Unresolved []UnresolvedVehicle
 	// ByReason groups the unresolvable vehicles by reason, most vehicles first.
 	ByReason []UnresolvedGroup
-	// Solved is how many times the solver ran for the classes (not for the vehicles shown).
+	// Solved is how many times the solver ran for the classes (not for the vehicles shown; none
+	// when the outcomes of the package's classes were cached).
 	Solved int
 }
 
@@ -174,7 +176,15 @@ const (
 // bitmaps (outcomes): when that stays small and few classes fail, only those get bitmaps. Otherwise
 // the classes are split with bitmaps, which keeps only the classes some vehicle is in.
 func (t *classTree) classify() {
-	if t.outcomes(map[string]string{}) && len(t.failing) <= failingBitmaps {
+	key := t.outcomesKey()
+	o, cached := t.x.outcomes.get(key)
+	if !cached {
+		o.complete = t.outcomes(map[string]string{})
+		o.failing = t.failing
+		t.x.outcomes.put(key, o)
+	}
+	t.failing = o.failing
+	if o.complete && len(t.failing) <= failingBitmaps {
 		for _, f := range t.failing {
 			bm := t.bitmap(f.known)
 			if bm.IsEmpty() {
@@ -190,6 +200,59 @@ func (t *classTree) classify() {
 	}
 	t.failing = nil
 	t.solve(map[string]string{}, t.rest.Clone())
+}
+
+// outcomesKey says what the outcomes depend on: the root, the versions and dependencies of the
+// names it reaches, and the versions the fleet has of them.
+func (t *classTree) outcomesKey() string {
+	var b strings.Builder
+	b.WriteString(t.root.Name + "\x00" + t.root.Version)
+	for _, name := range slices.Sorted(maps.Keys(t.relevant)) {
+		b.WriteString("\x01" + name)
+		for _, v := range t.g.Versions(name) {
+			b.WriteString("\x02" + v)
+			for _, d := range t.g.Deps(PackageID{Name: name, Version: v}) {
+				b.WriteString("\x03" + d.Name + " " + d.Exact + d.Range.String())
+			}
+		}
+		b.WriteString("\x04")
+		for _, nv := range t.versionsOf(name) {
+			b.WriteString("\x02" + nv.version)
+		}
+	}
+	return b.String()
+}
+
+// outcomeCache keeps the outcomes of recent dry runs by outcomesKey, so that dry runs of one package
+// (the live count of the filter editor) solve its classes once while the catalogue and the fleet's
+// versions stay the same.
+type outcomeCache struct {
+	mu sync.Mutex
+	m  map[string]cachedOutcomes
+}
+
+type cachedOutcomes struct {
+	complete bool // within productSolves
+	failing  []failingClass
+}
+
+// maxCachedOutcomes bounds the cache; past it, it starts again empty.
+const maxCachedOutcomes = 64
+
+func (c *outcomeCache) get(key string) (cachedOutcomes, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o, ok := c.m[key]
+	return o, ok
+}
+
+func (c *outcomeCache) put(key string, o cachedOutcomes) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedOutcomes {
+		c.m = map[string]cachedOutcomes{}
+	}
+	c.m[key] = o
 }
 
 // outcomes solves the class of the installed versions known and splits it by the versions the fleet

@@ -48,6 +48,7 @@ type FleetIndex struct {
 	blockMu   sync.Mutex
 	blocks    []*roaring.Bitmap
 	blocksGen uint64
+	outcomes  outcomeCache // of dry runs (dryrun.go)
 	// byWMI holds the ids by the first three characters of the VIN (the world manufacturer
 	// identifier), so that prefixes of up to three characters are bitmaps whatever the id order.
 	byWMI map[string]*roaring.Bitmap
