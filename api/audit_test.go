@@ -84,6 +84,8 @@ func auditCases(t *testing.T) []auditCase {
 		{"DELETE /api/v1/vehicles/:vin", "DELETE", "/vehicles/" + vin2, nil, "", vin2},
 		{"POST /api/v1/packages", "POST", "/packages", map[string]any{"id": map[string]any{"name": "old", "version": "1.0.0"}}, "", "old/1.0.0"},
 		{"DELETE /api/v1/packages/:name/:version", "DELETE", "/packages/old/1.0.0", nil, "", "old/1.0.0"},
+		{"POST /api/v1/webhooks", "POST", "/webhooks", map[string]any{"url": "http://127.0.0.1:9/hook", "events": []string{"vehicle.created"}, "secret": "webhook-secret"}, "", "http://127.0.0.1:9/hook"},
+		{"DELETE /api/v1/webhooks/:id", "DELETE", "/webhooks/{webhook}", nil, "", "{webhook}"},
 		{"DELETE /api/v1/tokens/:id", "DELETE", "/tokens/{token}", nil, "", "{token}"},
 		{"POST /api/v1/ddi/gateway_tokens", "POST", "/ddi/gateway_tokens", map[string]any{"name": "depot"}, "", "gateway:depot"},
 		{"DELETE /api/v1/ddi/gateway_tokens/:id", "DELETE", "/ddi/gateway_tokens/{gateway}", nil, "", "{gateway}"},
@@ -173,6 +175,8 @@ func TestEveryAuditedRouteWritesOneEntry(t *testing.T) {
 				ids["campaign"] = created.ID
 			case "POST /api/v1/tokens":
 				ids["token"] = created.ID
+			case "POST /api/v1/webhooks":
+				ids["webhook"] = created.ID
 			case "POST /api/v1/ddi/gateway_tokens":
 				ids["gateway"] = created.ID
 			}

@@ -25,6 +25,7 @@ type metrics struct {
 	chunks   prometheus.Counter
 	bytes    prometheus.Counter
 	resolve  *prometheus.HistogramVec
+	webhooks *prometheus.CounterVec
 }
 
 // routeMetrics are a route's series, looked up once so that a request pays no label hashing.
@@ -53,7 +54,12 @@ func newMetrics(s *Server) *metrics {
 	m.bytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "sota_bytes_served_total", Help: "Payload bytes served to devices (chunks and downloads)."})
 	m.resolve = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sota_resolve_duration_seconds",
 		Help: "Latency of resolve and dry-run calls.", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"kind"})
-	m.reg.MustRegister(m.requests, m.duration, m.polls, m.chunks, m.bytes, m.resolve,
+	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sota_webhook_deliveries_total",
+		Help: "Webhook delivery attempts by result (delivered, retry, gave_up)."}, []string{"result"})
+	if s.deps.Engine != nil {
+		s.deps.Engine.ObserveWebhooks(func(result string) { m.webhooks.WithLabelValues(result).Inc() })
+	}
+	m.reg.MustRegister(m.requests, m.duration, m.polls, m.chunks, m.bytes, m.resolve, m.webhooks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&stateCollector{s: s})
 	return m

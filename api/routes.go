@@ -172,6 +172,10 @@ func (s *Server) routeTable() []Route {
 		h := s.coreRoute // handlers on the engine handle that writes the call's audit entry
 		rt = append(rt, []Route{
 			{Method: post, Path: v1 + "/data_plans", Role: op, Audited: audit, Handler: h(coreHandlers.addPlan)},
+			{Method: post, Path: v1 + "/webhooks", Role: adm, Audited: audit, Handler: h(coreHandlers.addWebhook)},
+			{Method: get, Path: v1 + "/webhooks", Role: adm, Handler: h(coreHandlers.listWebhooks)},
+			{Method: del, Path: v1 + "/webhooks/:id", Role: adm, Audited: audit, Handler: h(coreHandlers.deleteWebhook)},
+			{Method: get, Path: v1 + "/webhooks/:id/deliveries", Role: adm, Handler: h(coreHandlers.webhookDeliveries)},
 			{Method: get, Path: v1 + "/data_plans", Role: view, Handler: h(coreHandlers.listPlans)},
 			{Method: post, Path: v1 + "/data_plans/:id/billing_cycles", Role: op, Audited: audit, Handler: h(coreHandlers.addCycle)},
 			{Method: get, Path: v1 + "/data_plans/:id/billing_cycles", Role: view, Handler: h(coreHandlers.listCycles)},

@@ -120,6 +120,8 @@ type service struct {
 	planLocks sync.Map // lower-case plan id -> *sync.Mutex
 	// acts leases action ids (actions.go).
 	acts actionSeq
+
+	wh webhooks // subscriptions, and the dispatcher's nudge (webhooks.go)
 }
 
 // New opens the engine over db next to the resolver res: loads or creates the wake-up key, loads the
@@ -147,6 +149,9 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 		return nil, err
 	}
 	if err := s.loadKey(); err != nil {
+		return nil, err
+	}
+	if err := s.loadWebhooks(); err != nil {
 		return nil, err
 	}
 	if err := s.loadRequests(); err != nil {

@@ -491,8 +491,21 @@ func (s *Service) transition(t store.Txn, vin, id string, rec *updRec, to Status
 		return err
 	}
 	s.noteStatus(t, vin, rec.Req, to)
+	if ev, ok := updateEvents[to]; ok {
+		data := map[string]any{"vin": vin, "updateId": id, "requestId": rec.Req, "status": to}
+		if code != nil {
+			data["resultCode"] = *code
+		}
+		if text != "" {
+			data["resultText"] = text
+		}
+		return s.Emit(t, ev, data)
+	}
 	return nil
 }
+
+// updateEvents are the webhook events of an update's final statuses.
+var updateEvents = map[Status]string{Finished: "update.finished", Failed: "update.failed", Canceled: "update.canceled"}
 
 // scanVehicle returns the stored updates of one vehicle; activeOnly: those pending or in flight
 // that may be delivered (a paused campaign's pending updates are held back, see held).

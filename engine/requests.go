@@ -169,8 +169,14 @@ func (s *Service) resUpdate(fn func(store.Txn) error) error {
 // hooks are the engine's part of the resolver's cascades.
 func (s *Service) hooks() resolver.Hooks {
 	return resolver.Hooks{
+		VehicleCreated: func(t store.Txn, vin string) error {
+			return s.Emit(t, "vehicle.created", map[string]any{"vin": vin})
+		},
 		VehicleDeleted: func(t store.Txn, vin string) error {
 			if err := s.cancelVehicle(t, vin); err != nil {
+				return err
+			}
+			if err := s.Emit(t, "vehicle.deleted", map[string]any{"vin": vin}); err != nil {
 				return err
 			}
 			if err := t.Delete(devCfgKey(vin)); err != nil { // a vehicle created again reports anew

@@ -71,6 +71,18 @@ func (s *Service) AddHooks(h Hooks) {
 	s.hmu.Unlock()
 }
 
+// vehicleCreated runs every VehicleCreated hook in the creating transaction.
+func (s *Service) vehicleCreated(t store.Txn, vin string) error {
+	for _, h := range s.getHooks() {
+		if h.VehicleCreated != nil {
+			if err := h.VehicleCreated(t, vin); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // vehicleDeleted runs every VehicleDeleted hook in the deleting transaction.
 func (s *Service) vehicleDeleted(t store.Txn, vin string) error {
 	for _, h := range s.getHooks() {

@@ -21,6 +21,8 @@ type Target struct {
 // Hooks let other parts (the engine, the API's device tokens) take part in resolver cascades inside the
 // same transaction.
 type Hooks struct {
+	// VehicleCreated runs inside the transaction that creates a vehicle (not for the bulk import).
+	VehicleCreated func(t store.Txn, vin string) error
 	// VehicleDeleted runs inside the transaction that deletes the vehicle.
 	VehicleDeleted func(t store.Txn, vin string) error
 	// PackageDeleting runs inside the transaction that deletes the package; an error refuses the delete.

@@ -24,7 +24,10 @@ func (s *Service) PutVehicle(vin string) error {
 		if err != nil || ok {
 			return err
 		}
-		return s.writeVehicle(t, &vehicleRec{VIN: vin})
+		if err := s.writeVehicle(t, &vehicleRec{VIN: vin}); err != nil {
+			return err
+		}
+		return s.vehicleCreated(t, vin)
 	})
 }
 
@@ -40,7 +43,10 @@ func (s *Service) PutVehicleAttributes(vin string, attrs Attributes) error {
 	return s.Update(func(t store.Txn) error {
 		v, err := getVehicle(t, vin)
 		if errors.Is(err, store.ErrNotFound) {
-			return s.writeVehicle(t, &vehicleRec{VIN: vin, Attrs: attrs})
+			if err := s.writeVehicle(t, &vehicleRec{VIN: vin, Attrs: attrs}); err != nil {
+				return err
+			}
+			return s.vehicleCreated(t, vin)
 		}
 		if err != nil {
 			return err
@@ -65,7 +71,10 @@ func (s *Service) CreateVehicle(vin string) (Vehicle, error) {
 		if ok {
 			return duplicate("VIN already exists: %s", vin)
 		}
-		return s.writeVehicle(t, rec)
+		if err := s.writeVehicle(t, rec); err != nil {
+			return err
+		}
+		return s.vehicleCreated(t, vin)
 	})
 	if err != nil {
 		return Vehicle{}, err

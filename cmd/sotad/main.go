@@ -306,6 +306,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer eng.StartWebhooks(time.Second)() // after the server stops, before the store closes
 	sched := eng.StartScheduler(cfg.Scheduler)
 	defer sched.Stop() // before the store closes (deferred earlier)
 	var sig *signing.Service
