@@ -81,10 +81,11 @@ func newDDIHandlers(s *Server) ddiHandlers {
 	return ddiHandlers{s: s, e: s.deps.Engine, sleep: FormatDDIPoll(min(p, MaxDDIPoll))}
 }
 
-// base is the absolute URL of the vehicle's controller resource, as the device called it.
-func ddiBase(c *gin.Context) string {
+// base is the absolute URL of the vehicle's controller resource, as the device called it: its Host,
+// and https when the request came over TLS (or through a --trusted-proxy that says so).
+func (h ddiHandlers) base(c *gin.Context) string {
 	scheme := "http"
-	if c.Request.TLS != nil {
+	if h.s.secure(c.Request) {
 		scheme = "https"
 	}
 	return scheme + "://" + c.Request.Host + "/" + url.PathEscape(c.Param("tenant")) + "/controller/v1/" + url.PathEscape(c.Param("vin"))
@@ -159,7 +160,7 @@ func (h ddiHandlers) poll(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	base := ddiBase(c)
+	base := h.base(c)
 	b := make([]byte, 0, 384)
 	b = append(b, `{"config":{"polling":{"sleep":"`...)
 	b = append(b, h.sleep...)
@@ -226,7 +227,7 @@ func parseModuleID(s string) (resolver.PackageID, error) {
 }
 
 func (h ddiHandlers) artifact(c *gin.Context, b engine.Binary) ddiArtifact {
-	href := ddiBase(c) + "/softwaremodules/" + url.PathEscape(moduleID(resolver.PackageID{Name: b.Name, Version: b.Version})) +
+	href := h.base(c) + "/softwaremodules/" + url.PathEscape(moduleID(resolver.PackageID{Name: b.Name, Version: b.Version})) +
 		"/artifacts/" + url.PathEscape(b.FileName)
 	return ddiArtifact{Filename: b.FileName, Size: b.Size,
 		Hashes: map[string]string{"sha1": b.SHA1, "md5": b.MD5, "sha256": b.SHA256},
@@ -289,7 +290,7 @@ func (h ddiHandlers) confirmationBase(c *gin.Context) {
 	if !ok {
 		return
 	}
-	out["confirmation"] = map[string]any{"links": map[string]ddiHref{"feedback": {ddiBase(c) + "/confirmationBase/" + actionString(u) + "/feedback"}}}
+	out["confirmation"] = map[string]any{"links": map[string]ddiHref{"feedback": {h.base(c) + "/confirmationBase/" + actionString(u) + "/feedback"}}}
 	c.JSON(http.StatusOK, out)
 }
 

@@ -234,8 +234,8 @@ func TestDDIDeploymentDownloadAndFeedback(t *testing.T) {
 	e.want(200, "", "GET", "/vehicles/"+vinA, "", nil, &v)
 	assert.NotNil(t, v.LastSeen, "a poll records the contact")
 
-	// the href is built from the Host the device used
-	_, body, _ := e.ddiCall("GET", "/Fleet1/controller/v1/"+vinA, A, nil, "Host", "ota.example.com:8443")
+	// the href is built from the Host the device used; X-Forwarded-Proto counts from a trusted proxy only
+	_, body, _ := e.ddiCall("GET", "/Fleet1/controller/v1/"+vinA, A, nil, "Host", "ota.example.com:8443", "X-Forwarded-Proto", "https")
 	assert.Contains(t, string(body), `"http://ota.example.com:8443/Fleet1/controller/v1/`+vinA+`/deploymentBase/`+action+`?c=`)
 
 	var d ddiDeploymentBody
@@ -576,4 +576,13 @@ func TestDDIPollFormat(t *testing.T) {
 		_, err := ParseDDIPoll(bad)
 		assert.Errorf(t, err, "%q", bad)
 	}
+}
+
+func TestDDIHrefsAreHTTPSBehindATrustedProxy(t *testing.T) {
+	e, _, _, ta, _ := ddiFleet(t)
+	e.proxies = []string{"127.0.0.1"}
+	e.restart()
+	e.queue("rootfs", "1.0.0", 5)
+	_, body, _ := e.ddiCall("GET", "/Fleet1/controller/v1/"+vinA, "TargetToken "+ta, nil, "Host", "ota.example.com", "X-Forwarded-Proto", "https")
+	assert.Contains(t, string(body), `"https://ota.example.com/Fleet1/controller/v1/`+vinA+`/deploymentBase/`)
 }

@@ -25,14 +25,15 @@ import (
 // deviceEnv is the real server (store, resolver, engine, HTTP on loopback) with a small chunk size,
 // restartable on the same data directory.
 type deviceEnv struct {
-	t     *testing.T
-	dir   string
-	chunk int
-	ddi   DDIConfig
-	db    *store.DB
-	eng   *engine.Service
-	res   *resolver.Service
-	srv   *httptest.Server
+	t       *testing.T
+	dir     string
+	chunk   int
+	ddi     DDIConfig
+	proxies []string // Config.TrustedProxies
+	db      *store.DB
+	eng     *engine.Service
+	res     *resolver.Service
+	srv     *httptest.Server
 }
 
 func newDeviceEnv(t *testing.T, chunk int) *deviceEnv {
@@ -49,7 +50,7 @@ func (e *deviceEnv) open() {
 	require.NoError(e.t, err)
 	eng, err := engine.New(db, res, engine.Options{DataDir: e.dir})
 	require.NoError(e.t, err)
-	h, _ := New(Config{AuthNone: true, ChunkSize: e.chunk, DDI: e.ddi}, Deps{DB: db, Resolver: res, Filters: res, Engine: eng, Policy: policy.NewService(db)})
+	h, _ := New(Config{AuthNone: true, ChunkSize: e.chunk, DDI: e.ddi, TrustedProxies: e.proxies}, Deps{DB: db, Resolver: res, Filters: res, Engine: eng, Policy: policy.NewService(db)})
 	e.db, e.eng, e.res, e.srv = db, eng, res, httptest.NewServer(h)
 }
 
