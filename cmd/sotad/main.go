@@ -152,7 +152,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 		return c, fmt.Errorf("--memory-limit: %v", err)
 	}
 	if !validTenant(c.DDITenant) {
-		return c, fmt.Errorf("--ddi-tenant must be 1-64 letters, digits, '-', '_' or '.', not %q", c.DDITenant)
+		return c, fmt.Errorf("--ddi-tenant must be 1-64 letters, digits, '-', '_' or '.' and not the first part of another path (api, assets, login, …), not %q", c.DDITenant)
 	}
 	if _, err := api.ParseDDIPoll(c.DDIPoll); err != nil {
 		return c, fmt.Errorf("--ddi-poll: %v", err)
@@ -175,9 +175,14 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	return c, nil
 }
 
-// validTenant accepts a DDI tenant that is one path segment of plain characters.
+// validTenant accepts a DDI tenant that is one path segment of plain characters and not the first
+// segment of the server's other paths.
 func validTenant(s string) bool {
 	if len(s) == 0 || len(s) > 64 || s == "." || s == ".." {
+		return false
+	}
+	switch strings.ToLower(s) {
+	case "api", "assets", "login", "logout", "healthz", "index.html", "rvi", "metrics":
 		return false
 	}
 	for _, c := range s {
