@@ -5,7 +5,7 @@ SOTA_LISTEN ?= 127.0.0.1:8080
 SOTA_DATA   ?= ./data
 export SOTA_LISTEN SOTA_DATA
 
-.PHONY: build run test race lint bench fuzz soak clean
+.PHONY: build run test race lint bench fuzz soak clean web
 
 # --version names the commit: the toolchain stamps it (-buildvcs), and the link flag covers builds
 # from a git worktree, which the toolchain does not stamp.
@@ -19,6 +19,10 @@ build:
 ## run: start sotad with the example fleet on 127.0.0.1:8080, auth off for local use (SOTA_LISTEN, SOTA_DATA override)
 run: build
 	SOTA_AUTH=$${SOTA_AUTH:-none} SOTA_EXAMPLES=$${SOTA_EXAMPLES:-true} ./$(BIN)/sotad
+
+## web: rebuild web/static/editor.js, the filter editor (CodeMirror 6), from web/editor/ with npm (the bundle is committed: build and run need only Go)
+web:
+	cd web/editor && npm ci --no-audit --no-fund && npm run build
 
 ## test: vet, formatting, and every test (race detector on the packages with goroutines)
 test: lint

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
 	cdpruntime "github.com/chromedp/cdproto/runtime"
@@ -268,6 +269,23 @@ func (e *browserEnv) shot(name string) {
 	require.NoError(e.t, os.WriteFile(filepath.Join(e.shots, name+".png"), png, 0o644))
 }
 
+// typeFilter types text into the filter editor (focused first) as a keyboard would insert it,
+// character by character, so that completion and lint answer as they do for a person typing.
+// (Key events into CodeMirror's contenteditable make Chrome insert no-break spaces for spaces.)
+func typeFilter(text string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		if _, err := chromedp.Focus(chromedp.CSS("#filter-expr"))(ctx, t); err != nil {
+			return chromedp.Void{}, err
+		}
+		for _, r := range text {
+			if _, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: string(r)}); err != nil {
+				return chromedp.Void{}, err
+			}
+		}
+		return chromedp.Void{}, nil
+	}
+}
+
 func seedVIN(prefix string, i int) string { return fmt.Sprintf("%s%0*d", prefix, 17-len(prefix), i) }
 
 // seed puts a small fleet in the store through the API: four Hondas (three with nav 1.0.0), two
@@ -404,7 +422,7 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 	e.do("new filter", chromedp.Click(chromedp.CSS(`#nav a[data-nav="filters"]`)), chromedp.Click(chromedp.CSS("#filter-new")),
 		chromedp.WaitVisible(chromedp.CSS("#filter-expr")))
 	typo := `vin_matches "^1HG" AND has_pakage "nav" "^1"`
-	e.do("type a filter with a typo", chromedp.SendKeys(chromedp.CSS("#filter-name"), "hondasOnNav1"), chromedp.SendKeys(chromedp.CSS("#filter-expr"), typo))
+	e.do("type a filter with a typo", chromedp.SendKeys(chromedp.CSS("#filter-name"), "hondasOnNav1"), typeFilter(typo))
 	e.waitFor("caret error", `document.querySelector("#filter-error .caret-msg") !== null`)
 	assert.Equal(t, `1:24: unexpected word "has_pakage", expected a predicate, NOT, TRUE, FALSE or "("; did you mean has_package?`, e.text("#filter-error .caret-msg"))
 	assert.Equal(t, typo+"\n"+strings.Repeat(" ", 23)+"^", e.text("#filter-error pre"), "the caret sits under the typo")
@@ -414,7 +432,7 @@ func TestBrowserReleaseEngineerFlow(t *testing.T) {
 
 	// Fixing it clears the error and shows the live match count for nav 2.0.0.
 	e.choose("#dry-package", `{"name":"nav","version":"2.0.0"}`)
-	e.do("fix the typo", chromedp.Evaluate[chromedp.Void](`document.querySelector("#filter-expr").value = ""`), chromedp.SendKeys(chromedp.CSS("#filter-expr"), `vin_matches "^1HG"   and has_package "nav" "^1"`))
+	e.do("fix the typo", chromedp.Evaluate[chromedp.Void](`document.querySelector("#filter-expr").value = ""`), typeFilter(`vin_matches "^1HG"   and has_package "nav" "^1"`))
 	e.waitText("#filter-status", "✓ valid")
 	e.waitText("#match-count", "3")
 	assert.Empty(t, e.text("#filter-error"))
@@ -690,11 +708,11 @@ func TestScreenshots(t *testing.T) {
 	e.do("filter editor", chromedp.Navigate(e.base+"/#/filters/new"), chromedp.WaitVisible(chromedp.CSS("#filter-expr")))
 	e.choose("#dry-package", `{"name":"nav-engine","version":"3.2.0"}`)
 	e.do("typo", chromedp.SendKeys(chromedp.CSS("#filter-name"), "euMercedesNav"),
-		chromedp.SendKeys(chromedp.CSS("#filter-expr"), `filter "mercedes" AND attr "region" == "EU" AND has_pakage "nav-engine" < "3.2.0"`))
+		typeFilter(`filter "mercedes" AND attr "region" == "EU" AND has_pakage "nav-engine" < "3.2.0"`))
 	e.waitFor("caret error", `document.querySelector("#filter-error .caret-msg") !== null`)
 	e.shot("filter-editor-error")
 	e.do("fix", chromedp.Evaluate[chromedp.Void](`document.querySelector("#filter-expr").value = ""`),
-		chromedp.SendKeys(chromedp.CSS("#filter-expr"), `filter "mercedes" AND attr "region" == "EU" AND has_package "nav-engine" < "3.2.0"`))
+		typeFilter(`filter "mercedes" AND attr "region" == "EU" AND has_package "nav-engine" < "3.2.0"`))
 	e.waitFor("match count", `document.querySelector("#match-count") !== null`)
 	e.shot("filter-editor-match")
 

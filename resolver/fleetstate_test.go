@@ -19,7 +19,7 @@ func selectVINs(t *testing.T, x *FleetIndex, expr string) []string {
 	return vins
 }
 
-func TestFleetIndexLastSeenBuckets(t *testing.T) {
+func TestFleetIndexLastSeen(t *testing.T) {
 	now := time.Date(2026, 12, 6, 7, 30, 0, 0, time.UTC)
 	x := NewFleetIndex()
 	x.SetClock(func() time.Time { return now })

@@ -1,7 +1,8 @@
 // Package web holds the admin UI assets, embedded into the binary: the single-page app (index.html,
 // app.css, and plain ES modules: app.js, the entry that routes to one module per screen, plus the shared
-// api.js, ui.js, nav.js and dryrun.js) and the login page template (with login.js). There is no build
-// step: the files are served as they are.
+// api.js, ui.js, nav.js and dryrun.js) and the login page template (with login.js). The files are served
+// as they are; the one exception is editor.js, the filter editor (CodeMirror 6), which `make web` bundles
+// from web/editor/ (npm, esbuild) and which is committed, so that building the server needs only Go.
 // Only the files named in Assets are served; the api package answers 409 for any other script,
 // stylesheet or page.
 package web
@@ -25,6 +26,7 @@ var Assets = map[string]string{
 	"packages.js":   js,
 	"components.js": js,
 	"filters.js":    js,
+	"editor.js":     js, // the bundled filter editor (web/editor, make web)
 	"campaigns.js":  js,
 	"requests.js":   js,
 	"dataplans.js":  js,

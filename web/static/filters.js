@@ -1,8 +1,11 @@
-// Filters: the list and the editor (live validation with carets, live match count, explain a VIN).
+// Filters: the list and the editor (CodeMirror from editor.js: completion, lint squiggles with quick
+// fixes, carets; the live count of the vehicles the expression matches; who would get a package; explain
+// a VIN).
 import { el, append, clear, $, table, pkgText, debounce, toast } from "./ui.js";
 import { api, act, showError } from "./api.js";
 import { current } from "./nav.js";
 import { renderDryRun } from "./dryrun.js";
+import { createFilterEditor, charPos } from "./editor.js";
 
 async function filters() {
   const view = $("#view");
@@ -70,9 +73,11 @@ async function filterEditor(name) {
   if (!ok()) return;
 
   const nameIn = el("input", { id: "filter-name", placeholder: "letters and digits", size: 30, value: existing ? existing.name : "", disabled: !!existing });
-  const expr = el("textarea", { id: "filter-expr", rows: 6, cols: 80, spellcheck: "false", placeholder: 'vin_matches "^1HG" AND has_package "nav" < "2.0.0"' }, existing ? existing.expression : "");
+  const host = el("div", { class: "filter-editor" });
   const status = el("div", { id: "filter-status", class: "muted" }, "Type an expression.");
+  const count = el("div", { id: "filter-count", class: "muted" });
   const errBox = el("div", { id: "filter-error" });
+  const warnBox = el("div", { id: "filter-warnings" });
   const pkgSel = el("select", { id: "dry-package" }, allPkgs.map((x) => el("option", { value: JSON.stringify(x.id) }, pkgText(x.id))));
   if (linked.length) pkgSel.value = JSON.stringify(linked[0].id);
   const matches = el("div", { id: "filter-matches" }, allPkgs.length ? el("p", { class: "muted" }, "The match count appears once the expression is valid.") : el("p", { class: "muted" }, "Add a package to see who would get it."));
@@ -81,42 +86,99 @@ async function filterEditor(name) {
   let valid = false;
   let seq = 0;
 
-  async function check() {
+  const save = el("button", { id: "filter-save", class: "primary", disabled: true, onclick: async () => {
+    const body = { name: nameIn.value.trim(), expression: expr.value };
+    const saved = existing
+      ? await act(() => api("PUT", "/filters/" + encodeURIComponent(existing.name), { expression: expr.value }), "Filter saved")
+      : await act(() => api("POST", "/filters", body), "Filter " + body.name + " created");
+    if (saved && !existing) location.hash = "#/filters/" + encodeURIComponent(body.name);
+  } }, existing ? "Save" : "Create");
+
+  // The editor asks the server what may come at the cursor and what is wrong with the text; lint's
+  // answer also drives the status line, the error list with carets and quick fixes, Create, and the
+  // live counts.
+  const expr = createFilterEditor(host, {
+    doc: existing ? existing.expression : "",
+    id: "filter-expr",
+    placeholder: 'vin_matches "^1HG" AND has_package "nav" < "2.0.0"',
+    complete: (text, offset) => api("POST", "/filters/complete", { expression: text, offset }),
+    lint: (text) => check(text),
+  });
+
+  async function check(text) {
     const mine = ++seq;
-    const text = expr.value;
     if (!text.trim()) {
       valid = false;
+      save.disabled = true;
       clear(status, "Type an expression.");
       status.className = "muted";
       clear(errBox);
-      return;
+      clear(warnBox);
+      clear(count);
+      return { errors: [], warnings: [] };
     }
+    let r;
     try {
-      await api("POST", "/validate/filter", { expression: text, name: nameIn.value || undefined });
-      if (mine !== seq) return;
-      valid = true;
-      clear(status, "✓ valid");
-      status.className = "ok";
-      clear(errBox);
-      count(mine);
+      r = await api("POST", "/filters/lint", { expression: text, name: nameIn.value || undefined });
     } catch (e) {
-      if (mine !== seq) return;
-      valid = false;
+      if (mine === seq) { clear(status, "✗ " + e.message); status.className = "error"; }
+      throw e;
+    }
+    if (mine !== seq) return r;
+    valid = r.valid;
+    save.disabled = !valid;
+    const nw = r.warnings.length;
+    const warnText = nw ? ", " + nw + " warning" + (nw === 1 ? "" : "s") : "";
+    if (valid) {
+      clear(status, "✓ valid" + warnText);
+      status.className = nw ? "warned" : "ok";
+      clear(errBox);
+      countMatches(mine, text);
+      dryRun(mine, text);
+    } else {
+      const n = r.errors.length;
+      clear(status, "✗ " + n + " error" + (n === 1 ? "" : "s") + warnText);
       status.className = "error";
-      if (e.status === 406 && e.body.errors) {
-        clear(status, "✗ " + e.body.errors.length + " error" + (e.body.errors.length === 1 ? "" : "s"));
-        clear(errBox, e.body.errors.map((x) => caretView(text, x, () => jumpTo(text, x))));
-      } else {
-        clear(status, "✗ " + e.message);
-        clear(errBox);
-      }
+      clear(errBox, r.errors.map((x) => diagView(text, x)));
+      clear(count);
+    }
+    clear(warnBox, r.warnings.map((x) => diagView(text, x, "warning")));
+    return r;
+  }
+
+  // diagView is one error or warning: the source line with a caret under its column (a click puts the
+  // cursor there) and, when there is a suggestion, a button that applies it.
+  function diagView(text, d, kind) {
+    const v = caretView(text, d, () => jumpTo(text, d));
+    if (kind) v.classList.add(kind);
+    if (d.suggestion) {
+      append(v, el("button", { class: "small quick-fix", type: "button", onclick: (ev) => {
+        ev.stopPropagation();
+        const cur = expr.value;
+        if (cur !== text) return;
+        const from = charPos(cur, d.offset), to = charPos(cur, d.offset + d.length);
+        expr.view.dispatch({ changes: { from, to, insert: d.suggestion } });
+      } }, "Use " + d.suggestion));
+    }
+    return v;
+  }
+
+  // countMatches shows how many vehicles the expression alone matches (the index answers it).
+  async function countMatches(mine, text) {
+    try {
+      const r = await api("GET", "/vehicles?limit=0&expression=" + encodeURIComponent(text), undefined, { withTotal: true });
+      if (mine !== seq) return;
+      clear(count, el("strong", { id: "match-total" }, String(r.total)), r.total === 1 ? " vehicle matches" : " vehicles match");
+      count.className = "";
+    } catch (e) {
+      if (mine === seq) clear(count);
     }
   }
 
-  async function count(mine) {
+  async function dryRun(mine, text) {
     if (!pkgSel.value) return;
     try {
-      const r = await api("POST", "/resolve/dry-run", { package: JSON.parse(pkgSel.value), expression: expr.value, sample: 10 });
+      const r = await api("POST", "/resolve/dry-run", { package: JSON.parse(pkgSel.value), expression: text, sample: 10 });
       if (mine !== seq) return;
       clear(matches, renderDryRun(r));
     } catch (e) {
@@ -124,46 +186,35 @@ async function filterEditor(name) {
     }
   }
 
-  // jumpTo puts the textarea's cursor where an error points.
+  // jumpTo puts the editor's cursor where a diagnostic points.
   function jumpTo(text, x) {
-    const lines = text.split("\n");
-    let at = 0;
-    for (let i = 0; i < x.line - 1 && i < lines.length; i++) at += lines[i].length + 1;
-    at += Array.from(lines[x.line - 1] || "").slice(0, Math.max(0, x.column - 1)).join("").length;
-    expr.focus();
-    expr.setSelectionRange(at, at);
+    expr.setCursor(charPos(text, x.offset));
   }
 
-  const recheck = debounce(check, 250);
-  expr.addEventListener("input", recheck);
-  pkgSel.addEventListener("change", () => { if (valid) count(seq); });
+  pkgSel.addEventListener("change", () => { if (valid) dryRun(seq, expr.value); });
+
 
   append(view,
     el("p", {}, el("a", { href: "#/filters" }, "‹ Filters")),
     el("h1", {}, existing ? "Filter " + existing.name : "New filter"),
     el("section", { class: "card editor" },
       el("label", {}, "Name ", nameIn),
-      el("label", { class: "block" }, "Expression", expr),
-      el("div", { class: "bar" }, status),
+      el("div", { class: "block" }, el("span", {}, "Expression"), host),
+      el("p", { class: "muted small" }, "Completion comes as you type (Ctrl-Space asks); errors and warnings are underlined, with a fix where there is one."),
+      el("div", { class: "bar" }, status, count),
       errBox,
+      warnBox,
       el("div", { class: "bar" },
         el("button", { id: "filter-format", onclick: async () => {
           try {
             const r = await api("POST", "/filters/format", { expression: expr.value, name: nameIn.value || undefined });
             expr.value = r.expression;
-            check();
-          } catch (e) { check(); }
+          } catch (e) { /* the lint answer already shows what is wrong */ }
         } }, "Format"),
-        el("button", { id: "filter-save", class: "primary", onclick: async () => {
-          const body = { name: nameIn.value.trim(), expression: expr.value };
-          const saved = existing
-            ? await act(() => api("PUT", "/filters/" + encodeURIComponent(existing.name), { expression: expr.value }), "Filter saved")
-            : await act(() => api("POST", "/filters", body), "Filter " + body.name + " created");
-          if (saved && !existing) location.hash = "#/filters/" + encodeURIComponent(body.name);
-        } }, existing ? "Save" : "Create"),
+        save,
         existing && linked.length ? el("span", { class: "muted" }, "Used by ", linked.map((x) => pkgText(x.id)).join(", ")) : null)),
     el("section", { class: "card" },
-      el("h2", {}, "Live match"),
+      el("h2", {}, "Who would get a package"),
       el("div", { class: "bar" }, el("label", {}, "Package ", pkgSel)),
       matches),
     el("section", { class: "card" },
@@ -176,7 +227,6 @@ async function filterEditor(name) {
         } catch (e) { showError(explainOut, e); }
       } }, explainVin, el("button", { type: "submit", id: "explain-submit" }, "Explain")),
       explainOut));
-  if (existing) check();
 }
 
 function explainTree(t) {
