@@ -28,6 +28,7 @@ var Assets = map[string]string{
 	"filters.js":    js,
 	"editor.js":     js, // the bundled filter editor (web/editor, make web)
 	"campaigns.js":  js,
+	"rollout.js":    js,
 	"requests.js":   js,
 	"dataplans.js":  js,
 	"settings.js":   js,

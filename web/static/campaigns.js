@@ -5,6 +5,7 @@ import { api, act, showError } from "./api.js";
 import { current, reload } from "./nav.js";
 import { renderDryRun } from "./dryrun.js";
 import { progressPanel } from "./requests.js";
+import { groupEditor, renderPreview, rolloutPanel, noteLaunch } from "./rollout.js";
 
 async function campaigns() {
   const view = $("#view");
@@ -17,17 +18,19 @@ async function campaigns() {
   const startT = el("input", { id: "campaign-start", type: "datetime-local" });
   const endT = el("input", { id: "campaign-end", type: "datetime-local" });
   const iso = (v) => (v ? new Date(v).toISOString() : undefined);
+  const groups = groupEditor();
   append(view, el("h1", {}, "Campaigns"),
     el("form", { class: "card", onsubmit: async (ev) => {
       ev.preventDefault();
       if (!pkgSel.value) { toast("Create a package first", "err"); return; }
-      const body = { name: name.value.trim(), packageId: JSON.parse(pkgSel.value), priority: Number(prio.value), startTime: iso(startT.value), endTime: iso(endT.value) };
+      const body = Object.assign({ name: name.value.trim(), packageId: JSON.parse(pkgSel.value), priority: Number(prio.value), startTime: iso(startT.value), endTime: iso(endT.value) }, groups.fields());
       const c = await act(() => api("POST", "/campaigns", body), "Campaign created");
       if (c && c.id) location.hash = "#/campaigns/" + encodeURIComponent(c.id);
     } },
     el("h2", {}, "New campaign"),
     el("div", { class: "bar" }, name, pkgSel, el("label", {}, "Priority ", prio), el("label", {}, "Start ", startT), el("label", {}, "End ", endT),
-      el("button", { type: "submit", class: "primary", id: "campaign-create" }, "Create"))),
+      el("button", { type: "submit", class: "primary", id: "campaign-create" }, "Create")),
+    groups.node),
     el("section", { class: "card" }, el("h2", {}, "Campaigns"),
       table(["Name", "Package", "Priority", "Window", "Status", "Created"], cs.map((c) => [
         el("a", { href: "#/campaigns/" + encodeURIComponent(c.id) }, c.name || c.id), pkgText(c.packageId), c.priority,
@@ -50,6 +53,7 @@ async function campaignDetail(id) {
   const launchBtn = el("button", { id: "campaign-launch", class: "primary" }, "Launch");
   const cancelBtn = el("button", { id: "campaign-cancel", class: "danger" }, "Cancel pending updates");
   let panel = null;
+  const rollout = rolloutPanel(id, ok, (cur) => { c = cur; paint(); });
 
   async function attach() {
     panel = progressPanel(c.updateRequest, ok);
@@ -67,9 +71,12 @@ async function campaignDetail(id) {
   launchBtn.addEventListener("click", async () => {
     const r = await act(() => api("POST", "/campaigns/" + encodeURIComponent(id) + "/launch"), "Campaign launched");
     if (!r) return;
+    noteLaunch(r);
+    clear(preview); // what the preview said is queued now
     c = await api("GET", "/campaigns/" + encodeURIComponent(id));
     if (!c.updateRequest && r.updateRequest) c.updateRequest = r.updateRequest;
     paint();
+    await rollout.refresh();
     await attach();
   });
   cancelBtn.addEventListener("click", () => { if (panel) panel.cancel(); });
@@ -81,11 +88,16 @@ async function campaignDetail(id) {
       (c.startTime ? when(c.startTime) : "now") + " – " + (c.endTime ? when(c.endTime) : "open")),
     el("div", { class: "bar" },
       el("button", { id: "campaign-preview", onclick: async () => {
-        try { clear(preview, renderDryRun(await api("GET", "/campaigns/" + encodeURIComponent(id) + "/preview"))); } catch (e) { showError(preview, e); }
+        try {
+          const pv = await api("GET", "/campaigns/" + encodeURIComponent(id) + "/preview");
+          clear(preview, ...renderPreview(pv), ...renderDryRun(pv));
+        } catch (e) { showError(preview, e); }
       } }, "Preview"),
       launchBtn, cancelBtn),
-    preview, progressCard, listSlot);
+    rollout.box, preview, progressCard, listSlot);
   paint();
+  await rollout.refresh();
+  rollout.start();
   if (c.updateRequest) await attach();
 }
 
