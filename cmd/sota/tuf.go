@@ -32,7 +32,7 @@ func init() {
 	register(command{
 		name:  "tuf sign",
 		usage: "--dir KEYS [--server URL] [--token TOKEN] [--file NAME/VERSION=PATH ...]",
-		help:  "sign every uploaded binary not yet in the image targets with the targets key and upload the targets",
+		help:  "sign every uploaded binary not yet in the image targets with the targets key(s) and upload the targets",
 		run:   runTUFSign,
 	})
 	register(command{
@@ -159,9 +159,18 @@ func runTUFSign(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		return rc
 	}
 	fail := func(err error) int { fmt.Fprintln(stderr, "sota tuf sign:", err); return 1 }
-	key, err := signing.ReadKeyFile(filepath.Join(dir, signing.KeyFileName("targets")))
-	if err != nil {
-		return fail(err)
+	// every targets key of KEYS signs (targets_key.json, targets_key2.json, …), for a threshold above 1
+	paths, err := filepath.Glob(filepath.Join(dir, "targets_key*.json"))
+	if err != nil || len(paths) == 0 {
+		return fail(fmt.Errorf("no targets key in %s (%s)", dir, signing.KeyFileName("targets")))
+	}
+	var keys []signing.KeyFile
+	for _, p := range paths {
+		k, err := signing.ReadKeyFile(p)
+		if err != nil {
+			return fail(err)
+		}
+		keys = append(keys, k)
 	}
 	c := tufClient{server: *server, token: *token}
 	_, current, err := c.currentTargets(dir)
@@ -223,7 +232,7 @@ func runTUFSign(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "nothing to sign: every uploaded binary is in the signed targets")
 		return 0
 	}
-	next, err := signing.SignTargets(current, add, time.Now().Add(*expires), key)
+	next, err := signing.SignTargets(current, add, time.Now().Add(*expires), keys...)
 	if err != nil {
 		return fail(err)
 	}

@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"sota/api"
 	"sota/engine"
@@ -163,4 +165,75 @@ func TestTUFCommands(t *testing.T) {
 	code = run([]string{"device", "--vin", vin, "--token", tok.Token, "--server", srv.URL, "--dir", filepath.Join(t.TempDir(), "car2"), "--once", "--tuf-root", firstFile}, nil, &out, &errb)
 	require.Equal(t, 0, code, errb.String())
 	require.Contains(t, out.String(), "fw-4.0.0 success, result OK")
+}
+
+// A targets role with two keys and threshold 2: sota tuf sign signs with every targets key of KEYS,
+// and the server refuses targets signed by only one of them.
+func TestTUFSignThreshold(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys")
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, run([]string{"tuf", "init", "--dir", keys}, nil, &out, &errb), errb.String())
+	dir := t.TempDir()
+	db, err := store.Open(dir+"/db", store.Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	res, err := resolver.New(db)
+	require.NoError(t, err)
+	eng, err := engine.New(db, res, engine.Options{DataDir: dir})
+	require.NoError(t, err)
+	sig, err := signing.New(db, eng, signing.Options{RootFile: filepath.Join(keys, "root.json")})
+	require.NoError(t, err)
+	h, _ := api.New(api.Config{AuthNone: true}, api.Deps{DB: db, Resolver: res, Filters: res, Engine: eng, Signing: sig})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	// root version 2: a second targets key, threshold 2
+	rootKey, err := signing.ReadKeyFile(filepath.Join(keys, "root_key.json"))
+	require.NoError(t, err)
+	second, err := signing.NewKey()
+	require.NoError(t, err)
+	rootBytes, err := os.ReadFile(filepath.Join(keys, "root.json"))
+	require.NoError(t, err)
+	var root metadata.Metadata[metadata.RootType]
+	_, err = root.FromBytes(rootBytes)
+	require.NoError(t, err)
+	require.NoError(t, root.Signed.AddKey(second.TUF(), metadata.TARGETS))
+	root.Signed.Roles[metadata.TARGETS].Threshold = 2
+	root.Signed.Version = 2
+	root.ClearSignatures()
+	signer, err := rootKey.Signer()
+	require.NoError(t, err)
+	_, err = root.Sign(signer)
+	require.NoError(t, err)
+	rootBytes, err = root.ToBytes(true)
+	require.NoError(t, err)
+	_, err = sig.UploadRoot(rootBytes)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(keys, "root.json"), rootBytes, 0o644))
+
+	_, err = eng.UploadBinary(resolver.PackageID{Name: "fw", Version: "1.0.0"}, bytes.NewReader([]byte("firmware")), engine.Upload{FileName: "fw.bin"})
+	require.NoError(t, err)
+	// the server's targets (version 1, one signature) no longer verify under root 2: sign refuses to
+	// build on them
+	errb.Reset()
+	require.Equal(t, 1, run([]string{"tuf", "sign", "--dir", keys, "--server", srv.URL}, nil, &out, &errb))
+	require.Contains(t, errb.String(), "do not verify")
+	// re-sign version 2 with both keys through the library, as a rotation would
+	first, err := signing.ReadKeyFile(filepath.Join(keys, "targets_key.json"))
+	require.NoError(t, err)
+	cur, err := sig.ImageMetadata("targets.json")
+	require.NoError(t, err)
+	one, err := signing.SignTargets(cur, nil, time.Now().Add(time.Hour), first)
+	require.NoError(t, err)
+	_, err = sig.UploadTargets(one)
+	require.Error(t, err, "one signature of two")
+	both, err := signing.SignTargets(cur, nil, time.Now().Add(time.Hour), first, second)
+	require.NoError(t, err)
+	_, err = sig.UploadTargets(both)
+	require.NoError(t, err)
+
+	require.NoError(t, signing.WriteKeyFile(filepath.Join(keys, "targets_key2.json"), second))
+	out.Reset()
+	require.Equal(t, 0, run([]string{"tuf", "sign", "--dir", keys, "--server", srv.URL}, nil, &out, &errb), errb.String())
+	require.Contains(t, out.String(), "fw/1.0.0/fw.bin")
 }
