@@ -61,6 +61,24 @@ func TestBrowserFilterEditor(t *testing.T) {
 	e.waitText("#match-total", "3")
 	assert.Empty(t, e.text("#filter-error"))
 	assert.False(t, evalBool(e, `document.querySelector("#filter-save").disabled`))
+
+	// The vehicle search takes a filter expression, in the same editor.
+	e.do("vehicles", chromedp.Navigate(e.base+"/#/vehicles"), chromedp.WaitVisible(chromedp.CSS("#vehicle-search")))
+	e.choose("#vehicle-mode", "expression")
+	e.do("search by expression", chromedp.WaitVisible(chromedp.CSS("#vehicle-expr")), typeVehicleExpr(`filter "hondas" AND attr "year" >= 2019`),
+		chromedp.Click(chromedp.CSS("#vehicle-search")))
+	e.waitText("#vehicle-total", "3 vehicles")
+}
+
+// typeVehicleExpr types into the vehicle search's filter editor.
+func typeVehicleExpr(text string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		if _, err := chromedp.Focus(chromedp.CSS("#vehicle-expr"))(ctx, t); err != nil {
+			return chromedp.Void{}, err
+		}
+		_, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: text})
+		return chromedp.Void{}, err
+	}
 }
 
 func evalBool(e *browserEnv, js string) bool {

@@ -1,7 +1,9 @@
-// Vehicles: search the fleet (VIN regex, package, component, attribute) and one vehicle's page.
+// Vehicles: search the fleet (a filter expression, with the filter editor's completion and lint; VIN
+// regex, package, component, attribute) and one vehicle's page.
 import { el, append, clear, $, table, pkgText, pkgPath, pkgLink, vinLink, when, ago, toast, badge, statusLabel } from "./ui.js";
 import { api, act, showError } from "./api.js";
 import { current, reload } from "./nav.js";
+import { createFilterEditor } from "./editor.js";
 
 async function vehicles() {
   const view = $("#view");
@@ -10,10 +12,19 @@ async function vehicles() {
     el("option", { value: "regex" }, "VIN regex"),
     el("option", { value: "package" }, "Package"),
     el("option", { value: "component" }, "Component"),
-    el("option", { value: "attribute" }, "Attribute"));
+    el("option", { value: "attribute" }, "Attribute"),
+    el("option", { value: "expression" }, "Filter expression"));
   const q1 = el("input", { id: "vehicle-q1", placeholder: "^1HG", size: 24 });
   const q2 = el("input", { id: "vehicle-q2", placeholder: "version", size: 12, hidden: true });
   const result = el("div", { id: "vehicle-results" });
+  // The filter expression is written in the filter editor: completion from the fleet, errors underlined.
+  const exprHost = el("div", { class: "filter-editor search", hidden: true });
+  const exprEd = createFilterEditor(exprHost, {
+    id: "vehicle-expr",
+    placeholder: 'seen_within "7d" AND has_package "nav" < "2.0.0"',
+    complete: (text, offset) => api("POST", "/filters/complete", { expression: text, offset }),
+    lint: (text) => (text.trim() ? api("POST", "/filters/lint", { expression: text }) : Promise.resolve({ errors: [], warnings: [] })),
+  });
   const page = { offset: 0, limit: 50 };
 
   const placeholders = { regex: ["VIN regex, e.g. ^1HG", ""], package: ["package name", "version"], component: ["part number", ""], attribute: ["attribute", "value (empty: any)"] };
@@ -22,13 +33,18 @@ async function vehicles() {
     q1.placeholder = a;
     q2.placeholder = b;
     q2.hidden = !b;
+    q1.hidden = mode.value === "expression";
+    exprHost.hidden = mode.value !== "expression";
   });
+  placeholders.expression = ["", ""];
 
   async function search() {
     const ok = current();
     const qs = new URLSearchParams({ expand: "true", limit: page.limit, offset: page.offset });
     let attrKey = null, attrVal = "";
-    if (q1.value) {
+    if (mode.value === "expression") {
+      if (exprEd.value.trim()) qs.set("expression", exprEd.value);
+    } else if (q1.value) {
       if (mode.value === "regex") qs.set("regex", q1.value);
       if (mode.value === "package") { qs.set("packageName", q1.value); qs.set("packageVersion", q2.value); }
       if (mode.value === "component") qs.set("component", q1.value);
@@ -92,7 +108,7 @@ async function vehicles() {
   append(view,
     el("h1", {}, "Vehicles"),
     el("form", { class: "bar", onsubmit: (ev) => { ev.preventDefault(); page.offset = 0; search(); } },
-      mode, q1, q2, el("button", { type: "submit", class: "primary", id: "vehicle-search" }, "Search")),
+      mode, q1, q2, exprHost, el("button", { type: "submit", class: "primary", id: "vehicle-search" }, "Search")),
     el("form", { class: "bar", onsubmit: async (ev) => {
       ev.preventDefault();
       const vin = newVin.value.trim().toUpperCase();
