@@ -32,6 +32,8 @@ var Assets = map[string]string{
 	"requests.js":   js,
 	"dataplans.js":  js,
 	"settings.js":   js,
+	"audit.js":      js,
+	"webhooks.js":   js,
 	// login.js keeps the screen asked for (the URL fragment, which the server never sees) across login.
 	"login.js": js,
 }

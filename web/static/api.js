@@ -3,7 +3,7 @@
 import { el, clear, toast } from "./ui.js";
 
 // session is filled once at start from GET /api/v1/session.
-export const session = { csrf: null, username: null, authNone: false };
+export const session = { csrf: null, username: null, authNone: false, role: null };
 
 export class APIError extends Error {
   constructor(status, body) {

@@ -3,7 +3,7 @@
 // "#/..." to a screen; each screen lives in its own module and exports its routes:
 //   dashboard.js, vehicles.js, packages.js, components.js, filters.js, campaigns.js, requests.js (update requests),
 //   dataplans.js, settings.js; shared: api.js (calls with CSRF, errors), ui.js (DOM, tables, formats),
-//   nav.js (screen lifecycle), dryrun.js (dry-run answers).
+//   nav.js (screen lifecycle), dryrun.js (dry-run answers); audit.js and webhooks.js (admin only).
 // A new screen: a module exporting `routes`, one import and one spread below, a link in index.html's nav,
 // and its file name in web.Assets (the server refuses any asset not listed there).
 import { $, clear } from "./ui.js";
@@ -18,6 +18,8 @@ import * as campaigns from "./campaigns.js";
 import * as requests from "./requests.js";
 import * as dataplans from "./dataplans.js";
 import * as settings from "./settings.js";
+import * as audit from "./audit.js";
+import * as webhooks from "./webhooks.js";
 
 const home = "#/dashboard";
 
@@ -31,6 +33,8 @@ const routes = [
   ...requests.routes,
   ...dataplans.routes,
   ...settings.routes,
+  ...audit.routes,
+  ...webhooks.routes,
 ];
 
 function route() {
@@ -58,6 +62,9 @@ async function start() {
     session.csrf = s.csrfToken;
     session.username = s.username;
     session.authNone = s.authNone;
+    session.role = s.role || "viewer";
+    // role-aware: the body's class hides what the role may not do (app.css: .needs-operator, .needs-admin)
+    document.body.classList.add("role-" + session.role);
     clear($("#who"), s.username ? "Signed in as " + s.username : (s.authNone ? "authentication off" : ""));
   } catch (e) {
     return; // api() already sent the browser to the login page
