@@ -502,10 +502,15 @@ func TestDDISWUpdateStagedCampaign(t *testing.T) {
 		})
 		s.stop()
 		if i == 0 {
-			assert.Equal(t, []string{"canary:done", "rest:released", "campaign:running"}, groups(), "the canary's success released the rest")
+			// the gates are evaluated once the canary's report has committed, not inside its answer
+			assert.EventuallyWithT(t, func(c *assert.CollectT) {
+				assert.Equal(c, []string{"canary:done", "rest:released", "campaign:running"}, groups())
+			}, 10*time.Second, 20*time.Millisecond, "the canary's success released the rest")
 		}
 	}
-	assert.Equal(t, []string{"canary:done", "rest:done", "campaign:finished"}, groups())
+	assert.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Equal(c, []string{"canary:done", "rest:done", "campaign:finished"}, groups())
+	}, 10*time.Second, 20*time.Millisecond, "every group done and the campaign finished")
 	for _, d := range devices {
 		var installed []resolver.PackageID
 		e.want(200, "", "GET", "/vehicles/"+d.vin+"/package", "", nil, &installed)
