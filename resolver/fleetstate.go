@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"sort"
 	"strings"
 	"time"
 
@@ -253,13 +254,22 @@ func (x *FleetIndex) stateTerms(kind dsl.TermKind, have []term) []term {
 	for _, t := range have {
 		known[strings.ToLower(t.s)] = true
 	}
-	var out []term
+	// One spelling per name, the same on every call: of the spellings fed for a name's versions, the
+	// first in byte order (map iteration order would pick one at random).
+	spelling := map[string]string{}
 	for k, pv := range x.state.pvs {
-		if !known[k.name] {
-			known[k.name] = true
-			out = append(out, term{pv.name, 0})
+		if known[k.name] {
+			continue
+		}
+		if cur, ok := spelling[k.name]; !ok || pv.name < cur {
+			spelling[k.name] = pv.name
 		}
 	}
+	out := make([]term, 0, len(spelling))
+	for _, name := range spelling {
+		out = append(out, term{name, 0})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].s < out[j].s })
 	return out
 }
 
