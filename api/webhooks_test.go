@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/engine"
+	"sota/resolver"
 )
 
 // receiver is a local webhook receiver that checks every signature with the shared secret.
@@ -124,4 +126,47 @@ func TestWebhooksAreSignedRetriedAndLogged(t *testing.T) {
 	require.Equal(t, http.StatusOK, st)
 	st, _ = call("GET", "/api/v1/webhooks/"+wh.ID+"/deliveries", "")
 	assert.Equal(t, http.StatusNotFound, st)
+}
+
+// Campaign events: launching a campaign releases its group (campaign.released); aborting it sends
+// campaign.aborted.
+func TestCampaignWebhookEvents(t *testing.T) {
+	srv, _, call := tokenServer(t, Config{})
+	stop := srv.deps.Engine.StartWebhooks(50 * time.Millisecond)
+	t.Cleanup(stop)
+	rec, rs := newReceiver(t, "campaign-secret")
+	st, b := call("POST", "/api/v1/webhooks", `{"url":"`+rs.URL+`","events":["campaign.released","campaign.aborted","campaign.paused","campaign.finished"],"secret":"campaign-secret"}`)
+	require.Equal(t, http.StatusOK, st, "%s", b)
+
+	for _, c := range [][3]string{
+		{"PUT", "/api/v1/vehicles/WDD00000000000001", ""},
+		{"PUT", "/api/v1/vehicles/WDD00000000000002", ""},
+		{"POST", "/api/v1/filters", `{"name":"everyone","expression":"vin_matches \"^WDD\""}`},
+	} {
+		st, b := call(c[0], c[1], c[2])
+		require.Truef(t, st/100 == 2, "%v: %d %s", c, st, b)
+	}
+	st, b = call("PUT", "/api/v1/packages/nav/2.0.0", `{}`)
+	require.Equal(t, http.StatusOK, st, "%s", b)
+	_, err := srv.deps.Engine.UploadBinary(resolver.PackageID{Name: "nav", Version: "2.0.0"}, strings.NewReader("firmware"), engine.Upload{})
+	require.NoError(t, err)
+	st, b = call("PUT", "/api/v1/packages/nav/2.0.0/filter/everyone", "")
+	require.Equal(t, http.StatusOK, st, "%s", b)
+	st, b = call("POST", "/api/v1/campaigns", `{"name":"spring","packageId":{"name":"nav","version":"2.0.0"}}`)
+	require.Equal(t, http.StatusOK, st, "%s", b)
+	var cp struct{ ID string }
+	require.NoError(t, json.Unmarshal(b, &cp))
+	st, b = call("POST", "/api/v1/campaigns/"+cp.ID+"/launch", "")
+	require.Equal(t, http.StatusOK, st, "%s", b)
+	require.Eventually(t, func() bool { return len(rec.received()) == 1 }, 10*time.Second, 20*time.Millisecond)
+	st, b = call("POST", "/api/v1/campaigns/"+cp.ID+"/abort", "")
+	require.Equal(t, http.StatusOK, st, "%s", b)
+	require.Eventually(t, func() bool { return len(rec.received()) == 2 }, 10*time.Second, 20*time.Millisecond)
+	assert.Equal(t, []string{"campaign.released", "campaign.aborted"}, rec.received())
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	assert.Equal(t, 0, rec.bad)
+	data := rec.got[0]["data"].(map[string]any)
+	assert.Equal(t, cp.ID, data["campaignId"])
+	assert.Equal(t, 2.0, data["vehicles"])
 }

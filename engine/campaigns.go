@@ -196,6 +196,44 @@ func (s *Service) loadCampaigns() error {
 	})
 }
 
+// campaignEvents emits the webhook events of what c changes against its stored version, in t: a group
+// released (campaign.released), the campaign paused, finished or aborted.
+func (s *Service) campaignEvents(t store.Txn, c Campaign) error {
+	var prev Campaign
+	b, err := t.Get(campKey(c.ID))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err == nil {
+		if err := decode(b, &prev); err != nil {
+			return err
+		}
+	}
+	was := map[string]string{}
+	for _, g := range prev.Groups {
+		was[g.Name] = g.Status
+	}
+	for _, g := range c.Groups {
+		if g.Status == GroupReleased && was[g.Name] != GroupReleased {
+			if err := s.Emit(t, "campaign.released", map[string]any{"campaignId": c.ID, "name": c.Name, "group": g.Name,
+				"vehicles": g.Vehicles, "updateRequest": g.UpdateRequest}); err != nil {
+				return err
+			}
+		}
+	}
+	if c.Status != prev.Status {
+		ev := map[string]string{CampaignPaused: "campaign.paused", CampaignFinished: "campaign.finished", CampaignAborted: "campaign.aborted"}[c.Status]
+		if ev != "" {
+			data := map[string]any{"campaignId": c.ID, "name": c.Name, "status": c.Status}
+			if c.PauseReason != "" {
+				data["reason"] = c.PauseReason
+			}
+			return s.Emit(t, ev, data)
+		}
+	}
+	return nil
+}
+
 // putCampaign writes c in t and puts it in the cache once t has committed.
 func (s *Service) putCampaign(t store.Txn, c Campaign) error {
 	c.Counts, c.Message, c.UpdateRequests = nil, "", nil
@@ -203,6 +241,9 @@ func (s *Service) putCampaign(t store.Txn, c Campaign) error {
 		c.Groups[i].Counts = nil
 	}
 	c.Groups = slices.Clone(c.Groups)
+	if err := s.campaignEvents(t, c); err != nil {
+		return err
+	}
 	if err := t.Set(campKey(c.ID), encode(&c)); err != nil {
 		return err
 	}
