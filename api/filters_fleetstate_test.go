@@ -95,6 +95,16 @@ func TestFleetStatePredicates(t *testing.T) {
 	require.Len(t, ex.Tree.Children, 2)
 	assert.True(t, ex.Tree.Children[0].Value && ex.Tree.Children[1].Value)
 
+	// A staged campaign aims its first group at the vehicles the release failed on.
+	var cp map[string]any
+	resp = e.do("POST", "/api/v1/campaigns", map[string]any{"name": "retry", "packageId": map[string]string{"name": "radio", "version": "1.0.0"},
+		"groups": []map[string]any{{"name": "failedNav", "filter": `update_status "nav" "2.0.0" == "failed"`}, {"name": "recent", "filter": `seen_within "2h"`}}}, &cp)
+	require.Equal(t, 200, resp.StatusCode, "%v", cp)
+	var pv map[string]any
+	require.Equal(t, 200, e.do("GET", "/api/v1/campaigns/"+cp["id"].(string)+"/preview", nil, &pv).StatusCode)
+	assert.Equal(t, []any{map[string]any{"name": "failedNav", "vehicles": 1.0}, map[string]any{"name": "recent", "vehicles": 1.0},
+		map[string]any{"name": "rest", "vehicles": 1.0}}, pv["groups"])
+
 	e.restart()
 	assert.Equal(t, []string{v1}, matching(`update_status "nav" "2.0.0" == "failed"`))
 	assert.Equal(t, []string{v2}, matching(`update_status "nav" "2.0.0" == "inFlight"`))
