@@ -189,5 +189,25 @@ func TestSafetyRules(t *testing.T) {
 			map[string]any{"code": "dormant", "vehicles": 1.0, "sample": []any{testVIN(5)},
 				"description": "1 target vehicles have not been seen for 30 days; they are woken up but may not answer"},
 		}, dr["problems"])
+
+		// A dry run over more vehicles than the per-vehicle checks take says so, and still counts the
+		// unresolved ones by reason.
+		small := newCoreEnvWith(t, engine.Options{DryRunProblemVehicles: 5})
+		for i := 1; i <= 6; i++ {
+			small.ok("PUT", "/api/v1/vehicles/"+testVIN(i), nil)
+		}
+		small.ok("PUT", "/api/v1/packages/nav/3.0.0", map[string]any{})
+		small.ok("PUT", "/api/v1/packages/maps/1.0.0", map[string]any{})
+		small.ok("PUT", "/api/v1/packages/nav/3.0.0/dependencies/maps", map[string]any{"range": ">=9.0.0"})
+		small.ok("POST", "/api/v1/filters", map[string]any{"name": "all", "expression": "TRUE"})
+		small.ok("PUT", "/api/v1/packages/nav/3.0.0/filter/all", nil)
+		resp = small.do("POST", "/api/v1/resolve/dry-run", map[string]any{"package": pkgID("nav", "3.0.0")}, &dr)
+		require.Equal(t, 200, resp.StatusCode)
+		probs = dr["problems"].([]any)
+		require.Len(t, probs, 2)
+		assert.Equal(t, "unresolved_dependencies", probs[0].(map[string]any)["code"])
+		assert.Equal(t, 6.0, probs[0].(map[string]any)["vehicles"])
+		assert.Equal(t, "not_checked", probs[1].(map[string]any)["code"])
+		assert.Equal(t, "missing binaries, data plans and dormant vehicles are checked in dry runs of up to 5 vehicles; the campaign preview and the queue check them always", probs[1].(map[string]any)["description"])
 	})
 }

@@ -15,6 +15,7 @@ package engine
 //	core/cretry/<campaignID>/<vin>                retryState (JSON): attempts used, when the next is due
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -517,19 +518,25 @@ func AssignGroups(campaign string, groups []GroupSpec, matchers []func(string) b
 		if g.Percent != nil {
 			limit := int(math.Ceil(float64(*g.Percent) * float64(total) / 100))
 			if len(cand) > limit {
-				hs := make(map[int]uint64, len(cand))
-				for _, i := range cand {
-					hs[i] = groupHash(campaign, vins[i])
+				type ranked struct {
+					h uint64
+					i int
 				}
-				sort.Slice(cand, func(a, b int) bool {
-					ha, hb := hs[cand[a]], hs[cand[b]]
-					if ha != hb {
-						return ha < hb
+				rs := make([]ranked, len(cand))
+				for k, i := range cand {
+					rs[k] = ranked{groupHash(campaign, vins[i]), i}
+				}
+				slices.SortFunc(rs, func(a, b ranked) int {
+					if a.h != b.h {
+						return cmp.Compare(a.h, b.h)
 					}
-					return cand[a] < cand[b]
+					return cmp.Compare(a.i, b.i)
 				})
 				cand = cand[:limit]
-				sort.Ints(cand)
+				for k := range cand {
+					cand[k] = rs[k].i
+				}
+				slices.Sort(cand)
 			}
 		}
 		out[gi] = make([]string, len(cand))
@@ -743,6 +750,7 @@ func (s *Service) LaunchCampaign(ctx context.Context, id string) (Launch, error)
 	}
 	unlock := s.lockPackage(c.PackageID)
 	defer unlock()
+	t0 := time.Now()
 	targets, _, err := s.campaignTargets(ctx, &c)
 	if err != nil {
 		return Launch{}, err
@@ -750,6 +758,7 @@ func (s *Service) LaunchCampaign(ctx context.Context, id string) (Launch, error)
 	if err := ctx.Err(); err != nil {
 		return Launch{}, err
 	}
+	tResolve := time.Since(t0)
 	if err := s.checkBinaries(targets); err != nil {
 		return Launch{}, err
 	}
@@ -758,13 +767,18 @@ func (s *Service) LaunchCampaign(ctx context.Context, id string) (Launch, error)
 			return Launch{}, err
 		}
 	}
+	t1 := time.Now()
 	groups, err := s.assign(&c, targets)
 	if err != nil {
 		return Launch{}, err
 	}
+	tAssign := time.Since(t1)
+	t2 := time.Now()
 	if err := s.writeGroups(c.ID, groups); err != nil {
 		return Launch{}, err
 	}
+	tGroups := time.Since(t2)
+	t3 := time.Now()
 	first := pickTargets(targets, groups[0])
 	now := s.now()
 	r, err := s.releaseRequest(c, 0, first, func(nc *Campaign, cur *UpdateRequest) {
@@ -783,6 +797,9 @@ func (s *Service) LaunchCampaign(ctx context.Context, id string) (Launch, error)
 		out.Groups = append(out.Groups, GroupSize{Name: g.Name, Vehicles: len(groups[i])})
 		out.Vehicles += len(groups[i])
 	}
+	s.log.Info("campaign launched", "campaign", c.ID, "vehicles", out.Vehicles, "first group", r.Vehicles,
+		"resolve", tResolve.Round(time.Millisecond), "assign", tAssign.Round(time.Millisecond),
+		"store groups", tGroups.Round(time.Millisecond), "queue first group", time.Since(t3).Round(time.Millisecond))
 	s.kickGates(c.ID) // an empty first group lets the next one go at once
 	return out, nil
 }
@@ -963,11 +980,18 @@ func (s *Service) kickGates(id string) {
 	}()
 }
 
-func pct(n, of int) string {
+// pct is n of "of" in percent with one decimal, or more when one would not show that it is past
+// the threshold (501 of 10,000 is 5.01%, not 5%).
+func pct(n, of, threshold int) string {
 	if of == 0 {
 		return "0"
 	}
-	return strconv.FormatFloat(math.Round(1000*float64(n)/float64(of))/10, 'f', -1, 64)
+	x := 100 * float64(n) / float64(of)
+	scale := 10.0
+	for d := 1; d < 4 && math.Round(x*scale)/scale <= float64(threshold); d++ {
+		scale *= 10
+	}
+	return strconv.FormatFloat(math.Round(x*scale)/scale, 'f', -1, 64)
 }
 
 // EvaluateCampaign applies the campaign's gates now: groups whose updates are all final are done; past
@@ -1015,7 +1039,7 @@ func (s *Service) EvaluateCampaign(ctx context.Context, id string) error {
 				what = "groups " + strings.Join(names, ", ")
 			}
 			c.Status = CampaignPaused
-			c.PauseReason = fmt.Sprintf("%s: %d of %d failed (%s%%), error threshold %d%%", what, failed, released, pct(failed, released), *c.ErrorThreshold)
+			c.PauseReason = fmt.Sprintf("%s: %d of %d failed (%s%%), error threshold %d%%", what, failed, released, pct(failed, released, *c.ErrorThreshold), *c.ErrorThreshold)
 			s.log.Warn("campaign paused itself", "campaign", c.ID, "reason", c.PauseReason)
 			return s.update(func(t store.Txn) error { return s.putCampaign(t, c) })
 		}

@@ -31,7 +31,9 @@
 // # Delivery order
 //
 // A vehicle's queue (Queue, the device poll) is its pending and in-flight updates: in flight first,
-// then pending by priority (lower first, DefaultPriority 10), then creation time (SortDelivery).
+// then pending by priority (lower first, DefaultPriority 10), then creation time (SortDelivery). The
+// pending updates of a paused campaign are held back from it (held), so that no transport (device
+// API, RVI, DDI, wake-ups) offers them; the vehicle's other updates are still offered.
 // NextUpdate (QUEUE_GET_NEXT_SOFTWARE_UPDATE) returns the in-flight update, else the first pending one
 // inside its validity period whose size (the sum of its install list's binaries) fits in the remaining
 // bytes of the active billing cycle of the vehicle's data plan; an update that does not fit stays

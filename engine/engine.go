@@ -38,6 +38,12 @@ type Options struct {
 	MaxWakeups int
 	// MaxUpload caps a package binary's size in bytes. Default 4 GiB.
 	MaxUpload int64
+	// DryRunProblemVehicles bounds the matched vehicles of a dry run whose problems are looked at
+	// vehicle by vehicle (missing binaries, data plans, dormant vehicles), which costs a solve per
+	// vehicle that a dry run otherwise avoids. Above it a dry run reports its unresolved dependencies
+	// and a not_checked entry; a campaign preview and the queue always check. Default
+	// DefaultDryRunProblemVehicles.
+	DryRunProblemVehicles int
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -66,6 +72,9 @@ func (o *Options) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.DryRunProblemVehicles <= 0 {
+		o.DryRunProblemVehicles = DefaultDryRunProblemVehicles
 	}
 }
 

@@ -93,3 +93,14 @@ func TestAssignGroupsByCampaignHash(t *testing.T) {
 	assert.NotEqual(t, a[0], b[0])
 	assert.NotEqual(t, vins[:100], a[0], "not the first VINs")
 }
+
+// A pause reason's percent has one decimal, or more when one would hide that it is past the
+// threshold.
+func TestPausePercent(t *testing.T) {
+	for _, tc := range []struct {
+		n, of, thr int
+		want       string
+	}{{3, 20, 10, "15"}, {9, 40, 20, "22.5"}, {1, 7, 5, "14.3"}, {501, 10000, 5, "5.01"}, {50001, 1000000, 5, "5.0001"}, {0, 0, 5, "0"}} {
+		assert.Equal(t, tc.want, pct(tc.n, tc.of, tc.thr), "%d of %d", tc.n, tc.of)
+	}
+}

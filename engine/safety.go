@@ -120,6 +120,12 @@ func errPeriodOver(until time.Time) error {
 	return errs.InvalidEntity("period of validity has already ended (%s)", until.Format(time.RFC3339))
 }
 
+// DefaultDryRunProblemVehicles is Options.DryRunProblemVehicles when none is given.
+const DefaultDryRunProblemVehicles = 50_000
+
+// CodeNotChecked is the problem entry of a dry run too large for the per-vehicle checks.
+const CodeNotChecked = "not_checked"
+
 // DryRun is the resolver's dry run (POST /resolve/dry-run) with the problems a queue of the package
 // would meet: install-list packages without a binary, unresolved dependencies grouped by reason,
 // vehicles whose data plan has no room for the payload, and dormant vehicles.
@@ -127,6 +133,19 @@ func (s *Service) DryRun(ctx context.Context, req resolver.DryRunRequest) (DryRu
 	res, err := s.res.DryRun(ctx, req)
 	if err != nil {
 		return DryRun{}, err
+	}
+	if res.Matched > s.opt.DryRunProblemVehicles {
+		probs := []Problem{}
+		for i, g := range res.UnresolvedByReason {
+			if i == maxReasons {
+				break
+			}
+			probs = append(probs, Problem{Code: CodeUnresolvedDependencies, Vehicles: g.Vehicles, Sample: g.Sample,
+				Description: fmt.Sprintf("%d vehicles cannot be resolved: %s", g.Vehicles, g.Reason)})
+		}
+		probs = append(probs, Problem{Code: CodeNotChecked, Vehicles: res.Matched - res.UnresolvedCount,
+			Description: fmt.Sprintf("missing binaries, data plans and dormant vehicles are checked in dry runs of up to %d vehicles; the campaign preview and the queue check them always", s.opt.DryRunProblemVehicles)})
+		return DryRun{DryRunResult: res, Problems: probs}, nil
 	}
 	sols, err := s.res.Solutions(ctx, *req.Package, req.Expression)
 	if err != nil {
