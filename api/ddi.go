@@ -131,8 +131,17 @@ func actionString(u engine.Update) string { return strconv.FormatUint(u.ActionID
 
 // stateHash changes whenever what the device should do about the update changes (hawkBit's ?c=).
 func stateHash(u engine.Update) string {
+	var b [48]byte
+	k := strconv.AppendUint(b[:0], u.ActionID, 10)
+	k = append(k, u.Status...)
+	if u.CancelRequested {
+		k = append(k, 'c')
+	}
+	if u.Confirmed {
+		k = append(k, 'k')
+	}
 	f := fnv.New32a()
-	fmt.Fprintf(f, "%d/%s/%t/%t", u.ActionID, u.Status, u.CancelRequested, u.Confirmed)
+	f.Write(k)
 	return strconv.FormatInt(int64(int32(f.Sum32())), 10)
 }
 

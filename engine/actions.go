@@ -527,15 +527,42 @@ func (s *Service) ReportConfig(vin, mode string, data resolver.Attributes) (reso
 		}
 		return t.Set(devCfgKey(vin), b)
 	})
+	if err == nil {
+		s.reportedMu.Lock()
+		s.reportedGen++
+		s.reported.Store(vin, true)
+		s.reportedMu.Unlock()
+	}
 	return out, err
+}
+
+// forgetReported drops a deleted vehicle from the ConfigReported cache once the deletion committed.
+func (s *Service) forgetReported(vin string) {
+	s.reportedMu.Lock()
+	s.reportedGen++
+	s.reported.Delete(vin)
+	s.reportedMu.Unlock()
 }
 
 // ConfigReported tells whether the vehicle ever reported its configuration (ReportConfig).
 func (s *Service) ConfigReported(vin string) (bool, error) {
+	if v, ok := s.reported.Load(vin); ok {
+		return v.(bool), nil
+	}
+	s.reportedMu.Lock()
+	gen := s.reportedGen
+	s.reportedMu.Unlock()
 	var ok bool
 	err := s.db.View(func(t store.Txn) (err error) {
 		ok, err = t.Has(devCfgKey(vin))
 		return err
 	})
+	if err == nil {
+		s.reportedMu.Lock()
+		if gen == s.reportedGen {
+			s.reported.Store(vin, ok)
+		}
+		s.reportedMu.Unlock()
+	}
 	return ok, err
 }

@@ -129,6 +129,12 @@ type service struct {
 	planLocks sync.Map // lower-case plan id -> *sync.Mutex
 	// acts leases action ids (actions.go).
 	acts actionSeq
+	// reported caches per vehicle whether it reported its configuration (ConfigReported, asked on
+	// every DDI poll); a report or a deletion bumps reportedGen, and a lookup caches what it read only
+	// when neither happened since it began.
+	reported    sync.Map // vin -> bool
+	reportedMu  sync.Mutex
+	reportedGen uint64
 
 	wh webhooks // subscriptions, and the dispatcher's nudge (webhooks.go)
 }

@@ -182,6 +182,9 @@ func (s *Service) hooks() resolver.Hooks {
 			if err := t.Delete(devCfgKey(vin)); err != nil { // a vehicle created again reports anew
 				return err
 			}
+			if err := resolver.AfterCommit(t, func() { s.forgetReported(vin) }); err != nil {
+				return err
+			}
 			return t.Delete(vplanKey(vin))
 		},
 		PackageDeleting: func(t store.Txn, id resolver.PackageID) error {
