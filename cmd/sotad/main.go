@@ -93,7 +93,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.StringVar(&c.TUFRoot, "tuf-root", "", "the image repository's root.json (from `sota tuf init`), read with targets.json and the online snapshot and timestamp keys next to it at the first start with --signing on")
 	fs.StringVar(&c.DDITenant, "ddi-tenant", api.DefaultDDITenant, "hawkBit DDI tenant of the device paths /<tenant>/controller/v1/<vin> (compared case-insensitively)")
 	fs.StringVar(&c.DDIPoll, "ddi-poll", api.FormatDDIPoll(api.DefaultDDIPoll), "polling interval hawkBit DDI devices are told (HH:MM:SS)")
-	fs.DurationVar(&c.Scheduler, "scheduler-interval", 30*time.Second, "how often expired updates are purged and idle vehicles with work are woken")
+	fs.DurationVar(&c.Scheduler, "scheduler-interval", 30*time.Second, "how often expired updates are purged, idle vehicles with work are woken, and campaigns queue retries, take late-matching vehicles and evaluate their gates")
 	fs.BoolVar(&c.Version, "version", false, "print the version and the commit it was built from, and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: sotad [flags]\n       sotad admin reset-password --user NAME [--data DIR] [--password PW]\n\n"+
