@@ -466,3 +466,17 @@ func TestRolloutCampaignRows(t *testing.T) {
 		assert.Equal(t, 3, e.campaign(id).Groups[0].Vehicles, "nobody joins twice")
 	})
 }
+
+// A paused campaign's update is not offered over hawkBit DDI either; its resume offers it again.
+func TestRolloutPausedCampaignOverDDI(t *testing.T) {
+	e, _, _, ta, _ := ddiFleet(t)
+	A := "TargetToken " + ta
+	var cp struct{ ID string }
+	e.want(200, "", "POST", "/campaigns", "", map[string]any{"name": "rootfs", "packageId": map[string]string{"name": "rootfs", "version": "1.0.0"}}, &cp)
+	e.want(200, "", "POST", "/campaigns/"+cp.ID+"/launch", "", nil, nil)
+	require.Contains(t, e.pollDDI(vinA, A).Links, "deploymentBase")
+	e.want(200, "", "POST", "/campaigns/"+cp.ID+"/pause", "", nil, nil)
+	assert.NotContains(t, e.pollDDI(vinA, A).Links, "deploymentBase", "paused: nothing to deploy")
+	e.want(200, "", "POST", "/campaigns/"+cp.ID+"/resume", "", nil, nil)
+	assert.Contains(t, e.pollDDI(vinA, A).Links, "deploymentBase")
+}
