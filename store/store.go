@@ -70,6 +70,10 @@ type DB struct {
 	stopGC chan struct{}
 	gcDone chan struct{}
 	hook   *Hook // set on a handle from With
+	// writes keeps value-log GC apart from writes: Badger's rewrite reads the memtable's highest
+	// version without the lock its writers hold (a data race upstream, badger v4.9.6). Writes share
+	// it; GC takes it alone, and only when no write is under way.
+	writes *sync.RWMutex
 }
 
 // Hook is work done once, in the transaction of the first write that commits through a handle from
@@ -116,7 +120,7 @@ func (d *DB) With(h *Hook) *DB {
 	if h == nil {
 		return d
 	}
-	return &DB{db: d.db, hook: h}
+	return &DB{db: d.db, hook: h, writes: d.writes}
 }
 
 // DefaultGCInterval is how often the value log is garbage-collected when Options.GCInterval is zero.
@@ -161,7 +165,7 @@ func Open(dir string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w", dir, err)
 	}
-	d := &DB{db: bdb}
+	d := &DB{db: bdb, writes: new(sync.RWMutex)}
 	if err := d.checkSchema(); err != nil {
 		bdb.Close()
 		return nil, err
@@ -225,6 +229,8 @@ func (d *DB) Close() error {
 // Update runs fn in a read-write transaction and commits it durably.
 func (d *DB) Update(fn func(Txn) error) error {
 	h, claimed := d.hook, false
+	d.writes.RLock()
+	defer d.writes.RUnlock()
 	err := d.db.Update(func(t *badger.Txn) error {
 		if err := fn(txn{t}); err != nil {
 			return err
@@ -253,7 +259,10 @@ func (d *DB) View(fn func(Txn) error) error {
 }
 
 // NewBatch starts a bulk write.
-func (d *DB) NewBatch() Batch { return &batch{wb: d.db.NewWriteBatch()} }
+func (d *DB) NewBatch() Batch {
+	d.writes.RLock()
+	return &batch{wb: d.db.NewWriteBatch(), done: d.writes.RUnlock}
+}
 
 // MaxBatchCount is the number of writes a caller may safely put in one Update.
 func (d *DB) MaxBatchCount() int64 { return d.db.MaxBatchCount() }
@@ -279,10 +288,25 @@ func (d *DB) Sequence(key string) (uint64, error) {
 
 // GC runs value-log garbage collection until no value-log file is worth rewriting (Open runs it
 // every Options.GCInterval).
+// A round that finds writes under way for gcWait gives up until the next.
 func (d *DB) GC() {
-	for d.db.RunValueLogGC(0.5) == nil {
+	for {
+		deadline := time.Now().Add(gcWait)
+		for !d.writes.TryLock() {
+			if time.Now().After(deadline) {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		err := d.db.RunValueLogGC(0.5)
+		d.writes.Unlock()
+		if err != nil {
+			return
+		}
 	}
 }
+
+const gcWait = 10 * time.Second
 
 // Size reports the bytes of the LSM tree and of the value log.
 func (d *DB) Size() (lsm, vlog int64) { return d.db.Size() }
@@ -353,12 +377,28 @@ func (x txn) IterateKeys(prefix []byte, fn func(key []byte) error) error {
 	return nil
 }
 
-type batch struct{ wb *badger.WriteBatch }
+type batch struct {
+	wb   *badger.WriteBatch
+	done func() // releases the store's writes lock, once
+}
 
 func (b *batch) Set(key, value []byte) error { return b.wb.Set(key, value) }
 func (b *batch) Delete(key []byte) error     { return b.wb.Delete(key) }
-func (b *batch) Flush() error                { return b.wb.Flush() }
-func (b *batch) Cancel()                     { b.wb.Cancel() }
+func (b *batch) Flush() error {
+	defer b.release()
+	return b.wb.Flush()
+}
+func (b *batch) Cancel() {
+	defer b.release()
+	b.wb.Cancel()
+}
+
+func (b *batch) release() {
+	if b.done != nil {
+		b.done()
+		b.done = nil
+	}
+}
 
 // DiskSize returns the bytes of the store's files as they are on disk now (Size is Badger's estimate,
 // refreshed about once a minute).
