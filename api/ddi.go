@@ -338,7 +338,7 @@ func (f ddiFeedback) details() string {
 	return strings.Join(ds, "; ")
 }
 
-var ddiExecutions = "closed, proceeding, canceled, scheduled, rejected, resumed, downloaded or download"
+const ddiExecutions = "closed, proceeding, canceled, scheduled, rejected, resumed, downloaded or download"
 
 // deploymentFeedback maps the device's feedback to the engine's statuses: progress → in flight;
 // closed + success (or none) → finished with result code 0; closed + failure → failed with 19
