@@ -316,6 +316,22 @@ func TestRolloutCampaignRows(t *testing.T) {
 		assert.Equal(t, []string{"all:scheduled"}, groupStatuses(c), "without groups: one group with every vehicle")
 	})
 
+	t.Run("a preview whose group filter no longer validates is 406 and launch queues nothing", func(t *testing.T) {
+		e := newCoreEnv(t)
+		rolloutFleet(e, 3)
+		e.ok("POST", "/api/v1/filters", map[string]any{"name": "early", "expression": `vin_matches "^1"`})
+		var cp map[string]any
+		resp := e.do("POST", "/api/v1/campaigns", map[string]any{"name": "c", "packageId": pkgID("nav", "2.0.0"),
+			"groups": []map[string]any{{"name": "first", "filter": `filter "early"`}}}, &cp)
+		require.Equal(t, 200, resp.StatusCode, "%v", cp)
+		id := cp["id"].(string)
+		e.ok("DELETE", "/api/v1/filters/early", nil) // linked to no package: nothing stops its deletion
+		d := e.failure("GET", "/api/v1/campaigns/"+id+"/preview", nil, 406, "invalid_filter")
+		assert.Contains(t, d, "early")
+		e.failure("POST", "/api/v1/campaigns/"+id+"/launch", nil, 406, "invalid_filter")
+		assert.Equal(t, "created", e.campaign(id).Status, "nothing was launched")
+	})
+
 	t.Run("launch refuses a missing binary and an ended campaign", func(t *testing.T) {
 		clk := &testClock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
 		e := newCoreEnvWith(t, engine.Options{Now: clk.Now})
