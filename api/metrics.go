@@ -2,8 +2,8 @@ package api
 
 // Prometheus metrics (GET /metrics, or --metrics-listen): requests by route and status with latency
 // histograms, device and DDI polls, chunks and bytes served, resolve and dry-run latency from the
-// request path; updates by status, campaigns by status and the store's size read at scrape time; the
-// Go runtime and the process. Each Server has its own registry.
+// request path; updates by status, campaigns by status, the group progress of running and paused
+// campaigns and the store's size read at scrape time; the Go runtime and the process. Each Server has its own registry.
 
 import (
 	"net/http"
@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"sota/engine"
 )
 
 type metrics struct {
@@ -150,6 +152,7 @@ const stateTTL = 15 * time.Second
 var (
 	descUpdates   = prometheus.NewDesc("sota_updates", "Updates of every update request by status.", []string{"status"}, nil)
 	descCampaigns = prometheus.NewDesc("sota_campaigns", "Campaigns by status.", []string{"status"}, nil)
+	descGroups    = prometheus.NewDesc("sota_campaign_group_vehicles", "Vehicles of each group of the running and paused campaigns by update status (pending, inFlight, finished, failed, canceled); a group not released yet has none.", []string{"campaign", "group", "status"}, nil)
 	descStore     = prometheus.NewDesc("sota_store_size_bytes", "Bytes the store's files take on disk.", nil, nil)
 	descAudit     = prometheus.NewDesc("sota_audit_entries_separate_total", "Audit entries written after their change rather than in its transaction (bulk imports).", nil, nil)
 )
@@ -157,6 +160,7 @@ var (
 func (sc *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descUpdates
 	ch <- descCampaigns
+	ch <- descGroups
 	ch <- descStore
 	ch <- descAudit
 }
@@ -189,6 +193,20 @@ func (sc *stateCollector) read() []prometheus.Metric {
 			by := map[string]int{}
 			for _, c := range cs {
 				by[c.Status]++
+				// group progress of the campaigns under way only: the series stay bounded by the
+				// running and paused campaigns (at most MaxGroups groups each), not by history
+				if c.Status != engine.CampaignRunning && c.Status != engine.CampaignPaused {
+					continue
+				}
+				for _, g := range c.Groups {
+					var n engine.Counts
+					if g.Counts != nil {
+						n = *g.Counts
+					}
+					for st, v := range map[string]int{"pending": n.Pending, "inFlight": n.InFlight, "finished": n.Finished, "failed": n.Failed, "canceled": n.Canceled} {
+						out = append(out, prometheus.MustNewConstMetric(descGroups, prometheus.GaugeValue, float64(v), c.ID, g.Name, st))
+					}
+				}
 			}
 			for st, n := range by {
 				out = append(out, prometheus.MustNewConstMetric(descCampaigns, prometheus.GaugeValue, float64(n), st))

@@ -131,3 +131,44 @@ func TestMetricsOnASeparateListener(t *testing.T) {
 	fams := scrape(t, ms.URL, "")
 	assert.Equal(t, 1.0, value(t, fams, "sota_http_requests_total", map[string]string{"route": "/api/v1/vehicles", "status": "200"}))
 }
+
+// A staged campaign's launch shows in the scrape: campaigns by status, and its groups' vehicles by
+// update status (the first group released and pending, the later one not yet released); a
+// campaign not under way (created) has no group series.
+func TestMetricsCampaignGroups(t *testing.T) {
+	e := newCoreEnv(t)
+	rolloutFleet(e, 20)
+	var cp map[string]any
+	resp := e.do("POST", "/api/v1/campaigns", map[string]any{"name": "staged", "packageId": pkgID("nav", "2.0.0"),
+		"groups": []map[string]any{{"name": "canary", "percent": 25}}, "successThreshold": 100}, &cp)
+	require.Equal(t, 200, resp.StatusCode, "%v", cp)
+	id := cp["id"].(string)
+	var idle map[string]any
+	e.do("POST", "/api/v1/campaigns", map[string]any{"name": "idle", "packageId": pkgID("radio", "1.0.0")}, &idle)
+	var l map[string]any
+	require.Equal(t, 200, e.do("POST", "/api/v1/campaigns/"+id+"/launch", nil, &l).StatusCode, "%v", l)
+	c := e.campaign(id)
+	require.Len(t, c.Groups, 2)
+	canary := c.Groups[0].Vehicles
+	require.Greater(t, canary, 0)
+	require.Less(t, canary, 20)
+
+	fams := scrape(t, e.srv.URL+"/metrics", "")
+	assert.Equal(t, 1.0, value(t, fams, "sota_campaigns", map[string]string{"status": "running"}))
+	assert.Equal(t, 1.0, value(t, fams, "sota_campaigns", map[string]string{"status": "created"}))
+	g := func(group, status string) float64 {
+		return value(t, fams, "sota_campaign_group_vehicles", map[string]string{"campaign": id, "group": group, "status": status})
+	}
+	assert.Equal(t, float64(canary), g("canary", "pending"))
+	assert.Equal(t, 0.0, g("canary", "finished"))
+	assert.Equal(t, 0.0, g("rest", "pending"), "a group not released yet has no updates")
+	assert.Equal(t, dto.MetricType_GAUGE, fams["sota_campaign_group_vehicles"].GetType())
+	for _, m := range fams["sota_campaign_group_vehicles"].GetMetric() {
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == "campaign" {
+				assert.Equal(t, id, lp.GetValue(), "only running and paused campaigns have group series")
+			}
+		}
+	}
+	assert.Len(t, fams["sota_campaign_group_vehicles"].GetMetric(), 2*5)
+}
