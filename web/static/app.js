@@ -63,7 +63,7 @@ async function start() {
     session.username = s.username;
     session.authNone = s.authNone;
     session.role = s.role || "viewer";
-    // role-aware: the body's class hides what the role may not do (app.css: .needs-operator, .needs-admin)
+    // role-aware: the body's class hides what the role may not do (app.css: [data-needs], el()'s `needs` in ui.js)
     document.body.classList.add("role-" + session.role);
     clear($("#who"), s.username ? "Signed in as " + s.username : (s.authNone ? "authentication off" : ""));
   } catch (e) {

@@ -20,7 +20,7 @@ async function campaigns() {
   const iso = (v) => (v ? new Date(v).toISOString() : undefined);
   const groups = groupEditor();
   append(view, el("h1", {}, "Campaigns"),
-    el("form", { class: "card", onsubmit: async (ev) => {
+    el("form", { class: "card", needs: "operator", onsubmit: async (ev) => {
       ev.preventDefault();
       if (!pkgSel.value) { toast("Create a package first", "err"); return; }
       const body = Object.assign({ name: name.value.trim(), packageId: JSON.parse(pkgSel.value), priority: Number(prio.value), startTime: iso(startT.value), endTime: iso(endT.value) }, groups.fields());
@@ -38,7 +38,7 @@ async function campaigns() {
     el("section", { class: "card" }, el("h2", {}, "Update requests"),
       table(["Request", "Package", "Priority", "Vehicles", "State", "Created", ""], reqs.map((r) => [
         el("a", { href: "#/update-requests/" + encodeURIComponent(r.id) }, el("code", {}, r.id.slice(0, 8))), r.packageId ? pkgText(r.packageId) : r.kind, r.priority, r.vehicles, r.state, when(r.createdAt),
-        el("button", { class: "small", onclick: async () => { if (await act(() => api("PUT", "/update_requests/" + encodeURIComponent(r.id) + "/cancel"), "Pending updates canceled")) reload(); } }, "Cancel pending")]), "No update requests.")));
+        el("button", { class: "small", needs: "operator", onclick: async () => { if (await act(() => api("PUT", "/update_requests/" + encodeURIComponent(r.id) + "/cancel"), "Pending updates canceled")) reload(); } }, "Cancel pending")]), "No update requests.")));
 }
 
 async function campaignDetail(id) {
@@ -50,8 +50,8 @@ async function campaignDetail(id) {
   const progressCard = el("section", { class: "card" }, el("h2", {}, "Progress"), el("p", { class: "muted" }, "Not launched yet."));
   const listSlot = el("div", {});
   const statusBadge = el("span", { id: "campaign-status" });
-  const launchBtn = el("button", { id: "campaign-launch", class: "primary" }, "Launch");
-  const cancelBtn = el("button", { id: "campaign-cancel", class: "danger" }, "Cancel pending updates");
+  const launchBtn = el("button", { id: "campaign-launch", class: "primary", needs: "operator" }, "Launch");
+  const cancelBtn = el("button", { id: "campaign-cancel", class: "danger", needs: "operator" }, "Cancel pending updates");
   let panel = null;
   const rollout = rolloutPanel(id, ok, (cur) => { c = cur; paint(); });
 

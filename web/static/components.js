@@ -23,13 +23,13 @@ async function components() {
                 vins.length > 500 ? el("p", { class: "muted" }, "… and " + (vins.length - 500) + " more") : null);
             } catch (e) { showError(side, e); }
           } }, "Vehicles"),
-          el("button", { class: "small danger", onclick: async () => { if (await act(() => api("DELETE", "/components/" + encodeURIComponent(c.partNumber)), "Deleted " + c.partNumber)) load(); } }, "Delete"))]), "No components."));
+          el("button", { class: "small danger", needs: "operator", onclick: async () => { if (await act(() => api("DELETE", "/components/" + encodeURIComponent(c.partNumber)), "Deleted " + c.partNumber)) load(); } }, "Delete"))]), "No components."));
     } catch (e) { showError(list, e); }
   }
   const part = el("input", { id: "new-part", placeholder: "part number", size: 16 });
   const desc = el("input", { id: "new-part-description", placeholder: "description", size: 30 });
   append(view, el("h1", {}, "Components"),
-    el("form", { class: "bar", onsubmit: async (ev) => {
+    el("form", { class: "bar", needs: "operator", onsubmit: async (ev) => {
       ev.preventDefault();
       if (await act(() => api("POST", "/components", { partNumber: part.value.trim(), description: desc.value }), "Component " + part.value + " added")) { part.value = ""; desc.value = ""; load(); }
     } }, part, desc, el("button", { type: "submit", id: "component-add" }, "Add component")),

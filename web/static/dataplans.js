@@ -22,7 +22,7 @@ async function dataPlans() {
           bar.style.width = (cy.poolBytes ? Math.min(100, (100 * cy.usedBytes) / cy.poolBytes) : 0) + "%";
           return [when(cy.start), bytes(cy.poolBytes), bytes(cy.usedBytes), el("div", { class: "meter" }, bar)];
         }), "No billing cycles: updates are not limited."),
-        el("form", { class: "bar", onsubmit: async (ev) => {
+        el("form", { class: "bar", needs: "operator", onsubmit: async (ev) => {
           ev.preventDefault();
           if (!start.value) return;
           if (await act(() => api("POST", "/data_plans/" + encodeURIComponent(pid) + "/billing_cycles", { start: new Date(start.value).toISOString(), poolBytes: Number(pool.value) }), "Billing cycle added")) showPlan(pid);
@@ -31,7 +31,7 @@ async function dataPlans() {
   }
 
   append(view, el("h1", {}, "Data plans"),
-    el("form", { class: "bar", onsubmit: async (ev) => {
+    el("form", { class: "bar", needs: "operator", onsubmit: async (ev) => {
       ev.preventDefault();
       if (await act(() => api("POST", "/data_plans", { id: id.value.trim() }), "Data plan created")) reload();
     } }, id, el("button", { type: "submit", id: "plan-create" }, "Create plan")),

@@ -17,11 +17,11 @@ async function filters() {
       const fs = await api("GET", "/filters" + (q.value ? "?regex=" + encodeURIComponent(q.value) : ""));
       if (!ok()) return;
       clear(list, table(["Name", "Expression", ""], fs.map((f) => [el("a", { href: "#/filters/" + encodeURIComponent(f.name) }, f.name), el("code", { class: "expr" }, f.expression),
-        el("button", { class: "small danger", "data-delete": f.name, onclick: () => deleteFilter(f.name, load) }, "Delete")]), "No filters."));
+        el("button", { class: "small danger", needs: "operator", "data-delete": f.name, onclick: () => deleteFilter(f.name, load) }, "Delete")]), "No filters."));
     } catch (e) { showError(list, e); }
   }
   append(view, el("h1", {}, "Filters"),
-    el("div", { class: "bar" }, el("a", { href: "#/filters/new", class: "button primary", id: "filter-new" }, "New filter")),
+    el("div", { class: "bar" }, el("a", { href: "#/filters/new", class: "button primary", id: "filter-new", needs: "operator" }, "New filter")),
     el("form", { class: "bar", onsubmit: (ev) => { ev.preventDefault(); load(); } }, q, el("button", { type: "submit" }, "Search")),
     list);
   load();
@@ -86,7 +86,7 @@ async function filterEditor(name) {
   let valid = false;
   let seq = 0;
 
-  const save = el("button", { id: "filter-save", class: "primary", disabled: true, onclick: async () => {
+  const save = el("button", { id: "filter-save", class: "primary", needs: "operator", disabled: true, onclick: async () => {
     const body = { name: nameIn.value.trim(), expression: expr.value };
     const saved = existing
       ? await act(() => api("PUT", "/filters/" + encodeURIComponent(existing.name), { expression: expr.value }), "Filter saved")

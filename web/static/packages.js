@@ -33,7 +33,7 @@ async function packages() {
   const file = el("input", { id: "upload-file", type: "file" });
   const bar = el("progress", { id: "upload-progress", max: 100, value: 0, hidden: true });
   const status = el("span", { id: "upload-status", class: "muted" });
-  const form = el("form", { class: "card", onsubmit: (ev) => {
+  const form = el("form", { class: "card", needs: "operator", onsubmit: (ev) => {
     ev.preventDefault();
     const id = { name: name.value.trim(), version: version.value.trim() };
     if (!file.files.length) {
@@ -149,7 +149,7 @@ async function packageDetail(name, version) {
         pkg.size ? el("p", {}, bytes(pkg.size), " · sha256 ", el("code", {}, pkg.checkSum), " · ",
           el("a", { href: "/api/v1" + p + "/download" }, "download"))
           : el("p", { class: "warn", id: "package-no-binary" }, "No binary uploaded: this version cannot be delivered to vehicles. Upload one below before queuing it or launching a campaign with it."),
-        el("form", { class: "bar", onsubmit: (ev) => {
+        el("form", { class: "bar", needs: "operator", onsubmit: (ev) => {
           ev.preventDefault();
           if (upFile.files.length) upload(id, upFile.files[0], {}, bar, status).then((d) => d && again());
         } }, upFile, el("button", { type: "submit" }, "Upload binary")),
@@ -158,25 +158,25 @@ async function packageDetail(name, version) {
         el("h2", {}, "Filters"),
         el("p", { class: "muted" }, "A vehicle gets this package when it passes every filter below."),
         table(["Filter", "Expression", ""], pfilters.map((f) => [el("a", { href: "#/filters/" + encodeURIComponent(f.name) }, f.name), el("code", {}, f.expression),
-          el("button", { class: "small", onclick: async () => { if (await act(() => api("DELETE", p + "/filter/" + encodeURIComponent(f.name)), "Unlinked " + f.name)) again(); } }, "Unlink")]), "No filters: the package cannot be queued."),
-        el("div", { class: "bar" }, fSel, el("button", { id: "associate-submit", onclick: async () => {
+          el("button", { class: "small", needs: "operator", onclick: async () => { if (await act(() => api("DELETE", p + "/filter/" + encodeURIComponent(f.name)), "Unlinked " + f.name)) again(); } }, "Unlink")]), "No filters: the package cannot be queued."),
+        el("div", { class: "bar", needs: "operator" }, fSel, el("button", { id: "associate-submit", onclick: async () => {
           if (fSel.value && await act(() => api("PUT", p + "/filter/" + encodeURIComponent(fSel.value)), "Linked " + fSel.value)) again();
         } }, "Link filter"))),
       el("section", { class: "card" },
         el("h2", {}, "Dependencies"),
         table(["Depends on", ""], deps.map((d) => [pkgLink(d.dependency),
-          el("button", { class: "small", onclick: async () => { if (await act(() => api("DELETE", p + "/dependencies/" + pkgPath(d.dependency)), "Removed")) again(); } }, "Remove")]), "No dependencies."),
-        el("div", { class: "bar" }, depSel, el("button", { onclick: async () => {
+          el("button", { class: "small", needs: "operator", onclick: async () => { if (await act(() => api("DELETE", p + "/dependencies/" + pkgPath(d.dependency)), "Removed")) again(); } }, "Remove")]), "No dependencies."),
+        el("div", { class: "bar", needs: "operator" }, depSel, el("button", { onclick: async () => {
           if (!depSel.value) return;
           const d = JSON.parse(depSel.value);
           if (await act(() => api("PUT", p + "/dependencies/" + pkgPath(d)), "Depends on " + pkgText(d))) again();
         } }, "Add exact dependency")),
-        el("div", { class: "bar" }, rangeName, range, el("button", { onclick: async () => {
+        el("div", { class: "bar", needs: "operator" }, rangeName, range, el("button", { onclick: async () => {
           if (rangeName.value && await act(() => api("PUT", p + "/dependencies/" + encodeURIComponent(rangeName.value), { range: range.value }), "Range dependency added")) again();
         } }, "Add range dependency"))),
       el("section", { class: "card" },
         vinsCard.box)),
-    el("section", { class: "card" },
+    el("section", { class: "card", needs: "operator" },
       el("h2", {}, "Queue it now"),
       pkg.size ? null : el("p", { class: "warn" }, "This version has no binary: vehicles would get an update they cannot download."),
       el("p", { class: "muted" }, "Every vehicle its filters select gets an update (a vehicle that has one pending or in flight for this version is skipped). For a named, scheduled rollout create a campaign."),
@@ -199,7 +199,7 @@ async function packageDetail(name, version) {
       el("h2", {}, "Who would get it"),
       el("div", { class: "bar" },
         el("button", { onclick: () => dryRun(dry, { package: id, sample: 20 }) }, "Dry run with its filters"),
-        el("button", { class: "danger", onclick: async () => {
+        el("button", { class: "danger", needs: "operator", onclick: async () => {
           if (confirm("Delete " + pkgText(id) + "?") && await act(() => api("DELETE", p), "Deleted")) location.hash = "#/packages";
         } }, "Delete package")),
       dry));

@@ -74,7 +74,7 @@ async function updateRequestDetail(id) {
       r.periodOfValidity ? " · valid " + r.periodOfValidity : "", r.campaignId ? " · campaign " : "",
       r.campaignId ? el("a", { href: "#/campaigns/" + encodeURIComponent(r.campaignId) }, r.campaignId) : null,
       r.description ? " · " + r.description : ""),
-    el("div", { class: "bar" }, el("button", { id: "campaign-cancel", class: "danger", onclick: () => panel.cancel() }, "Cancel pending updates")),
+    el("div", { class: "bar" }, el("button", { id: "campaign-cancel", class: "danger", needs: "operator", onclick: () => panel.cancel() }, "Cancel pending updates")),
     el("section", { class: "card" }, el("h2", {}, "Progress"), panel.box),
     panel.list);
   await panel.refresh();

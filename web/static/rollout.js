@@ -82,7 +82,7 @@ export function rolloutPanel(id, ok, onChange) {
     if (!ok()) { stop(); return null; }
     const counts = c.counts || {};
     const total = ["pending", "inFlight", "finished", "failed", "canceled"].reduce((n, k) => n + (counts[k] || 0), 0);
-    const btn = (name, label, enabled, cls) => el("button", { id: "campaign-" + name, class: cls || "", disabled: !enabled, onclick: () => action(name, label) },
+    const btn = (name, label, enabled, cls) => el("button", { id: "campaign-" + name, class: cls || "", needs: "operator", disabled: !enabled, onclick: () => action(name, label) },
       name[0].toUpperCase() + name.slice(1));
     clear(box,
       el("h2", {}, "Rollout ", el("span", { id: "campaign-rollout-status" }, badge(c.status))),

@@ -1,4 +1,5 @@
-// Settings: API tokens, hawkBit DDI gateway tokens and accounts.
+// Settings: API tokens, hawkBit DDI gateway tokens and accounts. Every role manages its own tokens and
+// password; gateway tokens, other accounts and their tokens are the admin's (only an admin lists them).
 import { el, append, clear, $, table, when } from "./ui.js";
 import { api, act, session, toLogin } from "./api.js";
 import { current, reload } from "./nav.js";
@@ -6,7 +7,9 @@ import { current, reload } from "./nav.js";
 async function settings() {
   const view = $("#view");
   const ok = current();
-  const [tokens, accounts, gateways] = await Promise.all([api("GET", "/tokens"), api("GET", "/accounts"), api("GET", "/ddi/gateway_tokens")]);
+  const admin = session.role === "admin";
+  const [tokens, accounts, gateways] = await Promise.all([api("GET", "/tokens"),
+    admin ? api("GET", "/accounts") : [{ username: session.username }], admin ? api("GET", "/ddi/gateway_tokens") : []]);
   if (!ok()) return;
   const tokName = el("input", { id: "token-name", placeholder: "what the token is for", size: 28 });
   const secret = el("div", { id: "token-secret" });
@@ -33,7 +36,7 @@ async function settings() {
           clear(tokList, tokenTable(again));
         } }, tokName, el("button", { type: "submit", class: "primary", id: "token-create" }, "Create token")),
         secret),
-      el("section", { class: "card" },
+      el("section", { class: "card", needs: "admin" },
         el("h2", {}, "Device gateway tokens"),
         el("p", { class: "muted" }, "A hawkBit DDI gateway sends ", el("code", {}, "Authorization: GatewayToken <token>"), " and may act for any vehicle. The secret is shown once."),
         el("form", { class: "bar", onsubmit: async (ev) => {
@@ -46,12 +49,12 @@ async function settings() {
         } }, gwName, el("button", { type: "submit", class: "primary", id: "gateway-create" }, "Create gateway token")),
         gwSecret, gwList),
       el("section", { class: "card" },
-        el("h2", {}, "Accounts"),
-        table(["Username", "Created", ""], accounts.map((a) => [a.username, when(a.createdAt),
+        el("h2", {}, admin ? "Accounts" : "Password"),
+        el("div", { needs: "admin" }, table(["Username", "Created", ""], accounts.map((a) => [a.username, when(a.createdAt),
           el("button", { class: "small danger", onclick: async () => {
             if (confirm("Delete account " + a.username + "?") && await act(() => api("DELETE", "/accounts/" + encodeURIComponent(a.username)), "Deleted " + a.username)) reload();
-          } }, "Delete")])),
-        el("form", { class: "bar", onsubmit: async (ev) => {
+          } }, "Delete")]))),
+        el("form", { class: "bar", needs: "admin", onsubmit: async (ev) => {
           ev.preventDefault();
           if (await act(() => api("POST", "/accounts", { username: user.value.trim(), password: pw.value }), "Account created")) reload();
         } }, user, pw, el("button", { type: "submit" }, "Add account")),

@@ -2,11 +2,16 @@
 // links, formatting of times (with their time zone) and sizes, status labels and badges, progress bars
 // and bar charts, and the toast that reports an action's outcome.
 
+// A control that changes state names the least role that may use it: el("form", { needs: "operator" })
+// or { needs: "admin" } marks it data-needs; one rule in app.css hides it from the roles below (the
+// body carries role-viewer, role-operator or role-admin, app.js), so that nobody is offered a form or
+// button the server would answer with 403. Reading controls (search, preview, dry run) need nothing.
 export function el(tag, attrs, ...children) {
   const n = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === null || v === undefined || v === false) continue;
-    if (k.startsWith("on")) n.addEventListener(k.slice(2), v);
+    if (k === "needs") n.dataset.needs = v;
+    else if (k.startsWith("on")) n.addEventListener(k.slice(2), v);
     else if (k === "class") n.className = v;
     else if (k === "value") n.value = v;
     else if (v === true) n.setAttribute(k, "");

@@ -109,7 +109,7 @@ async function vehicles() {
     el("h1", {}, "Vehicles"),
     el("form", { class: "bar", onsubmit: (ev) => { ev.preventDefault(); page.offset = 0; search(); } },
       mode, q1, q2, exprHost, el("button", { type: "submit", class: "primary", id: "vehicle-search" }, "Search")),
-    el("form", { class: "bar", onsubmit: async (ev) => {
+    el("form", { class: "bar", needs: "operator", onsubmit: async (ev) => {
       ev.preventDefault();
       const vin = newVin.value.trim().toUpperCase();
       if (await act(() => api("POST", "/vehicles", { vin }), "Vehicle " + vin + " added")) { newVin.value = ""; search(); }
@@ -152,8 +152,8 @@ async function vehicleDetail(vin) {
       el("section", { class: "card" },
         el("h2", {}, "Installed packages (" + (v.packages || []).length + ")"),
         el("div", { class: "scroll" }, table(["Package", ""], (v.packages || []).map((x) => [pkgLink(x),
-          el("button", { class: "small", onclick: async () => { if (await act(() => api("DELETE", p + "/package/" + pkgPath(x)), "Removed " + pkgText(x))) again(); } }, "Remove")]), "No packages installed.")),
-        el("form", { class: "bar", onsubmit: async (ev) => {
+          el("button", { class: "small", needs: "operator", onclick: async () => { if (await act(() => api("DELETE", p + "/package/" + pkgPath(x)), "Removed " + pkgText(x))) again(); } }, "Remove")]), "No packages installed.")),
+        el("form", { class: "bar", needs: "operator", onsubmit: async (ev) => {
           ev.preventDefault();
           if (!pkgSel.value) return;
           const id = JSON.parse(pkgSel.value);
@@ -163,25 +163,25 @@ async function vehicleDetail(vin) {
       el("section", { class: "card" },
         el("h2", {}, "Components"),
         table(["Part number", ""], (v.components || []).map((c) => [c,
-          el("button", { class: "small", onclick: async () => { if (await act(() => api("DELETE", p + "/component/" + encodeURIComponent(c)), "Removed " + c)) again(); } }, "Remove")]), "No components installed."),
-        el("form", { class: "bar", onsubmit: async (ev) => {
+          el("button", { class: "small", needs: "operator", onclick: async () => { if (await act(() => api("DELETE", p + "/component/" + encodeURIComponent(c)), "Removed " + c)) again(); } }, "Remove")]), "No components installed."),
+        el("form", { class: "bar", needs: "operator", onsubmit: async (ev) => {
           ev.preventDefault();
           if (compSel.value && await act(() => api("PUT", p + "/component/" + encodeURIComponent(compSel.value)), "Installed " + compSel.value)) again();
         } }, compSel, el("button", { type: "submit" }, "Install component"))),
       el("section", { class: "card" },
         el("h2", {}, "Attributes"),
         attrs,
-        el("div", { class: "bar" }, el("button", { onclick: async () => {
+        el("div", { class: "bar", needs: "operator" }, el("button", { id: "vehicle-attributes-save", onclick: async () => {
           let a;
           try { a = JSON.parse(attrs.value); } catch (e) { toast("Attributes must be a JSON object: " + e.message, "err"); return; }
           if (await act(() => api("PUT", p + "/attributes", a), "Attributes saved")) again();
         } }, "Save attributes"))),
       el("section", { class: "card" },
         el("h2", {}, "Data plan"),
-        el("div", { class: "bar" }, planSel, el("button", { onclick: async () => {
+        el("div", { class: "bar", needs: "operator" }, planSel, el("button", { onclick: async () => {
           if (planSel.value && await act(() => api("PUT", p + "/data_plan", { id: planSel.value }), "Data plan set")) again();
         } }, "Set plan")),
-        el("div", { class: "bar" }, el("button", { onclick: () => act(() => api("POST", p + "/get_all_packages"), "Asked the vehicle for its installed packages") }, "Ask for installed packages"),
+        el("div", { class: "bar", needs: "operator" }, el("button", { onclick: () => act(() => api("POST", p + "/get_all_packages"), "Asked the vehicle for its installed packages") }, "Ask for installed packages"),
           el("button", { class: "danger", onclick: async () => {
             if (confirm("Delete vehicle " + vin + "?") && await act(() => api("DELETE", p), "Deleted " + vin)) location.hash = "#/vehicles";
           } }, "Delete vehicle")))));

@@ -29,7 +29,7 @@ async function webhooks() {
 
   append(view, el("h1", {}, "Webhooks"),
     el("p", { class: "muted" }, "Each delivery is signed: X-SOTA-Signature is sha256=HMAC-SHA256 of the body with the secret. Failures are retried for 24 hours."),
-    el("form", { class: "card", id: "webhook-form", onsubmit: async (ev) => {
+    el("form", { class: "card", id: "webhook-form", needs: "admin", onsubmit: async (ev) => {
       ev.preventDefault();
       const events = boxes.filter((b) => b.checked).map((b) => b.value);
       if (await act(() => api("POST", "/webhooks", { url: url.value.trim(), events, secret: secret.value }), "Webhook created")) reload();
@@ -42,7 +42,7 @@ async function webhooks() {
         el("code", {}, h.url), h.events.join(", "), when(h.createdAt),
         el("span", {},
           el("button", { class: "small", "data-deliveries": h.id, onclick: () => showDeliveries(h.id) }, "Deliveries"), " ",
-          el("button", { class: "small danger", "data-delete": h.id, onclick: async () => {
+          el("button", { class: "small danger", needs: "admin", "data-delete": h.id, onclick: async () => {
             if (confirm("Delete the webhook to " + h.url + "? Its pending deliveries are dropped.") &&
               await act(() => api("DELETE", "/webhooks/" + encodeURIComponent(h.id)), "Webhook deleted")) reload();
           } }, "Delete")),
