@@ -32,9 +32,9 @@ var coreContract = []contractRow{
 	{"POST", "/campaigns", []string{"200", "400 invalid_entity", "404 package_not_found", "406 invalid_filter"}},
 	{"GET", "/campaigns", []string{"200"}},
 	{"GET", "/campaigns/:id", []string{"200", "404 missing_campaign"}},
-	// 406 (a stored filter failing validation) cannot be produced: filters are validated when saved.
-	{"GET", "/campaigns/:id/preview", []string{"200", "404 missing_campaign", "404 no_filters"}},
-	{"POST", "/campaigns/:id/launch", []string{"200", "404 missing_campaign", "404 no_filters", "409 already_launched",
+	// 406: a group filter that refers to a saved filter deleted since the campaign was created.
+	{"GET", "/campaigns/:id/preview", []string{"200", "404 missing_campaign", "404 no_filters", "406 invalid_filter"}},
+	{"POST", "/campaigns/:id/launch", []string{"200", "404 missing_campaign", "404 no_filters", "406 invalid_filter", "409 already_launched",
 		"409 missing_binary", "409 campaign_ended"}},
 	{"POST", "/campaigns/:id/pause", []string{"200", "404 missing_campaign", "409 invalid_state"}},
 	{"POST", "/campaigns/:id/resume", []string{"200", "404 missing_campaign", "409 invalid_state"}},
