@@ -85,6 +85,7 @@ func BenchmarkQueue1M(b *testing.B) {
 			withDeps++
 		}
 	}
+	binaries := installPackages(targets) // a launch refuses install lists without binaries
 	raw1 := rawWrite(b, db, "bench/1/", targets, DefaultBatchSize)
 	raw2 := rawWrite(b, db, "bench/2/", targets, DefaultBatchSize)
 	baseline := min(raw1, raw2)
@@ -110,8 +111,10 @@ func BenchmarkQueue1M(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := s.UploadBinary(benchPackage, strings.NewReader("bench binary"), Upload{}); err != nil {
-		b.Fatal(err)
+	for _, p := range binaries {
+		if _, err := s.UploadBinary(p, strings.NewReader("binary of "+p.String()), Upload{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 	resolveStart := time.Now()
 	if _, err := res.Resolve(ctx, benchPackage); err != nil {
