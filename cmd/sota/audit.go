@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"net/url"
 	"strconv"
@@ -63,14 +62,6 @@ func runAudit(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		rows = append(rows, []string{e.At.Local().Format("2006-01-02 15:04:05"), e.Actor, e.Role, e.Method + " " + e.Route, t, strconv.Itoa(e.Status)})
 	}
 	c.table([]string{"AT", "ACTOR", "ROLE", "CALL", "TARGET", "STATUS"}, rows)
-	total, _ := strconv.Atoi(hdr.Get("X-Total-Count"))
-	switch {
-	case len(entries) == 0:
-		fmt.Fprintf(stdout, "no entry of %d matches\n", total)
-	case *offset+len(entries) < total:
-		fmt.Fprintf(stdout, "entries %d-%d of %d (--offset %d for the next ones)\n", *offset+1, *offset+len(entries), total, *offset+len(entries))
-	default:
-		fmt.Fprintf(stdout, "entries %d-%d of %d\n", *offset+1, *offset+len(entries), total)
-	}
+	printPage(stdout, "entry", "entries", *offset, len(entries), hdr)
 	return 0
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -98,15 +99,7 @@ func runVehicleList(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		rows = append(rows, []string{v.VIN, when(v.LastSeen), waiting, strconv.Itoa(len(v.Packages)), strconv.Itoa(len(v.Components)), plan})
 	}
 	c.table([]string{"VIN", "LAST SEEN", "UPDATES WAITING", "PACKAGES", "COMPONENTS", "DATA PLAN"}, rows)
-	total, _ := strconv.Atoi(hdr.Get("X-Total-Count"))
-	switch {
-	case len(vs) == 0:
-		fmt.Fprintf(stdout, "no vehicle of %d matches\n", total)
-	case *offset+len(vs) < total:
-		fmt.Fprintf(stdout, "vehicles %d-%d of %d (--offset %d for the next ones)\n", *offset+1, *offset+len(vs), total, *offset+len(vs))
-	default:
-		fmt.Fprintf(stdout, "vehicles %d-%d of %d\n", *offset+1, *offset+len(vs), total)
-	}
+	printPage(stdout, "vehicle", "vehicles", *offset, len(vs), hdr)
 	return 0
 }
 
@@ -206,4 +199,17 @@ func statusLabel(s string) string {
 		return "in flight"
 	}
 	return s
+}
+
+// printPage says which part of a paged listing was shown (X-Total-Count of hdr) and how to get the next.
+func printPage(w io.Writer, one, many string, offset, n int, hdr http.Header) {
+	total, _ := strconv.Atoi(hdr.Get("X-Total-Count"))
+	switch {
+	case n == 0:
+		fmt.Fprintf(w, "no %s of %d matches\n", one, total)
+	case offset+n < total:
+		fmt.Fprintf(w, "%s %d-%d of %d (--offset %d for the next ones)\n", many, offset+1, offset+n, total, offset+n)
+	default:
+		fmt.Fprintf(w, "%s %d-%d of %d\n", many, offset+1, offset+n, total)
+	}
 }
