@@ -23,6 +23,7 @@ import (
 	"sota/engine"
 	"sota/errs"
 	"sota/resolver"
+	"sota/wire"
 )
 
 // DDIConfig configures the hawkBit DDI transport.
@@ -358,18 +359,18 @@ func (h ddiHandlers) deploymentFeedback(c *gin.Context) {
 	case "proceeding", "scheduled", "resumed", "downloaded", "download":
 		_, err = h.e.MarkInFlight(vin, u.ID, text)
 	case "closed":
-		code := engine.ResultOK
+		code := wire.ResultOK
 		switch f.Status.Result.Finished {
 		case "success", "none", "":
 		case "failure":
-			code = engine.ResultGeneralError
+			code = wire.ResultGeneralError
 		default:
 			writeError(c, errs.InvalidEntity("status.result.finished must be success, failure or none, not %q", f.Status.Result.Finished))
 			return
 		}
 		_, _, err = h.e.InstallReport(vin, u.ID, []engine.OperationResult{{ID: actionString(u), ResultCode: code, ResultText: text}})
 	case "rejected":
-		_, _, err = h.e.InstallReport(vin, u.ID, []engine.OperationResult{{ID: actionString(u), ResultCode: engine.ResultUserDeclined, ResultText: text}})
+		_, _, err = h.e.InstallReport(vin, u.ID, []engine.OperationResult{{ID: actionString(u), ResultCode: wire.ResultUserDeclined, ResultText: text}})
 	case "canceled":
 		_, err = h.e.DeviceCancel(vin, u.ID)
 	default:

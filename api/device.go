@@ -15,6 +15,7 @@ import (
 	"sota/engine"
 	"sota/errs"
 	"sota/resolver"
+	"sota/wire"
 )
 
 // DefaultChunkSize is the transfer chunk size when Config.ChunkSize is 0.
@@ -175,9 +176,7 @@ func (h deviceHandlers) chunkAt(c *gin.Context) {
 }
 
 func (h deviceHandlers) ack(c *gin.Context) {
-	var body struct {
-		Chunks []int `json:"chunks"`
-	}
+	var body wire.Ack
 	if !bindJSON(c, &body) {
 		return
 	}
@@ -186,18 +185,15 @@ func (h deviceHandlers) ack(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	if next == 0 {
-		c.JSON(http.StatusOK, gin.H{"next": nil})
-		return
+	var out wire.AckAnswer // next: null when every chunk is acknowledged
+	if next != 0 {
+		out.Next = &next
 	}
-	c.JSON(http.StatusOK, gin.H{"next": next})
+	c.JSON(http.StatusOK, out)
 }
 
 func (h deviceHandlers) finalize(c *gin.Context) {
-	var body struct {
-		Chunks *int   `json:"chunks"`
-		SHA256 string `json:"sha256"`
-	}
+	var body wire.Finalize
 	if !bindJSON(c, &body) {
 		return
 	}
@@ -243,9 +239,7 @@ func (h deviceHandlers) download(c *gin.Context) {
 }
 
 func (h deviceHandlers) report(c *gin.Context) {
-	var body struct {
-		OperationResults []engine.OperationResult `json:"operation_results"`
-	}
+	var body wire.InstallReport
 	if !bindJSON(c, &body) {
 		return
 	}

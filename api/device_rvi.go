@@ -27,6 +27,7 @@ import (
 	"sota/engine"
 	"sota/errs"
 	"sota/resolver"
+	"sota/wire"
 )
 
 // RVIConfig enables the RVI transport when NodeURL is set.
@@ -396,7 +397,7 @@ func (a *rvi) wakeup(c *gin.Context) {
 		writeError(c, errs.InvalidEntity("Invalid wake-up: %v", err))
 		return
 	}
-	if !engine.VerifyWakeup(a.e.PublicKey(), w) {
+	if !wire.VerifyWakeup(a.e.PublicKey(), w) {
 		writeError(c, errs.New(errs.Forbidden, "bad_signature", "Wake-up not signed by this server"))
 		return
 	}

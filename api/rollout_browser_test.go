@@ -11,6 +11,7 @@ import (
 
 	"sota/engine"
 	"sota/resolver"
+	"sota/wire"
 )
 
 // The release engineer stages a rollout in the admin UI: a campaign with a canary of 10%, a group of
@@ -77,7 +78,7 @@ func TestBrowserStagedRollout(t *testing.T) {
 		d := e.device(v.VIN)
 		d.start(c.Groups[1].UpdateRequest)
 		e.call("POST", "/vehicle_updates/"+d.vin+"/"+d.updateID, d.tok, map[string]any{"operation_results": []map[string]any{
-			{"id": d.updateID, "result_code": engine.ResultInstallFailed, "result_text": "flash write error"}}}, nil)
+			{"id": d.updateID, "result_code": wire.ResultInstallFailed, "result_text": "flash write error"}}}, nil)
 	}
 	e.waitFor("paused", `document.querySelector("#campaign-pause-reason") !== null`)
 	assert.Equal(t, `Paused: groups "canary", "early": 3 of 14 failed (21.4%), error threshold 20%`, e.text("#campaign-pause-reason"))

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/engine"
+	"sota/wire"
 )
 
 // device is one vehicle speaking the device API with its own token.
@@ -206,7 +207,7 @@ func TestRolloutStagedCampaign(t *testing.T) {
 
 	// 9 of the wave fail: 9 of 40 released vehicles (22.5%) is past the 20% threshold: paused.
 	for _, d := range wave[:9] {
-		require.True(t, d.install(engine.ResultInstallFailed))
+		require.True(t, d.install(wire.ResultInstallFailed))
 	}
 	c = e.await(id, "paused by itself", func(c campaignView) bool { return c.Status == "paused" })
 	assert.Equal(t, `groups "canary", "wave": 9 of 40 failed (22.5%), error threshold 20%`, c.PauseReason)
@@ -423,8 +424,8 @@ func TestRolloutCampaignRows(t *testing.T) {
 		id := cp["id"].(string)
 		e.ok("POST", "/api/v1/campaigns/"+id+"/launch", nil)
 		d1, d2, d3 := e.simDevice(testVIN(1)), e.simDevice(testVIN(2)), e.simDevice(testVIN(3))
-		require.True(t, d1.install(engine.ResultInstallFailed))
-		require.True(t, d2.install(engine.ResultUserDeclined)) // never retried
+		require.True(t, d1.install(wire.ResultInstallFailed))
+		require.True(t, d2.install(wire.ResultUserDeclined)) // never retried
 		require.True(t, d3.install(0))
 		eng := e.deps.Engine
 		require.NoError(t, eng.RunCampaigns(t.Context()))
@@ -439,7 +440,7 @@ func TestRolloutCampaignRows(t *testing.T) {
 		c := e.campaign(id)
 		assert.Equal(t, map[string]int{"pending": 1, "inFlight": 0, "finished": 1, "failed": 1, "canceled": 0}, c.Counts, "the retried vehicle counts once")
 		assert.Equal(t, "running", c.Status)
-		require.True(t, d1.install(engine.ResultInstallFailed))
+		require.True(t, d1.install(wire.ResultInstallFailed))
 		clk.Add(61 * time.Second)
 		require.NoError(t, eng.RunCampaigns(t.Context()))
 		uid, _ = d1.offer()

@@ -10,6 +10,7 @@ import (
 
 	"sota/engine"
 	"sota/store"
+	"sota/wire"
 )
 
 // The dashboard's figures come from the domains that own them: the fleet's size and lastSeen counts
@@ -50,7 +51,7 @@ func TestDashboardStats(t *testing.T) {
 	e.do("GET", "/api/v1/stats/active_updates?vin="+vins[0]+","+vins[1]+"&vin="+vins[3], nil, &active)
 	assert.Equal(t, map[string]engine.ActiveCounts{vins[0]: {Pending: 1}, vins[1]: {Pending: 1}, vins[3]: {}}, active)
 
-	for i, code := range []int{engine.ResultValidationFailed, engine.ResultValidationFailed, engine.ResultUserDeclined} {
+	for i, code := range []int{wire.ResultValidationFailed, wire.ResultValidationFailed, wire.ResultUserDeclined} {
 		var q []engine.Update
 		e.do("GET", "/api/v1/vehicles/"+vins[i]+"/queue", nil, &q)
 		require.Len(t, q, 1)
@@ -72,7 +73,7 @@ func TestDashboardStats(t *testing.T) {
 	assert.Equal(t, "VALIDATION_FAILED", failures.Failures[0].Name)
 	assert.Equal(t, 2, failures.Failures[0].Count)
 	require.NotNil(t, failures.Failures[0].Code)
-	assert.Equal(t, engine.ResultValidationFailed, *failures.Failures[0].Code)
+	assert.Equal(t, wire.ResultValidationFailed, *failures.Failures[0].Code)
 	assert.Equal(t, "USER_DECLINED", failures.Failures[1].Name)
 	assert.Equal(t, 1, failures.Failures[1].Count)
 

@@ -30,6 +30,7 @@ import (
 	exampleload "sota/examples/load"
 	"sota/resolver"
 	"sota/store"
+	"sota/wire"
 )
 
 // The browser tests drive headless Chromium (Debian package chromium) against the real server: the
@@ -672,11 +673,11 @@ func TestScreenshots(t *testing.T) {
 		for _, to := range moves {
 			code := 0
 			if to == engine.Failed {
-				code = []int{engine.ResultInstallFailed, engine.ResultValidationFailed, engine.ResultInstallFailed, engine.ResultUserDeclined}[i/20%4]
+				code = []int{wire.ResultInstallFailed, wire.ResultValidationFailed, wire.ResultInstallFailed, wire.ResultUserDeclined}[i/20%4]
 			}
 			require.NoError(t, e.deps.DB.Update(func(txn store.Txn) error {
-				_, err := e.deps.Engine.SetStatus(txn, v.VIN, v.UpdateID, to, &code, map[int]string{0: "installed", engine.ResultInstallFailed: "install script failed",
-					engine.ResultValidationFailed: "signature check failed", engine.ResultUserDeclined: "declined by the driver"}[code])
+				_, err := e.deps.Engine.SetStatus(txn, v.VIN, v.UpdateID, to, &code, map[int]string{0: "installed", wire.ResultInstallFailed: "install script failed",
+					wire.ResultValidationFailed: "signature check failed", wire.ResultUserDeclined: "declined by the driver"}[code])
 				return err
 			}))
 		}
@@ -756,7 +757,7 @@ func TestBrowserDashboardAndProductScreens(t *testing.T) {
 	e.call("POST", "/update_requests", e.token, map[string]any{"packageId": pkgID("nav", "2.0.0")}, &req)
 	require.NotEmpty(t, req.ID)
 	// Three Hondas report: two fail validation, one is declined; the fourth downloads.
-	for i, code := range []int{engine.ResultValidationFailed, engine.ResultValidationFailed, engine.ResultUserDeclined} {
+	for i, code := range []int{wire.ResultValidationFailed, wire.ResultValidationFailed, wire.ResultUserDeclined} {
 		q, err := e.deps.Engine.Queue(hondas[i])
 		require.NoError(t, err)
 		require.Len(t, q, 1)

@@ -19,8 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"sota/engine"
-	"sota/resolver"
+	"sota/wire"
 )
 
 // Backoff is the retry schedule of a call whose connection failed: Base doubling up to Max, with
@@ -167,37 +166,35 @@ func (c *Client) once(ctx context.Context, method, u string, body []byte, out an
 }
 
 // Poll is the device's queue (GET /vehicle_updates/:vin).
-func (c *Client) Poll(ctx context.Context) ([]engine.PollRow, error) {
-	var rows []engine.PollRow
+func (c *Client) Poll(ctx context.Context) ([]wire.PollRow, error) {
+	var rows []wire.PollRow
 	_, err := c.call(ctx, "GET", "", nil, &rows)
 	return rows, err
 }
 
 // Notification returns what to do next; ok is false when there is nothing.
-func (c *Client) Notification(ctx context.Context) (n engine.Notification, ok bool, err error) {
+func (c *Client) Notification(ctx context.Context) (n wire.Notification, ok bool, err error) {
 	st, err := c.call(ctx, "GET", "/notification", nil, &n)
 	return n, err == nil && st == http.StatusOK, err
 }
 
 // Start opens (or reopens) the transfer session of an update.
-func (c *Client) Start(ctx context.Context, id string) (engine.Transfer, error) {
-	var t engine.Transfer
+func (c *Client) Start(ctx context.Context, id string) (wire.Transfer, error) {
+	var t wire.Transfer
 	_, err := c.call(ctx, "POST", "/"+id+"/start", nil, &t)
 	return t, err
 }
 
 // NextChunk returns the lowest unacknowledged chunk; ok is false when every chunk is acknowledged.
-func (c *Client) NextChunk(ctx context.Context, id string) (ch engine.Chunk, ok bool, err error) {
+func (c *Client) NextChunk(ctx context.Context, id string) (ch wire.Chunk, ok bool, err error) {
 	st, err := c.call(ctx, "GET", "/"+id+"/chunk", nil, &ch)
 	return ch, err == nil && st == http.StatusOK, err
 }
 
 // Ack acknowledges chunks and returns the next unacknowledged one (0: none).
 func (c *Client) Ack(ctx context.Context, id string, chunks ...int) (int, error) {
-	var out struct {
-		Next *int `json:"next"`
-	}
-	_, err := c.call(ctx, "POST", "/"+id+"/ack", map[string]any{"chunks": chunks}, &out)
+	var out wire.AckAnswer
+	_, err := c.call(ctx, "POST", "/"+id+"/ack", wire.Ack{Chunks: chunks}, &out)
 	if err != nil || out.Next == nil {
 		return 0, err
 	}
@@ -207,7 +204,7 @@ func (c *Client) Ack(ctx context.Context, id string, chunks ...int) (int, error)
 // Finalize is TRANSFER_COMPLETE; an incomplete download is an *APIError with the missing chunks.
 func (c *Client) Finalize(ctx context.Context, id string, chunks int, sha string) (string, error) {
 	var msg string
-	_, err := c.call(ctx, "POST", "/"+id+"/finalize", map[string]any{"chunks": chunks, "sha256": sha}, &msg)
+	_, err := c.call(ctx, "POST", "/"+id+"/finalize", wire.Finalize{Chunks: &chunks, SHA256: sha}, &msg)
 	return msg, err
 }
 
@@ -218,16 +215,16 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 }
 
 // Report sends the install report.
-func (c *Client) Report(ctx context.Context, id string, results []engine.OperationResult) (string, error) {
+func (c *Client) Report(ctx context.Context, id string, results []wire.OperationResult) (string, error) {
 	var msg string
-	_, err := c.call(ctx, "POST", "/"+id, map[string]any{"operation_results": results}, &msg)
+	_, err := c.call(ctx, "POST", "/"+id, wire.InstallReport{OperationResults: results}, &msg)
 	return msg, err
 }
 
 // Installed answers GET_ALL_PACKAGES with the installed packages.
-func (c *Client) Installed(ctx context.Context, ids []resolver.PackageID) error {
+func (c *Client) Installed(ctx context.Context, ids []wire.PackageID) error {
 	if ids == nil {
-		ids = []resolver.PackageID{}
+		ids = []wire.PackageID{}
 	}
 	_, err := c.call(ctx, "PUT", "/installed", ids, nil)
 	return err

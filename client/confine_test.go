@@ -8,8 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"sota/engine"
-	"sota/resolver"
+	"sota/wire"
 )
 
 // Finding 4: a package named ".." made the device write outside its packages folder. The manager
@@ -21,11 +20,11 @@ func TestManagerConfinesEveryPathToItsFolder(t *testing.T) {
 	payload := filepath.Join(root, "payload")
 	require.NoError(t, os.WriteFile(payload, []byte("evil"), 0o600))
 	m := &Manager{Dir: dir}
-	for _, id := range []resolver.PackageID{
+	for _, id := range []wire.PackageID{
 		{Name: "..", Version: "1.0.0"}, {Name: ".", Version: "1.0.0"}, {Name: "nav", Version: ".."},
 		{Name: "../../etc", Version: "1.0.0"}, {Name: `..\x`, Version: "1.0.0"}, {Name: "", Version: "1.0.0"},
 	} {
-		tr := engine.Transfer{UpdateID: "u1", Size: 4, Packages: []engine.TransferPart{{ID: id, Size: 4}}}
+		tr := wire.Transfer{UpdateID: "u1", Size: 4, Packages: []wire.TransferPart{{ID: id, Size: 4}}}
 		err := m.install(payload, tr)
 		require.Errorf(t, err, "%+v", id)
 		assert.Contains(t, err.Error(), "refusing")
@@ -40,7 +39,7 @@ func TestManagerConfinesEveryPathToItsFolder(t *testing.T) {
 	}))
 	assert.Empty(t, outside, "nothing was written")
 
-	_, err := m.download(t.Context(), engine.Transfer{UpdateID: "../../escape", Size: 1})
+	_, err := m.download(t.Context(), wire.Transfer{UpdateID: "../../escape", Size: 1})
 	require.Error(t, err)
 	_, statErr := os.Stat(filepath.Join(root, "escape.part"))
 	assert.True(t, os.IsNotExist(statErr))

@@ -16,6 +16,7 @@ import (
 	"sota/client"
 	"sota/engine"
 	"sota/resolver"
+	"sota/wire"
 )
 
 // End to end: 50 vehicles behind a network that cuts 10% of the chunk answers mid-way install a
@@ -124,7 +125,7 @@ func TestEndToEndFleetInstall(t *testing.T) {
 		require.NoErrorf(t, errors[vin], "vehicle %s", vin)
 		require.Lenf(t, outcomes[vin], 1, "vehicle %s", vin)
 		o := outcomes[vin][0]
-		assert.Equal(t, engine.ResultOK, o.Code)
+		assert.Equal(t, wire.ResultOK, o.Code)
 		assert.Equal(t, "navapp-3.0.0 success", o.Message)
 		assert.Equal(t, want[vin], o.Packages)
 		installed, err := m.Installed()

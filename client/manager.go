@@ -26,8 +26,7 @@ import (
 	"sync"
 	"time"
 
-	"sota/engine"
-	"sota/resolver"
+	"sota/wire"
 )
 
 // Progress is told how far a download is: done of total payload bytes.
@@ -41,7 +40,7 @@ type Manager struct {
 	Decline bool
 	// Confirm asks the user about an update that requests confirmation (UPDATE_NOTIFICATION E3);
 	// false declines it. Nil accepts.
-	Confirm func(engine.UpdateAvailable) bool
+	Confirm func(wire.UpdateAvailable) bool
 	// Progress, when set, is called after each stored chunk.
 	Progress Progress
 	// PublicKey verifies wake-ups; nil: fetched from the server at the first wake-up.
@@ -60,7 +59,7 @@ type Manager struct {
 // Outcome is what one update ended as.
 type Outcome struct {
 	UpdateID string
-	Packages []resolver.PackageID
+	Packages []wire.PackageID
 	Code     int    // the reported result code
 	Message  string // the server's answer to the report
 }
@@ -72,15 +71,15 @@ func (m *Manager) logf(format string, args ...any) {
 }
 
 // Installed returns the packages installed in the directory.
-func (m *Manager) Installed() ([]resolver.PackageID, error) {
+func (m *Manager) Installed() ([]wire.PackageID, error) {
 	b, err := os.ReadFile(filepath.Join(m.Dir, "installed.json"))
 	if errors.Is(err, os.ErrNotExist) {
-		return []resolver.PackageID{}, nil
+		return []wire.PackageID{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var ids []resolver.PackageID
+	var ids []wire.PackageID
 	if err := json.Unmarshal(b, &ids); err != nil {
 		return nil, fmt.Errorf("installed.json: %w", err)
 	}
@@ -89,7 +88,7 @@ func (m *Manager) Installed() ([]resolver.PackageID, error) {
 
 // PackagePath is where an installed package's bytes are ("" for a name or version that is not one
 // plain file name).
-func (m *Manager) PackagePath(id resolver.PackageID) string {
+func (m *Manager) PackagePath(id wire.PackageID) string {
 	p, err := confined(m.Dir, "packages", id.Name, id.Version)
 	if err != nil {
 		return ""
@@ -139,11 +138,11 @@ func (m *Manager) RunOnce(ctx context.Context) ([]Outcome, error) {
 	}
 }
 
-func (m *Manager) handle(ctx context.Context, ua engine.UpdateAvailable) (Outcome, error) {
+func (m *Manager) handle(ctx context.Context, ua wire.UpdateAvailable) (Outcome, error) {
 	o := Outcome{UpdateID: ua.UpdateID, Packages: ua.Packages}
 	if m.Decline || (ua.RequestConfirmation && m.Confirm != nil && !m.Confirm(ua)) {
 		m.logf("declining update %s", ua.UpdateID)
-		return m.report(ctx, o, engine.ResultUserDeclined, "declined by the user")
+		return m.report(ctx, o, wire.ResultUserDeclined, "declined by the user")
 	}
 	tr, err := m.Client.Start(ctx, ua.UpdateID)
 	if err != nil {
@@ -158,7 +157,7 @@ func (m *Manager) handle(ctx context.Context, ua engine.UpdateAvailable) (Outcom
 		signed, err = m.VerifyMetadata(ctx, ua.UpdateID, refs)
 		if errors.Is(err, ErrUnverified) {
 			m.logf("update %s refused: %v", tr.UpdateID, err)
-			return m.report(ctx, o, engine.ResultValidationFailed, err.Error())
+			return m.report(ctx, o, wire.ResultValidationFailed, err.Error())
 		}
 		if err != nil {
 			return o, err
@@ -172,24 +171,24 @@ func (m *Manager) handle(ctx context.Context, ua engine.UpdateAvailable) (Outcom
 		if err := VerifyPayload(path, signed); err != nil {
 			m.logf("update %s refused: %v", tr.UpdateID, err)
 			os.Remove(path)
-			return m.report(ctx, o, engine.ResultValidationFailed, err.Error())
+			return m.report(ctx, o, wire.ResultValidationFailed, err.Error())
 		}
 	}
 	if err := verify(path, tr); err != nil {
 		m.logf("update %s: %v", tr.UpdateID, err)
 		os.Remove(path)
-		return m.report(ctx, o, engine.ResultValidationFailed, err.Error())
+		return m.report(ctx, o, wire.ResultValidationFailed, err.Error())
 	}
 	if err := m.install(path, tr); err != nil {
-		return m.report(ctx, o, engine.ResultInstallFailed, err.Error())
+		return m.report(ctx, o, wire.ResultInstallFailed, err.Error())
 	}
 	os.Remove(path)
-	return m.report(ctx, o, engine.ResultOK, "installed")
+	return m.report(ctx, o, wire.ResultOK, "installed")
 }
 
 func (m *Manager) report(ctx context.Context, o Outcome, code int, text string) (Outcome, error) {
 	o.Code = code
-	res := []engine.OperationResult{{ID: o.UpdateID, ResultCode: code, ResultText: text}}
+	res := []wire.OperationResult{{ID: o.UpdateID, ResultCode: code, ResultText: text}}
 	msg, err := m.Client.Report(ctx, o.UpdateID, res)
 	if IsCode(err, "already_reported") {
 		// our report arrived but its answer was lost; the server keeps the first report
@@ -200,7 +199,7 @@ func (m *Manager) report(ctx context.Context, o Outcome, code int, text string) 
 }
 
 // download fetches every unacknowledged chunk into the part file and finalizes.
-func (m *Manager) download(ctx context.Context, tr engine.Transfer) (string, error) {
+func (m *Manager) download(ctx context.Context, tr wire.Transfer) (string, error) {
 	dir := filepath.Join(m.Dir, "downloads")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -245,7 +244,7 @@ func (m *Manager) download(ctx context.Context, tr engine.Transfer) (string, err
 
 // store writes a chunk at its place (TRANSFER_CHUNK E4) and acknowledges it (E5); a chunk whose
 // sha256 does not match is not acknowledged, so the server sends it again.
-func (m *Manager) store(ctx context.Context, f *os.File, tr engine.Transfer, ch engine.Chunk) error {
+func (m *Manager) store(ctx context.Context, f *os.File, tr wire.Transfer, ch wire.Chunk) error {
 	if ch.Index < 1 || ch.Index > tr.ChunksCount {
 		return fmt.Errorf("chunk %d outside 1..%d", ch.Index, tr.ChunksCount)
 	}
@@ -289,7 +288,7 @@ func fileSHA256(path string) (string, error) {
 }
 
 // verify is INSTALL_SOFTWARE_UPDATE E1: the payload and each package match their sha256.
-func verify(path string, tr engine.Transfer) error {
+func verify(path string, tr wire.Transfer) error {
 	sum, err := fileSHA256(path)
 	if err != nil {
 		return err
@@ -318,7 +317,7 @@ func verify(path string, tr engine.Transfer) error {
 
 // install copies each package out of the payload into packages/<name>/<version> (written to a
 // temporary file and renamed) and records it in installed.json, replacing other versions of the name.
-func (m *Manager) install(path string, tr engine.Transfer) error {
+func (m *Manager) install(path string, tr wire.Transfer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -384,7 +383,7 @@ func (m *Manager) install(path string, tr engine.Transfer) error {
 
 // Wakeup is DEV_WAKEUP: a wake-up for this vehicle with a valid signature of the server's key asks Run
 // to connect now; anything else is ignored (X1). It reports whether the wake-up was accepted.
-func (m *Manager) Wakeup(ctx context.Context, w engine.Wakeup) bool {
+func (m *Manager) Wakeup(ctx context.Context, w wire.Wakeup) bool {
 	if w.VIN != m.Client.VIN {
 		return false
 	}
@@ -401,7 +400,7 @@ func (m *Manager) Wakeup(ctx context.Context, w engine.Wakeup) bool {
 		m.PublicKey, key = k, k
 		m.mu.Unlock()
 	}
-	if !engine.VerifyWakeup(key, w) {
+	if !wire.VerifyWakeup(key, w) {
 		m.logf("wake-up ignored: bad signature")
 		return false
 	}

@@ -15,6 +15,7 @@ import (
 	"sota/client"
 	"sota/engine"
 	"sota/resolver"
+	"sota/wire"
 )
 
 func newManager(t *testing.T, srv *server, vin string) *client.Manager {
@@ -42,7 +43,7 @@ func TestManagerDeclines(t *testing.T) {
 	out, err := m.RunOnce(context.Background())
 	require.NoError(t, err)
 	require.Len(t, out, 1)
-	assert.Equal(t, engine.ResultUserDeclined, out[0].Code)
+	assert.Equal(t, wire.ResultUserDeclined, out[0].Code)
 	assert.Equal(t, "radio-1.0.0 failed", out[0].Message)
 	var hist []struct {
 		Status     string
@@ -102,7 +103,7 @@ func TestManagerWakeups(t *testing.T) {
 
 	_, forger, _ := ed25519.GenerateKey(rand.Reader)
 	forged := engine.Wakeup{VIN: vinOf(1), Nonce: "00", IssuedAt: time.Now().UTC().Format(time.RFC3339)}
-	forged.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(forger, engine.WakeupMessage(forged.VIN, forged.Nonce, forged.IssuedAt)))
+	forged.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(forger, wire.WakeupMessage(forged.VIN, forged.Nonce, forged.IssuedAt)))
 	assert.False(t, m.Wakeup(ctx, forged), "a forged wake-up is ignored")
 	genuine := srv.engine().SignWakeup(vinOf(1))
 	tampered := genuine
@@ -145,7 +146,7 @@ func TestManagerAsksForConfirmation(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, out, 1)
 	assert.Equal(t, []string{out[0].UpdateID}, asked)
-	assert.Equal(t, engine.ResultUserDeclined, out[0].Code)
+	assert.Equal(t, wire.ResultUserDeclined, out[0].Code)
 
 	other := resolver.PackageID{Name: "maps", Version: "1.0.0"}
 	srv.upload(other, randomBytes(seeded(), 500))
@@ -154,6 +155,6 @@ func TestManagerAsksForConfirmation(t *testing.T) {
 	out, err = m.RunOnce(context.Background())
 	require.NoError(t, err)
 	require.Len(t, out, 1)
-	assert.Equal(t, engine.ResultOK, out[0].Code)
+	assert.Equal(t, wire.ResultOK, out[0].Code)
 	assert.Len(t, asked, 1, "not asked again")
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/client"
-	"sota/engine"
 	"sota/resolver"
+	"sota/wire"
 )
 
 // A staged campaign over 1,000 simulated vehicles (device clients with their software loading
@@ -147,7 +147,7 @@ func TestStagedRolloutOverAThousandVehicles(t *testing.T) {
 	for i, vin := range canary[:3] {
 		outs := run([]string{vin})
 		require.Len(t, outs[vin], 1)
-		assert.Equal(t, engine.ResultUserDeclined, outs[vin][0].Code)
+		assert.Equal(t, wire.ResultUserDeclined, outs[vin][0].Code)
 		c := await("failure counted", func(c campaign) bool { return c.Counts["failed"] == i+1 })
 		if i < 2 {
 			assert.Equal(t, "running", c.Status)
@@ -170,7 +170,7 @@ func TestStagedRolloutOverAThousandVehicles(t *testing.T) {
 	outs = run(canary[3:])
 	for i, vin := range canary[3:] {
 		require.Len(t, outs[vin], 1, vin)
-		assert.Equal(t, map[bool]int{true: engine.ResultUserDeclined, false: engine.ResultOK}[i < 2], outs[vin][0].Code)
+		assert.Equal(t, map[bool]int{true: wire.ResultUserDeclined, false: wire.ResultOK}[i < 2], outs[vin][0].Code)
 	}
 	await("wave released", func(c campaign) bool { return c.Groups[1].Status != "scheduled" })
 	run(vins)

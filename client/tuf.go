@@ -26,6 +26,8 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
+
+	"sota/wire"
 )
 
 // ErrUnverified wraps every reason signed metadata did not verify.
@@ -75,13 +77,6 @@ type SignedTarget struct {
 	Name   string
 	Length int64
 	Hashes metadata.Hashes
-}
-
-// directorCustom is the custom field of the director's targets.
-type directorCustom struct {
-	VIN          string `json:"vin"`
-	UpdateID     string `json:"updateId"`
-	InstallOrder *int   `json:"installOrder"`
 }
 
 // trustedRoot is the newest of the root stored in dir and the given one (nil: none given).
@@ -183,7 +178,7 @@ func (m *Manager) VerifyMetadata(ctx context.Context, updateID string, packages 
 	}
 	var list []ordered
 	for name, f := range dir.GetTopLevelTargets() {
-		var c directorCustom
+		var c wire.DirectorCustom
 		if f.Custom == nil || json.Unmarshal(*f.Custom, &c) != nil || c.InstallOrder == nil {
 			return nil, fail("director target %s has no custom vin, updateId and installOrder", name)
 		}

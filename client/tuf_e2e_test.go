@@ -31,6 +31,7 @@ import (
 	"sota/resolver"
 	"sota/signing"
 	"sota/store"
+	"sota/wire"
 )
 
 // signedServer is the real server with signing on (store, resolver, engine, signing, HTTP on
@@ -305,7 +306,7 @@ func TestSignedReleasesEndToEnd(t *testing.T) {
 		s.want(200, "", "POST", "/tuf/image/targets", s.sign("targets_key.json", target("fw", "1.0.0", "fw-1.0.0.bin", fw1)))
 		s.queue("fw", "1.0.0")
 		o := runOne()
-		require.Equalf(t, engine.ResultOK, o.Code, "%+v %s", o, resultOf(o))
+		require.Equalf(t, wire.ResultOK, o.Code, "%+v %s", o, resultOf(o))
 		got, err := os.ReadFile(device().PackagePath(resolver.PackageID{Name: "fw", Version: "1.0.0"}))
 		require.NoError(t, err)
 		require.Equal(t, fw1, got)
@@ -337,7 +338,7 @@ func TestSignedReleasesEndToEnd(t *testing.T) {
 		require.NoError(t, os.WriteFile(blob, evil, 0o644))
 		s.queue("fw", "2.0.0")
 		o := runOne()
-		require.Equal(t, engine.ResultValidationFailed, o.Code)
+		require.Equal(t, wire.ResultValidationFailed, o.Code)
 		require.Contains(t, resultOf(o), "do not match the signed targets")
 		_, err := os.Stat(device().PackagePath(resolver.PackageID{Name: "fw", Version: "2.0.0"}))
 		require.True(t, os.IsNotExist(err), "nothing installed")
@@ -354,7 +355,7 @@ func TestSignedReleasesEndToEnd(t *testing.T) {
 		s.queue("fw", "3.0.0")
 		s.eng.SetSigning(s.sig)
 		o := runOne()
-		require.Equal(t, engine.ResultValidationFailed, o.Code)
+		require.Equal(t, wire.ResultValidationFailed, o.Code)
 		require.Contains(t, resultOf(o), "not in the image repository")
 		_, err := os.Stat(device().PackagePath(resolver.PackageID{Name: "fw", Version: "3.0.0"}))
 		require.True(t, os.IsNotExist(err))
@@ -367,7 +368,7 @@ func TestSignedReleasesEndToEnd(t *testing.T) {
 		px.set("/api/v1/tuf/image/timestamp.json", oldTimestamp)
 		o := runOne()
 		px.set("/api/v1/tuf/image/timestamp.json", nil)
-		require.Equal(t, engine.ResultValidationFailed, o.Code)
+		require.Equal(t, wire.ResultValidationFailed, o.Code)
 		require.Contains(t, resultOf(o), "timestamp")
 
 		// the current timestamp, with the snapshot it names replaced by an older one
@@ -384,13 +385,13 @@ func TestSignedReleasesEndToEnd(t *testing.T) {
 		s.queue("fw", "5.0.0")
 		o = runOne()
 		px.set(snapPath, nil)
-		require.Equal(t, engine.ResultValidationFailed, o.Code)
+		require.Equal(t, wire.ResultValidationFailed, o.Code)
 		// the timestamp names the snapshot's hash, so the replayed one fails it
 		require.Contains(t, resultOf(o), "image repository: length/hash verification error")
 		// with the network honest again the same release installs (queued anew)
 		s.queue("fw", "5.0.0")
 		o = runOne()
-		require.Equalf(t, engine.ResultOK, o.Code, "%s", resultOf(o))
+		require.Equalf(t, wire.ResultOK, o.Code, "%s", resultOf(o))
 	})
 
 	t.Run("expired metadata", func(t *testing.T) {
@@ -399,7 +400,7 @@ func TestSignedReleasesEndToEnd(t *testing.T) {
 		s.release("fw", "6.0.0", fw6)
 		s.queue("fw", "6.0.0")
 		o := runOne()
-		require.Equal(t, engine.ResultValidationFailed, o.Code)
+		require.Equal(t, wire.ResultValidationFailed, o.Code)
 		require.Contains(t, resultOf(o), "expired")
 		// the scheduler's refresh re-signs the timestamp once the clock is right
 		s.skew.Store(0)
@@ -408,7 +409,7 @@ func TestSignedReleasesEndToEnd(t *testing.T) {
 		require.True(t, signed)
 		s.queue("fw", "6.0.0")
 		o = runOne()
-		require.Equalf(t, engine.ResultOK, o.Code, "%s", resultOf(o))
+		require.Equalf(t, wire.ResultOK, o.Code, "%s", resultOf(o))
 	})
 
 	t.Run("targets key rotated through a new root", func(t *testing.T) {
@@ -442,7 +443,7 @@ func TestSignedReleasesEndToEnd(t *testing.T) {
 		s.want(200, "", "PUT", "/packages/fw/7.0.0/filter/fleet", nil)
 		s.queue("fw", "7.0.0")
 		o := runOne() // the device still holds root 1 and walks to root 2
-		require.Equalf(t, engine.ResultOK, o.Code, "%s", resultOf(o))
+		require.Equalf(t, wire.ResultOK, o.Code, "%s", resultOf(o))
 		stored, err := os.ReadFile(filepath.Join(devDir, "tuf", "image", "root.json"))
 		require.NoError(t, err)
 		v, _ := signing.Version(stored)
@@ -463,7 +464,7 @@ func TestSignedReleasesEndToEnd(t *testing.T) {
 		require.Error(t, err, "the round fails and is tried again later")
 		require.Empty(t, out, "nothing was reported")
 		o := runOne()
-		require.Equalf(t, engine.ResultOK, o.Code, "%s", resultOf(o))
+		require.Equalf(t, wire.ResultOK, o.Code, "%s", resultOf(o))
 	})
 
 	t.Run("the repository survives a restart", func(t *testing.T) {

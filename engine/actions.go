@@ -23,6 +23,7 @@ import (
 	"sota/errs"
 	"sota/resolver"
 	"sota/store"
+	"sota/wire"
 )
 
 // Error codes of actions, cancels in flight, confirmations and artifacts.
@@ -193,7 +194,7 @@ func (s *Service) MarkInFlight(vin, id, note string) (Update, error) {
 		if err != nil {
 			return err
 		}
-		if !u.Status.active() {
+		if !u.Status.Active() {
 			return errNotActive(u)
 		}
 		if u.AwaitsConfirmation() {
@@ -342,13 +343,13 @@ func (s *Service) Confirm(vin, id string, confirmed bool, text string) (Update, 
 		if err != nil {
 			return Update{}, err
 		}
-		if !u.Status.active() {
+		if !u.Status.Active() {
 			return Update{}, errNotActive(u)
 		}
 		if !u.RequestConfirmation {
 			return Update{}, errNoConfirmation(u)
 		}
-		out, _, err := s.InstallReport(vin, id, []OperationResult{{ID: id, ResultCode: ResultUserDeclined, ResultText: text}})
+		out, _, err := s.InstallReport(vin, id, []OperationResult{{ID: id, ResultCode: wire.ResultUserDeclined, ResultText: text}})
 		return out, err
 	}
 	var out Update
@@ -357,7 +358,7 @@ func (s *Service) Confirm(vin, id string, confirmed bool, text string) (Update, 
 		if err != nil {
 			return err
 		}
-		if !u.Status.active() {
+		if !u.Status.Active() {
 			return errNotActive(u)
 		}
 		if !u.RequestConfirmation {

@@ -14,6 +14,7 @@ import (
 	"sota/dsl"
 	"sota/resolver"
 	"sota/store"
+	"sota/wire"
 )
 
 func TestUpdateRecordKeepsActionIDAndFlags(t *testing.T) {
@@ -205,7 +206,7 @@ func TestConfirmationGatesTheDownload(t *testing.T) {
 	u, err = s.Confirm(vinB, ub, false, "driver said no")
 	require.NoError(t, err)
 	assert.Equal(t, Failed, u.Status)
-	assert.Equal(t, ResultUserDeclined, *u.ResultCode)
+	assert.Equal(t, wire.ResultUserDeclined, *u.ResultCode)
 	assert.Equal(t, "USER_DECLINED: driver said no", u.ResultText)
 	_, _, err = s.OpenArtifact(vinB, p)
 	assert.ErrorContains(t, err, "No update of this vehicle installs nav-1.0.0")

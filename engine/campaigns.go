@@ -32,6 +32,7 @@ import (
 	"sota/errs"
 	"sota/resolver"
 	"sota/store"
+	"sota/wire"
 )
 
 // Campaign statuses: created → running → finished or aborted; running ⇄ paused.
@@ -1083,7 +1084,7 @@ func retryKey(campaign, vin string) []byte { return []byte(pCampRetry + campaign
 
 // retryable tells whether a failed result code may be retried.
 func retryable(code int) bool {
-	return code != ResultUserDeclined && code != ResultSoftwareBlacklisted && code != ResultOldVersion
+	return code != wire.ResultUserDeclined && code != wire.ResultSoftwareBlacklisted && code != wire.ResultOldVersion
 }
 
 // campaignFailed is the install report's part of campaigns, in the report's transaction: a failure

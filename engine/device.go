@@ -9,6 +9,7 @@ import (
 	"sota/errs"
 	"sota/resolver"
 	"sota/store"
+	"sota/wire"
 )
 
 // LastSeenResolution is how stale a vehicle's stored lastSeen may get while it keeps polling: a poll
@@ -16,14 +17,7 @@ import (
 const LastSeenResolution = time.Minute
 
 // PollRow is one row of a device's poll: a pending or in-flight update in delivery order.
-type PollRow struct {
-	UpdateID   string              `json:"updateId"`
-	RequestID  string              `json:"requestId"`
-	PackageID  *resolver.PackageID `json:"packageId"`
-	InstallPos int                 `json:"installPos"` // 0-based position in delivery order
-	Status     Status              `json:"status"`
-	CreatedAt  time.Time           `json:"createdAt"`
-}
+type PollRow = wire.PollRow
 
 // Seen records a device contact: the vehicle counts as connected (Contact), and its stored lastSeen
 // is refreshed when older than LastSeenResolution. 404 missing_vehicle.
@@ -66,26 +60,12 @@ func (s *Service) Poll(vin string) ([]PollRow, error) {
 	return rows, nil
 }
 
-// UpdateAvailable is UPDATE_NOTIFICATION's SOFTWARE_UPDATE_AVAILABLE.
-type UpdateAvailable struct {
-	UpdateID            string               `json:"updateId"`
-	Packages            []resolver.PackageID `json:"packages"`
-	Size                int64                `json:"size"`
-	DownloadIndex       string               `json:"downloadIndex"`
-	Description         string               `json:"description"`
-	RequestConfirmation bool                 `json:"requestConfirmation"`
-}
-
-// GetAllPackages asks the device for its installed packages.
-type GetAllPackages struct {
-	ID string `json:"id"`
-}
-
-// Notification is what the device should do next: one of the two fields is set.
-type Notification struct {
-	UpdateAvailable *UpdateAvailable `json:"updateAvailable,omitempty"`
-	GetAllPackages  *GetAllPackages  `json:"getAllPackages,omitempty"`
-}
+// The device protocol's messages of this file (package wire).
+type (
+	UpdateAvailable = wire.UpdateAvailable
+	GetAllPackages  = wire.GetAllPackages
+	Notification    = wire.Notification
+)
 
 // Notify is UPDATE_NOTIFICATION: the next update to deliver (QUEUE_GET_NEXT_SOFTWARE_UPDATE); ok is
 // false when there is nothing to do now. It records the contact.
@@ -119,7 +99,7 @@ func (s *Service) DeviceCancel(vin, id string) (Update, error) {
 		if err != nil {
 			return err
 		}
-		if !u.Status.active() {
+		if !u.Status.Active() {
 			return errInactive(u)
 		}
 		if err := s.transition(t, vin, id, rec, Canceled, nil, "CANCELLED", s.now()); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"sota/resolver"
 	"sota/store"
+	"sota/wire"
 )
 
 // clock is an injectable clock for tests.
@@ -267,12 +268,12 @@ func TestWakeupsAreSignedAndRespectContactAndReconnectInterval(t *testing.T) {
 	require.Len(t, got, 2)
 	assert.Equal(t, vinA, got[0].VIN)
 	for _, w := range got {
-		assert.True(t, VerifyWakeup(s.PublicKey(), w))
+		assert.True(t, wire.VerifyWakeup(s.PublicKey(), w))
 		assert.Len(t, w.Nonce, 32)
 	}
 	forged := got[0]
 	forged.VIN = vinB
-	assert.False(t, VerifyWakeup(s.PublicKey(), forged), "the signature covers the VIN")
+	assert.False(t, wire.VerifyWakeup(s.PublicKey(), forged), "the signature covers the VIN")
 
 	n, err = s.Xmit(context.Background())
 	require.NoError(t, err)

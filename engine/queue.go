@@ -11,19 +11,20 @@ import (
 	"sota/errs"
 	"sota/resolver"
 	"sota/store"
+	"sota/wire"
 )
 
-// Status is the state of one vehicle's update.
-type Status string
+// Status is the state of one vehicle's update; the device sees it in its poll (wire.UpdateStatus).
+type Status = wire.UpdateStatus
 
-// The states of an update: pending → inFlight → finished or failed; pending → canceled or failed
-// (expired); inFlight → canceled (by the device).
+// The states of an update (wire's): pending → inFlight → finished or failed; pending → canceled or
+// failed (expired); inFlight → canceled (by the device).
 const (
-	Pending  Status = "pending"
-	InFlight Status = "inFlight"
-	Finished Status = "finished"
-	Failed   Status = "failed"
-	Canceled Status = "canceled"
+	Pending  = wire.Pending
+	InFlight = wire.InFlight
+	Finished = wire.Finished
+	Failed   = wire.Failed
+	Canceled = wire.Canceled
 )
 
 // Statuses lists every status in the order counts and lists use.
@@ -38,11 +39,6 @@ func ParseStatus(s string) (Status, error) {
 	}
 	return "", errs.InvalidEntity("status must be one of pending, inFlight, finished, failed, canceled; not %q", s)
 }
-
-func (st Status) active() bool { return st == Pending || st == InFlight }
-
-// Active tells whether an update in this status is still to be delivered (pending or in flight).
-func (st Status) Active() bool { return st.active() }
 
 // Kinds of update requests.
 const (
@@ -459,7 +455,7 @@ func (s *Service) SetStatus(t store.Txn, vin, updateID string, to Status, result
 	if err != nil {
 		return Update{}, err
 	}
-	if rec.Status == to && to.active() {
+	if rec.Status == to && to.Active() {
 		return s.view(vin, updateID, rec), nil
 	}
 	if err := s.transition(t, vin, updateID, rec, to, resultCode, resultText, s.now()); err != nil {
@@ -484,7 +480,7 @@ func (s *Service) transition(t store.Txn, vin, id string, rec *updRec, to Status
 	}
 	s.countMove(t, rec.Req, rec.Status, to)
 	rec.Status, rec.Updated, rec.ResultCode, rec.ResultText = to, nanos(now), code, text
-	if !to.active() { // a final update has no cancel left to answer
+	if !to.Active() { // a final update has no cancel left to answer
 		rec.Flags &^= flagCancelRequested
 	}
 	if err := t.Set(updKey(vin, id), encodeUpd(rec)); err != nil {
@@ -516,7 +512,7 @@ func (s *Service) scanVehicle(t store.Txn, vin string, activeOnly bool) ([]Updat
 		if err := decodeUpd(v, &rec); err != nil {
 			return err
 		}
-		if activeOnly && !rec.Status.active() {
+		if activeOnly && !rec.Status.Active() {
 			return nil
 		}
 		u := s.view(vin, lastPart(k), &rec)

@@ -7,48 +7,11 @@ import (
 
 	"sota/errs"
 	"sota/store"
+	"sota/wire"
 )
 
-// Result codes of the original client's install reports (UpdateResultCode). OK and AlreadyProcessed
-// are success; every other code fails the update.
-const (
-	ResultOK                    = 0
-	ResultAlreadyProcessed      = 1
-	ResultDependencyFailure     = 2
-	ResultValidationFailed      = 3
-	ResultInstallFailed         = 4
-	ResultUpgradeFailed         = 5
-	ResultRemovalFailed         = 6
-	ResultFlashFailed           = 7
-	ResultCreatePartitionFailed = 8
-	ResultDeletePartitionFailed = 9
-	ResultResizePartitionFailed = 10
-	ResultWritePartitionFailed  = 11
-	ResultPatchPartitionFailed  = 12
-	ResultUserDeclined          = 13
-	ResultSoftwareBlacklisted   = 14
-	ResultDiskFull              = 15
-	ResultNotFound              = 16
-	ResultOldVersion            = 17
-	ResultInternalError         = 18
-	ResultGeneralError          = 19
-)
-
-// ResultNames are the original client's names of the result codes, by code.
-var ResultNames = []string{"OK", "ALREADY_PROCESSED", "DEPENDENCY_FAILURE", "VALIDATION_FAILED", "INSTALL_FAILED",
-	"UPGRADE_FAILED", "REMOVAL_FAILED", "FLASH_FAILED", "CREATE_PARTITION_FAILED", "DELETE_PARTITION_FAILED",
-	"RESIZE_PARTITION_FAILED", "WRITE_PARTITION_FAILED", "PATCH_PARTITION_FAILED", "USER_DECLINED",
-	"SOFTWARE_BLACKLISTED", "DISK_FULL", "NOT_FOUND", "OLD_VERSION", "INTERNAL_ERROR", "GENERAL_ERROR"}
-
-// ResultSuccess tells whether a result code reports success.
-func ResultSuccess(code int) bool { return code == ResultOK || code == ResultAlreadyProcessed }
-
-// OperationResult is one entry of an install report.
-type OperationResult struct {
-	ID         string `json:"id"`
-	ResultCode int    `json:"result_code"`
-	ResultText string `json:"result_text"`
-}
+// OperationResult is one entry of an install report; its result codes are wire.Result*.
+type OperationResult = wire.OperationResult
 
 // MaxOperationResults bounds the entries of one report.
 const MaxOperationResults = 1000
@@ -69,19 +32,19 @@ func (s *Service) InstallReport(vin, id string, results []OperationResult) (Upda
 	if len(results) > MaxOperationResults {
 		return Update{}, "", errTooMany("operation_results", MaxOperationResults)
 	}
-	code, texts := ResultOK, make([]string, 0, len(results))
+	code, texts := wire.ResultOK, make([]string, 0, len(results))
 	for _, r := range results {
-		if r.ResultCode < 0 || r.ResultCode >= len(ResultNames) {
-			return Update{}, "", errs.InvalidEntity("result_code must be 0 to %d, not %d", len(ResultNames)-1, r.ResultCode)
+		if r.ResultCode < 0 || r.ResultCode >= len(wire.ResultNames) {
+			return Update{}, "", errs.InvalidEntity("result_code must be 0 to %d, not %d", len(wire.ResultNames)-1, r.ResultCode)
 		}
 		if len(r.ResultText) > maxResultText || len(r.ID) > maxResultText {
 			return Update{}, "", errs.InvalidEntity("id and result_text are at most %d bytes", maxResultText)
 		}
-		if !ResultSuccess(r.ResultCode) && ResultSuccess(code) {
+		if !wire.ResultSuccess(r.ResultCode) && wire.ResultSuccess(code) {
 			code = r.ResultCode
 		}
-		if ResultSuccess(code) && r.ResultCode == ResultAlreadyProcessed {
-			code = ResultAlreadyProcessed
+		if wire.ResultSuccess(code) && r.ResultCode == wire.ResultAlreadyProcessed {
+			code = wire.ResultAlreadyProcessed
 		}
 		if r.ResultText != "" {
 			texts = append(texts, r.ResultText)
@@ -102,11 +65,11 @@ func (s *Service) InstallReport(vin, id string, results []OperationResult) (Upda
 		if u.Status == Canceled {
 			return errUpdateCanceled(u)
 		}
-		if !u.Status.active() {
+		if !u.Status.Active() {
 			return errs.New(errs.Conflict, "already_reported", "%s failed: the update is already %s", name, u.Status)
 		}
 		now := s.now()
-		if !ResultSuccess(code) {
+		if !wire.ResultSuccess(code) {
 			c := code
 			failure := text
 			if rec.Status == InFlight && rec.ResultText != "" { // what the device logged while in flight
@@ -149,7 +112,7 @@ func (s *Service) InstallReport(vin, id string, results []OperationResult) (Upda
 
 func resultText(code int, text string) string {
 	if text == "" {
-		return ResultNames[code]
+		return wire.ResultNames[code]
 	}
-	return ResultNames[code] + ": " + text
+	return wire.ResultNames[code] + ": " + text
 }

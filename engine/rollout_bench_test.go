@@ -13,6 +13,7 @@ import (
 	"sota/internal/memlimit"
 	"sota/resolver"
 	"sota/store"
+	"sota/wire"
 )
 
 // BenchmarkCampaign1M: a staged campaign over the 1,000,000 vehicles of the example fleet in three
@@ -102,7 +103,7 @@ func BenchmarkCampaign1M(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	fail := []OperationResult{{ID: "x", ResultCode: ResultInstallFailed}}
+	fail := []OperationResult{{ID: "x", ResultCode: wire.ResultInstallFailed}}
 	for _, v := range canary[:500] {
 		if _, _, err := s.InstallReport(v.VIN, v.UpdateID, fail); err != nil {
 			b.Fatal(err)

@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"sota/store"
+	"sota/wire"
 )
 
 // FailureCount is how many updates failed with one result.
 type FailureCount struct {
 	Code  *int   `json:"code"`  // the install report's result code; null for a failure without one (expired, canceled by the server)
-	Name  string `json:"name"`  // the code's name (ResultNames), or the result text when there is no code
+	Name  string `json:"name"`  // the code's name (wire.ResultNames), or the result text when there is no code
 	Count int    `json:"count"` // updates
 }
 
@@ -78,8 +79,8 @@ func (s *Service) FailuresSince(since time.Time) ([]FailureCount, error) {
 
 // resultName is a result code's name, or the number for a code the original client did not name.
 func resultName(code int) string {
-	if code >= 0 && code < len(ResultNames) {
-		return ResultNames[code]
+	if code >= 0 && code < len(wire.ResultNames) {
+		return wire.ResultNames[code]
 	}
 	return "code " + strconv.Itoa(code)
 }

@@ -21,30 +21,19 @@ import (
 	"sync"
 
 	"sota/errs"
-	"sota/resolver"
 	"sota/store"
+	"sota/wire"
 )
 
 const pXfer = "core/xfer/"
 
 func xferKey(vin, id string) []byte { return []byte(pXfer + vin + "/" + id) }
 
-// TransferPart is one package of a transfer payload.
-type TransferPart struct {
-	ID     resolver.PackageID `json:"id"`
-	Size   int64              `json:"size"`
-	SHA256 string             `json:"sha256"`
-}
-
-// Transfer describes an update's payload as TRANSFER_START announces it.
-type Transfer struct {
-	UpdateID    string         `json:"updateId"`
-	ChunkSize   int            `json:"chunkSize"`
-	ChunksCount int            `json:"chunksCount"`
-	Size        int64          `json:"size"`
-	SHA256      string         `json:"sha256"`
-	Packages    []TransferPart `json:"packages"`
-}
+// TransferPart and Transfer describe an update's payload as TRANSFER_START announces it (package wire).
+type (
+	TransferPart = wire.TransferPart
+	Transfer     = wire.Transfer
+)
 
 // TransferState is a session's progress: what was acknowledged and what was sent.
 type TransferState struct {
@@ -55,12 +44,8 @@ type TransferState struct {
 	Finalized bool  `json:"finalized"`
 }
 
-// Chunk is one chunk of a payload.
-type Chunk struct {
-	Index  int    `json:"index"` // 1-based
-	Data   []byte `json:"data"`  // base64 in JSON
-	SHA256 string `json:"sha256"`
-}
+// Chunk is one chunk of a payload (package wire).
+type Chunk = wire.Chunk
 
 type xferRec struct {
 	TransferState
@@ -197,7 +182,7 @@ func (s *Service) StartTransfer(vin, id string, chunkSize int) (Transfer, error)
 		if u.Kind != KindInstall {
 			return errs.New(errs.Conflict, "not_an_install", "This update asks for the installed packages; answer with PUT /installed")
 		}
-		if !u.Status.active() {
+		if !u.Status.Active() {
 			return errNotActive(u)
 		}
 		if x, err := s.loadXfer(t, vin, id); err == nil {
@@ -245,7 +230,7 @@ func (s *Service) StartTransfer(vin, id string, chunkSize int) (Transfer, error)
 		if err != nil {
 			return err
 		}
-		if !u.Status.active() {
+		if !u.Status.Active() {
 			return errNotActive(u)
 		}
 		if urec.Status == Pending {
@@ -298,7 +283,7 @@ func (s *Service) serveChunk(vin, id string, index int) (c Chunk, ok bool, err e
 		if err != nil {
 			return err
 		}
-		if !u.Status.active() { // finished, failed or canceled: nothing more is sent
+		if !u.Status.Active() { // finished, failed or canceled: nothing more is sent
 			return errNotActive(u)
 		}
 		x, err := s.loadXfer(t, vin, id)
@@ -443,7 +428,7 @@ func (s *Service) OpenPayload(vin, id string) (*Payload, Transfer, error) {
 	if err != nil {
 		return nil, Transfer{}, err
 	}
-	if !u.Status.active() {
+	if !u.Status.Active() {
 		return nil, Transfer{}, errNotActive(u)
 	}
 	st, err := s.TransferStatus(vin, id)
@@ -573,7 +558,7 @@ func (s *Service) transferBlobs(t store.Txn, used map[string]bool) error {
 		if err != nil {
 			return err
 		}
-		if rec.Status.active() {
+		if rec.Status.Active() {
 			for _, p := range r.parts {
 				used[p.SHA256] = true
 			}

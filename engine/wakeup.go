@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -14,30 +13,11 @@ import (
 	"time"
 
 	"sota/store"
+	"sota/wire"
 )
 
-// Wakeup is the signed shoulder tap POSTed to --wakeup-url. Signature is the base64 (standard
-// encoding) ed25519 signature of WakeupMessage(vin, nonce, issuedAt) under the server's key.
-type Wakeup struct {
-	VIN       string `json:"vin"`
-	Nonce     string `json:"nonce"`
-	IssuedAt  string `json:"issuedAt"`
-	Signature string `json:"signature"`
-}
-
-// WakeupMessage is the byte string a wake-up signature covers.
-func WakeupMessage(vin, nonce, issuedAt string) []byte {
-	return []byte("sota-wakeup\n" + vin + "\n" + nonce + "\n" + issuedAt)
-}
-
-// VerifyWakeup checks a wake-up's signature against the server's public key.
-func VerifyWakeup(pub ed25519.PublicKey, w Wakeup) bool {
-	sig, err := base64.StdEncoding.DecodeString(w.Signature)
-	if err != nil || len(pub) != ed25519.PublicKeySize {
-		return false
-	}
-	return ed25519.Verify(pub, WakeupMessage(w.VIN, w.Nonce, w.IssuedAt), sig)
-}
+// Wakeup is the signed shoulder tap POSTed to --wakeup-url (package wire: wire.VerifyWakeup checks it).
+type Wakeup = wire.Wakeup
 
 // PublicKey is the server's wake-up verification key (generated once, kept in the store).
 func (s *Service) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
@@ -48,9 +28,7 @@ func (s *Service) SignWakeup(vin string) Wakeup {
 	if _, err := rand.Read(n); err != nil {
 		panic(err)
 	}
-	w := Wakeup{VIN: vin, Nonce: hex.EncodeToString(n), IssuedAt: s.now().Format(time.RFC3339Nano)}
-	w.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(s.key, WakeupMessage(w.VIN, w.Nonce, w.IssuedAt)))
-	return w
+	return wire.SignWakeup(s.key, vin, hex.EncodeToString(n), s.now().Format(time.RFC3339Nano))
 }
 
 // Contact records that the vehicle's device talked to the server now (it counts as connected for

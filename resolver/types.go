@@ -1,15 +1,13 @@
 package resolver
 
-import "sota/store"
+import (
+	"sota/store"
+	"sota/wire"
+)
 
-// PackageID names one version of a package.
-type PackageID struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-}
-
-// String is name-version.
-func (p PackageID) String() string { return p.Name + "-" + p.Version }
+// PackageID names one version of a package (name-version as a string); the device protocol carries it
+// too (package wire).
+type PackageID = wire.PackageID
 
 // Target is one vehicle of a resolution and what it must install, dependencies first and the
 // package last.

@@ -19,14 +19,8 @@ import (
 	"sota/errs"
 	"sota/resolver"
 	"sota/store"
+	"sota/wire"
 )
-
-// DirectorCustom is the custom field of each target in the director's targets.
-type DirectorCustom struct {
-	VIN          string `json:"vin"`
-	UpdateID     string `json:"updateId"`
-	InstallOrder int    `json:"installOrder"`
-}
 
 // dirRec is a vehicle's current director metadata.
 type dirRec struct {
@@ -113,7 +107,7 @@ func (s *Service) currentTargets(vin string, build bool) ([]dirTarget, string, e
 		if err != nil {
 			return nil, "", err
 		}
-		c, _ := json.Marshal(DirectorCustom{VIN: vin, UpdateID: u.ID, InstallOrder: i})
+		c, _ := json.Marshal(wire.DirectorCustom{VIN: vin, UpdateID: u.ID, InstallOrder: &i})
 		raw := json.RawMessage(c)
 		out = append(out, dirTarget{name: name, file: metadata.TargetFiles{Length: b.Size, Hashes: metadata.Hashes{"sha256": sum}, Custom: &raw, Path: name}})
 	}

@@ -19,6 +19,7 @@ import (
 
 	"sota/client"
 	"sota/engine"
+	"sota/wire"
 )
 
 func init() {
@@ -135,7 +136,7 @@ func describe(o client.Outcome) string {
 	for i, p := range o.Packages {
 		names[i] = p.Name + " " + p.Version
 	}
-	return fmt.Sprintf("update %s (%s): %s, result %s", o.UpdateID, strings.Join(names, ", "), o.Message, engine.ResultNames[o.Code])
+	return fmt.Sprintf("update %s (%s): %s, result %s", o.UpdateID, strings.Join(names, ", "), o.Message, wire.ResultNames[o.Code])
 }
 
 // wakeupHandler receives wake-ups (POST /wakeup); the manager checks the signature.
