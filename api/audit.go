@@ -1,9 +1,9 @@
 package api
 
-// The audit log's HTTP side. For an audited route, authenticate prepares the entry and a store hook;
-// the handler calls its domain through a handle with that hook (the route table's resolverRoute,
-// coreRoute, policyRoute wrappers, or svc.With(auditHook(c))), so that the entry is written in the
-// transaction of the change. A successful call whose change did not go through such a handle (a bulk
+// The audit log's HTTP side. For an audited route, authenticate prepares the entry (auth.Audit, which
+// holds the hook that writes it); the handler calls its domain through a handle with that hook (the
+// route table's resolverRoute, coreRoute, policyRoute wrappers, or svc.With(auditOf(c).Hook())), so that the
+// entry is written in the transaction of the change. A successful call whose change did not go through such a handle (a bulk
 // import's batches) gets its entry in a transaction of its own afterwards, and is counted.
 
 import (
@@ -17,22 +17,15 @@ import (
 
 	"sota/auth"
 	"sota/errs"
-	"sota/store"
 )
 
 const auditKey = "sota.audit"
-
-// auditCall is the audit entry of the request being served and the hook that writes it.
-type auditCall struct {
-	entry auth.AuditEntry
-	hook  *store.Hook
-}
 
 // auditStats counts entries written after the change rather than with it (see package comment above).
 type auditStats struct{ separate atomic.Int64 }
 
 // startAudit prepares the entry of an audited call: target from the path's parameters.
-func (s *Server) startAudit(c *gin.Context, rt *Route, id *identity) *auditCall {
+func (s *Server) startAudit(c *gin.Context, rt *Route, id *identity) *auth.Audit {
 	actor := id.Actor()
 	if actor == "" {
 		actor = "anonymous" // --auth=none
@@ -49,30 +42,29 @@ func (s *Server) startAudit(c *gin.Context, rt *Route, id *identity) *auditCall 
 	if status == 0 {
 		status = http.StatusOK
 	}
-	call := &auditCall{entry: auth.AuditEntry{Actor: actor, Role: id.Role, Method: rt.Method, Route: rt.Path,
-		Target: strings.Join(target, "/"), Status: status, Summary: summary}}
-	call.hook = s.auth.AuditHook(&call.entry)
+	call := s.auth.StartAudit(auth.AuditEntry{Actor: actor, Role: id.Role, Method: rt.Method, Route: rt.Path,
+		Target: strings.Join(target, "/"), Status: status, Summary: summary})
 	c.Set(auditKey, call)
 	return call
 }
 
 // finishAudit writes the entry of a successful call whose change wrote no entry itself.
-func (s *Server) finishAudit(c *gin.Context, call *auditCall) {
+func (s *Server) finishAudit(c *gin.Context, call *auth.Audit) {
 	st := c.Writer.Status()
-	if st < 200 || st > 299 || call.hook.Committed() {
+	if st < 200 || st > 299 || call.Written() {
 		return
 	}
-	call.entry.Status = st
+	call.Entry.Status = st
 	s.audit.separate.Add(1)
-	if err := s.auth.RecordAudit(call.entry); err != nil {
-		s.log.Error("audit log: entry not written", "route", call.entry.Route, "target", call.entry.Target, "err", err)
+	if err := s.auth.RecordAudit(call.Entry); err != nil {
+		s.log.Error("audit log: entry not written", "route", call.Entry.Route, "target", call.Entry.Target, "err", err)
 	}
 }
 
-// auditHook is the hook of the request's audit entry, or nil when the route is not audited.
-func auditHook(c *gin.Context) *store.Hook {
+// auditOf is the audit of the request, or nil when the route is not audited.
+func auditOf(c *gin.Context) *auth.Audit {
 	if v, ok := c.Get(auditKey); ok {
-		return v.(*auditCall).hook
+		return v.(*auth.Audit)
 	}
 	return nil
 }
@@ -81,33 +73,33 @@ func auditHook(c *gin.Context) *store.Hook {
 // Call it before the domain call.
 func setAuditTarget(c *gin.Context, target string) {
 	if v, ok := c.Get(auditKey); ok {
-		v.(*auditCall).entry.Target = target
+		v.(*auth.Audit).Entry.Target = target
 	}
 }
 
 // setAuditStatus records the success status when it is not 200. Call it before the domain call.
 func setAuditStatus(c *gin.Context, status int) {
 	if v, ok := c.Get(auditKey); ok {
-		v.(*auditCall).entry.Status = status
+		v.(*auth.Audit).Entry.Status = status
 	}
 }
 
 // resolverRoute, coreRoute and policyRoute serve a route with handlers whose service writes the
 // request's audit entry (if any) in the change's transaction.
 func (s *Server) resolverRoute(f func(resolverHandlers, *gin.Context)) gin.HandlerFunc {
-	return func(c *gin.Context) { f(resolverHandlers{s: s, rs: s.deps.Resolver.With(auditHook(c))}, c) }
+	return func(c *gin.Context) { f(resolverHandlers{s: s, rs: s.deps.Resolver.With(auditOf(c).Hook())}, c) }
 }
 
 func (s *Server) coreRoute(f func(coreHandlers, *gin.Context)) gin.HandlerFunc {
-	return func(c *gin.Context) { f(coreHandlers{e: s.deps.Engine.With(auditHook(c))}, c) }
+	return func(c *gin.Context) { f(coreHandlers{e: s.deps.Engine.With(auditOf(c).Hook())}, c) }
 }
 
 func (s *Server) policyRoute(f func(policyHandlers, *gin.Context)) gin.HandlerFunc {
-	return func(c *gin.Context) { f(policyHandlers{p: s.deps.Policy.With(auditHook(c))}, c) }
+	return func(c *gin.Context) { f(policyHandlers{p: s.deps.Policy.With(auditOf(c).Hook())}, c) }
 }
 
 // authSvc is the auth service with the request's audit hook.
-func (s *Server) authSvc(c *gin.Context) *auth.Service { return s.auth.With(auditHook(c)) }
+func (s *Server) authSvc(c *gin.Context) *auth.Service { return s.auth.With(auditOf(c).Hook()) }
 
 // getAudit serves GET /audit?from=&to=&actor=&target=&limit=&offset= (newest first, X-Total-Count).
 func (s *Server) getAudit(c *gin.Context) {

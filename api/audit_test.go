@@ -102,7 +102,7 @@ var auditedElsewhere = map[string]string{
 // auditServer is routeServer without signed metadata.
 func auditServer(t *testing.T) (*Server, *httptest.Server) {
 	t.Helper()
-	h, srv := New(Config{}, fullDeps(t))
+	h, srv := newServer(t, Config{}, fullDeps(t).Deps)
 	_, created, err := srv.auth.Bootstrap("admin", testPassword)
 	require.NoError(t, err)
 	require.True(t, created)
@@ -204,7 +204,7 @@ func TestEveryAuditedRouteWritesOneEntry(t *testing.T) {
 			// nothing was due: the call changed nothing, and its entry has a transaction of its own
 		default:
 			assert.Equalf(t, separate, srv.audit.separate.Load(),
-				"%s: the entry was not written in the change's transaction: call the domain through a handle With(auditHook(c))", tc.route)
+				"%s: the entry was not written in the change's transaction: call the domain through a handle With(auditOf(c).Hook())", tc.route)
 		}
 		covered[tc.route] = true
 

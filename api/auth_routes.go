@@ -176,10 +176,11 @@ func (s *Server) sessionOf(c *gin.Context) (auth.Session, bool, error) {
 	return s.auth.Session(ck)
 }
 
-// requireAuthService answers 501 when the server runs without a store (only in tests of other areas).
+// requireAuthService answers 501 when the server runs without an auth service (--auth=none in tests of
+// other areas).
 func (s *Server) requireAuthService(c *gin.Context) bool {
 	if s.auth == nil {
-		writeError(c, errs.New(errs.NotImplemented, "auth_unavailable", "Accounts need the store"))
+		writeError(c, errs.New(errs.NotImplemented, "auth_unavailable", "Accounts need the auth service, which this server runs without"))
 		return false
 	}
 	return true

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"sota/auth"
 	"sota/engine"
 	"sota/policy"
 	"sota/resolver"
@@ -23,7 +24,7 @@ import (
 type coreEnv struct {
 	t        *testing.T
 	srv      *httptest.Server
-	deps     Deps
+	deps     testDeps
 	dir      string // data directory
 	opt      engine.Options
 	restarts int
@@ -48,8 +49,8 @@ func (e *coreEnv) open() {
 	o.DataDir = e.dir
 	eng, err := engine.New(db, res, o)
 	require.NoError(e.t, err)
-	e.deps = Deps{DB: db, Engine: eng, Resolver: res, Filters: res, Policy: policy.NewService(db)}
-	h, _ := New(Config{AuthNone: true}, e.deps)
+	e.deps = testDeps{DB: db, Deps: Deps{Auth: auth.New(db), Engine: eng, Resolver: res, Filters: res, Policy: policy.NewService(db)}}
+	h, _ := newServer(e.t, Config{AuthNone: true}, e.deps.Deps)
 	e.srv = httptest.NewServer(recordInto(&coreCalls, h, func() bool { return e.restarts > 0 }))
 }
 

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"sota/auth"
 	"sota/engine"
 	"sota/internal/budget"
 	"sota/policy"
@@ -48,7 +49,7 @@ func newBenchServerWith(b *testing.B, cfg Config) *benchServer {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, _ := New(cfg, Deps{DB: db, Resolver: res, Filters: res, Engine: eng, Policy: policy.NewService(db)})
+	h, _ := newServer(b, cfg, Deps{Auth: auth.New(db), Resolver: res, Filters: res, Engine: eng, Policy: policy.NewService(db)})
 	srv := httptest.NewServer(h)
 	b.Cleanup(srv.Close)
 	return &benchServer{b: b, eng: eng, srv: srv, dir: dir}

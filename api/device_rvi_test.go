@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"sota/auth"
 	"sota/engine"
 	"sota/policy"
 	"sota/resolver"
@@ -207,9 +208,9 @@ func newRVIEnv(t *testing.T, node *rviNode) *deviceEnv {
 	require.NoError(t, err)
 	eng, err := engine.New(db, res, engine.Options{DataDir: dir, WakeupURL: self + "/rvi/wakeup"})
 	require.NoError(t, err)
-	h, _ := New(Config{AuthNone: true, ChunkSize: 512, RVI: RVIConfig{NodeURL: node.srv.URL, SelfURL: self,
+	h, _ := newServer(t, Config{AuthNone: true, ChunkSize: 512, RVI: RVIConfig{NodeURL: node.srv.URL, SelfURL: self,
 		AckTimeout: 150 * time.Millisecond, Resends: 2}},
-		Deps{DB: db, Resolver: res, Filters: res, Engine: eng, Policy: policy.NewService(db)})
+		Deps{Auth: auth.New(db), Resolver: res, Filters: res, Engine: eng, Policy: policy.NewService(db)})
 	srv := httptest.NewUnstartedServer(h)
 	srv.Listener.Close()
 	srv.Listener = ln

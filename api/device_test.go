@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"sota/auth"
 	"sota/engine"
 	"sota/policy"
 	"sota/resolver"
@@ -50,7 +51,7 @@ func (e *deviceEnv) open() {
 	require.NoError(e.t, err)
 	eng, err := engine.New(db, res, engine.Options{DataDir: e.dir})
 	require.NoError(e.t, err)
-	h, _ := New(Config{AuthNone: true, ChunkSize: e.chunk, DDI: e.ddi, TrustedProxies: e.proxies}, Deps{DB: db, Resolver: res, Filters: res, Engine: eng, Policy: policy.NewService(db)})
+	h, _ := newServer(e.t, Config{AuthNone: true, ChunkSize: e.chunk, DDI: e.ddi, TrustedProxies: e.proxies}, Deps{Auth: auth.New(db), Resolver: res, Filters: res, Engine: eng, Policy: policy.NewService(db)})
 	e.db, e.eng, e.res, e.srv = db, eng, res, httptest.NewServer(h)
 }
 

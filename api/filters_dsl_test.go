@@ -33,7 +33,7 @@ type invalidFilterBody struct {
 }
 
 func TestValidateAndFormatFilter(t *testing.T) {
-	h, _ := New(Config{AuthNone: true}, Deps{})
+	h, _ := newServer(t, Config{AuthNone: true}, Deps{})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	validate := srv.URL + "/api/v1/validate/filter"
@@ -155,7 +155,7 @@ func TestValidateAndFormatFilter(t *testing.T) {
 }
 
 func TestValidateFilterBodyLimit(t *testing.T) {
-	h, _ := New(Config{AuthNone: true, MaxBody: 1 << 10}, Deps{})
+	h, _ := newServer(t, Config{AuthNone: true, MaxBody: 1 << 10}, Deps{})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	big := strings.Repeat("TRUE AND ", 200) + "TRUE"

@@ -24,7 +24,7 @@ import (
 // tokenServer is the real server with every service and auth on, and an admin API token.
 func tokenServer(t *testing.T, cfg Config) (*Server, *httptest.Server, func(method, path, body string) (int, []byte)) {
 	t.Helper()
-	h, srv := New(cfg, fullDeps(t))
+	h, srv := newServer(t, cfg, fullDeps(t).Deps)
 	_, _, err := srv.auth.Bootstrap("admin", testPassword)
 	require.NoError(t, err)
 	secret, _, err := srv.auth.CreateToken("admin", "redteam")
@@ -185,7 +185,7 @@ func TestHSTSAndTrustedProxies(t *testing.T) {
 	assert.NotContains(t, res.Header.Get("Set-Cookie"), "Secure", "plain HTTP through the proxy")
 
 	// direct TLS
-	h, srv := New(Config{}, fullDeps(t))
+	h, srv := newServer(t, Config{}, fullDeps(t).Deps)
 	_, _, err := srv.auth.Bootstrap("admin", testPassword)
 	require.NoError(t, err)
 	tlsSrv := httptest.NewTLSServer(h)
@@ -202,7 +202,7 @@ func TestHSTSAndTrustedProxies(t *testing.T) {
 // and any number of them could be held. The server now has read, write and idle timeouts and serves
 // a bounded number of connections at once.
 func TestServerTimeoutsAndConnectionCap(t *testing.T) {
-	h, srv := New(Config{}, fullDeps(t))
+	h, srv := newServer(t, Config{}, fullDeps(t).Deps)
 	_, _, err := srv.auth.Bootstrap("admin", testPassword)
 	require.NoError(t, err)
 	// the held connections must outlast the checks below on a loaded machine, so the read timeout

@@ -33,7 +33,7 @@ type fuzzWorld struct {
 func newFuzzWorld(tb testing.TB) *fuzzWorld {
 	deps := fullDeps(tb)
 	deps.Filters = deps.Resolver
-	h, _ := New(Config{AuthNone: true, ChunkSize: 1024}, deps)
+	h, _ := newServer(tb, Config{AuthNone: true, ChunkSize: 1024}, deps.Deps)
 	w := &fuzzWorld{h: h}
 	do := func(method, path string, body any) []byte {
 		tb.Helper()

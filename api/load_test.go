@@ -40,7 +40,7 @@ func TestLoadDevicePollAndResolve(t *testing.T) {
 	// The real server, without the call recording of the test harnesses (it would grow with the load).
 	deps := fullDeps(t)
 	deps.Filters = deps.Resolver
-	h, _ := New(Config{AuthNone: true}, deps)
+	h, _ := newServer(t, Config{AuthNone: true}, deps.Deps)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	e := &coreEnv{t: t, srv: srv, deps: deps}

@@ -213,8 +213,8 @@ func (sc *stateCollector) read() []prometheus.Metric {
 			}
 		}
 	}
-	if s.deps.DB != nil {
-		out = append(out, prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(s.deps.DB.DiskSize())))
+	if s.deps.StoreSize != nil {
+		out = append(out, prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, float64(s.deps.StoreSize())))
 	}
 	return out
 }

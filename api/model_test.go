@@ -29,6 +29,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"sota/auth"
 	"sota/engine"
 	"sota/policy"
 	"sota/resolver"
@@ -384,7 +385,7 @@ func (ms *modelServer) open() {
 	require.NoError(ms.t, err)
 	eng, err := engine.New(db, rs, engine.Options{DataDir: ms.dir})
 	require.NoError(ms.t, err)
-	h, _ := New(Config{AuthNone: true}, Deps{DB: db, Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db)})
+	h, _ := newServer(ms.t, Config{AuthNone: true}, Deps{Auth: auth.New(db), Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db)})
 	ms.db, ms.eng = db, eng
 	ms.srv = &fleetServer{t: ms.t, dir: ms.dir, db: db, rs: rs, srv: newLoopback(h)}
 }

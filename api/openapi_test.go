@@ -15,7 +15,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		Paths map[string]map[string]any `yaml:"paths"`
 	}
 	require.NoError(t, yaml.Unmarshal(OpenAPI(), &doc))
-	engine, _ := New(Config{AuthNone: true}, withSigning(t, fullDeps(t)))
+	engine, _ := newServer(t, Config{AuthNone: true}, withSigning(t, fullDeps(t)).Deps)
 	registered := map[string]bool{}
 	for _, r := range engine.Routes() {
 		p := ginToOpenAPI(r.Path)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"sota/auth"
 	"sota/policy"
 	"sota/store"
 )
@@ -37,7 +38,7 @@ func newPolicyEnv(t *testing.T) *policyEnv {
 func (e *policyEnv) open() {
 	db, err := store.Open(e.dir, store.Options{})
 	require.NoError(e.t, err)
-	h, srv := New(Config{}, Deps{DB: db, Policy: policy.NewService(db)})
+	h, srv := newServer(e.t, Config{}, Deps{Auth: auth.New(db), Policy: policy.NewService(db)})
 	if e.token == "" {
 		_, _, err = srv.auth.Bootstrap("admin", testPassword)
 		require.NoError(e.t, err)

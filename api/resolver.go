@@ -301,7 +301,7 @@ func (h resolverHandlers) putPackage(c *gin.Context) {
 			return
 		}
 		setAuditStatus(c, http.StatusNoContent)
-		coreHandlers{e: h.s.deps.Engine.With(auditHook(c))}.upload(c)
+		coreHandlers{e: h.s.deps.Engine.With(auditOf(c).Hook())}.upload(c)
 		return
 	}
 	var info resolver.PackageInfo

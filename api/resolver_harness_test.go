@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"sota/auth"
 	"sota/errs"
 	"sota/resolver"
 	"sota/store"
@@ -47,7 +48,7 @@ func (fs *fleetServer) open() {
 	require.NoError(fs.t, err)
 	rs, err := resolver.New(db)
 	require.NoError(fs.t, err)
-	h, _ := New(Config{AuthNone: true}, Deps{DB: db, Resolver: rs, Filters: rs})
+	h, _ := newServer(fs.t, Config{AuthNone: true}, Deps{Auth: auth.New(db), Resolver: rs, Filters: rs})
 	fs.db, fs.rs, fs.srv = db, rs, httptest.NewServer(recordContract(h, func() bool { return fs.restarts > 0 }))
 }
 

@@ -23,7 +23,7 @@ func routeServer(t *testing.T) (*Server, *httptest.Server) {
 		w.Write([]byte(`{"jsonrpc":"2.0","id":1,"result":{"status":0}}`))
 	}))
 	t.Cleanup(node.Close)
-	h, srv := New(Config{RVI: RVIConfig{NodeURL: node.URL, SelfURL: "http://127.0.0.1:1"}}, withSigning(t, fullDeps(t)))
+	h, srv := newServer(t, Config{RVI: RVIConfig{NodeURL: node.URL, SelfURL: "http://127.0.0.1:1"}}, withSigning(t, fullDeps(t)).Deps)
 	_, created, err := srv.auth.Bootstrap("admin", testPassword)
 	require.NoError(t, err)
 	require.True(t, created)
@@ -36,7 +36,7 @@ func routeServer(t *testing.T) (*Server, *httptest.Server) {
 // role decision; audited rows change state (never GET) and are admin-side rows.
 func TestRouteTableIsComplete(t *testing.T) {
 	srv, _ := routeServer(t)
-	h, _ := New(Config{RVI: RVIConfig{NodeURL: "http://127.0.0.1:1"}}, Deps{DB: srv.deps.DB, Engine: srv.deps.Engine, Resolver: srv.deps.Resolver, Policy: srv.deps.Policy, Signing: srv.deps.Signing})
+	h, _ := newServer(t, Config{RVI: RVIConfig{NodeURL: "http://127.0.0.1:1"}}, Deps{Auth: srv.deps.Auth, Engine: srv.deps.Engine, Resolver: srv.deps.Resolver, Policy: srv.deps.Policy, Signing: srv.deps.Signing})
 	rows := map[string]Route{}
 	for _, rt := range srv.Routes() {
 		rows[rt.key()] = rt

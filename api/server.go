@@ -26,7 +26,6 @@ import (
 	"sota/policy"
 	"sota/resolver"
 	"sota/signing"
-	"sota/store"
 )
 
 //go:embed openapi.yaml
@@ -53,14 +52,35 @@ type Config struct {
 	Logger             *slog.Logger
 }
 
-// Deps are the domain services the handlers call. A nil service leaves its routes out.
+// Deps are the domain services the handlers call, built by cmd/sotad (or a test) over the store; the
+// HTTP layer never opens or names the store itself. A nil service leaves its routes out; New refuses a
+// combination that cannot serve (see New).
 type Deps struct {
-	DB       *store.DB
-	Engine   *engine.Service
+	// Auth holds accounts, sessions, API, device and gateway tokens and the audit log. Required unless
+	// Config.AuthNone; without it the device, DDI and signing routes and the audit log are left out.
+	Auth     *auth.Service
+	Engine   *engine.Service   // SOTA core: queue, campaigns, device API (needs Resolver)
 	Resolver *resolver.Service // vehicles, packages, components, filters, resolve (api/resolver*.go)
 	Filters  dsl.FilterLookup  // saved filters for `filter "name"` references in validate/format; nil: none known
 	Policy   *policy.Service   // SDL policy server and table tools (api/policy.go)
-	Signing  *signing.Service  // signed update metadata (api/signing.go); nil with --signing off
+	Signing  *signing.Service  // signed update metadata (api/signing.go, needs Engine); nil with --signing off
+	// StoreSize reports the bytes the store takes on disk (/metrics sota_store_size_bytes); nil: not reported.
+	StoreSize func() int64
+}
+
+// check names the first dependency the configuration needs and deps lack.
+func (d Deps) check(cfg Config) error {
+	switch {
+	case d.Auth == nil && !cfg.AuthNone:
+		return errors.New("api: Deps.Auth is required unless Config.AuthNone (nobody could log in or call a device route)")
+	case d.Engine != nil && d.Resolver == nil:
+		return errors.New("api: Deps.Engine needs Deps.Resolver (the device and queue routes use both)")
+	case d.Signing != nil && d.Engine == nil:
+		return errors.New("api: Deps.Signing needs Deps.Engine (the director signs the engine's updates)")
+	case cfg.RVI.NodeURL != "" && d.Engine == nil:
+		return errors.New("api: Config.RVI needs Deps.Engine (RVI is a transport over the device API)")
+	}
+	return nil
 }
 
 // Server is the HTTP application.
@@ -68,7 +88,7 @@ type Server struct {
 	cfg  Config
 	deps Deps
 	log  *slog.Logger
-	auth *auth.Service // accounts, sessions, API tokens (nil without a store)
+	auth *auth.Service // Deps.Auth: accounts, sessions, tokens, audit log (nil only with Config.AuthNone)
 	rvi  *rvi          // the RVI transport (nil without Config.RVI.NodeURL)
 
 	audit   auditStats
@@ -78,8 +98,16 @@ type Server struct {
 	byRoute map[string]*Route // rows by "METHOD gin-path"
 }
 
-// New builds the gin engine with every route of the route table registered.
-func New(cfg Config, deps Deps) (*gin.Engine, *Server) {
+// New builds the gin engine with every route of the route table registered. It returns an error for a
+// missing dependency (Deps.check) or an invalid trusted-proxy entry.
+func New(cfg Config, deps Deps) (*gin.Engine, *Server, error) {
+	if err := deps.check(cfg); err != nil {
+		return nil, nil, err
+	}
+	proxies, err := parseProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, nil, fmt.Errorf("api: %w", err)
+	}
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 8 << 20
 	}
@@ -87,25 +115,17 @@ func New(cfg Config, deps Deps) (*gin.Engine, *Server) {
 		cfg.Logger = slog.Default()
 	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger}
-	if deps.DB != nil {
-		s.auth = auth.New(deps.DB)
-		if deps.Resolver != nil {
-			deps.Resolver.AddHooks(resolver.Hooks{VehicleDeleted: s.auth.RevokeDeviceToken})
-		}
+	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger, auth: deps.Auth, proxies: proxies}
+	if s.auth != nil && deps.Resolver != nil {
+		deps.Resolver.AddHooks(resolver.Hooks{VehicleDeleted: s.auth.RevokeDeviceToken})
 	}
 	if cfg.RVI.NodeURL != "" && deps.Engine != nil {
 		s.rvi = newRVI(cfg.RVI, deps.Engine, cfg.ChunkSize, s)
 	}
 	r := gin.New()
-	proxies, err := parseProxies(cfg.TrustedProxies)
-	if err == nil {
-		err = r.SetTrustedProxies(cfg.TrustedProxies)
+	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, nil, fmt.Errorf("api: %w", err)
 	}
-	if err != nil {
-		panic(fmt.Sprintf("api: %v", err)) // sotad checks the flag with CheckTrustedProxies before
-	}
-	s.proxies = proxies
 	// authenticate guards every route by its row's role (auth_routes.go).
 	if !cfg.noMetrics {
 		s.metrics = newMetrics(s)
@@ -143,7 +163,7 @@ func New(cfg Config, deps Deps) (*gin.Engine, *Server) {
 	if s.rvi != nil {
 		go s.rvi.register(context.Background())
 	}
-	return r, s
+	return r, s, nil
 }
 
 // CheckTrustedProxies reports a trusted-proxy entry that is not an IP address or CIDR.

@@ -24,7 +24,7 @@ type signingHandlers struct {
 // signingRoute serves an upload route with a signing handle that writes the request's audit entry in
 // the change's transaction.
 func (s *Server) signingRoute(f func(signingHandlers, *gin.Context)) gin.HandlerFunc {
-	return func(c *gin.Context) { f(signingHandlers{s: s, sig: s.deps.Signing.With(auditHook(c))}, c) }
+	return func(c *gin.Context) { f(signingHandlers{s: s, sig: s.deps.Signing.With(auditOf(c).Hook())}, c) }
 }
 
 func writeMetadata(c *gin.Context, b []byte, err error) {

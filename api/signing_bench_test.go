@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"sota/auth"
 	"sota/engine"
 	"sota/internal/budget"
 	"sota/policy"
@@ -41,7 +42,7 @@ func newPollFleet(b *testing.B, vehicles int, signed bool) *pollFleet {
 	if err != nil {
 		b.Fatal(err)
 	}
-	deps := Deps{DB: db, Resolver: res, Filters: res, Engine: eng, Policy: policy.NewService(db)}
+	deps := Deps{Auth: auth.New(db), Resolver: res, Filters: res, Engine: eng, Policy: policy.NewService(db)}
 	keys := filepath.Join(dir, "keys")
 	if signed {
 		if err := signing.Init(keys, time.Now()); err != nil {
@@ -51,7 +52,7 @@ func newPollFleet(b *testing.B, vehicles int, signed bool) *pollFleet {
 			b.Fatal(err)
 		}
 	}
-	h, _ := New(Config{AuthNone: true}, deps)
+	h, _ := newServer(b, Config{AuthNone: true}, deps)
 	srv := httptest.NewServer(h)
 	b.Cleanup(srv.Close)
 	f := &pollFleet{benchServer: &benchServer{b: b, eng: eng, srv: srv, dir: dir}, sig: deps.Signing}

@@ -23,7 +23,7 @@ import (
 
 // withSigning turns signing on for deps (data directory dir): a fresh offline repository from
 // `sota tuf init` in a temporary KEYS directory.
-func withSigning(tb testing.TB, d Deps) Deps {
+func withSigning(tb testing.TB, d testDeps) testDeps {
 	tb.Helper()
 	keys := tb.TempDir()
 	require.NoError(tb, signing.Init(keys, time.Now()))
@@ -43,7 +43,7 @@ func TestSigningUploadsAuditedAndAdminOnly(t *testing.T) {
 	sig, err := signing.New(d.DB, d.Engine, signing.Options{RootFile: filepath.Join(keys, "root.json")})
 	require.NoError(t, err)
 	d.Signing = sig
-	h, srv := New(Config{}, d)
+	h, srv := newServer(t, Config{}, d.Deps)
 	_, _, err = srv.auth.Bootstrap("admin", testPassword)
 	require.NoError(t, err)
 	hs := httptest.NewServer(h)
@@ -135,7 +135,7 @@ func TestQueueAndLaunchNeedSignedTargets(t *testing.T) {
 	sig, err := signing.New(d.DB, d.Engine, signing.Options{RootFile: filepath.Join(keys, "root.json")})
 	require.NoError(t, err)
 	d.Signing = sig
-	h, _ := New(Config{AuthNone: true}, d)
+	h, _ := newServer(t, Config{AuthNone: true}, d.Deps)
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
 	call := func(method, path string, body any) (int, string) {

@@ -29,13 +29,15 @@ type Limits struct {
 	MaxConns          int
 }
 
-// DefaultLimits are sotad's limits.
-var DefaultLimits = Limits{
-	ReadHeaderTimeout: 10 * time.Second,
-	ReadTimeout:       60 * time.Second,
-	WriteTimeout:      60 * time.Second,
-	IdleTimeout:       120 * time.Second,
-	MaxConns:          4096,
+// DefaultLimits are sotad's limits (a function: the package holds no exported mutable state).
+func DefaultLimits() Limits {
+	return Limits{
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxConns:          4096,
+	}
 }
 
 // NewHTTPServer returns the server for handler with the limits' timeouts.

@@ -62,7 +62,7 @@ func browserPath(t *testing.T) string {
 type browserEnv struct {
 	t      *testing.T
 	base   string
-	deps   Deps
+	deps   testDeps
 	token  string // API token of the admin, for seeding data
 	ctx    context.Context
 	shots  string       // where screenshots go, "" for none
@@ -89,7 +89,7 @@ func newBrowserEnvTLS(t *testing.T, tlsServer bool) *browserEnv {
 	exe := browserPath(t)
 	d := fullDeps(t)
 	d.Filters = d.Resolver
-	h, srv := New(Config{}, d)
+	h, srv := newServer(t, Config{}, d.Deps)
 	_, created, err := srv.auth.Bootstrap("admin", testPassword)
 	require.NoError(t, err)
 	require.True(t, created)

@@ -1,7 +1,7 @@
 package auth
 
 // The audit log: one entry per state-changing admin call, written in the transaction of the change
-// (through a store.Hook on the domain's handle, see AuditHook), append-only.
+// (through a store.Hook on the domain's handle, see Audit), append-only.
 //
 // Key layout:
 //
@@ -33,12 +33,33 @@ type AuditEntry struct {
 	Summary string    `json:"summary"`
 }
 
-// AuditHook returns a hook that appends *e to the audit log in the transaction that runs it, stamped
-// with the time of that transaction. The caller may still change *e until the domain call that
-// commits the change is made.
-func (a *Service) AuditHook(e *AuditEntry) *store.Hook {
-	return store.NewHook(func(t store.Txn) error { return a.appendAudit(t, *e) })
+// Audit is the audit entry of one call in progress and the hook that appends it to the audit log in
+// the transaction of the change: the caller gives Hook() to the With of the domain handle that makes
+// the change (resolver, engine, policy, signing or auth itself), so the HTTP layer never names the
+// store. Entry may still be changed until that domain call is made.
+type Audit struct {
+	Entry AuditEntry
+	hook  *store.Hook
 }
+
+// StartAudit prepares the audit entry e; it is written, stamped with the time of that transaction, by
+// the first committing write through a handle given its Hook, or by RecordAudit.
+func (a *Service) StartAudit(e AuditEntry) *Audit {
+	c := &Audit{Entry: e}
+	c.hook = store.NewHook(func(t store.Txn) error { return a.appendAudit(t, c.Entry) })
+	return c
+}
+
+// Hook is the hook for a domain handle's With; nil (no audit) for a nil *Audit.
+func (c *Audit) Hook() *store.Hook {
+	if c == nil {
+		return nil
+	}
+	return c.hook
+}
+
+// Written tells whether the entry went into the audit log with a committed change.
+func (c *Audit) Written() bool { return c != nil && c.hook.Committed() }
 
 // RecordAudit appends e in a transaction of its own: for changes that are not one store transaction
 // (a bulk import's batches).

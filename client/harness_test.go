@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/api"
+	"sota/auth"
 	"sota/engine"
 	"sota/resolver"
 	"sota/store"
@@ -53,7 +54,8 @@ func (s *server) open() {
 	require.NoError(s.t, err)
 	eng, err := engine.New(db, res, engine.Options{DataDir: s.dir})
 	require.NoError(s.t, err)
-	h, _ := api.New(api.Config{AuthNone: true, ChunkSize: s.chunk}, api.Deps{DB: db, Resolver: res, Filters: res, Engine: eng})
+	h, _, err := api.New(api.Config{AuthNone: true, ChunkSize: s.chunk}, api.Deps{Auth: auth.New(db), Resolver: res, Filters: res, Engine: eng})
+	require.NoError(s.t, err)
 	s.mu.Lock()
 	s.db, s.eng, s.srv = db, eng, httptest.NewServer(h)
 	s.mu.Unlock()

@@ -26,6 +26,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"sota/api"
+	"sota/auth"
 	"sota/client"
 	"sota/engine"
 	"sota/resolver"
@@ -72,7 +73,8 @@ func (s *signedServer) open() {
 	require.NoError(s.t, err)
 	sig, err := signing.New(db, eng, signing.Options{RootFile: filepath.Join(s.rootDir, "root.json"), Now: s.now})
 	require.NoError(s.t, err)
-	h, _ := api.New(api.Config{AuthNone: true, ChunkSize: 4096}, api.Deps{DB: db, Resolver: res, Filters: res, Engine: eng, Signing: sig})
+	h, _, err := api.New(api.Config{AuthNone: true, ChunkSize: 4096}, api.Deps{Auth: auth.New(db), Resolver: res, Filters: res, Engine: eng, Signing: sig})
+	require.NoError(s.t, err)
 	s.db, s.eng, s.sig, s.srv = db, eng, sig, httptest.NewServer(h)
 }
 

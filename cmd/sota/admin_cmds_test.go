@@ -47,7 +47,8 @@ func newAdminServer(t *testing.T) *adminServer {
 	require.NoError(t, err)
 	token, _, err := accounts.CreateToken("admin", "cli")
 	require.NoError(t, err)
-	h, _ := api.New(api.Config{}, api.Deps{DB: db, Resolver: rs, Filters: rs, Engine: eng})
+	h, _, err := api.New(api.Config{}, api.Deps{Auth: accounts, Resolver: rs, Filters: rs, Engine: eng})
+	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() { srv.Close(); db.Close() })
 	return &adminServer{t: t, url: srv.URL, token: token}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/api"
+	"sota/auth"
 	"sota/engine"
 	"sota/resolver"
 	"sota/store"
@@ -30,7 +31,8 @@ func TestDeviceCommandInstalls(t *testing.T) {
 	require.NoError(t, err)
 	eng, err := engine.New(db, res, engine.Options{DataDir: dir})
 	require.NoError(t, err)
-	h, _ := api.New(api.Config{AuthNone: true, ChunkSize: 1024}, api.Deps{DB: db, Resolver: res, Filters: res, Engine: eng})
+	h, _, err := api.New(api.Config{AuthNone: true, ChunkSize: 1024}, api.Deps{Auth: auth.New(db), Resolver: res, Filters: res, Engine: eng})
+	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	call := func(method, path, body string, out any) {

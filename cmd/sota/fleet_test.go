@@ -32,7 +32,8 @@ func importServer(t *testing.T) (url, token string, rs *resolver.Service) {
 	require.NoError(t, err)
 	token, _, err = auth.CreateToken("admin", "cli")
 	require.NoError(t, err)
-	h, _ := api.New(api.Config{}, api.Deps{DB: db, Resolver: rs, Filters: rs})
+	h, _, err := api.New(api.Config{}, api.Deps{Auth: auth, Resolver: rs, Filters: rs})
+	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() { srv.Close(); db.Close() })
 	return srv.URL, token, rs

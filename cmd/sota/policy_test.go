@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/api"
+	"sota/auth"
 	"sota/policy"
 	"sota/store"
 )
@@ -103,7 +104,8 @@ func TestPolicySimulateAgainstTheRealServer(t *testing.T) {
 	db, err := store.Open(t.TempDir(), store.Options{})
 	require.NoError(t, err)
 	defer db.Close()
-	h, _ := api.New(api.Config{}, api.Deps{DB: db, Policy: policy.NewService(db)})
+	h, _, err := api.New(api.Config{}, api.Deps{Auth: auth.New(db), Policy: policy.NewService(db)})
+	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 

@@ -17,6 +17,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"sota/api"
+	"sota/auth"
 	"sota/engine"
 	"sota/resolver"
 	"sota/signing"
@@ -46,7 +47,8 @@ func TestTUFCommands(t *testing.T) {
 	require.NoError(t, err)
 	sig, err := signing.New(db, eng, signing.Options{RootFile: filepath.Join(keys, "root.json")})
 	require.NoError(t, err)
-	h, _ := api.New(api.Config{AuthNone: true, ChunkSize: 1024}, api.Deps{DB: db, Resolver: res, Filters: res, Engine: eng, Signing: sig})
+	h, _, err := api.New(api.Config{AuthNone: true, ChunkSize: 1024}, api.Deps{Auth: auth.New(db), Resolver: res, Filters: res, Engine: eng, Signing: sig})
+	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	call := func(method, path, body string) (int, string) {
@@ -183,7 +185,8 @@ func TestTUFSignThreshold(t *testing.T) {
 	require.NoError(t, err)
 	sig, err := signing.New(db, eng, signing.Options{RootFile: filepath.Join(keys, "root.json")})
 	require.NoError(t, err)
-	h, _ := api.New(api.Config{AuthNone: true}, api.Deps{DB: db, Resolver: res, Filters: res, Engine: eng, Signing: sig})
+	h, _, err := api.New(api.Config{AuthNone: true}, api.Deps{Auth: auth.New(db), Resolver: res, Filters: res, Engine: eng, Signing: sig})
+	require.NoError(t, err)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 

@@ -84,7 +84,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.StringVar(&c.RVIURL, "rvi-url", "", "RVI node JSON-RPC endpoint; enables the RVI transport")
 	fs.StringVar(&c.RVIToken, "rvi-token", "", "bearer token the RVI node must send on inbound calls (required with --rvi-url and --auth on)")
 	fs.StringVar(&c.TrustedProxy, "trusted-proxy", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (none: ignored)")
-	fs.IntVar(&c.MaxConns, "max-connections", api.DefaultLimits.MaxConns, "connections served at once; more wait")
+	fs.IntVar(&c.MaxConns, "max-connections", api.DefaultLimits().MaxConns, "connections served at once; more wait")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text, or json (one JSON object a line)")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "separate address serving /metrics without auth (none: /metrics on --listen for admin or operator credentials)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -325,10 +325,15 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		log.Warn("--tuf-root is ignored with --signing off")
 	}
 
-	handler, apiSrv := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log, TrustedProxies: cfg.proxies(), MetricsSeparate: cfg.MetricsListen != "",
-		RVI: api.RVIConfig{NodeURL: cfg.RVIURL, Token: cfg.RVIToken, SelfURL: selfURL(cfg, ln)}, DDI: ddiConfig(cfg)}, api.Deps{DB: db, Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db), Signing: sig})
+	handler, apiSrv, err := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log, TrustedProxies: cfg.proxies(), MetricsSeparate: cfg.MetricsListen != "",
+		RVI: api.RVIConfig{NodeURL: cfg.RVIURL, Token: cfg.RVIToken, SelfURL: selfURL(cfg, ln)}, DDI: ddiConfig(cfg)},
+		api.Deps{Auth: auth.New(db), Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db), Signing: sig, StoreSize: db.DiskSize})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	wired(handler)
-	limits := api.DefaultLimits
+	limits := api.DefaultLimits()
 	limits.MaxConns = cfg.MaxConns
 	srv := api.NewHTTPServer(handler, limits)
 	ln = api.LimitListener(ln, limits)
@@ -340,7 +345,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", apiSrv.MetricsHandler())
-		msrv := api.NewHTTPServer(mux, api.DefaultLimits)
+		msrv := api.NewHTTPServer(mux, api.DefaultLimits())
 		go msrv.Serve(api.LimitListener(mln, api.Limits{MaxConns: 64}))
 		defer msrv.Close()
 		log.Info("metrics listening", "addr", mln.Addr().String())

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"sota/api"
+	"sota/auth"
 	"sota/examples"
 	"sota/examples/load"
 	"sota/internal/budget"
@@ -112,7 +113,10 @@ func importFleet(b *testing.B) {
 			if _, err := load.Catalogue(rs); err != nil {
 				return err
 			}
-			h, _ := api.New(api.Config{AuthNone: true}, api.Deps{DB: db, Resolver: rs, Filters: rs})
+			h, _, err := api.New(api.Config{AuthNone: true}, api.Deps{Auth: auth.New(db), Resolver: rs, Filters: rs})
+			if err != nil {
+				return err
+			}
 			srv := httptest.NewServer(h)
 			defer srv.Close()
 			in, err := os.Open(file)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"sota/api"
+	"sota/auth"
 	"sota/dsl"
 	"sota/examples"
 	"sota/internal/budget"
@@ -104,7 +105,10 @@ func TestDryRunChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, _ := api.New(api.Config{AuthNone: true}, api.Deps{DB: db, Resolver: rs, Filters: rs})
+	h, _, err := api.New(api.Config{AuthNone: true}, api.Deps{Auth: auth.New(db), Resolver: rs, Filters: rs})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 
