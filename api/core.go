@@ -16,6 +16,7 @@ import (
 	"sota/engine"
 	"sota/errs"
 	"sota/resolver"
+	"sota/wire"
 )
 
 type coreHandlers struct{ e *engine.Service }
@@ -152,11 +153,8 @@ func (h coreHandlers) xmit(c *gin.Context) {
 }
 
 func (h coreHandlers) publicKey(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{
-		"algorithm":     "ed25519",
-		"publicKey":     base64.StdEncoding.EncodeToString(h.e.PublicKey()),
-		"signedMessage": "sota-wakeup\\n<vin>\\n<nonce>\\n<issuedAt>",
-	})
+	c.JSON(http.StatusOK, wire.WakeupKey{Algorithm: "ed25519", PublicKey: base64.StdEncoding.EncodeToString(h.e.PublicKey()),
+		SignedMessage: wire.WakeupSignedMessage})
 }
 
 func (h coreHandlers) download(c *gin.Context) {

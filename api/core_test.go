@@ -212,4 +212,6 @@ func TestCoreSchedulerTriggersAndWakeupKey(t *testing.T) {
 	require.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "ed25519", key["algorithm"])
 	assert.Len(t, key["publicKey"], 44, "32 bytes in base64")
+	assert.Equal(t, `sota-wakeup\n<vin>\n<nonce>\n<issuedAt>`, key["signedMessage"], "the layout, with backslash-n as two characters")
+	assert.Len(t, key, 3)
 }

@@ -241,9 +241,7 @@ func (c *Client) PublicKey(ctx context.Context) (ed25519.PublicKey, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var out struct {
-		PublicKey string `json:"publicKey"`
-	}
+	var out wire.WakeupKey
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("wake-up key: server answered %s", resp.Status)
 	}

@@ -15,6 +15,16 @@ type Wakeup struct {
 	Signature string `json:"signature"`
 }
 
+// WakeupKey is the answer of GET /api/v1/wakeup/public_key: the key that verifies wake-ups.
+type WakeupKey struct {
+	Algorithm     string `json:"algorithm"`     // "ed25519"
+	PublicKey     string `json:"publicKey"`     // base64 (standard encoding)
+	SignedMessage string `json:"signedMessage"` // WakeupSignedMessage
+}
+
+// WakeupSignedMessage describes WakeupMessage's layout to a reader of WakeupKey.
+const WakeupSignedMessage = `sota-wakeup\n<vin>\n<nonce>\n<issuedAt>`
+
 // WakeupMessage is the byte string a wake-up signature covers.
 func WakeupMessage(vin, nonce, issuedAt string) []byte {
 	return []byte("sota-wakeup\n" + vin + "\n" + nonce + "\n" + issuedAt)
