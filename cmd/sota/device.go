@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"sota/client"
-	"sota/engine"
 	"sota/wire"
 )
 
@@ -86,7 +85,7 @@ func runDevice(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if *ask {
 		in := bufio.NewReader(stdin)
-		m.Confirm = func(ua engine.UpdateAvailable) bool {
+		m.Confirm = func(ua wire.UpdateAvailable) bool {
 			names := make([]string, len(ua.Packages))
 			for i, p := range ua.Packages {
 				names[i] = p.Name + " " + p.Version
@@ -142,7 +141,7 @@ func describe(o client.Outcome) string {
 // wakeupHandler receives wake-ups (POST /wakeup); the manager checks the signature.
 func wakeupHandler(ctx context.Context, m *client.Manager, bar *progressBar) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var wk engine.Wakeup
+		var wk wire.Wakeup
 		if r.Method != http.MethodPost || json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&wk) != nil {
 			http.Error(w, "POST a wake-up", http.StatusBadRequest)
 			return
