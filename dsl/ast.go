@@ -29,6 +29,12 @@ const (
 	OpGe CmpOp = ">="
 )
 
+// cmpOpList is every comparison operator (the lexer's operator tokens), and cmpOps names them.
+var (
+	cmpOpList = []CmpOp{OpEq, OpNe, OpLt, OpLe, OpGt, OpGe}
+	cmpOps    = joinOps(cmpOpList, ", ")
+)
+
 // Lit is an attribute value written in a filter: a string or a number.
 type Lit struct {
 	Value Value

@@ -54,18 +54,6 @@ func (e ErrOffset) Error() string {
 	return fmt.Sprintf("offset %d is outside the expression (0 to %d bytes)", e.Offset, e.Len)
 }
 
-// predicateDetail is the signature each predicate shows in a completion list.
-var predicateDetail = map[string]string{
-	"vin_matches":   `vin_matches "regex"`,
-	"has_package":   `has_package "name regex" "version regex" | has_package "name" >= "1.2.3"`,
-	"has_component": `has_component "part number regex"`,
-	"attr":          `attr "key" == value | attr "key" IN (v, …)`,
-	"has_attr":      `has_attr "key"`,
-	"filter":        `filter "saved filter"`,
-	"seen_within":   `seen_within "7d"`,
-	"update_status": `update_status "name" "version" == "failed"`,
-}
-
 // Statuses are the update statuses update_status compares with.
 var Statuses = []string{"pending", "inFlight", "finished", "failed", "canceled"}
 
@@ -114,7 +102,7 @@ func Complete(src string, offset int, o CompleteOptions) (Completions, error) {
 		}
 		before = toks[:k]
 	}
-	ctx := scan(before)
+	at := scan(before)
 	var typed string
 	if cur >= 0 {
 		t := toks[cur]
@@ -130,7 +118,7 @@ func Complete(src string, offset int, o CompleteOptions) (Completions, error) {
 	}
 	c.typed = typed
 	c.stringTyped = cur >= 0 && toks[cur].typ == tString
-	c.items(ctx)
+	c.items(at)
 	return c.out, nil
 }
 
@@ -164,34 +152,21 @@ func inComment(src string, offset int) bool {
 	return false
 }
 
-// context is where the grammar stands before the cursor, and the arguments of the predicate being
-// written.
-type context struct {
-	ps   parseState
-	args []string // string arguments of the current predicate so far
-}
-
-// scan runs the grammar's automaton over toks. After a token it does not accept, it starts again
-// as if a new primary began there (or skips the token), so that what follows an error still completes.
-func scan(toks []token) context {
-	ctx := context{ps: parseState{st: sPrimary}}
-	for _, t := range toks {
-		prev := ctx.ps.st
-		if !ctx.ps.step(t) {
-			ctx.ps = parseState{st: sPrimary, depth: ctx.ps.depth}
-			ctx.args = nil
-			if !ctx.ps.step(t) {
-				ctx.ps.st = sAfter
-			}
+// scan runs the grammar's automaton over toks and returns where it stands after them. After a token
+// the grammar does not accept, it starts a new term there (or, when no term starts so, skips the
+// token as junk after a term), so that what follows an error still completes.
+func scan(toks []token) syntaxPos {
+	m := lang.newMachine()
+	for i, t := range toks {
+		if m.step(t, i) {
+			continue
 		}
-		if prev == sPrimary || prev == sAfter {
-			ctx.args = nil
-		}
-		if t.typ == tString || t.typ == tNumber {
-			ctx.args = append(ctx.args, t.value)
+		m.restartTerm(i)
+		if !m.step(t, i) {
+			m.dropTerm()
 		}
 	}
-	return ctx
+	return m.at(toks, len(toks))
 }
 
 type completer struct {
@@ -211,7 +186,7 @@ type candidate struct {
 	order int
 }
 
-func (c *completer) items(ctx context) {
+func (c *completer) items(at syntaxPos) {
 	var cands []candidate
 	add := func(label, insert string, kind CompletionKind, detail string, count int) {
 		g := matchGroup(label, c.typed)
@@ -230,88 +205,38 @@ func (c *completer) items(ctx context) {
 			return true
 		})
 	}
-	ps := ctx.ps
-	arg := func(i int) string {
-		if i < len(ctx.args) {
-			return ctx.args[i]
-		}
-		return ""
-	}
-	if c.stringTyped && !stringState(ps.st) {
+	if c.stringTyped && !at.expects(tString) {
 		c.out.From, c.out.To = c.offset, c.offset
 		return // a string where none may come: nothing to offer
 	}
-	switch ps.st {
-	case sPrimary:
-		for _, p := range primaryKeywords {
-			if predicates[p] {
-				add(p, p+" ", KindPredicate, predicateDetail[p], 0)
-			} else {
-				keyword(p, p+" ")
+	argsDone := false
+	for _, id := range at.expect {
+		t := at.l.terms[id]
+		switch {
+		case c.stringTyped && t.typ != tString && t.typ != tNumber:
+			// inside a string only names come
+		case t.typ == tKeyword && at.l.predicates[t.value]:
+			add(t.value, t.value+" ", KindPredicate, predicateDocs[t.value].detail, 0)
+		case t.typ == tKeyword:
+			insert := strings.ToUpper(t.value) + " "
+			if p, ok := at.l.then[id]; ok && p >= 0 { // IN is always followed by "("
+				insert += at.l.terms[p].value
 			}
-		}
-		keyword("(", "(")
-	case sAfter:
-		keyword("AND", "AND ")
-		keyword("OR", "OR ")
-		if ps.depth > 0 {
-			keyword(")", ")")
-		}
-	case sArg:
-		switch ps.pred {
-		case "has_package", "update_status":
-			names(TermPackage, "", KindPackage)
-		case "has_component":
-			names(TermComponent, "", KindComponent)
-		case "attr", "has_attr":
-			names(TermAttribute, "", KindAttribute)
-		case "filter":
-			for _, f := range filterNames(c.o.Filters) {
-				add(f, quoteFor(f), KindFilter, "saved filter", 0)
+			keyword(strings.ToUpper(t.value), insert)
+		case t.typ == tPunct:
+			insert := t.value
+			if t.value == "," {
+				insert += " " // as Format spaces a list
 			}
-		case "seen_within":
-			for _, d := range []string{"1h", "24h", "7d", "30d", "90d"} {
-				add(d, quoteFor(d), KindValue, "a duration: s, m, h or d", 0)
+			keyword(t.value, insert)
+		case t.typ == tOp:
+			for _, op := range at.ops() {
+				keyword(string(op), string(op)+" ")
 			}
+		case (t.typ == tString || t.typ == tNumber) && !argsDone:
+			argsDone = true
+			c.argItems(at, add, names)
 		}
-	case sPkgSecond:
-		if !c.stringTyped {
-			for _, op := range []string{"==", "!=", "<", "<=", ">", ">="} {
-				keyword(op, op+" ")
-			}
-		}
-		names(TermVersion, arg(0), KindVersion)
-	case sPkgVersion:
-		names(TermVersion, arg(0), KindVersion)
-	case sAttrOp:
-		for _, op := range []string{"==", "!=", "<", "<=", ">", ">="} {
-			keyword(op, op+" ")
-		}
-		keyword("IN", "IN (")
-	case sAttrValue, sInValue:
-		if ps.pred == "update_status" {
-			c.statusItems(add)
-			break
-		}
-		if c.o.Fleet != nil {
-			c.o.Fleet.Values(arg(0), func(v Value, n int) bool {
-				var b strings.Builder
-				formatValue(&b, v)
-				label := v.Str
-				if v.IsNum {
-					label = b.String()
-				}
-				add(label, b.String(), KindValue, vehiclesDetail(n), n)
-				return true
-			})
-		}
-	case sInOpen:
-		keyword("(", "(")
-	case sInNext:
-		keyword(",", ", ")
-		keyword(")", ")")
-	default:
-		c.fleetStateItems(ctx, add, names)
 	}
 	sort.SliceStable(cands, func(i, j int) bool {
 		a, b := cands[i], cands[j]
@@ -334,13 +259,48 @@ func (c *completer) items(ctx context) {
 	}
 }
 
-// stringState reports a state in which a string may come.
-func stringState(st state) bool {
-	switch st {
-	case sArg, sPkgSecond, sPkgVersion, sAttrValue, sInValue:
-		return true
+// argItems offers what the predicate's next argument may be.
+func (c *completer) argItems(at syntaxPos, add func(label, insert string, kind CompletionKind, detail string, count int), names func(TermKind, string, CompletionKind)) {
+	first := ""
+	if len(at.args) > 0 {
+		first = at.args[0]
 	}
-	return fleetStateStringState(st)
+	switch at.arg().offer {
+	case offerPackages:
+		names(TermPackage, "", KindPackage)
+	case offerVersions:
+		names(TermVersion, first, KindVersion)
+	case offerComponents:
+		names(TermComponent, "", KindComponent)
+	case offerAttributes:
+		names(TermAttribute, "", KindAttribute)
+	case offerValues:
+		if c.o.Fleet == nil {
+			return
+		}
+		c.o.Fleet.Values(first, func(v Value, n int) bool {
+			var b strings.Builder
+			formatValue(&b, v)
+			label := v.Str
+			if v.IsNum {
+				label = b.String()
+			}
+			add(label, b.String(), KindValue, vehiclesDetail(n), n)
+			return true
+		})
+	case offerFilters:
+		for _, f := range filterNames(c.o.Filters) {
+			add(f, quoteFor(f), KindFilter, "saved filter", 0)
+		}
+	case offerDurations:
+		for _, d := range []string{"1h", "24h", "7d", "30d", "90d"} {
+			add(d, quoteFor(d), KindValue, "a duration: s, m, h or d", 0)
+		}
+	case offerStatuses:
+		for _, s := range Statuses {
+			add(s, quoteFor(s), KindStatus, "update status", 0)
+		}
+	}
 }
 
 // matchGroup ranks label against what is typed: 0 when it starts with it, 1 when it contains it,

@@ -138,8 +138,8 @@ func (c *checker) checkFleetState(n Node) {
 		if _, err := ParseVersion(n.Version.Value); err != nil {
 			c.errorAt(n.Version, -1, "%v", err)
 		}
-		if !n.In && n.Op != OpEq && n.Op != OpNe {
-			msg := fmt.Sprintf("operator %s does not compare statuses, expected == or != (or IN)", n.Op)
+		if !n.In && !containsOp(statusOps, n.Op) {
+			msg := fmt.Sprintf("operator %s does not compare statuses, expected %s (or IN)", n.Op, joinOps(statusOps, " or "))
 			if src := n.Name.src; src != nil {
 				e := src.errorAt(n.OpAt.Offset, string(n.Op), "%s", msg)
 				e.Length = len(n.Op)
@@ -168,6 +168,18 @@ func (c *checker) checkFleetState(n Node) {
 }
 
 const statusList = "pending, inFlight, finished, failed or canceled"
+
+// statusOps are the comparison operators update_status takes.
+var statusOps = []CmpOp{OpEq, OpNe}
+
+func containsOp(ops []CmpOp, op CmpOp) bool {
+	for _, o := range ops {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
 
 func validStatus(s string) bool {
 	for _, st := range Statuses {
@@ -317,37 +329,5 @@ func (l *linter) fleetStateLeaf(n Node) {
 		if _, found := l.exactName(TermPackage, u.Name); !found {
 			l.unknownName(TermPackage, u.Name, "no vehicle has a package named %s installed or an update of it")
 		}
-	}
-}
-
-// The parser states of update_status (after the predicate's first argument, sArg).
-const (
-	sUpdVersion state = iota + 100 // update_status "n" then the version
-	sUpdOp                         // update_status "n" "v" then == != or IN
-	sUpdStatus                     // update_status "n" "v" OP then a status
-)
-
-// fleetStateStringState reports a state of a fleet-state predicate in which a string may come.
-func fleetStateStringState(st state) bool { return st == sUpdVersion || st == sUpdStatus }
-
-// fleetStateItems offers what may come in the states of update_status.
-func (c *completer) fleetStateItems(ctx context, add func(label, insert string, kind CompletionKind, detail string, count int), names func(TermKind, string, CompletionKind)) {
-	switch ctx.ps.st {
-	case sUpdVersion:
-		if len(ctx.args) > 0 {
-			names(TermVersion, ctx.args[0], KindVersion)
-		}
-	case sUpdOp:
-		add("==", "== ", KindKeyword, "", 0)
-		add("!=", "!= ", KindKeyword, "", 0)
-		add("IN", "IN (", KindKeyword, "", 0)
-	case sUpdStatus:
-		c.statusItems(add)
-	}
-}
-
-func (c *completer) statusItems(add func(label, insert string, kind CompletionKind, detail string, count int)) {
-	for _, s := range Statuses {
-		add(s, quoteFor(s), KindStatus, "update status", 0)
 	}
 }

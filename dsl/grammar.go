@@ -1,16 +1,22 @@
 package dsl
 
 import (
+	"reflect"
 	"strconv"
 
 	"github.com/alecthomas/participle/v2"
 	"github.com/alecthomas/participle/v2/lexer"
 )
 
-// The participle grammar. These structs stay inside this file: toAST translates them into our own
-// tree at the package boundary. The grammar is kept flat (a term's NOTs, its primary and the
-// predicate's arguments in one struct, arguments captured as tokens) because participle's cost
-// grows with the number of structs and alternatives it tries: validating a filter is a budget.
+// The grammar of the filter language, the only one: participle parses with it, and the lexer's
+// keywords, the positions and expected tokens of syntax errors, their recovery, the nesting limit
+// and completion all come from the automaton automaton.go derives from it (see newLanguage).
+//
+// These structs stay inside this file: toAST translates them into our own tree at the package
+// boundary. The grammar is kept flat (a term's primary and the predicate's arguments in one struct,
+// arguments captured as tokens) because participle's cost grows with the number of structs it
+// builds: validating a filter is a budget. The order of the alternatives is the order in which
+// messages and completion name what may come (predicates first, as DSL.md lists them).
 
 type pOr struct {
 	Terms []*pAnd `parser:"@@ ( 'or':Keyword @@ )*"`
@@ -20,38 +26,44 @@ type pAnd struct {
 	Terms []*pUnary `parser:"@@ ( 'and':Keyword @@ )*"`
 }
 
-// pUnary is a term: NOT*, then a parenthesised expression, a constant or a predicate. Exactly one
-// of Paren, Const, Pred, Pkg, Attr and Upd is set.
+// pUnary is a term: a predicate, NOT and a term, a constant or a parenthesised expression. Exactly
+// one alternative's tokens are set. It is the unit of error recovery (a broken term becomes TRUE),
+// and each term nested in a term is one level of nesting (MaxDepth).
 type pUnary struct {
-	Nots    []*pNot     `parser:"@@*"`
-	Pred    lexer.Token `parser:"( ( @('vin_matches':Keyword | 'has_component':Keyword | 'has_attr':Keyword | 'filter':Keyword | 'seen_within':Keyword)"`
-	Arg     lexer.Token `parser:"    @String )"`
-	Pkg     lexer.Token `parser:"| ( @'has_package':Keyword"`
-	PkgName lexer.Token `parser:"    @String"`
-	PkgOp   lexer.Token `parser:"    ( @Op"`
-	PkgVer  lexer.Token `parser:"      @String"`
-	PkgRe   lexer.Token `parser:"    | @String ) )"`
-	Attr    lexer.Token `parser:"| ( @'attr':Keyword"`
-	AttrKey lexer.Token `parser:"    @String"`
-	AttrOp  lexer.Token `parser:"    ( @Op"`
-	AttrVal lexer.Token `parser:"      @(String | Number)"`
-	In      []*pValue   `parser:"    | 'in':Keyword '(':Punct @@ ( ',':Punct @@ )* ')':Punct ) )"`
-	Upd     lexer.Token `parser:"| ( @'update_status':Keyword"`
-	UpdName lexer.Token `parser:"    @String"`
-	UpdVer  lexer.Token `parser:"    @String"`
-	UpdOp   lexer.Token `parser:"    ( @Op"`
-	UpdSt   lexer.Token `parser:"      @String"`
-	UpdIn   []*pStatus  `parser:"    | 'in':Keyword '(':Punct @@ ( ',':Punct @@ )* ')':Punct ) )"`
-	Const   lexer.Token `parser:"| @('true':Keyword | 'false':Keyword)"`
-	Open    lexer.Token `parser:"| @'(':Punct"`
-	Paren   *pOr        `parser:"  @@ ')':Punct )"`
+	VIN        lexer.Token `parser:"  ( @'vin_matches':Keyword"`
+	VINArg     lexer.Token `parser:"    @String )"`
+	Pkg        lexer.Token `parser:"| ( @'has_package':Keyword"`
+	PkgName    lexer.Token `parser:"    @String"`
+	PkgRe      lexer.Token `parser:"    ( @String"`
+	PkgOp      lexer.Token `parser:"    | @Op"`
+	PkgVer     lexer.Token `parser:"      @String ) )"`
+	Comp       lexer.Token `parser:"| ( @'has_component':Keyword"`
+	CompArg    lexer.Token `parser:"    @String )"`
+	Attr       lexer.Token `parser:"| ( @'attr':Keyword"`
+	AttrKey    lexer.Token `parser:"    @String"`
+	AttrOp     lexer.Token `parser:"    ( @Op"`
+	AttrVal    lexer.Token `parser:"      @(String | Number)"`
+	In         []*pValue   `parser:"    | 'in':Keyword '(':Punct @@ ( ',':Punct @@ )* ')':Punct ) )"`
+	HasAttr    lexer.Token `parser:"| ( @'has_attr':Keyword"`
+	HasAttrArg lexer.Token `parser:"    @String )"`
+	Filter     lexer.Token `parser:"| ( @'filter':Keyword"`
+	FilterArg  lexer.Token `parser:"    @String )"`
+	Seen       lexer.Token `parser:"| ( @'seen_within':Keyword"`
+	SeenArg    lexer.Token `parser:"    @String )"`
+	Upd        lexer.Token `parser:"| ( @'update_status':Keyword"`
+	UpdName    lexer.Token `parser:"    @String"`
+	UpdVer     lexer.Token `parser:"    @String"`
+	UpdOp      lexer.Token `parser:"    ( @Op"`
+	UpdSt      lexer.Token `parser:"      @String"`
+	UpdIn      []*pStatus  `parser:"    | 'in':Keyword '(':Punct @@ ( ',':Punct @@ )* ')':Punct ) )"`
+	NotTok     lexer.Token `parser:"| ( @'not':Keyword"`
+	Not        *pUnary     `parser:"    @@ )"`
+	Const      lexer.Token `parser:"| @('true':Keyword | 'false':Keyword)"`
+	Open       lexer.Token `parser:"| ( @'(':Punct"`
+	Paren      *pOr        `parser:"    @@ ')':Punct )"`
 }
 
-// pNot and pValue are the repeated parts of a term (participle sets, not appends, a []lexer.Token).
-type pNot struct {
-	Tok lexer.Token `parser:"@'not':Keyword"`
-}
-
+// pValue and pStatus are the repeated parts of a list (participle sets, not appends, a []lexer.Token).
 type pValue struct {
 	Tok lexer.Token `parser:"@(String | Number)"`
 }
@@ -60,12 +72,78 @@ type pStatus struct {
 	Tok lexer.Token `parser:"@String"`
 }
 
+// What the grammar's automaton recovers a broken term as: the production and the token it is
+// replaced by (which must be a whole term by itself).
+var (
+	termProduction = reflect.TypeOf(pUnary{})
+	termFiller     = "true"
+)
+
+// argDoc describes one argument of a predicate: how a syntax error names it and what completion
+// offers there. The grammar says where arguments go; this says what they mean.
+type argDoc struct {
+	what  string // `a quoted string (the VIN regex)`; "" when the grammar's words say it all
+	offer offer
+}
+
+// predicateDoc describes a predicate of the grammar.
+type predicateDoc struct {
+	detail   string   // its signature, as a completion list shows it
+	args     []argDoc // its arguments in order, operators and IN aside; the last repeats (a list)
+	compared []argDoc // the arguments after a comparison operator when they differ from args
+	ops      []CmpOp  // the comparison operators it takes when not all of them
+}
+
+// offer is what completion offers for an argument.
+type offer int
+
+const (
+	offerNothing    offer = iota
+	offerPackages         // package names
+	offerVersions         // the versions of the package named by the first argument
+	offerComponents       // part numbers
+	offerAttributes       // attribute keys
+	offerValues           // the values of the attribute named by the first argument
+	offerFilters          // saved filter names
+	offerDurations        // durations
+	offerStatuses         // update statuses
+)
+
+// predicateDocs has an entry for every predicate of the grammar (TestGrammarIsDocumented).
+var predicateDocs = map[string]predicateDoc{
+	"vin_matches": {detail: `vin_matches "regex"`, args: []argDoc{{"a quoted string (the VIN regex)", offerNothing}}},
+	"has_package": {
+		detail:   `has_package "name regex" "version regex" | has_package "name" >= "1.2.3"`,
+		args:     []argDoc{{"a quoted string (the package name)", offerPackages}, {"a quoted string (the version regex)", offerVersions}},
+		compared: []argDoc{{"a quoted string (the package name)", offerPackages}, {`a quoted version (such as "1.2.3")`, offerVersions}},
+	},
+	"has_component": {detail: `has_component "part number regex"`, args: []argDoc{{"a quoted string (the part number regex)", offerComponents}}},
+	"attr": {
+		detail: `attr "key" == value | attr "key" IN (v, …)`,
+		args:   []argDoc{{"a quoted string (the attribute name)", offerAttributes}, {"", offerValues}},
+	},
+	"has_attr":    {detail: `has_attr "key"`, args: []argDoc{{"a quoted string (the attribute name)", offerAttributes}}},
+	"filter":      {detail: `filter "saved filter"`, args: []argDoc{{"a quoted string (the filter name)", offerFilters}}},
+	"seen_within": {detail: `seen_within "7d"`, args: []argDoc{{`a quoted string (the duration, such as "7d")`, offerDurations}}},
+	"update_status": {
+		detail: `update_status "name" "version" == "failed"`,
+		args: []argDoc{{"a quoted string (the package name)", offerPackages}, {`a quoted version (the exact version, such as "1.2.3")`, offerVersions},
+			{"a quoted status (" + statusList + ")", offerStatuses}},
+		ops: statusOps,
+	},
+}
+
 // grammar is built in init: a package-level initializer would run before the symbol table exists,
-// because the dependency passes through an interface.
-var grammar *participle.Parser[pOr]
+// because the dependency passes through an interface. lang is what is derived from it.
+var (
+	grammar *participle.Parser[pOr]
+	lang    *language
+)
 
 func init() {
 	grammar = participle.MustBuild[pOr](participle.Lexer(definition{}), participle.UseLookahead(1))
+	lang = newLanguage(grammar.String())
+	keywords, predicates = lang.keywords, lang.predicates
 }
 
 func set(t lexer.Token) bool { return t.Type != 0 }
@@ -109,13 +187,9 @@ func (p *pAnd) toAST(src *source) Node {
 
 func (p *pAnd) pos() Pos { return p.Terms[0].pos() }
 
-// pos is where the term starts: its first NOT, or its primary.
+// pos is where the term starts.
 func (p *pUnary) pos() Pos {
-	switch {
-	case len(p.Nots) > 0:
-		return toPos(p.Nots[0].Tok.Pos)
-	}
-	for _, t := range []lexer.Token{p.Open, p.Const, p.Pred, p.Pkg, p.Attr, p.Upd} {
+	for _, t := range []lexer.Token{p.VIN, p.Pkg, p.Comp, p.Attr, p.HasAttr, p.Filter, p.Seen, p.Upd, p.NotTok, p.Const, p.Open} {
 		if set(t) {
 			return toPos(t.Pos)
 		}
@@ -124,33 +198,23 @@ func (p *pUnary) pos() Pos {
 }
 
 func (p *pUnary) toAST(src *source) Node {
-	n := p.primary(src)
-	for i := len(p.Nots) - 1; i >= 0; i-- {
-		n = &Not{X: n, At: toPos(p.Nots[i].Tok.Pos)}
-	}
-	return n
-}
-
-func (p *pUnary) primary(src *source) Node {
 	switch {
 	case p.Paren != nil:
 		return p.Paren.toAST(src)
+	case set(p.NotTok):
+		return &Not{X: p.Not.toAST(src), At: toPos(p.NotTok.Pos)}
 	case set(p.Const):
 		return &Const{Value: p.Const.Value == "true", At: toPos(p.Const.Pos)}
-	case set(p.Pred):
-		at, arg := toPos(p.Pred.Pos), toStr(p.Arg, src)
-		switch p.Pred.Value {
-		case "vin_matches":
-			return &VINMatches{Regex: arg, At: at}
-		case "has_component":
-			return &HasComponent{Part: arg, At: at}
-		case "has_attr":
-			return &HasAttr{Key: arg, At: at}
-		case "filter":
-			return &FilterRef{Name: arg, At: at}
-		case "seen_within":
-			return &SeenWithin{Duration: arg, At: at}
-		}
+	case set(p.VIN):
+		return &VINMatches{Regex: toStr(p.VINArg, src), At: toPos(p.VIN.Pos)}
+	case set(p.Comp):
+		return &HasComponent{Part: toStr(p.CompArg, src), At: toPos(p.Comp.Pos)}
+	case set(p.HasAttr):
+		return &HasAttr{Key: toStr(p.HasAttrArg, src), At: toPos(p.HasAttr.Pos)}
+	case set(p.Filter):
+		return &FilterRef{Name: toStr(p.FilterArg, src), At: toPos(p.Filter.Pos)}
+	case set(p.Seen):
+		return &SeenWithin{Duration: toStr(p.SeenArg, src), At: toPos(p.Seen.Pos)}
 	case set(p.Upd):
 		n := &UpdateStatus{Name: toStr(p.UpdName, src), Version: toStr(p.UpdVer, src), At: toPos(p.Upd.Pos)}
 		if set(p.UpdOp) {

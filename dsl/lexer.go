@@ -28,17 +28,6 @@ var symbols = map[string]lexer.TokenType{
 	"Op": tOp, "Punct": tPunct, "Invalid": tInvalid,
 }
 
-var predicates = map[string]bool{
-	"vin_matches": true, "has_package": true, "has_component": true, "attr": true, "has_attr": true, "filter": true,
-	"seen_within": true, "update_status": true,
-}
-
-var keywords = map[string]bool{
-	"and": true, "or": true, "not": true, "true": true, "false": true, "in": true,
-	"vin_matches": true, "has_package": true, "has_component": true, "attr": true, "has_attr": true, "filter": true,
-	"seen_within": true, "update_status": true,
-}
-
 // token is one lexed token with its raw text, kept beside participle's copy for error messages.
 type token struct {
 	typ   lexer.TokenType

@@ -140,6 +140,6 @@ func TestDistance(t *testing.T) {
 		assert.Equal(t, c.want, distance(c.a, c.b, 10), "%s/%s", c.a, c.b)
 	}
 	assert.Equal(t, 3, distance("kitten", "sitting", 2), "stops past max")
-	assert.Equal(t, "has_package", suggestName("HAS_PAKAGE", primaryKeywords))
+	assert.Equal(t, "has_package", suggestName("HAS_PAKAGE", lang.primaries))
 	assert.Equal(t, "", suggestName("junk", []string{"AND", "OR"}))
 }
