@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"sota/auth"
+	"sota/internal/storetest"
 	"sota/store"
 	"sota/web"
 )
@@ -42,7 +43,7 @@ type authEnv struct {
 // newAuthEnv runs the real server (auth on) over a real store with the admin account "admin".
 func newAuthEnv(t *testing.T, tlsServer bool) *authEnv {
 	t.Helper()
-	db, err := store.Open(t.TempDir(), store.Options{})
+	db, err := storetest.OpenDir(t, t.TempDir())
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	engine, srv := newServer(t, Config{}, Deps{Auth: auth.New(db)})
@@ -370,7 +371,7 @@ func TestAccounts(t *testing.T) {
 }
 
 func TestBootstrapOnlyOnAnEmptyStore(t *testing.T) {
-	db, err := store.Open(t.TempDir(), store.Options{})
+	db, err := storetest.OpenDir(t, t.TempDir())
 	require.NoError(t, err)
 	defer db.Close()
 	a := auth.New(db)
@@ -391,7 +392,7 @@ func TestBootstrapOnlyOnAnEmptyStore(t *testing.T) {
 }
 
 func TestAuthNoneOpensTheAdminAPI(t *testing.T) {
-	db, err := store.Open(t.TempDir(), store.Options{})
+	db, err := storetest.OpenDir(t, t.TempDir())
 	require.NoError(t, err)
 	defer db.Close()
 	engine, _ := newServer(t, Config{AuthNone: true}, Deps{Auth: auth.New(db)})

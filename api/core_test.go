@@ -14,9 +14,9 @@ import (
 
 	"sota/auth"
 	"sota/engine"
+	"sota/internal/storetest"
 	"sota/policy"
 	"sota/resolver"
-	"sota/store"
 )
 
 // coreEnv is a real server on loopback over a real store, wired as sotad wires it, that can be
@@ -41,7 +41,7 @@ func newCoreEnvWith(t *testing.T, o engine.Options) *coreEnv {
 
 func (e *coreEnv) open() {
 	e.t.Helper()
-	db, err := store.Open(e.dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(e.t, e.dir+"/db")
 	require.NoError(e.t, err)
 	res, err := resolver.New(db)
 	require.NoError(e.t, err)

@@ -8,6 +8,7 @@ import (
 
 	"sota/auth"
 	"sota/engine"
+	"sota/internal/storetest"
 	"sota/policy"
 	"sota/resolver"
 	"sota/store"
@@ -39,7 +40,7 @@ func fullDeps(tb testing.TB) testDeps {
 func fullDepsWith(tb testing.TB, o engine.Options) (testDeps, string) {
 	tb.Helper()
 	dir := tb.TempDir()
-	db, err := store.Open(dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(tb, dir+"/db")
 	require.NoError(tb, err)
 	tb.Cleanup(func() { db.Close() })
 	res, err := resolver.New(db)

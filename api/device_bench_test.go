@@ -19,9 +19,9 @@ import (
 	"sota/auth"
 	"sota/engine"
 	"sota/internal/budget"
+	"sota/internal/storetest"
 	"sota/policy"
 	"sota/resolver"
-	"sota/store"
 )
 
 // benchServer is the real server on loopback over a real store in a temporary directory.
@@ -36,7 +36,7 @@ func newBenchServer(b *testing.B) *benchServer { return newBenchServerWith(b, Co
 
 func newBenchServerWith(b *testing.B, cfg Config) *benchServer {
 	dir := b.TempDir()
-	db, err := store.Open(dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(b, dir+"/db")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,9 +17,9 @@ import (
 
 	"sota/auth"
 	"sota/engine"
+	"sota/internal/storetest"
 	"sota/policy"
 	"sota/resolver"
-	"sota/store"
 )
 
 // rviNode stands in for a GENIVI RVI node with its vehicles (a boundary we do not own): it records
@@ -202,7 +202,7 @@ func newRVIEnv(t *testing.T, node *rviNode) *deviceEnv {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	self := "http://" + ln.Addr().String()
-	db, err := store.Open(dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(t, dir+"/db")
 	require.NoError(t, err)
 	res, err := resolver.New(db)
 	require.NoError(t, err)

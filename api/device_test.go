@@ -18,6 +18,7 @@ import (
 
 	"sota/auth"
 	"sota/engine"
+	"sota/internal/storetest"
 	"sota/policy"
 	"sota/resolver"
 	"sota/store"
@@ -45,7 +46,7 @@ func newDeviceEnv(t *testing.T, chunk int) *deviceEnv {
 }
 
 func (e *deviceEnv) open() {
-	db, err := store.Open(e.dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(e.t, e.dir+"/db")
 	require.NoError(e.t, err)
 	res, err := resolver.New(db)
 	require.NoError(e.t, err)

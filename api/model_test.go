@@ -31,6 +31,7 @@ import (
 
 	"sota/auth"
 	"sota/engine"
+	"sota/internal/storetest"
 	"sota/policy"
 	"sota/resolver"
 	"sota/store"
@@ -379,7 +380,7 @@ type modelServer struct {
 }
 
 func (ms *modelServer) open() {
-	db, err := store.Open(ms.dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(ms.t, ms.dir+"/db")
 	require.NoError(ms.t, err)
 	rs, err := resolver.New(db)
 	require.NoError(ms.t, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/auth"
+	"sota/internal/storetest"
 	"sota/policy"
 	"sota/store"
 )
@@ -36,7 +37,7 @@ func newPolicyEnv(t *testing.T) *policyEnv {
 }
 
 func (e *policyEnv) open() {
-	db, err := store.Open(e.dir, store.Options{})
+	db, err := storetest.OpenDir(e.t, e.dir)
 	require.NoError(e.t, err)
 	h, srv := newServer(e.t, Config{}, Deps{Auth: auth.New(db), Policy: policy.NewService(db)})
 	if e.token == "" {

@@ -14,6 +14,7 @@ import (
 
 	"sota/auth"
 	"sota/errs"
+	"sota/internal/storetest"
 	"sota/resolver"
 	"sota/store"
 )
@@ -44,7 +45,7 @@ func newFleetServer(t *testing.T) *fleetServer {
 }
 
 func (fs *fleetServer) open() {
-	db, err := store.Open(fs.dir, store.Options{})
+	db, err := storetest.OpenDir(fs.t, fs.dir)
 	require.NoError(fs.t, err)
 	rs, err := resolver.New(db)
 	require.NoError(fs.t, err)

@@ -13,10 +13,10 @@ import (
 	"sota/auth"
 	"sota/engine"
 	"sota/internal/budget"
+	"sota/internal/storetest"
 	"sota/policy"
 	"sota/resolver"
 	"sota/signing"
-	"sota/store"
 )
 
 // pollFleet is a benchmark server whose vehicles each have two queued updates (nav and radio, with
@@ -29,7 +29,7 @@ type pollFleet struct {
 
 func newPollFleet(b *testing.B, vehicles int, signed bool) *pollFleet {
 	dir := b.TempDir()
-	db, err := store.Open(dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(b, dir+"/db")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,13 +8,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"sota/store"
+	"sota/internal/storetest"
 )
 
 // Pages of the audit log, newest first, for every offset and limit over 25 entries (the page keeps only
 // the newest offset+limit matches while it scans).
 func TestAuditLogPagesNewestFirst(t *testing.T) {
-	db, err := store.Open(t.TempDir(), store.Options{})
+	db, err := storetest.OpenDir(t, t.TempDir())
 	require.NoError(t, err)
 	defer db.Close()
 	a := New(db)

@@ -24,6 +24,7 @@ import (
 	"sota/api"
 	"sota/auth"
 	"sota/engine"
+	"sota/internal/storetest"
 	"sota/resolver"
 	"sota/store"
 )
@@ -48,7 +49,7 @@ func newServer(t testing.TB, chunk int) *server {
 }
 
 func (s *server) open() {
-	db, err := store.Open(s.dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(s.t, s.dir+"/db")
 	require.NoError(s.t, err)
 	res, err := resolver.New(db)
 	require.NoError(s.t, err)

@@ -29,6 +29,7 @@ import (
 	"sota/auth"
 	"sota/client"
 	"sota/engine"
+	"sota/internal/storetest"
 	"sota/resolver"
 	"sota/signing"
 	"sota/store"
@@ -65,7 +66,7 @@ func newSignedServer(t *testing.T) *signedServer {
 func (s *signedServer) now() time.Time { return time.Now().Add(time.Duration(s.skew.Load())) }
 
 func (s *signedServer) open() {
-	db, err := store.Open(s.dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(s.t, s.dir+"/db")
 	require.NoError(s.t, err)
 	res, err := resolver.New(db)
 	require.NoError(s.t, err)

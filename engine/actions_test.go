@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/dsl"
+	"sota/internal/storetest"
 	"sota/resolver"
 	"sota/store"
 	"sota/wire"
@@ -36,7 +37,7 @@ func TestUpdateRecordKeepsActionIDAndFlags(t *testing.T) {
 // openPair opens a store, resolver and engine on dir (for restarts).
 func openPair(t *testing.T, dir string) (*store.DB, *resolver.Service, *Service) {
 	t.Helper()
-	db, err := store.Open(dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(t, dir+"/db")
 	require.NoError(t, err)
 	res, err := resolver.New(db)
 	require.NoError(t, err)

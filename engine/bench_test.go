@@ -13,6 +13,7 @@ import (
 	"sota/examples/load"
 	"sota/internal/budget"
 	"sota/internal/memlimit"
+	"sota/internal/storetest"
 	"sota/resolver"
 	"sota/store"
 )
@@ -41,7 +42,7 @@ func BenchmarkQueue1M(b *testing.B) {
 	}
 	ctx := context.Background()
 	dir := b.TempDir()
-	db, err := store.Open(dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(b, dir+"/db")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func BenchmarkQueue1M(b *testing.B) {
 	res = nil
 	runtime.GC()
 	start = time.Now()
-	if db, err = store.Open(dir+"/db", store.Options{}); err != nil {
+	if db, err = storetest.OpenDir(b, dir+"/db"); err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()

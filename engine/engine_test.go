@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"sota/internal/storetest"
 	"sota/resolver"
 	"sota/store"
 	"sota/wire"
@@ -38,7 +39,7 @@ func (c *clock) Add(d time.Duration) {
 func newTestService(t testing.TB, o Options) (*Service, *clock) {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := store.Open(dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(t, dir+"/db")
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	c := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
@@ -286,7 +287,7 @@ func TestWakeupsAreSignedAndRespectContactAndReconnectInterval(t *testing.T) {
 
 func TestWakeupKeyIsKeptAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
-	db, err := store.Open(dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(t, dir+"/db")
 	require.NoError(t, err)
 	res, err := resolver.New(db)
 	require.NoError(t, err)
@@ -294,7 +295,7 @@ func TestWakeupKeyIsKeptAcrossRestarts(t *testing.T) {
 	require.NoError(t, err)
 	k1 := append(ed25519.PublicKey(nil), s1.PublicKey()...)
 	require.NoError(t, db.Close())
-	db, err = store.Open(dir+"/db", store.Options{})
+	db, err = storetest.OpenDir(t, dir+"/db")
 	require.NoError(t, err)
 	defer db.Close()
 	res, err = resolver.New(db)
@@ -336,7 +337,7 @@ func TestUpdateIDsAreNameBasedUUIDs(t *testing.T) {
 // temporary file; the next start removes it and keeps the stored binaries.
 func TestUploadsLeftByAKilledServerAreRemovedAtStart(t *testing.T) {
 	dir := t.TempDir()
-	db, err := store.Open(dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(t, dir+"/db")
 	require.NoError(t, err)
 	defer db.Close()
 	res, err := resolver.New(db)

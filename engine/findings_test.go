@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"sota/internal/storetest"
 	"sota/resolver"
 	"sota/store"
 )
@@ -21,7 +22,7 @@ import (
 func TestAbortedRequestCountsTheVehiclesItWrote(t *testing.T) {
 	dir := t.TempDir()
 	open := func() (*store.DB, *Service) {
-		db, err := store.Open(dir+"/db", store.Options{})
+		db, err := storetest.OpenDir(t, dir+"/db")
 		require.NoError(t, err)
 		res, err := resolver.New(db)
 		require.NoError(t, err)

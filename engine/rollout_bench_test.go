@@ -11,6 +11,7 @@ import (
 	"sota/examples/load"
 	"sota/internal/budget"
 	"sota/internal/memlimit"
+	"sota/internal/storetest"
 	"sota/resolver"
 	"sota/store"
 	"sota/wire"
@@ -34,7 +35,7 @@ func BenchmarkCampaign1M(b *testing.B) {
 	}
 	ctx := context.Background()
 	dir := b.TempDir()
-	db, err := store.Open(dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(b, dir+"/db")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/errs"
+	"sota/internal/storetest"
 	"sota/store"
 )
 
@@ -129,7 +130,7 @@ func TestCheckSnapshotNamesTheMissingSection(t *testing.T) {
 }
 
 func openStore(t *testing.T, dir string) *store.DB {
-	db, err := store.Open(dir, store.Options{})
+	db, err := storetest.OpenDir(t, dir)
 	require.NoError(t, err)
 	return db
 }

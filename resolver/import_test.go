@@ -14,11 +14,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/errs"
-	"sota/store"
+	"sota/internal/storetest"
 )
 
 func openService(t *testing.T) *Service {
-	db, err := store.Open(t.TempDir(), store.Options{})
+	db, err := storetest.OpenDir(t, t.TempDir())
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	s, err := New(db)

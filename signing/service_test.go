@@ -16,6 +16,7 @@ import (
 
 	"sota/engine"
 	"sota/errs"
+	"sota/internal/storetest"
 	"sota/resolver"
 	"sota/signing"
 	"sota/store"
@@ -43,7 +44,7 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) open() {
 	var err error
-	e.db, err = store.Open(e.dir+"/db", store.Options{})
+	e.db, err = storetest.OpenDir(e.t, e.dir+"/db")
 	require.NoError(e.t, err)
 	e.res, err = resolver.New(e.db)
 	require.NoError(e.t, err)

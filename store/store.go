@@ -1,44 +1,65 @@
-// Package store persists the server's data in an embedded Badger database.
+// Package store persists the server's data, in an embedded Badger database (the default) or in
+// PostgreSQL (the SQL that CockroachDB and YugabyteDB also run).
 //
 // It knows bytes and keys, not HTTP and not the domain: the domain packages encode their records
-// and choose their keys through the small Txn interface below, which carries no Badger types so that
-// a second backend is an addition. Writes are synchronous (an answered write survives kill -9) and one
-// request is one transaction.
+// and choose their keys through the small Txn interface below, which carries no backend types. Both
+// backends give the same answers to the same calls:
+//
+//   - Update runs its function in one serializable read-write transaction and commits it durably (an
+//     answered write survives kill -9); a transaction that lost to a concurrent one is run again, up to
+//     MaxAttempts times, so the function must have no effect outside the transaction (ErrConflict
+//     after that). View runs in a read-only snapshot.
+//   - Iterate and IterateKeys yield keys in byte order, for any prefix (also one ending mid-segment or
+//     spanning several key families).
+//   - A Batch writes many keys outside one transaction (bulk import), durable at Flush.
 //
 // Key layout (each domain documents its own keys next to its code):
 //
-//	meta/schema                 schema version (uint32, big endian)
+//	meta/schema                 schema version (uint32, big endian; Badger only, PostgreSQL has
+//	                            schema_migrations)
 //	fleet/...                   resolver records (resolver/store.go)
 //	core/...                    engine records (engine/store.go)
 //	auth/...                    accounts, sessions, tokens, audit log (auth)
 //	policy/...                  SDL master tables (policy)
+//	tuf/...                     signed metadata and keys (signing)
+//
+// On PostgreSQL the hot key families live in tables whose primary key is the key's segments
+// (postgres.go, tables); every other key is a row of the kv table. The schema is created and migrated
+// at open by the versioned migrations in migrations/.
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
+	"math/rand/v2"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-
-	badger "github.com/dgraph-io/badger/v4"
 )
-
-// SchemaVersion is the layout version written at first open and checked afterwards.
-const SchemaVersion uint32 = 1
 
 // ErrNotFound is returned by Get for a missing key.
 var ErrNotFound = errors.New("store: key not found")
 
-// ErrConflict is returned by Update when a concurrent transaction committed a write to a key this one
-// read; the caller may run the (side-effect free) function again.
+// ErrConflict is returned by Update when its transaction still conflicted with concurrent ones after
+// MaxAttempts runs (a Badger conflict, a PostgreSQL serialization failure or deadlock).
 var ErrConflict = errors.New("store: transaction conflict")
 
 // ErrTooBig is returned when a single transaction outgrows the backend's limits; callers split the work.
 var ErrTooBig = errors.New("store: transaction too big")
+
+// ErrLocked is Open's answer when another process (a running sotad) holds the store's directory lock.
+var ErrLocked = errors.New("the store is in use by another process (a running sotad?)")
+
+// MaxAttempts is how many times Update runs a function whose transaction conflicted.
+const MaxAttempts = 30
+
+// backoff is the pause before run i+2 of a conflicted transaction: random, so that the transactions
+// that conflicted do not meet again, and growing up to 32 ms.
+func backoff(i int) time.Duration {
+	return time.Duration(rand.Int64N(int64(time.Millisecond) << min(i, 5)))
+}
 
 // Txn is a read or read-write transaction.
 type Txn interface {
@@ -61,19 +82,23 @@ type Batch interface {
 	Cancel()
 }
 
-// ErrLocked is Open's answer when another process (a running sotad) holds the store's directory lock.
-var ErrLocked = errors.New("the store is in use by another process (a running sotad?)")
+// backend is one storage engine under DB.
+type backend interface {
+	// update runs fn once in a read-write transaction; a conflict is ErrConflict.
+	update(fn func(Txn) error) error
+	view(fn func(Txn) error) error
+	newBatch() Batch
+	maxBatchCount() int64
+	gc()
+	size() (int64, int64)
+	diskSize() int64
+	close() error
+}
 
 // DB is the store handle.
 type DB struct {
-	db     *badger.DB
-	stopGC chan struct{}
-	gcDone chan struct{}
-	hook   *Hook // set on a handle from With
-	// writes keeps value-log GC apart from writes: Badger's rewrite reads the memtable's highest
-	// version without the lock its writers hold (a data race upstream, badger v4.9.6). Writes share
-	// it; GC takes it alone, and only when no write is under way.
-	writes *sync.RWMutex
+	b    backend
+	hook *Hook // set on a handle from With
 }
 
 // Hook is work done once, in the transaction of the first write that commits through a handle from
@@ -90,16 +115,19 @@ type Hook struct {
 // NewHook returns a hook that runs fn in a transaction.
 func NewHook(fn func(Txn) error) *Hook { return &Hook{fn: fn} }
 
+func (h *Hook) lock()   { h.mu.Lock() }
+func (h *Hook) unlock() { h.mu.Unlock() }
+
 // Committed reports whether the hook has run in a transaction that committed.
 func (h *Hook) Committed() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.lock()
+	defer h.unlock()
 	return h.commit
 }
 
 func (h *Hook) claim() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.lock()
+	defer h.unlock()
 	if h.claimed || h.commit {
 		return false
 	}
@@ -108,9 +136,9 @@ func (h *Hook) claim() bool {
 }
 
 func (h *Hook) settle(committed bool) {
-	h.mu.Lock()
+	h.lock()
 	h.claimed, h.commit = false, h.commit || committed
-	h.mu.Unlock()
+	h.unlock()
 }
 
 // With returns a handle on the same store whose first committing Update also runs h, after the
@@ -120,157 +148,104 @@ func (d *DB) With(h *Hook) *DB {
 	if h == nil {
 		return d
 	}
-	return &DB{db: d.db, hook: h, writes: d.writes}
+	return &DB{b: d.b, hook: h}
 }
 
 // DefaultGCInterval is how often the value log is garbage-collected when Options.GCInterval is zero.
 const DefaultGCInterval = 5 * time.Minute
 
-// Options tunes Open.
+// Options tunes Open and OpenStore.
 type Options struct {
-	InMemory bool // for benchmarks only; tests use a temporary directory
-	// GCInterval is how often value-log garbage collection runs (DefaultGCInterval when zero, never
-	// when negative). Without it Badger's value log keeps every overwritten value and the data
-	// directory only grows.
+	InMemory bool // Badger, for benchmarks only; tests use a temporary directory
+	// GCInterval is how often Badger's value-log garbage collection runs (DefaultGCInterval when
+	// zero, never when negative). Without it Badger's value log keeps every overwritten value and the
+	// data directory only grows. PostgreSQL reclaims space itself (autovacuum).
 	GCInterval time.Duration
 
-	tune func(badger.Options) badger.Options // tests: smaller files and memtables
+	tune func(badgerOptions) badgerOptions // tests: smaller files and memtables
 }
 
-// Open opens (creating if needed) the store in dir with synchronous writes.
-func Open(dir string, o Options) (*DB, error) {
-	if !o.InMemory {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("data directory %s: %w", dir, err)
-		}
-	}
-	bo := badger.DefaultOptions(dir).
-		WithSyncWrites(true).
-		WithLogger(nil).
-		WithInMemory(o.InMemory).
-		WithNumVersionsToKeep(1).
-		WithCompactL0OnClose(true)
-	if o.InMemory {
-		bo = bo.WithDir("").WithValueDir("")
-	}
-	if o.tune != nil {
-		bo = o.tune(bo)
-	}
-	bdb, err := badger.Open(bo)
-	// Badger flattens the flock error into text ("Cannot acquire directory lock ..."), so errors.Is
-	// cannot see EWOULDBLOCK through it.
-	if err != nil && (errors.Is(err, syscall.EWOULDBLOCK) || strings.Contains(err.Error(), "Cannot acquire directory lock")) {
-		return nil, fmt.Errorf("open store in %s: %w", dir, ErrLocked)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open store in %s: %w", dir, err)
-	}
-	d := &DB{db: bdb, writes: new(sync.RWMutex)}
-	if err := d.checkSchema(); err != nil {
-		bdb.Close()
-		return nil, err
-	}
-	interval := o.GCInterval
-	if interval == 0 {
-		interval = DefaultGCInterval
-	}
-	if !o.InMemory && interval > 0 {
-		d.stopGC, d.gcDone = make(chan struct{}), make(chan struct{})
-		go d.gcLoop(interval)
-	}
-	return d, nil
+// IsURL reports whether spec names a PostgreSQL store (postgres:// or postgresql://).
+func IsURL(spec string) bool {
+	return strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://")
 }
 
-// gcLoop runs GC every interval until Close.
-func (d *DB) gcLoop(interval time.Duration) {
-	defer close(d.gcDone)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-d.stopGC:
-			return
-		case <-t.C:
-			d.GC()
-		}
+// OpenStore opens the store a --store value names: "badger" (or empty) for Badger in dataDir,
+// "badger:<dir>" for Badger in dir, or a PostgreSQL URL (postgres://user:pass@host:port/db?…),
+// whose schema is created or migrated first.
+func OpenStore(spec, dataDir string, o Options) (*DB, error) {
+	switch {
+	case spec == "" || spec == "badger":
+		return Open(dataDir, o)
+	case strings.HasPrefix(spec, "badger:"):
+		return Open(strings.TrimPrefix(spec, "badger:"), o)
+	case IsURL(spec):
+		return OpenURL(context.Background(), spec, o)
 	}
+	return nil, fmt.Errorf("store %q: want badger, badger:<dir> or a postgres:// URL", spec)
 }
 
-var schemaKey = []byte("meta/schema")
+// CheckSpec reports whether spec is a store OpenStore accepts, without opening it.
+func CheckSpec(spec string) error {
+	if spec == "" || spec == "badger" || strings.HasPrefix(spec, "badger:") && len(spec) > len("badger:") {
+		return nil
+	}
+	if IsURL(spec) {
+		_, err := parsePoolConfig(spec)
+		return err
+	}
+	return fmt.Errorf("store %q: want badger, badger:<dir> or a postgres:// URL", spec)
+}
 
-func (d *DB) checkSchema() error {
-	return d.Update(func(t Txn) error {
-		v, err := t.Get(schemaKey)
-		if errors.Is(err, ErrNotFound) {
-			b := make([]byte, 4)
-			binary.BigEndian.PutUint32(b, SchemaVersion)
-			return t.Set(schemaKey, b)
-		}
-		if err != nil {
+// Close stops background work, flushes and closes the store.
+func (d *DB) Close() error { return d.b.close() }
+
+// Update runs fn in a read-write transaction and commits it durably. A transaction that conflicted
+// with a concurrent one runs again (fn must have no effect outside the transaction), at most
+// MaxAttempts times; then the answer is ErrConflict.
+func (d *DB) Update(fn func(Txn) error) error {
+	var err error
+	for i := 0; i < MaxAttempts; i++ {
+		if err = d.updateOnce(fn); !errors.Is(err, ErrConflict) {
 			return err
 		}
-		if len(v) != 4 || binary.BigEndian.Uint32(v) != SchemaVersion {
-			return fmt.Errorf("store schema version %x, this server needs %d", v, SchemaVersion)
-		}
-		return nil
-	})
-}
-
-// Close stops the garbage collection, flushes and closes the store.
-func (d *DB) Close() error {
-	if d.stopGC != nil {
-		close(d.stopGC)
-		<-d.gcDone
-		d.stopGC = nil
+		time.Sleep(backoff(i))
 	}
-	return d.db.Close()
+	return err
 }
 
-// Update runs fn in a read-write transaction and commits it durably.
-func (d *DB) Update(fn func(Txn) error) error {
+func (d *DB) updateOnce(fn func(Txn) error) error {
 	h, claimed := d.hook, false
-	d.writes.RLock()
-	defer d.writes.RUnlock()
-	err := d.db.Update(func(t *badger.Txn) error {
-		if err := fn(txn{t}); err != nil {
+	err := d.b.update(func(t Txn) error {
+		if err := fn(t); err != nil {
 			return err
 		}
 		if h != nil && h.claim() {
 			claimed = true
-			return h.fn(txn{t})
+			return h.fn(t)
 		}
 		return nil
 	})
 	if claimed {
 		h.settle(err == nil)
 	}
-	if errors.Is(err, badger.ErrTxnTooBig) {
-		return ErrTooBig
-	}
-	if errors.Is(err, badger.ErrConflict) {
-		return ErrConflict
-	}
 	return err
 }
 
-// View runs fn in a read-only transaction.
-func (d *DB) View(fn func(Txn) error) error {
-	return d.db.View(func(t *badger.Txn) error { return fn(txn{t}) })
-}
+// View runs fn in a read-only snapshot.
+func (d *DB) View(fn func(Txn) error) error { return d.b.view(fn) }
 
 // NewBatch starts a bulk write.
-func (d *DB) NewBatch() Batch {
-	d.writes.RLock()
-	return &batch{wb: d.db.NewWriteBatch(), done: d.writes.RUnlock}
-}
+func (d *DB) NewBatch() Batch { return d.b.newBatch() }
 
 // MaxBatchCount is the number of writes a caller may safely put in one Update.
-func (d *DB) MaxBatchCount() int64 { return d.db.MaxBatchCount() }
+func (d *DB) MaxBatchCount() int64 { return d.b.maxBatchCount() }
 
 // Sequence returns a monotonically increasing number persisted under key.
 func (d *DB) Sequence(key string) (uint64, error) {
 	var n uint64
 	err := d.Update(func(t Txn) error {
+		n = 0
 		v, err := t.Get([]byte(key))
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
@@ -283,147 +258,28 @@ func (d *DB) Sequence(key string) (uint64, error) {
 		binary.BigEndian.PutUint64(b, n)
 		return t.Set([]byte(key), b)
 	})
-	return n, err
-}
-
-// GC runs value-log garbage collection until no value-log file is worth rewriting (Open runs it
-// every Options.GCInterval).
-// A round that finds writes under way for gcWait gives up until the next.
-func (d *DB) GC() {
-	for {
-		deadline := time.Now().Add(gcWait)
-		for !d.writes.TryLock() {
-			if time.Now().After(deadline) {
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
-		err := d.db.RunValueLogGC(0.5)
-		d.writes.Unlock()
-		if err != nil {
-			return
-		}
-	}
-}
-
-const gcWait = 10 * time.Second
-
-// Size reports the bytes of the LSM tree and of the value log.
-func (d *DB) Size() (lsm, vlog int64) { return d.db.Size() }
-
-type txn struct{ t *badger.Txn }
-
-func (x txn) Get(key []byte) ([]byte, error) {
-	it, err := x.t.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, ErrNotFound
-	}
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	return it.ValueCopy(nil)
+	return n, nil
 }
 
-func (x txn) Has(key []byte) (bool, error) {
-	_, err := x.t.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
+// GC runs Badger's value-log garbage collection until no value-log file is worth rewriting (Open
+// runs it every Options.GCInterval). On PostgreSQL it does nothing: autovacuum reclaims dead rows.
+func (d *DB) GC() { d.b.gc() }
 
-func (x txn) Set(key, value []byte) error {
-	err := x.t.Set(key, value)
-	if errors.Is(err, badger.ErrTxnTooBig) {
-		return ErrTooBig
-	}
-	return err
-}
-
-func (x txn) Delete(key []byte) error {
-	err := x.t.Delete(key)
-	if errors.Is(err, badger.ErrTxnTooBig) {
-		return ErrTooBig
-	}
-	return err
-}
-
-func (x txn) Iterate(prefix []byte, fn func(key, value []byte) error) error {
-	o := badger.DefaultIteratorOptions
-	o.Prefix = prefix
-	it := x.t.NewIterator(o)
-	defer it.Close()
-	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-		item := it.Item()
-		err := item.Value(func(v []byte) error { return fn(item.Key(), v) })
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (x txn) IterateKeys(prefix []byte, fn func(key []byte) error) error {
-	o := badger.DefaultIteratorOptions
-	o.Prefix = prefix
-	o.PrefetchValues = false
-	it := x.t.NewIterator(o)
-	defer it.Close()
-	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-		if err := fn(it.Item().Key()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-type batch struct {
-	wb   *badger.WriteBatch
-	done func() // releases the store's writes lock, once
-}
-
-func (b *batch) Set(key, value []byte) error { return b.wb.Set(key, value) }
-func (b *batch) Delete(key []byte) error     { return b.wb.Delete(key) }
-func (b *batch) Flush() error {
-	defer b.release()
-	return b.wb.Flush()
-}
-func (b *batch) Cancel() {
-	defer b.release()
-	b.wb.Cancel()
-}
-
-func (b *batch) release() {
-	if b.done != nil {
-		b.done()
-		b.done = nil
-	}
-}
+// Size reports the bytes of the store: Badger's LSM tree and value log; PostgreSQL's tables with
+// their indexes and TOAST (second figure 0).
+func (d *DB) Size() (lsm, vlog int64) { return d.b.size() }
 
 // DiskSize returns the bytes of the store's files as they are on disk now (Size is Badger's estimate,
-// refreshed about once a minute).
-func (d *DB) DiskSize() int64 {
-	o := d.db.Opts()
-	if o.InMemory {
-		lsm, vlog := d.db.Size()
-		return lsm + vlog
+// refreshed about once a minute); on PostgreSQL the same as Size.
+func (d *DB) DiskSize() int64 { return d.b.diskSize() }
+
+// Backend names the store's backend: "badger" or "postgres".
+func (d *DB) Backend() string {
+	if _, ok := d.b.(*pgBackend); ok {
+		return "postgres"
 	}
-	var n int64
-	seen := map[string]bool{}
-	for _, dir := range []string{o.Dir, o.ValueDir} {
-		if seen[dir] {
-			continue
-		}
-		seen[dir] = true
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
-		for _, e := range entries {
-			if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
-				n += info.Size()
-			}
-		}
-	}
-	return n
+	return "badger"
 }

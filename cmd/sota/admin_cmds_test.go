@@ -21,8 +21,8 @@ import (
 	"sota/api"
 	"sota/auth"
 	"sota/engine"
+	"sota/internal/storetest"
 	"sota/resolver"
-	"sota/store"
 )
 
 // adminServer is the real server (Badger store, resolver, engine, HTTP API with authentication on) on
@@ -36,7 +36,7 @@ type adminServer struct {
 func newAdminServer(t *testing.T) *adminServer {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := store.Open(filepath.Join(dir, "db"), store.Options{})
+	db, err := storetest.OpenDir(t, filepath.Join(dir, "db"))
 	require.NoError(t, err)
 	rs, err := resolver.New(db)
 	require.NoError(t, err)

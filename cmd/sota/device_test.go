@@ -17,14 +17,14 @@ import (
 	"sota/api"
 	"sota/auth"
 	"sota/engine"
+	"sota/internal/storetest"
 	"sota/resolver"
-	"sota/store"
 )
 
 // sota device --once against a real server: downloads with a progress bar, installs, reports.
 func TestDeviceCommandInstalls(t *testing.T) {
 	dir := t.TempDir()
-	db, err := store.Open(dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(t, dir+"/db")
 	require.NoError(t, err)
 	defer db.Close()
 	res, err := resolver.New(db)

@@ -16,14 +16,14 @@ import (
 	"sota/api"
 	"sota/auth"
 	"sota/examples"
+	"sota/internal/storetest"
 	"sota/resolver"
-	"sota/store"
 )
 
 // importServer is the real server with authentication on, over the resolver on Badger, and an API
 // token for the CLI.
 func importServer(t *testing.T) (url, token string, rs *resolver.Service) {
-	db, err := store.Open(t.TempDir(), store.Options{})
+	db, err := storetest.OpenDir(t, t.TempDir())
 	require.NoError(t, err)
 	rs, err = resolver.New(db)
 	require.NoError(t, err)

@@ -14,8 +14,8 @@ import (
 
 	"sota/api"
 	"sota/auth"
+	"sota/internal/storetest"
 	"sota/policy"
-	"sota/store"
 )
 
 const sdlDir = "../../policy/testdata/"
@@ -101,7 +101,7 @@ func mustRead(t *testing.T, name string) []byte {
 }
 
 func TestPolicySimulateAgainstTheRealServer(t *testing.T) {
-	db, err := store.Open(t.TempDir(), store.Options{})
+	db, err := storetest.OpenDir(t, t.TempDir())
 	require.NoError(t, err)
 	defer db.Close()
 	h, _, err := api.New(api.Config{}, api.Deps{Auth: auth.New(db), Policy: policy.NewService(db)})

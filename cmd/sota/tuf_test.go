@@ -19,9 +19,9 @@ import (
 	"sota/api"
 	"sota/auth"
 	"sota/engine"
+	"sota/internal/storetest"
 	"sota/resolver"
 	"sota/signing"
-	"sota/store"
 )
 
 // sota tuf init, sign and rotate against a real server with signing on, and sota device --tuf-root
@@ -38,7 +38,7 @@ func TestTUFCommands(t *testing.T) {
 	require.Equal(t, 1, run([]string{"tuf", "init", "--dir", keys}, nil, &out, &errb), "init refuses to overwrite keys")
 
 	dir := t.TempDir()
-	db, err := store.Open(dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(t, dir+"/db")
 	require.NoError(t, err)
 	defer db.Close()
 	res, err := resolver.New(db)
@@ -176,7 +176,7 @@ func TestTUFSignThreshold(t *testing.T) {
 	var out, errb bytes.Buffer
 	require.Equal(t, 0, run([]string{"tuf", "init", "--dir", keys}, nil, &out, &errb), errb.String())
 	dir := t.TempDir()
-	db, err := store.Open(dir+"/db", store.Options{})
+	db, err := storetest.OpenDir(t, dir+"/db")
 	require.NoError(t, err)
 	defer db.Close()
 	res, err := resolver.New(db)

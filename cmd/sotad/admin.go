@@ -15,7 +15,7 @@ import (
 // runAdmin runs `sotad admin COMMAND`: maintenance on the store of a stopped server.
 func runAdmin(args []string, getenv func(string) string, stderr io.Writer) error {
 	usage := func(w io.Writer) {
-		fmt.Fprint(w, "Usage: sotad admin reset-password --user NAME [--data DIR] [--password PW]\n\n"+
+		fmt.Fprint(w, "Usage: sotad admin reset-password --user NAME [--data DIR] [--store STORE] [--password PW]\n\n"+
 			"Maintenance on the store of a stopped server (a running sotad holds the store's lock).\n\n"+
 			"Commands:\n  reset-password   set an account's password and end its sessions\n")
 	}
@@ -41,10 +41,11 @@ func resetPassword(args []string, getenv func(string) string, stderr io.Writer) 
 	fs := flag.NewFlagSet("sotad admin reset-password", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./data", "data directory of the stopped server ($SOTA_DATA)")
+	storeSpec := fs.String("store", "badger", "the server's store: badger (in --data), badger:DIR, or a PostgreSQL URL ($SOTA_STORE)")
 	user := fs.String("user", "", "account whose password to set (required)")
 	password := fs.String("password", "", "the new password, 8 or more characters ($SOTA_ADMIN_PASSWORD; generated and printed when empty)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: sotad admin reset-password --user NAME [--data DIR] [--password PW]\n\n"+
+		fmt.Fprint(fs.Output(), "Usage: sotad admin reset-password --user NAME [--data DIR] [--store STORE] [--password PW]\n\n"+
 			"Sets the password of account NAME in the store of a stopped server and ends the account's\n"+
 			"sessions (its API tokens stay valid). Without --password a password is generated and printed.\n"+
 			"A running server holds the store's lock: stop it first, or use PUT /api/v1/accounts/NAME/password.\n\nFlags:\n")
@@ -70,13 +71,23 @@ func resetPassword(args []string, getenv func(string) string, stderr io.Writer) 
 	if !set["data"] && getenv("SOTA_DATA") != "" {
 		*data = getenv("SOTA_DATA")
 	}
+	if !set["store"] && getenv("SOTA_STORE") != "" {
+		*storeSpec = getenv("SOTA_STORE")
+	}
 	if !set["password"] && getenv("SOTA_ADMIN_PASSWORD") != "" {
 		*password = getenv("SOTA_ADMIN_PASSWORD")
 	}
 	if *user == "" {
 		return errors.New("admin reset-password: --user is required (the account whose password to set)")
 	}
-	db, err := store.Open(*data, store.Options{GCInterval: -1})
+	if err := store.CheckSpec(*storeSpec); err != nil {
+		return fmt.Errorf("admin reset-password: --store: %v", err)
+	}
+	db, err := store.OpenStore(*storeSpec, *data, store.Options{GCInterval: -1})
+	where := *data // named in the messages below
+	if store.IsURL(*storeSpec) {
+		where = "the PostgreSQL store"
+	}
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("admin reset-password: the store in %s is in use by a running sotad: stop it first, or change the password through the server with PUT /api/v1/accounts/%s/password", *data, *user)
 	}
@@ -100,9 +111,9 @@ func resetPassword(args []string, getenv func(string) string, stderr io.Writer) 
 				}
 			}
 			if len(names) == 0 {
-				return fmt.Errorf("admin reset-password: the store in %s has no accounts: start sotad with --admin-user and --admin-password to create the first one", *data)
+				return fmt.Errorf("admin reset-password: the store in %s has no accounts: start sotad with --admin-user and --admin-password to create the first one", where)
 			}
-			return fmt.Errorf("admin reset-password: no account %q in %s (accounts: %s)", *user, *data, strings.Join(names, ", "))
+			return fmt.Errorf("admin reset-password: no account %q in %s (accounts: %s)", *user, where, strings.Join(names, ", "))
 		}
 		return fmt.Errorf("admin reset-password: %w", err)
 	}

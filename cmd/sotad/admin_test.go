@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"sota/internal/storetest"
 )
 
 // captureStdout collects what --version and the admin commands print.
@@ -33,6 +35,7 @@ func TestVersionNamesTheBuild(t *testing.T) {
 // works once it stopped, and the new password logs in.
 func TestResetPasswordOnAStoppedServer(t *testing.T) {
 	data := t.TempDir()
+	st := storetest.Spec(t, data) // one store for the subtests
 	t.Run("first start", func(t *testing.T) {
 		r := startServer(t, data, "--admin-password", "first-password")
 		r.login(t, "admin", "first-password")
@@ -45,19 +48,25 @@ func TestResetPasswordOnAStoppedServer(t *testing.T) {
 		assert.Contains(t, log, "accounts=admin")
 		r.login(t, "admin", "first-password")
 
-		err := run([]string{"admin", "reset-password", "--user", "admin", "--data", data, "--password", "third-password"}, env(nil), &syncBuffer{})
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "in use by a running sotad: stop it first")
+		if !storetest.Postgres() { // a PostgreSQL store is shared by design (replicas): no lock to find
+			err := run([]string{"admin", "reset-password", "--user", "admin", "--data", data, "--store", st, "--password", "third-password"}, env(nil), &syncBuffer{})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "in use by a running sotad: stop it first")
+		}
 		r.login(t, "admin", "first-password")
 	})
 	t.Run("reset while stopped", func(t *testing.T) {
 		out := captureStdout(t)
-		require.NoError(t, run([]string{"admin", "reset-password", "--user", "ADMIN", "--data", data, "--password", "third-password"}, env(nil), &syncBuffer{}))
+		require.NoError(t, run([]string{"admin", "reset-password", "--user", "ADMIN", "--data", data, "--store", st, "--password", "third-password"}, env(nil), &syncBuffer{}))
 		assert.Contains(t, out.String(), `Password of account "ADMIN" changed`)
 
-		err := run([]string{"admin", "reset-password", "--user", "nobody", "--data", data}, env(nil), &syncBuffer{})
-		assert.EqualError(t, err, `admin reset-password: no account "nobody" in `+data+` (accounts: admin)`)
-		err = run([]string{"admin", "reset-password", "--user", "admin", "--data", data, "--password", "short"}, env(nil), &syncBuffer{})
+		err := run([]string{"admin", "reset-password", "--user", "nobody", "--data", data, "--store", st}, env(nil), &syncBuffer{})
+		where := data
+		if storetest.Postgres() {
+			where = "the PostgreSQL store"
+		}
+		assert.EqualError(t, err, `admin reset-password: no account "nobody" in `+where+` (accounts: admin)`)
+		err = run([]string{"admin", "reset-password", "--user", "admin", "--data", data, "--store", st, "--password", "short"}, env(nil), &syncBuffer{})
 		assert.ErrorContains(t, err, "Invalid password")
 	})
 	var generated string
@@ -67,7 +76,7 @@ func TestResetPasswordOnAStoppedServer(t *testing.T) {
 	})
 	t.Run("reset without --password prints one", func(t *testing.T) {
 		out := captureStdout(t)
-		require.NoError(t, run([]string{"admin", "reset-password", "--user", "admin"}, env(map[string]string{"SOTA_DATA": data}), &syncBuffer{}))
+		require.NoError(t, run([]string{"admin", "reset-password", "--user", "admin"}, env(map[string]string{"SOTA_DATA": data, "SOTA_STORE": st}), &syncBuffer{}))
 		line := strings.TrimSpace(out.String())
 		require.True(t, strings.HasPrefix(line, `New password for account "admin": `), line)
 		generated = strings.TrimPrefix(line, `New password for account "admin": `)

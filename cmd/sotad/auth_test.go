@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/api"
+	"sota/internal/storetest"
 )
 
 // syncBuffer collects the server's stderr while it runs.
@@ -61,7 +62,9 @@ func startServer(t *testing.T, data string, extra ...string) *running {
 	engines := make(chan *gin.Engine, 1)
 	wired = func(h http.Handler) { engines <- h.(*gin.Engine) }
 	done := make(chan error, 1)
-	go func() { done <- run(append([]string{"--listen", addr, "--data", data}, extra...), env(nil), r.stderr) }()
+	go func() {
+		done <- run(append([]string{"--listen", addr, "--data", data, "--store", storetest.Spec(t, data)}, extra...), env(nil), r.stderr)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -230,6 +233,7 @@ func (r *running) tokens(t *testing.T, ck *http.Cookie) (admin, device string) {
 
 func TestGeneratedAdminPasswordIsPrintedOnce(t *testing.T) {
 	data := t.TempDir()
+	storetest.Spec(t, data) // one store for the subtests
 	var password string
 	t.Run("first start", func(t *testing.T) {
 		r := startServer(t, data)
@@ -247,12 +251,14 @@ func TestGeneratedAdminPasswordIsPrintedOnce(t *testing.T) {
 }
 
 func TestBadAdminPasswordStopsTheServer(t *testing.T) {
-	err := run([]string{"--listen", "127.0.0.1:0", "--data", t.TempDir(), "--admin-password", "short"}, env(nil), &syncBuffer{})
+	data := t.TempDir()
+	err := run([]string{"--listen", "127.0.0.1:0", "--data", data, "--store", storetest.Spec(t, data), "--admin-password", "short"}, env(nil), &syncBuffer{})
 	assert.ErrorContains(t, err, "Invalid password")
 }
 
 func TestSelfSignedTLS(t *testing.T) {
 	data := t.TempDir()
+	storetest.Spec(t, data) // one store for the subtests
 	var first []byte
 	t.Run("first start generates", func(t *testing.T) {
 		r := startServer(t, data, "--tls=self-signed", "--admin-password", "release-engineer-pw")

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"sota/internal/storetest"
 )
 
 func envInt(name string, def int) int {
@@ -59,7 +61,7 @@ var listeningRE = regexp.MustCompile(`msg="sotad listening" addr=(\S+)`)
 // startSotad starts the binary on a free loopback port over dataDir and waits until it answers.
 func startSotad(t *testing.T, bin, dataDir string) *sotadProc {
 	t.Helper()
-	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--data", dataDir, "--auth", "none", "--admin-password", "crash-test-password")
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--data", dataDir, "--store", storetest.Spec(t, dataDir), "--auth", "none", "--admin-password", "crash-test-password")
 	cmd.Env = append(os.Environ(), "SOTA_LOG_LEVEL=info")
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)

@@ -15,6 +15,7 @@ import (
 
 	"sota/examples"
 	"sota/examples/load"
+	"sota/internal/storetest"
 )
 
 func (r *running) getJSON(t *testing.T, path string, v any) http.Header {
@@ -54,6 +55,7 @@ func TestExamplesLoadIntoAnEmptyStore(t *testing.T) {
 
 func TestExamplesLeaveAStoreWithDataAlone(t *testing.T) {
 	data := t.TempDir()
+	storetest.Spec(t, data)                        // one store for the subtests
 	t.Run("without examples", func(t *testing.T) { // the server stops at the end of the subtest
 		srv := startServer(t, data, "--auth=none")
 		req, _ := http.NewRequest("PUT", srv.base+"/api/v1/vehicles/SAJNX5745SC000001", nil)

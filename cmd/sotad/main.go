@@ -33,31 +33,34 @@ import (
 
 // Config is the server configuration: flags, each also settable as SOTA_<NAME> in the environment.
 type Config struct {
-	Listen        string
-	Data          string
-	Auth          string
-	AdminUser     string
-	AdminPassword string
-	TLSCert       string
-	TLSKey        string
-	TLS           string
-	WakeupURL     string
-	Examples      bool
-	ChunkSize     int
-	RVIURL        string
-	LogLevel      string
-	MemoryLimit   string
-	Scheduler     time.Duration
-	Version       bool
-	Signing       string
-	TUFRoot       string
-	DDITenant     string
-	DDIPoll       string
-	RVIToken      string
-	TrustedProxy  string
-	MaxConns      int
-	LogFormat     string
-	MetricsListen string
+	Listen string
+	Data   string
+	Store  string
+	// Migrate is set by the migrate command (`sotad --store URL migrate [--dry-run]`)
+	Migrate, MigrateDryRun bool
+	Auth                   string
+	AdminUser              string
+	AdminPassword          string
+	TLSCert                string
+	TLSKey                 string
+	TLS                    string
+	WakeupURL              string
+	Examples               bool
+	ChunkSize              int
+	RVIURL                 string
+	LogLevel               string
+	MemoryLimit            string
+	Scheduler              time.Duration
+	Version                bool
+	Signing                string
+	TUFRoot                string
+	DDITenant              string
+	DDIPoll                string
+	RVIToken               string
+	TrustedProxy           string
+	MaxConns               int
+	LogFormat              string
+	MetricsListen          string
 }
 
 // defaultListen is loopback only: a server reachable from other machines is a choice (--listen :8080).
@@ -72,6 +75,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Listen, "listen", defaultListen, "address to listen on (:8080 for every interface)")
 	fs.StringVar(&c.Data, "data", "./data", "data directory (Badger store and package binaries)")
+	fs.StringVar(&c.Store, "store", "badger", "badger (embedded, in --data), badger:DIR, or a PostgreSQL URL postgres://user:pass@host:port/db?sslmode=... (schema created and migrated at start; search_path=SCHEMA picks the schema)")
 	fs.StringVar(&c.Auth, "auth", "on", "on, or none for local development and tests only")
 	fs.StringVar(&c.AdminUser, "admin-user", "admin", "first admin account")
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "first admin password (generated and printed once when empty)")
@@ -96,7 +100,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.DurationVar(&c.Scheduler, "scheduler-interval", 30*time.Second, "how often expired updates are purged, idle vehicles with work are woken, and campaigns queue retries, take late-matching vehicles and evaluate their gates")
 	fs.BoolVar(&c.Version, "version", false, "print the version and the commit it was built from, and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: sotad [flags]\n       sotad admin reset-password --user NAME [--data DIR] [--password PW]\n\n"+
+		fmt.Fprintf(stderr, "Usage: sotad [flags]\n       sotad admin reset-password --user NAME [--data DIR] [--store STORE] [--password PW]\n"+
+			"       sotad --store URL migrate [--dry-run]   apply (or, with --dry-run, print) the PostgreSQL store's pending schema migrations\n\n"+
 			"Every flag can also be set as SOTA_<FLAG> in the environment\n(e.g. SOTA_LISTEN, SOTA_DATA, SOTA_ADMIN_PASSWORD); a flag on the command line wins.\n\n"+
 			"--admin-user and --admin-password create the first account of an empty store only; to change a\n"+
 			"password later, stop the server and run `sotad admin reset-password`, or call\n"+
@@ -107,7 +112,19 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
+	if fs.NArg() > 0 && fs.Arg(0) == "migrate" {
+		mfs := flag.NewFlagSet("sotad migrate", flag.ContinueOnError)
+		mfs.SetOutput(stderr)
+		mfs.BoolVar(&c.MigrateDryRun, "dry-run", false, "print the pending migrations (names and SQL) without applying them")
+		mfs.Func("store", "the store (as sotad --store)", func(v string) error { return fs.Set("store", v) })
+		if err := mfs.Parse(fs.Args()[1:]); err != nil {
+			return c, err
+		}
+		if mfs.NArg() > 0 {
+			return c, fmt.Errorf("migrate: unexpected argument %q", mfs.Arg(0))
+		}
+		c.Migrate = true
+	} else if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -125,6 +142,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	})
 	if envErr != nil {
 		return c, envErr
+	}
+	if err := store.CheckSpec(c.Store); err != nil {
+		return c, fmt.Errorf("--store: %v", err)
 	}
 	switch c.Auth {
 	case "on", "none":
@@ -173,6 +193,45 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 		return c, fmt.Errorf("--chunk-size must be between 512 and 16777216, not %d", c.ChunkSize)
 	}
 	return c, nil
+}
+
+// runMigrate is `sotad --store URL migrate [--dry-run]`: it applies the PostgreSQL store's pending
+// migrations, or prints them (name and SQL) without applying them.
+func runMigrate(cfg Config) error {
+	if !store.IsURL(cfg.Store) {
+		fmt.Fprintln(stdout, "the Badger store has no migrations (its layout version is checked at open); migrate is for a PostgreSQL --store")
+		return nil
+	}
+	ctx := context.Background()
+	if cfg.MigrateDryRun {
+		pending, err := store.PendingMigrations(ctx, cfg.Store)
+		if err != nil {
+			return err
+		}
+		if len(pending) == 0 {
+			fmt.Fprintln(stdout, "no pending migrations")
+			return nil
+		}
+		fmt.Fprintf(stdout, "%d pending migration(s), not applied (--dry-run):\n", len(pending))
+		for _, m := range pending {
+			fmt.Fprintf(stdout, "\n-- %s\n%s", m.Name, m.SQL)
+			if !strings.HasSuffix(m.SQL, "\n") {
+				fmt.Fprintln(stdout)
+			}
+		}
+		return nil
+	}
+	applied, err := store.Migrate(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "no pending migrations")
+	}
+	for _, m := range applied {
+		fmt.Fprintf(stdout, "applied %s\n", m.Name)
+	}
+	return nil
 }
 
 // validTenant accepts a DDI tenant that is one path segment of plain characters and not the first
@@ -231,6 +290,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		fmt.Fprintln(stdout, version.Read().String("sotad"))
 		return nil
 	}
+	if cfg.Migrate {
+		return runMigrate(cfg)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level: %v", err)
@@ -257,12 +319,13 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	db, err := store.Open(cfg.Data, store.Options{})
+	db, err := store.OpenStore(cfg.Store, cfg.Data, store.Options{})
 	if err != nil {
 		ln.Close()
 		return err
 	}
 	defer db.Close()
+	log.Debug("store open", "backend", db.Backend())
 
 	if cfg.TLS == "self-signed" {
 		cert, key, created, err := selfSignedCert(cfg.Data)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/api"
+	"sota/internal/storetest"
+	"sota/store"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -55,6 +58,35 @@ func TestPortInUseFails(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	err = run([]string{"--listen", ln.Addr().String(), "--data", t.TempDir()}, env(nil), io.Discard)
+	data := t.TempDir()
+	err = run([]string{"--listen", ln.Addr().String(), "--data", data, "--store", storetest.Spec(t, data)}, env(nil), io.Discard)
 	assert.ErrorContains(t, err, "listen on "+ln.Addr().String())
+}
+
+// `sotad --store URL migrate --dry-run` prints the pending migrations and applies nothing; `migrate`
+// applies them, once.
+func TestMigrateDryRunThenApply(t *testing.T) {
+	t.Setenv("SOTA_TEST_STORE", "postgres")
+	url := storetest.Spec(t, t.TempDir())
+	out := captureStdout(t)
+	require.NoError(t, run([]string{"--store", url, "migrate", "--dry-run"}, env(nil), io.Discard))
+	assert.Contains(t, out.String(), "1 pending migration(s), not applied (--dry-run)")
+	assert.Contains(t, out.String(), "-- 001_initial.sql\n")
+	assert.Contains(t, out.String(), "CREATE TABLE updates (")
+	pending, err := store.PendingMigrations(context.Background(), url)
+	require.NoError(t, err)
+	assert.Len(t, pending, len(store.Migrations()), "the dry run applied nothing")
+
+	out.Reset()
+	require.NoError(t, run([]string{"migrate", "--store", url}, env(nil), io.Discard))
+	assert.Equal(t, "applied 001_initial.sql\n", out.String())
+	out.Reset()
+	require.NoError(t, run([]string{"migrate", "--dry-run"}, env(map[string]string{"SOTA_STORE": url}), io.Discard))
+	assert.Equal(t, "no pending migrations\n", out.String())
+
+	out.Reset()
+	require.NoError(t, run([]string{"migrate"}, env(nil), io.Discard))
+	assert.Contains(t, out.String(), "the Badger store has no migrations")
+	assert.ErrorContains(t, run([]string{"migrate", "--frobnicate"}, env(nil), io.Discard), "frobnicate")
+	assert.ErrorContains(t, run([]string{"--store", "mysql://x", "migrate"}, env(nil), io.Discard), "--store")
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"sota/internal/storetest"
 	"sota/signing"
 )
 
@@ -21,7 +22,7 @@ func TestSigningFlags(t *testing.T) {
 	assert.ErrorContains(t, err, "--signing must be on or off")
 
 	data := t.TempDir()
-	err = run([]string{"--listen", "127.0.0.1:0", "--data", data, "--signing", "on", "--admin-password", "a-long-password"}, env(nil), io.Discard)
+	err = run([]string{"--listen", "127.0.0.1:0", "--data", data, "--store", storetest.Spec(t, data), "--signing", "on", "--admin-password", "a-long-password"}, env(nil), io.Discard)
 	assert.ErrorContains(t, err, "--tuf-root")
 
 	keys := t.TempDir()
@@ -34,6 +35,7 @@ func TestSigningFlags(t *testing.T) {
 		return res.StatusCode, b
 	}
 	// each subtest's server stops at its end (startServer's cleanup), before the next opens the store
+	storetest.Spec(t, data) // one store for the subtests
 	t.Run("first start", func(t *testing.T) {
 		r := startServer(t, data, "--signing", "on", "--tuf-root", filepath.Join(keys, "root.json"), "--admin-password", "a-long-password")
 		st, b := get(r, "/api/v1/tuf/image/root.json")

@@ -96,6 +96,8 @@ func TestDryRunChild(t *testing.T) {
 	}
 	// The loops' copy of the fleet is not the server's memory: no soft limit for this process.
 	debug.SetMemoryLimit(math.MaxInt64)
+	// Badger: these 1M-vehicle benchmarks measure the embedded default (the directory is shared
+	// with a child process, which storetest's per-process schemas cannot follow)
 	db, err := store.Open(dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)

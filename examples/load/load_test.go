@@ -9,12 +9,13 @@ import (
 
 	"sota/examples"
 	"sota/examples/load"
+	"sota/internal/storetest"
 	"sota/resolver"
 	"sota/store"
 )
 
 func open(t *testing.T, dir string) (*store.DB, *resolver.Service) {
-	db, err := store.Open(dir, store.Options{})
+	db, err := storetest.OpenDir(t, dir)
 	require.NoError(t, err)
 	rs, err := resolver.New(db)
 	require.NoError(t, err)

@@ -1,0 +1,834 @@
+package store
+
+// The PostgreSQL backend. The SQL stays within what PostgreSQL 14+, CockroachDB and YugabyteDB run:
+// BYTEA columns, INSERT ... ON CONFLICT, unnest of arrays, row-value comparisons, no PL/pgSQL, no
+// LISTEN/NOTIFY.
+//
+// Tables with real keys. A key of a hot family is routed by its prefix to the family's table, whose
+// primary key is the key's '/'-separated segments (the last column takes the rest of the key, '/'
+// included); every other key is a row of kv(key, value):
+//
+//	fleet/v/<vin>                     vehicles(vin, record)
+//	core/req/<request_id>             update_requests(request_id, record)
+//	core/upd/<vin>/<update_id>        updates(vin, update_id, record)
+//	core/rs/<request_id>/<status>/<vin>  update_status(request_id, status, vin), no value
+//	core/xfer/<vin>/<update_id>       transfers(vin, update_id, record)
+//	core/act/<action_id>              actions(action_id, target)
+//
+// The order of the primary key (c1, c2, ...) is the byte order of "c1/c2/..." as long as no value of a
+// column other than the last is a proper prefix of another one followed by a byte below '/'. So a
+// non-last segment fits its column only when all its bytes are above '/' (VINs, statuses), or, for a
+// column of fixed length (request ids are 36-character UUIDs), when it has that length. A key of a
+// family that does not fit (too few segments, such a segment, a value under a family without one)
+// lives in kv like any other key, and a prefix scan merges kv with the tables it spans, in byte order.
+// The domains' keys always fit.
+//
+// Transactions: Update is one SERIALIZABLE transaction, View one REPEATABLE READ READ ONLY snapshot.
+// A serialization failure (40001) or deadlock (40P01) is ErrConflict, which DB.Update runs again.
+// Writes are buffered in the transaction (a Get or Has of a written key answers from the buffer) and
+// sent as multi-row upserts and deletes before a scan that could see them, when the buffer is full,
+// and at commit. Scans read pages by key (keyset pagination), so a scan of a million keys never holds
+// more than a page, and the function called for each key may run queries of its own.
+//
+// Limits: a transaction writes at most pgMaxTxnWrites keys and pgMaxTxnBytes bytes of keys and values
+// (ErrTooBig beyond; MaxBatchCount is pgMaxTxnWrites). A Batch commits every pgBatchChunk writes.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+const (
+	pgMaxTxnWrites = 100_000
+	pgMaxTxnBytes  = 64 << 20
+	pgFlushAt      = 2_000  // buffered writes of a transaction sent at once
+	pgBatchChunk   = 10_000 // writes of a Batch committed at once
+	pgFirstPage    = 128    // rows of a scan's first page; later pages double up to pgMaxPage
+	pgMaxPage      = 8_192
+	pgDefaultConns = 16
+)
+
+// table is where the keys of one family live.
+type table struct {
+	name   string
+	prefix string   // the family's key prefix, ending in '/'; "" for kv
+	cols   []string // key columns in key order
+	value  string   // value column; "" when the family's keys carry no value
+	fixed  []int    // per column: a fixed length that makes a segment fit (0: bytes above '/')
+
+	colList string // "c1, c2"
+}
+
+// tables are the hot key families, sorted by prefix; kvTable holds everything else.
+var (
+	tables = []*table{
+		{name: "update_status", prefix: "core/rs/", cols: []string{"request_id", "status", "vin"}, fixed: []int{36, 0, 0}},
+		{name: "actions", prefix: "core/act/", cols: []string{"action_id"}, value: "target"},
+		{name: "update_requests", prefix: "core/req/", cols: []string{"request_id"}, value: "record"},
+		{name: "updates", prefix: "core/upd/", cols: []string{"vin", "update_id"}, value: "record"},
+		{name: "transfers", prefix: "core/xfer/", cols: []string{"vin", "update_id"}, value: "record"},
+		{name: "vehicles", prefix: "fleet/v/", cols: []string{"vin"}, value: "record"},
+	}
+	kvTable = &table{name: "kv", cols: []string{"key"}, value: "value"}
+)
+
+func init() {
+	sort.Slice(tables, func(i, j int) bool { return tables[i].prefix < tables[j].prefix })
+	for _, t := range append(slices.Clone(tables), kvTable) {
+		t.colList = strings.Join(t.cols, ", ")
+		if t.fixed == nil {
+			t.fixed = make([]int, len(t.cols))
+		}
+	}
+}
+
+// segFits reports whether seg fits column i of t (see the top of this file).
+func (t *table) segFits(i int, seg []byte) bool {
+	if i == len(t.cols)-1 {
+		return true
+	}
+	if t.fixed[i] > 0 {
+		return len(seg) == t.fixed[i]
+	}
+	for _, c := range seg {
+		if c <= '/' {
+			return false
+		}
+	}
+	return true
+}
+
+// route returns the table of key and its column values.
+func route(key []byte) (*table, [][]byte) {
+	for _, t := range tables {
+		if !bytes.HasPrefix(key, []byte(t.prefix)) {
+			continue
+		}
+		segs := bytes.SplitN(key[len(t.prefix):], []byte("/"), len(t.cols))
+		if len(segs) != len(t.cols) {
+			break
+		}
+		for i, s := range segs {
+			if !t.segFits(i, s) {
+				return kvTable, [][]byte{key}
+			}
+		}
+		return t, segs
+	}
+	return kvTable, [][]byte{key}
+}
+
+// keyOf builds the key of a row of t from its column values, appending to dst.
+func (t *table) keyOf(dst []byte, cols [][]byte) []byte {
+	dst = append(dst, t.prefix...)
+	for i, c := range cols {
+		if i > 0 {
+			dst = append(dst, '/')
+		}
+		dst = append(dst, c...)
+	}
+	return dst
+}
+
+// successor is the least key greater than every key with the prefix p; nil when there is none (p is
+// empty or all 0xff).
+func successor(p []byte) []byte {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] != 0xff {
+			s := append([]byte(nil), p[:i+1]...)
+			s[i]++
+			return s
+		}
+	}
+	return nil
+}
+
+// pgBackend is a store in a PostgreSQL database (the schema of the URL's search_path).
+type pgBackend struct {
+	pool *pgxpool.Pool
+}
+
+// parsePoolConfig reads a postgres:// URL. Parameters pgx does not know (search_path, ...) are sent
+// as run-time parameters, so ?search_path=myschema puts the store in that schema.
+func parsePoolConfig(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("store URL: %v", redact(err))
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = pgDefaultConns
+	}
+	return cfg, nil
+}
+
+// redact keeps a password out of an error that quotes the URL.
+func redact(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, "://"); i >= 0 {
+		if j := strings.Index(s[i:], "@"); j > 0 {
+			if k := strings.Index(s[i:i+j], ":"); k > 0 {
+				s = s[:i+k+1] + "xxxxx" + s[i+j:]
+			}
+		}
+	}
+	return s
+}
+
+func connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := parsePoolConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: %v", redact(err))
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: connect to PostgreSQL at %s:%d/%s: %v", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database, redact(err))
+	}
+	return pool, nil
+}
+
+// OpenURL opens the PostgreSQL store at url, creating or migrating its schema first (migrations.go).
+func OpenURL(ctx context.Context, url string, o Options) (*DB, error) {
+	pool, err := connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := migrate(ctx, pool, true); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &DB{b: &pgBackend{pool: pool}}, nil
+}
+
+func (b *pgBackend) close() error { b.pool.Close(); return nil }
+
+// isConflict reports a serialization failure or deadlock.
+func isConflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+func (b *pgBackend) update(fn func(Txn) error) error {
+	ctx := context.Background()
+	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	if err != nil {
+		return err
+	}
+	x := &pgTxn{ctx: ctx, tx: tx, pending: map[string]pendingOp{}}
+	err = fn(x)
+	if err == nil {
+		err = x.flush()
+	}
+	if err == nil {
+		err = tx.Commit(ctx)
+		if err != nil && !isConflict(err) && x.failed == nil {
+			err = fmt.Errorf("store: commit: %w", err)
+		}
+	} else {
+		tx.Rollback(ctx)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case isConflict(err) || isConflict(x.failed):
+		return ErrConflict
+	case errors.Is(err, ErrTooBig):
+		return ErrTooBig
+	}
+	return err
+}
+
+func (b *pgBackend) view(fn func(Txn) error) error {
+	ctx := context.Background()
+	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	x := &pgTxn{ctx: ctx, tx: tx, readOnly: true}
+	if err := fn(x); err != nil {
+		if isConflict(err) || isConflict(x.failed) {
+			return ErrConflict
+		}
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+func (b *pgBackend) maxBatchCount() int64 { return pgMaxTxnWrites }
+
+func (b *pgBackend) gc() {}
+
+func (b *pgBackend) size() (int64, int64) {
+	names := []string{kvTable.name}
+	for _, t := range tables {
+		names = append(names, t.name)
+	}
+	var n int64
+	err := b.pool.QueryRow(context.Background(),
+		`SELECT coalesce(sum(pg_total_relation_size(t::regclass)), 0)::bigint FROM unnest($1::text[]) AS t`, names).Scan(&n)
+	if err != nil {
+		return 0, 0 // a database without pg_total_relation_size
+	}
+	return n, 0
+}
+
+func (b *pgBackend) diskSize() int64 { n, _ := b.size(); return n }
+
+var errEmptyKey = errors.New("store: key cannot be empty")
+
+// pendingOp is a buffered write: a value, or a delete.
+type pendingOp struct {
+	value []byte
+	del   bool
+}
+
+// pgTxn is a transaction on one connection.
+type pgTxn struct {
+	ctx      context.Context
+	tx       pgx.Tx
+	readOnly bool
+	pending  map[string]pendingOp
+	writes   int
+	bytes    int64
+	failed   error // the first error of the database: the transaction is over
+}
+
+func (x *pgTxn) fail(err error) error {
+	if err != nil && x.failed == nil && !errors.Is(err, pgx.ErrNoRows) {
+		x.failed = err
+	}
+	return err
+}
+
+func (x *pgTxn) Get(key []byte) ([]byte, error) {
+	if op, ok := x.pending[string(key)]; ok {
+		if op.del {
+			return nil, ErrNotFound
+		}
+		return slices.Clone(op.value), nil
+	}
+	t, segs := route(key)
+	var v []byte
+	var err error
+	if t.value == "" {
+		var one int
+		err = x.tx.QueryRow(x.ctx, t.selectSQL("1"), anys(segs)...).Scan(&one)
+		v = []byte{}
+	} else {
+		err = x.tx.QueryRow(x.ctx, t.selectSQL(t.value), anys(segs)...).Scan(&v)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, x.fail(err)
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return v, nil
+}
+
+func (t *table) selectSQL(what string) string {
+	var b strings.Builder
+	b.WriteString("SELECT " + what + " FROM " + t.name + " WHERE ")
+	for i, c := range t.cols {
+		if i > 0 {
+			b.WriteString(" AND ")
+		}
+		b.WriteString(c + " = $" + strconv.Itoa(i+1))
+	}
+	return b.String()
+}
+
+func anys(segs [][]byte) []any {
+	out := make([]any, len(segs))
+	for i, s := range segs {
+		out[i] = s
+	}
+	return out
+}
+
+func (x *pgTxn) Has(key []byte) (bool, error) {
+	if op, ok := x.pending[string(key)]; ok {
+		return !op.del, nil
+	}
+	t, segs := route(key)
+	var one int
+	err := x.tx.QueryRow(x.ctx, t.selectSQL("1"), anys(segs)...).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, x.fail(err)
+	}
+	return true, nil
+}
+
+func (x *pgTxn) write(key []byte, op pendingOp) error {
+	if x.readOnly {
+		return errors.New("store: write in a read-only transaction")
+	}
+	if x.failed != nil {
+		return x.failed
+	}
+	if len(key) == 0 {
+		return errEmptyKey
+	}
+	if t, _ := route(key); !op.del && t.value == "" && len(op.value) > 0 {
+		return fmt.Errorf("store: keys under %s carry no value (table %s)", t.prefix, t.name)
+	}
+	x.writes++
+	x.bytes += int64(len(key) + len(op.value))
+	if x.writes > pgMaxTxnWrites || x.bytes > pgMaxTxnBytes {
+		return ErrTooBig
+	}
+	x.pending[string(key)] = op
+	if len(x.pending) >= pgFlushAt {
+		return x.flush()
+	}
+	return nil
+}
+
+func (x *pgTxn) Set(key, value []byte) error {
+	return x.write(key, pendingOp{value: slices.Clone(value)})
+}
+
+func (x *pgTxn) Delete(key []byte) error { return x.write(key, pendingOp{del: true}) }
+
+// flush sends the buffered writes.
+func (x *pgTxn) flush() error {
+	if len(x.pending) == 0 {
+		return nil
+	}
+	if x.failed != nil {
+		return x.failed
+	}
+	batch := writeBatch(x.pending)
+	clear(x.pending)
+	err := x.tx.SendBatch(x.ctx, batch).Close()
+	return x.fail(err)
+}
+
+// flushRange sends the buffered writes when one of them has a key in [lo, hi) (hi nil: unbounded).
+func (x *pgTxn) flushRange(lo, hi []byte) error {
+	for k := range x.pending {
+		if k >= string(lo) && (hi == nil || k < string(hi)) {
+			return x.flush()
+		}
+	}
+	return nil
+}
+
+// writeBatch turns buffered writes into one multi-row upsert and one delete per table, their rows in
+// key order (so that concurrent writers lock rows in the same order).
+func writeBatch(pending map[string]pendingOp) *pgx.Batch {
+	keys := make([]string, 0, len(pending))
+	for k := range pending {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	type rows struct {
+		set, del [][][]byte // per column
+		vals     [][]byte
+	}
+	by := map[*table]*rows{}
+	var order []*table
+	for _, k := range keys {
+		op := pending[k]
+		t, segs := route([]byte(k))
+		r := by[t]
+		if r == nil {
+			r = &rows{set: make([][][]byte, len(t.cols)), del: make([][][]byte, len(t.cols))}
+			by[t] = r
+			order = append(order, t)
+		}
+		cols := r.set
+		if op.del {
+			cols = r.del
+		} else {
+			v := op.value
+			if v == nil {
+				v = []byte{}
+			}
+			r.vals = append(r.vals, v)
+		}
+		for i, s := range segs {
+			cols[i] = append(cols[i], s) // cols shares its columns with r.set or r.del
+		}
+	}
+	b := &pgx.Batch{}
+	for _, t := range order {
+		r := by[t]
+		if len(r.del[0]) > 0 {
+			b.Queue(t.deleteSQL(), anyCols(r.del)...)
+		}
+		if len(r.set[0]) > 0 {
+			args := anyCols(r.set)
+			if t.value != "" {
+				args = append(args, r.vals)
+			}
+			b.Queue(t.upsertSQL(), args...)
+		}
+	}
+	return b
+}
+
+func anyCols(cols [][][]byte) []any {
+	out := make([]any, len(cols))
+	for i, c := range cols {
+		out[i] = c
+	}
+	return out
+}
+
+func (t *table) params(n int) string {
+	ps := make([]string, n)
+	for i := range ps {
+		ps[i] = "$" + strconv.Itoa(i+1) + "::bytea[]"
+	}
+	return strings.Join(ps, ", ")
+}
+
+func (t *table) upsertSQL() string {
+	if t.value == "" {
+		return "INSERT INTO " + t.name + " (" + t.colList + ") SELECT * FROM unnest(" + t.params(len(t.cols)) +
+			") ON CONFLICT (" + t.colList + ") DO NOTHING"
+	}
+	return "INSERT INTO " + t.name + " (" + t.colList + ", " + t.value + ") SELECT * FROM unnest(" + t.params(len(t.cols)+1) +
+		") ON CONFLICT (" + t.colList + ") DO UPDATE SET " + t.value + " = excluded." + t.value
+}
+
+func (t *table) deleteSQL() string {
+	if len(t.cols) == 1 {
+		return "DELETE FROM " + t.name + " WHERE " + t.cols[0] + " = ANY($1::bytea[])"
+	}
+	return "DELETE FROM " + t.name + " WHERE (" + t.colList + ") IN (SELECT * FROM unnest(" + t.params(len(t.cols)) + "))"
+}
+
+func (x *pgTxn) Iterate(prefix []byte, fn func(key, value []byte) error) error {
+	return x.scan(prefix, false, fn)
+}
+
+func (x *pgTxn) IterateKeys(prefix []byte, fn func(key []byte) error) error {
+	return x.scan(prefix, true, func(k, _ []byte) error { return fn(k) })
+}
+
+// scan merges the kv rows of the prefix with the rows of the tables it spans (disjoint, in prefix
+// order), page by page.
+func (x *pgTxn) scan(prefix []byte, keysOnly bool, fn func(key, value []byte) error) error {
+	if x.failed != nil {
+		return x.failed
+	}
+	hi := successor(prefix)
+	if err := x.flushRange(prefix, hi); err != nil {
+		return err
+	}
+	kv := &stream{t: kvTable, keysOnly: keysOnly}
+	kv.lo, kv.hi = prefix, hi
+	if len(prefix) == 0 {
+		kv.lo = nil
+	}
+	var tabs []*stream
+	for _, t := range tables {
+		s := tableStream(t, prefix, keysOnly)
+		if s != nil {
+			tabs = append(tabs, s)
+		}
+	}
+	// the first pages of kv and of the first table in one round trip
+	first := []*stream{kv}
+	if len(tabs) > 0 {
+		first = append(first, tabs[0])
+	}
+	if err := x.fetch(first...); err != nil {
+		return err
+	}
+	for {
+		if err := x.ready(kv); err != nil {
+			return err
+		}
+		for len(tabs) > 0 {
+			if err := x.ready(tabs[0]); err != nil {
+				return err
+			}
+			if tabs[0].pos < len(tabs[0].rows) {
+				break
+			}
+			tabs = tabs[1:]
+		}
+		var next *stream
+		kvHas := kv.pos < len(kv.rows)
+		switch {
+		case kvHas && len(tabs) > 0:
+			next = kv
+			if bytes.Compare(tabs[0].rows[tabs[0].pos].key, kv.rows[kv.pos].key) < 0 {
+				next = tabs[0]
+			}
+		case kvHas:
+			next = kv
+		case len(tabs) > 0:
+			next = tabs[0]
+		default:
+			return nil
+		}
+		r := next.rows[next.pos]
+		next.pos++
+		if err := fn(r.key, r.val); err != nil {
+			return err
+		}
+	}
+}
+
+// ready fetches the next page of s when its page is used up.
+func (x *pgTxn) ready(s *stream) error {
+	if s.pos < len(s.rows) || s.done {
+		return nil
+	}
+	return x.fetch(s)
+}
+
+// stream is one table's rows of a scan, a page at a time.
+type stream struct {
+	t        *table
+	keysOnly bool
+	eq       [][]byte // equality on the first len(eq) columns
+	lo, hi   []byte   // range on column len(eq): lo nil: none; hi nil: unbounded
+	after    [][]byte // the columns of the last row read (nil before the first page)
+	limit    int
+	rows     []row
+	pos      int
+	done     bool
+	started  bool
+}
+
+type row struct{ key, val []byte }
+
+// tableStream is the part of t a scan of prefix reads, nil when none.
+func tableStream(t *table, prefix []byte, keysOnly bool) *stream {
+	s := &stream{t: t, keysOnly: keysOnly}
+	if bytes.HasPrefix([]byte(t.prefix), prefix) {
+		return s // the whole table
+	}
+	if !bytes.HasPrefix(prefix, []byte(t.prefix)) {
+		return nil
+	}
+	parts := bytes.SplitN(prefix[len(t.prefix):], []byte("/"), len(t.cols))
+	for i, p := range parts[:len(parts)-1] {
+		if !t.segFits(i, p) {
+			return nil
+		}
+	}
+	s.eq = parts[:len(parts)-1]
+	if tail := parts[len(parts)-1]; len(tail) > 0 {
+		s.lo, s.hi = tail, successor(tail)
+	}
+	return s
+}
+
+// pageSQL is the query of the next page of s with its arguments.
+func (s *stream) pageSQL() (string, []any) {
+	t := s.t
+	var b strings.Builder
+	var args []any
+	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	b.WriteString("SELECT " + t.colList)
+	if t.value != "" && !s.keysOnly {
+		b.WriteString(", " + t.value)
+	}
+	b.WriteString(" FROM " + t.name + " WHERE true")
+	for i, e := range s.eq {
+		b.WriteString(" AND " + t.cols[i] + " = " + arg(e))
+	}
+	if s.lo != nil {
+		b.WriteString(" AND " + t.cols[len(s.eq)] + " >= " + arg(s.lo))
+	}
+	if s.hi != nil {
+		b.WriteString(" AND " + t.cols[len(s.eq)] + " < " + arg(s.hi))
+	}
+	if s.after != nil {
+		if len(t.cols) == 1 {
+			b.WriteString(" AND " + t.cols[0] + " > " + arg(s.after[0]))
+		} else {
+			ps := make([]string, len(s.after))
+			for i, a := range s.after {
+				ps[i] = arg(a)
+			}
+			b.WriteString(" AND (" + t.colList + ") > (" + strings.Join(ps, ", ") + ")")
+		}
+	}
+	b.WriteString(" ORDER BY " + t.colList + " LIMIT " + arg(s.limit))
+	return b.String(), args
+}
+
+// fetch reads the next page of each stream, in one round trip.
+func (x *pgTxn) fetch(ss ...*stream) error {
+	b := &pgx.Batch{}
+	for _, s := range ss {
+		switch {
+		case !s.started:
+			s.limit, s.started = pgFirstPage, true
+		case s.limit < pgMaxPage:
+			s.limit *= 2
+		}
+		q, args := s.pageSQL()
+		b.Queue(q, args...)
+	}
+	br := x.tx.SendBatch(x.ctx, b)
+	for _, s := range ss {
+		if err := s.read(br); err != nil {
+			br.Close()
+			return x.fail(err)
+		}
+	}
+	return x.fail(br.Close())
+}
+
+// read takes one page of s from br.
+func (s *stream) read(br pgx.BatchResults) error {
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	t := s.t
+	ncols := len(t.cols)
+	s.rows, s.pos = s.rows[:0], 0
+	var arena []byte
+	var last [][]byte
+	for rows.Next() {
+		raw := rows.RawValues()
+		// one allocation per row for its key, its columns and its value
+		need := len(t.prefix) + ncols
+		for _, r := range raw {
+			need += 2 * len(r)
+		}
+		if cap(arena)-len(arena) < need {
+			arena = make([]byte, 0, max(need, 64<<10))
+		}
+		cols := make([][]byte, ncols)
+		for i := 0; i < ncols; i++ {
+			c0 := len(arena)
+			arena = append(arena, raw[i]...)
+			cols[i] = arena[c0:len(arena):len(arena)]
+		}
+		k0 := len(arena)
+		arena = t.keyOf(arena, cols)
+		key := arena[k0:len(arena):len(arena)]
+		var val []byte
+		if t.value != "" && !s.keysOnly {
+			v0 := len(arena)
+			arena = append(arena, raw[ncols]...)
+			val = arena[v0:len(arena):len(arena)]
+		} else {
+			val = []byte{}
+		}
+		s.rows = append(s.rows, row{key: key, val: val})
+		last = cols
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(s.rows) < s.limit {
+		s.done = true
+	}
+	if last != nil {
+		s.after = last
+	}
+	return nil
+}
+
+// pgBatch buffers writes and commits them every pgBatchChunk, each chunk in one transaction.
+type pgBatch struct {
+	b       *pgBackend
+	pending map[string]pendingOp
+	err     error
+}
+
+func (b *pgBackend) newBatch() Batch { return &pgBatch{b: b, pending: map[string]pendingOp{}} }
+
+func (w *pgBatch) add(key []byte, op pendingOp) error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(key) == 0 {
+		return errEmptyKey
+	}
+	if t, _ := route(key); !op.del && t.value == "" && len(op.value) > 0 {
+		return fmt.Errorf("store: keys under %s carry no value (table %s)", t.prefix, t.name)
+	}
+	w.pending[string(key)] = op
+	if len(w.pending) >= pgBatchChunk {
+		w.err = w.commit()
+	}
+	return w.err
+}
+
+func (w *pgBatch) Set(key, value []byte) error {
+	return w.add(key, pendingOp{value: slices.Clone(value)})
+}
+
+func (w *pgBatch) Delete(key []byte) error { return w.add(key, pendingOp{del: true}) }
+
+// commit writes the buffered chunk in one transaction, again after a deadlock or serialization
+// failure.
+func (w *pgBatch) commit() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	ctx := context.Background()
+	var err error
+	for i := 0; i < MaxAttempts; i++ {
+		err = pgx.BeginTxFunc(ctx, w.b.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+			return tx.SendBatch(ctx, writeBatch(w.pending)).Close()
+		})
+		if !isConflict(err) {
+			break
+		}
+		time.Sleep(backoff(i))
+	}
+	if err != nil {
+		if isConflict(err) {
+			return ErrConflict
+		}
+		return fmt.Errorf("store: batch: %w", err)
+	}
+	clear(w.pending)
+	return nil
+}
+
+func (w *pgBatch) Flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	w.err = w.commit()
+	if w.err == nil {
+		w.err = errors.New("store: batch already flushed")
+		return nil
+	}
+	return w.err
+}
+
+func (w *pgBatch) Cancel() {
+	clear(w.pending)
+	if w.err == nil {
+		w.err = errors.New("store: batch canceled")
+	}
+}
