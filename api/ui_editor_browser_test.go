@@ -60,6 +60,12 @@ func TestBrowserFilterEditor(t *testing.T) {
 	e.waitFor("fixed", value+` === 'has_package "nav" "" AND filter "hondas"'`)
 	e.waitText("#match-total", "3")
 	assert.Empty(t, e.text("#filter-error"))
+	// The grammar's words are highlighted as such (the editor has them from web/editor/src/language.js,
+	// generated from dsl's grammar): predicates in blue, keywords in purple, not as invalid words.
+	assert.True(t, evalBool(e, `(() => {
+		const color = (w) => { const s = Array.from(document.querySelectorAll("#filter-expr span")).find((x) => x.textContent === w); return s && getComputedStyle(s).color; };
+		return color("has_package") === "rgb(31, 95, 168)" && color("filter") === "rgb(31, 95, 168)" && color("AND") === "rgb(122, 62, 157)";
+	})()`), "the editor highlights the grammar's predicates and keywords")
 	assert.False(t, evalBool(e, `document.querySelector("#filter-save").disabled`))
 
 	// The vehicle search takes a filter expression, in the same editor.

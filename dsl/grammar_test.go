@@ -1,8 +1,10 @@
 package dsl
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -214,4 +216,43 @@ func TestNestingIsTheGrammarsRecursion(t *testing.T) {
 	require.Error(t, err, "a NOT of 256 parentheses is 257 deep")
 	_, err = Parse(wide + " AND " + wide)
 	require.NoError(t, err)
+}
+
+// TestEditorLanguageIsGenerated: the admin UI's editor highlights the words of this grammar, from
+// web/editor/src/language.js, which is generated from it (`go test ./dsl -run TestEditorLanguage
+// -update` rewrites it; then `make web` bundles it into web/static/editor.js, which is checked too).
+func TestEditorLanguageIsGenerated(t *testing.T) {
+	var kws, preds []string
+	for _, tm := range lang.terms {
+		switch {
+		case tm.typ != tKeyword:
+		case predicates[tm.value]:
+			preds = append(preds, tm.value)
+		default:
+			kws = append(kws, tm.value)
+		}
+	}
+	list := func(s []string) string {
+		b, err := json.Marshal(s)
+		require.NoError(t, err)
+		return string(b)
+	}
+	want := "// Generated from the filter language's grammar (dsl/grammar.go) by\n" +
+		"//   go test ./dsl -run TestEditorLanguage -update\n" +
+		"// Do not edit: change the grammar, regenerate this file, then run `make web`.\n" +
+		"export const KEYWORDS = " + list(kws) + ";\n" +
+		"export const PREDICATES = " + list(preds) + ";\n"
+	path := filepath.Join("..", "web", "editor", "src", "language.js")
+	if *update {
+		require.NoError(t, os.WriteFile(path, []byte(want), 0o644))
+	}
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, want, string(got), "web/editor/src/language.js is stale: go test ./dsl -run TestEditorLanguage -update, then make web")
+
+	bundle, err := os.ReadFile(filepath.Join("..", "web", "static", "editor.js"))
+	require.NoError(t, err)
+	for _, s := range [][]string{kws, preds} {
+		assert.Contains(t, string(bundle), list(s), "web/static/editor.js does not have the grammar's words: run make web")
+	}
 }

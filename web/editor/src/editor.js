@@ -9,9 +9,11 @@ import { StreamLanguage, HighlightStyle, syntaxHighlighting } from "@codemirror/
 import { autocompletion, completionKeymap, startCompletion } from "@codemirror/autocomplete";
 import { linter, lintGutter, setDiagnostics } from "@codemirror/lint";
 import { tags } from "@lezer/highlight";
+import * as grammar from "./language.js";
 
-const KEYWORDS = new Set(["and", "or", "not", "true", "false", "in"]);
-const PREDICATES = new Set(["vin_matches", "has_package", "has_component", "attr", "has_attr", "filter", "seen_within", "update_status"]);
+// The grammar's words: language.js is generated from the server's grammar (dsl/grammar.go).
+const KEYWORDS = new Set(grammar.KEYWORDS);
+const PREDICATES = new Set(grammar.PREDICATES);
 
 // The language's tokens, as the server's lexer reads them (DSL.md, Lexical rules).
 const filterLanguage = StreamLanguage.define({
