@@ -40,6 +40,7 @@ type matcher struct {
 	literal  string
 	kind     int // mRegex, mContains, mPrefix, mAll
 	anchored bool
+	dfa      *lazyDFA // mRegex: the byte DFA, built on first use (dfa.go)
 }
 
 const (
@@ -62,6 +63,8 @@ func compileMatcher(pattern string) matcher {
 		default:
 			m.kind, m.literal = mContains, prefix
 		}
+	} else {
+		m.dfa = &lazyDFA{pattern: pattern}
 	}
 	return m
 }
@@ -74,6 +77,11 @@ func (m *matcher) match(s string) bool {
 		return strings.HasPrefix(s, m.literal)
 	case mContains:
 		return strings.Contains(s, m.literal)
+	}
+	if d := m.dfa.get(); d != nil {
+		if matched, ok := d.match(s); ok {
+			return matched
+		}
 	}
 	return m.re.MatchString(s)
 }
