@@ -24,10 +24,19 @@ run: build
 web:
 	cd web/editor && npm ci --no-audit --no-fund && npm run build
 
-## test: vet, formatting, and every test (race detector on the packages with goroutines)
+## test: vet, formatting, and every test (race detector on the packages with goroutines), on the Badger
+## store; then the suite again on PostgreSQL when SOTA_TEST_PG_URL is set or SOTA_REQUIRE_POSTGRES=1
+## (each test in a fresh schema, see internal/storetest)
+PG_PACKAGES := ./api/... ./engine/... ./resolver/... ./cmd/... ./auth/... ./signing/... ./policy/... ./client/... ./store/...
 test: lint
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race ./store/... ./api/... ./cmd/... ./engine/... ./policy/... ./client/...
+	@if [ -n "$$SOTA_TEST_PG_URL" ] || [ "$$SOTA_REQUIRE_POSTGRES" = 1 ]; then \
+		echo "== the suite on PostgreSQL ($${SOTA_TEST_PG_URL:-default URL of internal/storetest})"; \
+		SOTA_TEST_STORE=postgres $(GO) test -count=1 $(PG_PACKAGES); \
+	else \
+		echo "== PostgreSQL pass skipped: SOTA_TEST_PG_URL is not set (set it to a server's URL, as .ci/run does, to run the suite on PostgreSQL too)"; \
+	fi
 
 lint:
 	$(GO) vet ./...

@@ -56,7 +56,7 @@ type sotadProc struct {
 	done chan struct{}
 }
 
-var listeningRE = regexp.MustCompile(`msg="sotad listening" addr=(\S+)`)
+var listeningRE = regexp.MustCompile(`msg="sotad listening" addr=(\S+) .*store=(\w+)`)
 
 // startSotad starts the binary on a free loopback port over dataDir and waits until it answers.
 func startSotad(t *testing.T, bin, dataDir string) *sotadProc {
@@ -67,7 +67,7 @@ func startSotad(t *testing.T, bin, dataDir string) *sotadProc {
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	p := &sotadProc{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan struct{})}
-	addr := make(chan string, 1)
+	addr, backend := make(chan string, 1), make(chan string, 1)
 	var mu sync.Mutex
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -77,6 +77,7 @@ func startSotad(t *testing.T, bin, dataDir string) *sotadProc {
 			mu.Unlock()
 			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
 				addr <- m[1]
+				backend <- m[2]
 			}
 		}
 		cmd.Wait()
@@ -85,6 +86,7 @@ func startSotad(t *testing.T, bin, dataDir string) *sotadProc {
 	select {
 	case a := <-addr:
 		p.url = "http://" + a
+		require.Equal(t, storetest.Kind(), <-backend, "sotad runs on the store of this test run")
 	case <-p.done:
 		t.Fatalf("sotad exited at start:\n%s", p.logs)
 	case <-time.After(60 * time.Second):

@@ -325,7 +325,6 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	log.Debug("store open", "backend", db.Backend())
 
 	if cfg.TLS == "self-signed" {
 		cert, key, created, err := selfSignedCert(cfg.Data)
@@ -418,7 +417,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() {
-		log.Info("sotad listening", "addr", ln.Addr().String(), "data", cfg.Data, "tls", cfg.TLSCert != "")
+		log.Info("sotad listening", "addr", ln.Addr().String(), "data", cfg.Data, "store", db.Backend(), "tls", cfg.TLSCert != "")
 		if cfg.TLSCert != "" {
 			errc <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
 		} else {
