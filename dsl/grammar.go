@@ -30,37 +30,36 @@ type pAnd struct {
 // one alternative's tokens are set. It is the unit of error recovery (a broken term becomes TRUE),
 // and each term nested in a term is one level of nesting (MaxDepth).
 type pUnary struct {
-	VIN        lexer.Token `parser:"  ( @'vin_matches':Keyword"`
-	VINArg     lexer.Token `parser:"    @String )"`
-	Pkg        lexer.Token `parser:"| ( @'has_package':Keyword"`
-	PkgName    lexer.Token `parser:"    @String"`
-	PkgRe      lexer.Token `parser:"    ( @String"`
-	PkgOp      lexer.Token `parser:"    | @Op"`
-	PkgVer     lexer.Token `parser:"      @String ) )"`
-	Comp       lexer.Token `parser:"| ( @'has_component':Keyword"`
-	CompArg    lexer.Token `parser:"    @String )"`
-	Attr       lexer.Token `parser:"| ( @'attr':Keyword"`
-	AttrKey    lexer.Token `parser:"    @String"`
-	AttrOp     lexer.Token `parser:"    ( @Op"`
-	AttrVal    lexer.Token `parser:"      @(String | Number)"`
-	In         []*pValue   `parser:"    | 'in':Keyword '(':Punct @@ ( ',':Punct @@ )* ')':Punct ) )"`
-	HasAttr    lexer.Token `parser:"| ( @'has_attr':Keyword"`
-	HasAttrArg lexer.Token `parser:"    @String )"`
-	Filter     lexer.Token `parser:"| ( @'filter':Keyword"`
-	FilterArg  lexer.Token `parser:"    @String )"`
-	Seen       lexer.Token `parser:"| ( @'seen_within':Keyword"`
-	SeenArg    lexer.Token `parser:"    @String )"`
-	Upd        lexer.Token `parser:"| ( @'update_status':Keyword"`
-	UpdName    lexer.Token `parser:"    @String"`
-	UpdVer     lexer.Token `parser:"    @String"`
-	UpdOp      lexer.Token `parser:"    ( @Op"`
-	UpdSt      lexer.Token `parser:"      @String"`
-	UpdIn      []*pStatus  `parser:"    | 'in':Keyword '(':Punct @@ ( ',':Punct @@ )* ')':Punct ) )"`
-	NotTok     lexer.Token `parser:"| ( @'not':Keyword"`
-	Not        *pUnary     `parser:"    @@ )"`
-	Const      lexer.Token `parser:"| @('true':Keyword | 'false':Keyword)"`
-	Open       lexer.Token `parser:"| ( @'(':Punct"`
-	Paren      *pOr        `parser:"    @@ ')':Punct )"`
+	Pos        lexer.Position // where the term starts (participle sets it)
+	VIN        bool           `parser:"  ( @'vin_matches':Keyword"`
+	VINArg     lexer.Token    `parser:"    @String )"`
+	Pkg        bool           `parser:"| ( @'has_package':Keyword"`
+	PkgName    lexer.Token    `parser:"    @String"`
+	PkgRe      lexer.Token    `parser:"    ( @String"`
+	PkgOp      lexer.Token    `parser:"    | @Op"`
+	PkgVer     lexer.Token    `parser:"      @String ) )"`
+	Comp       bool           `parser:"| ( @'has_component':Keyword"`
+	CompArg    lexer.Token    `parser:"    @String )"`
+	Attr       bool           `parser:"| ( @'attr':Keyword"`
+	AttrKey    lexer.Token    `parser:"    @String"`
+	AttrOp     lexer.Token    `parser:"    ( @Op"`
+	AttrVal    lexer.Token    `parser:"      @(String | Number)"`
+	In         []*pValue      `parser:"    | 'in':Keyword '(':Punct @@ ( ',':Punct @@ )* ')':Punct ) )"`
+	HasAttr    bool           `parser:"| ( @'has_attr':Keyword"`
+	HasAttrArg lexer.Token    `parser:"    @String )"`
+	Filter     bool           `parser:"| ( @'filter':Keyword"`
+	FilterArg  lexer.Token    `parser:"    @String )"`
+	Seen       bool           `parser:"| ( @'seen_within':Keyword"`
+	SeenArg    lexer.Token    `parser:"    @String )"`
+	Upd        bool           `parser:"| ( @'update_status':Keyword"`
+	UpdName    lexer.Token    `parser:"    @String"`
+	UpdVer     lexer.Token    `parser:"    @String"`
+	UpdOp      lexer.Token    `parser:"    ( @Op"`
+	UpdSt      lexer.Token    `parser:"      @String"`
+	UpdIn      []*pStatus     `parser:"    | 'in':Keyword '(':Punct @@ ( ',':Punct @@ )* ')':Punct ) )"`
+	Not        *pUnary        `parser:"| ( 'not':Keyword @@ )"`
+	Const      string         `parser:"| @('true':Keyword | 'false':Keyword)"`
+	Paren      *pOr           `parser:"| ( '(':Punct @@ ')':Punct )"`
 }
 
 // pValue and pStatus are the repeated parts of a list (participle sets, not appends, a []lexer.Token).
@@ -187,36 +186,29 @@ func (p *pAnd) toAST(src *source) Node {
 
 func (p *pAnd) pos() Pos { return p.Terms[0].pos() }
 
-// pos is where the term starts.
-func (p *pUnary) pos() Pos {
-	for _, t := range []lexer.Token{p.VIN, p.Pkg, p.Comp, p.Attr, p.HasAttr, p.Filter, p.Seen, p.Upd, p.NotTok, p.Const, p.Open} {
-		if set(t) {
-			return toPos(t.Pos)
-		}
-	}
-	return Pos{}
-}
+func (p *pUnary) pos() Pos { return toPos(p.Pos) }
 
 func (p *pUnary) toAST(src *source) Node {
+	at := p.pos()
 	switch {
 	case p.Paren != nil:
 		return p.Paren.toAST(src)
-	case set(p.NotTok):
-		return &Not{X: p.Not.toAST(src), At: toPos(p.NotTok.Pos)}
-	case set(p.Const):
-		return &Const{Value: p.Const.Value == "true", At: toPos(p.Const.Pos)}
-	case set(p.VIN):
-		return &VINMatches{Regex: toStr(p.VINArg, src), At: toPos(p.VIN.Pos)}
-	case set(p.Comp):
-		return &HasComponent{Part: toStr(p.CompArg, src), At: toPos(p.Comp.Pos)}
-	case set(p.HasAttr):
-		return &HasAttr{Key: toStr(p.HasAttrArg, src), At: toPos(p.HasAttr.Pos)}
-	case set(p.Filter):
-		return &FilterRef{Name: toStr(p.FilterArg, src), At: toPos(p.Filter.Pos)}
-	case set(p.Seen):
-		return &SeenWithin{Duration: toStr(p.SeenArg, src), At: toPos(p.Seen.Pos)}
-	case set(p.Upd):
-		n := &UpdateStatus{Name: toStr(p.UpdName, src), Version: toStr(p.UpdVer, src), At: toPos(p.Upd.Pos)}
+	case p.Not != nil:
+		return &Not{X: p.Not.toAST(src), At: at}
+	case p.Const != "":
+		return &Const{Value: p.Const == "true", At: at}
+	case p.VIN:
+		return &VINMatches{Regex: toStr(p.VINArg, src), At: at}
+	case p.Comp:
+		return &HasComponent{Part: toStr(p.CompArg, src), At: at}
+	case p.HasAttr:
+		return &HasAttr{Key: toStr(p.HasAttrArg, src), At: at}
+	case p.Filter:
+		return &FilterRef{Name: toStr(p.FilterArg, src), At: at}
+	case p.Seen:
+		return &SeenWithin{Duration: toStr(p.SeenArg, src), At: at}
+	case p.Upd:
+		n := &UpdateStatus{Name: toStr(p.UpdName, src), Version: toStr(p.UpdVer, src), At: at}
 		if set(p.UpdOp) {
 			n.Op, n.OpAt, n.Statuses = CmpOp(p.UpdOp.Value), toPos(p.UpdOp.Pos), []Str{toStr(p.UpdSt, src)}
 			return n
@@ -226,14 +218,13 @@ func (p *pUnary) toAST(src *source) Node {
 			n.Statuses = append(n.Statuses, toStr(v.Tok, src))
 		}
 		return n
-	case set(p.Pkg):
-		at := toPos(p.Pkg.Pos)
+	case p.Pkg:
 		if set(p.PkgOp) {
 			return &HasPackageVersion{Name: toStr(p.PkgName, src), Op: CmpOp(p.PkgOp.Value), Version: toStr(p.PkgVer, src), At: at}
 		}
 		return &HasPackage{Name: toStr(p.PkgName, src), Version: toStr(p.PkgRe, src), At: at}
-	case set(p.Attr):
-		at, key := toPos(p.Attr.Pos), toStr(p.AttrKey, src)
+	case p.Attr:
+		key := toStr(p.AttrKey, src)
 		if set(p.AttrOp) {
 			return &AttrCompare{Key: key, Op: CmpOp(p.AttrOp.Value), Value: toLit(p.AttrVal), At: at}
 		}
