@@ -110,7 +110,11 @@ func newLanguage(text string) *language {
 	if l.term == nil {
 		panic("dsl: the grammar has no production " + name)
 	}
-	l.filler = l.lits[termFiller]
+	filler, ok := l.lits[termFiller]
+	if !ok || l.terms[filler].typ != tKeyword {
+		panic("dsl: the grammar has no keyword " + termFiller + " to recover a broken term as")
+	}
+	l.filler = filler
 	l.analyse()
 
 	// The keywords that start a term, and which of them are predicates: a string comes next.

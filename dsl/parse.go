@@ -143,8 +143,8 @@ func (p syntaxPos) message(src *source, t token) string {
 	wantsString := p.expects(tString)
 	wantsValue := wantsString && p.expects(tNumber)
 	switch {
-	case t.is(tKeyword, "and") || t.is(tKeyword, "or"):
-		// an argument is missing: no hint, quoting AND or OR is not what was meant
+	case t.typ == tKeyword && p.l.match(t)&p.follow != 0:
+		// an argument is missing: no hint, quoting AND or OR (what may follow a term) is not what was meant
 	case (wantsValue && (t.typ == tWord || t.typ == tKeyword || t.typ == tInvalid)) ||
 		(wantsString && !wantsValue && (t.typ == tWord || t.typ == tKeyword || t.typ == tNumber || t.typ == tInvalid)):
 		if w := bareWord(src.text[t.off:]); w != "" {
