@@ -45,9 +45,12 @@ lint:
 
 ## bench: every performance budget of ARCHITECTURE.md, with baselines measured in the same run
 ## (one package at a time, so that no two benchmarks share the cores; prints one table: figure, budget, ratio against the baseline, pass/fail; rewrites README's Performance table)
+## The PostgreSQL rows run when SOTA_TEST_PG_URL names a server (passed through to the benchmarks).
 bench:
 	$(GO) build -o $(BIN)/benchtable ./cmd/benchtable
-	$(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./... 2>&1 | ./$(BIN)/benchtable -readme README.md
+	@if [ -n "$(SOTA_TEST_PG_URL)" ]; then echo "== PostgreSQL rows on $(SOTA_TEST_PG_URL)"; \
+	else echo "== PostgreSQL rows skipped: SOTA_TEST_PG_URL is not set (make bench SOTA_TEST_PG_URL=postgres://... measures them)"; fi
+	SOTA_TEST_PG_URL="$(SOTA_TEST_PG_URL)" $(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -timeout 120m ./... 2>&1 | ./$(BIN)/benchtable -readme README.md
 
 ## fuzz: every fuzz target of the repository for FUZZTIME each (filter parser, JSON bodies of every POST/PUT route, policy validator)
 FUZZTIME ?= 20s

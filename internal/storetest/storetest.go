@@ -66,17 +66,29 @@ func OpenKind(tb testing.TB, kind string) *store.DB {
 // (created at the first open, dropped when that test ends). The caller closes it.
 func OpenDir(tb testing.TB, dir string) (*store.DB, error) {
 	tb.Helper()
-	if !Postgres() {
+	return OpenDirKind(tb, Kind(), dir)
+}
+
+// OpenDirKind is OpenDir on the given kind of store ("badger" or "postgres"), whatever this run's.
+func OpenDirKind(tb testing.TB, kind, dir string) (*store.DB, error) {
+	tb.Helper()
+	if kind != "postgres" {
 		return store.Open(dir, store.Options{})
 	}
-	return store.OpenURL(context.Background(), Spec(tb, dir), store.Options{})
+	return store.OpenURL(context.Background(), SpecKind(tb, kind, dir), store.Options{})
 }
 
 // Spec is the --store value of a sotad subprocess whose --data is dir: "badger", or the URL of the
 // schema of dir (as OpenDir).
 func Spec(tb testing.TB, dir string) string {
 	tb.Helper()
-	if !Postgres() {
+	return SpecKind(tb, Kind(), dir)
+}
+
+// SpecKind is Spec on the given kind of store: "badger", or the URL of the schema of dir.
+func SpecKind(tb testing.TB, kind, dir string) string {
+	tb.Helper()
+	if kind != "postgres" {
 		return "badger"
 	}
 	abs, err := filepath.Abs(dir)
@@ -110,6 +122,22 @@ var (
 	adminErr  error
 	adminURL  string
 )
+
+// BenchKinds runs bench as one sub-benchmark per store: "badger", then "postgres" when
+// SOTA_TEST_PG_URL names a server (or SOTA_REQUIRE_POSTGRES=1, which makes a missing server a
+// failure). Without it the PostgreSQL sub-benchmark is skipped with a message: the 1M-vehicle
+// benchmarks cost minutes and gigabytes, so they never run against a server nobody named. The
+// sub-benchmarks open their stores with OpenDirKind and SpecKind.
+func BenchKinds(b *testing.B, bench func(b *testing.B, kind string)) {
+	b.Run("badger", func(b *testing.B) { bench(b, "badger") })
+	b.Run("postgres", func(b *testing.B) {
+		if os.Getenv("SOTA_TEST_PG_URL") == "" && os.Getenv("SOTA_REQUIRE_POSTGRES") != "1" {
+			b.Skip("PostgreSQL rows skipped: set SOTA_TEST_PG_URL to a server's URL (e.g. " + DefaultPGURL + ") to measure them")
+		}
+		server(b)
+		bench(b, "postgres")
+	})
+}
 
 // PGURL is the server tests use: SOTA_TEST_PG_URL, or DefaultPGURL.
 func PGURL() string {
