@@ -19,7 +19,6 @@ import (
 
 	"sota/engine"
 	"sota/resolver"
-	"sota/store"
 )
 
 var uuidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -74,10 +73,8 @@ func cnt(p, f, fl, in, c float64) map[string]any {
 // setStatus moves a vehicle's update as the device API would.
 func (e *coreEnv) setStatus(vin, updateID string, to engine.Status) {
 	e.t.Helper()
-	require.NoError(e.t, e.deps.DB.Update(func(t store.Txn) error {
-		_, err := e.deps.Engine.SetStatus(t, vin, updateID, to, nil, "")
-		return err
-	}))
+	_, err := e.deps.Engine.SetStatus(vin, updateID, to, nil, "")
+	require.NoError(e.t, err)
 }
 
 func (e *coreEnv) vehicleQueue(vin string) []map[string]any {

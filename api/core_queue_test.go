@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/engine"
-	"sota/store"
 )
 
 // failure sends the request and requires an error answer with that status and code; it returns the
@@ -29,10 +28,8 @@ func (e *coreEnv) failure(method, path string, body any, status int, code string
 // finish moves a vehicle's update to a final status with a result, as the device API would.
 func (e *coreEnv) finish(vin, updateID string, to engine.Status, code int, text string) {
 	e.t.Helper()
-	require.NoError(e.t, e.deps.DB.Update(func(t store.Txn) error {
-		_, err := e.deps.Engine.SetStatus(t, vin, updateID, to, &code, text)
-		return err
-	}))
+	_, err := e.deps.Engine.SetStatus(vin, updateID, to, &code, text)
+	require.NoError(e.t, err)
 }
 
 func (e *coreEnv) requestVehicles(id, status string) []map[string]any {

@@ -71,10 +71,37 @@ func reply(c *gin.Context, status int, body any, err error) {
 
 // --- vehicles ---
 
+// vehicleView is a vehicle as the API shows it: the resolver's vehicle with the engine's state of it
+// (last contact, data plan), each from the domain that owns it.
+type vehicleView struct {
+	VIN        string              `json:"vin"`
+	LastSeen   *time.Time          `json:"lastSeen"`
+	Attributes resolver.Attributes `json:"attributes"`
+	DataPlan   *string             `json:"dataPlan"`
+}
+
 type expandedVehicle struct {
-	resolver.Vehicle
+	vehicleView
 	Packages   []resolver.PackageID `json:"packages"`
 	Components []string             `json:"components"`
+}
+
+// vehicleViews adds the engine's state to the vehicles (none without an engine).
+func (h resolverHandlers) vehicleViews(vs []resolver.Vehicle) ([]vehicleView, error) {
+	out := make([]vehicleView, len(vs))
+	vins := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = vehicleView{VIN: v.VIN, Attributes: v.Attributes}
+		vins[i] = v.VIN
+	}
+	if h.s.deps.Engine == nil {
+		return out, nil
+	}
+	states, err := h.s.deps.Engine.VehicleStates(vins)
+	for i, st := range states {
+		out[i].LastSeen, out[i].DataPlan = st.LastSeen, st.DataPlan
+	}
+	return out, err
 }
 
 func (h resolverHandlers) listVehicles(c *gin.Context) {
@@ -103,13 +130,18 @@ func (h resolverHandlers) listVehicles(c *gin.Context) {
 		return
 	}
 	vs, total, err := h.rs.ListVehicles(q, p)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	views, err := h.vehicleViews(vs)
 	if err != nil || !expand {
-		writeList(c, vs, total, err)
+		writeList(c, views, total, err)
 		return
 	}
 	out := make([]expandedVehicle, len(vs))
 	for i, v := range vs {
-		out[i] = expandedVehicle{Vehicle: v, Packages: v.Packages, Components: v.Components}
+		out[i] = expandedVehicle{vehicleView: views[i], Packages: v.Packages, Components: v.Components}
 	}
 	writeList(c, out, total, nil)
 }
@@ -134,7 +166,16 @@ func (h resolverHandlers) createVehicle(c *gin.Context) {
 	}
 	setAuditTarget(c, body.VIN)
 	v, err := h.rs.CreateVehicle(body.VIN)
-	reply(c, http.StatusOK, v, err)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	views, err := h.vehicleViews([]resolver.Vehicle{v})
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, views[0])
 }
 
 // putVehicle creates the vehicle or keeps it. A body, when there is one, is applied or refused: it may
@@ -200,7 +241,12 @@ func (h resolverHandlers) getVehicle(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, expandedVehicle{Vehicle: v, Packages: v.Packages, Components: v.Components})
+	views, err := h.vehicleViews([]resolver.Vehicle{v})
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, expandedVehicle{vehicleView: views[0], Packages: v.Packages, Components: v.Components})
 }
 
 func (h resolverHandlers) deleteVehicle(c *gin.Context) {

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/resolver"
+	"sota/store"
 )
 
 type pid = resolver.PackageID
@@ -229,10 +230,12 @@ func TestVehicleDeleteCascades(t *testing.T) {
 	fs.ok("PUT", "/vehicles/"+vinA+"/component/ECU1", nil)
 	fs.must(http.StatusNoContent, "", "PUT", "/vehicles/"+vinA+"/packages", map[string]any{"packages": []pid{p("nav", "1.0.0"), p("foreign", "1.0.0")}})
 	var deleted []string
-	fs.rs.AddHooks(resolver.Hooks{VehicleDeleted: func(_ storeTxn, vin string) error {
-		deleted = append(deleted, vin)
-		return nil
-	}})
+	fs.rs.AddHooks(resolver.Hooks{VehicleDeleted: store.NewPart(func(storeTxn) resolver.VehicleHook {
+		return func(_ *resolver.Tx, vin string) error {
+			deleted = append(deleted, vin)
+			return nil
+		}
+	})})
 	fs.ok("DELETE", "/vehicles/"+vinA, nil)
 	assert.Equal(t, []string{vinA}, deleted, "the engine's hook ran")
 	fs.restart()
@@ -301,9 +304,11 @@ func TestPackages(t *testing.T) {
 func TestPackageDeleteRefusedByHook(t *testing.T) {
 	fs := newFleetServer(t)
 	fs.ok("PUT", "/packages/nav/1.0.0", nil)
-	fs.rs.AddHooks(resolver.Hooks{PackageDeleting: func(_ storeTxn, id resolver.PackageID) error {
-		return errsConflict("package_in_use", "Package %s is used by a queued update", id)
-	}})
+	fs.rs.AddHooks(resolver.Hooks{PackageDeleting: store.NewPart(func(storeTxn) resolver.PackageHook {
+		return func(_ *resolver.Tx, id resolver.PackageID) error {
+			return errsConflict("package_in_use", "Package %s is used by a queued update", id)
+		}
+	})})
 	fs.must(http.StatusConflict, "package_in_use", "DELETE", "/packages/nav/1.0.0", nil)
 	fs.ok("GET", "/packages/nav/1.0.0", nil)
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/examples"
-	"sota/store"
 )
 
 func (fs *fleetServer) importLines(lines string) response {
@@ -66,15 +65,14 @@ func TestFleetImport(t *testing.T) {
 	fs.restart()
 	check()
 
-	// Re-importing replaces packages, components and attributes and keeps the data plan.
-	require.NoError(t, fs.rs.Update(func(t store.Txn) error { return fs.rs.SetDataPlan(t, vinA, "plan1") }))
+	// Re-importing replaces packages, components and attributes (the data plan and last contact are
+	// the engine's: TestFleetImportKeepsEngineState).
 	r = fs.importLines(`{"vin":"` + vinA + `","packages":[{"name":"nav","version":"1.0.0"}],"components":["ECU1"]}` + "\n")
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	r.decode(t, &res)
 	assert.Equal(t, 0, res.Created)
 	var v map[string]any
 	fs.getJSON("/vehicles/"+vinA, &v)
-	assert.Equal(t, "plan1", v["dataPlan"])
 	assert.Equal(t, map[string]any{}, v["attributes"])
 	assert.Equal(t, []any{"ECU1"}, v["components"])
 	fs.restart()
@@ -149,4 +147,32 @@ func exampleJSONL(t testing.TB, seed int64, n int) *bytes.Buffer {
 	var buf bytes.Buffer
 	require.NoError(t, examples.WriteJSONL(&buf, seed, n))
 	return &buf
+}
+
+// Re-importing a vehicle leaves what the engine knows of it, its data plan and last contact, as it
+// was, also after a restart.
+func TestFleetImportKeepsEngineState(t *testing.T) {
+	e := newCoreEnv(t)
+	vin := "SAJNX5745SC000001"
+	e.ok("PUT", "/api/v1/vehicles/"+vin, nil)
+	e.ok("POST", "/api/v1/data_plans", map[string]any{"id": "Basic"})
+	e.ok("PUT", "/api/v1/vehicles/"+vin+"/data_plan", map[string]any{"id": "basic"})
+	require.NoError(t, e.deps.Engine.Seen(vin))
+	var before map[string]any
+	e.do("GET", "/api/v1/vehicles/"+vin, nil, &before)
+	require.NotNil(t, before["lastSeen"])
+	require.Equal(t, "Basic", before["dataPlan"])
+
+	resp := e.do("POST", "/api/v1/fleet/import", `{"vin":"`+vin+`","components":["ECU1"]}`+"\n", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	for _, restarted := range []bool{false, true} {
+		if restarted {
+			e.restart()
+		}
+		var v map[string]any
+		e.do("GET", "/api/v1/vehicles/"+vin, nil, &v)
+		assert.Equal(t, []any{"ECU1"}, v["components"], "imported (restarted: %v)", restarted)
+		assert.Equal(t, before["lastSeen"], v["lastSeen"], "restarted: %v", restarted)
+		assert.Equal(t, "Basic", v["dataPlan"], "restarted: %v", restarted)
+	}
 }

@@ -117,7 +117,7 @@ func New(cfg Config, deps Deps) (*gin.Engine, *Server, error) {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, deps: deps, log: cfg.Logger, auth: deps.Auth, proxies: proxies}
 	if s.auth != nil && deps.Resolver != nil {
-		deps.Resolver.AddHooks(resolver.Hooks{VehicleDeleted: s.auth.RevokeDeviceToken})
+		deps.Resolver.AddHooks(s.auth.ResolverHooks())
 	}
 	if cfg.RVI.NodeURL != "" && deps.Engine != nil {
 		s.rvi = newRVI(cfg.RVI, deps.Engine, cfg.ChunkSize, s)

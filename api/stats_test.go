@@ -9,14 +9,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/engine"
-	"sota/store"
 	"sota/wire"
 )
 
 // The dashboard's figures come from the domains that own them: the fleet's size and lastSeen counts
 // (resolver), failures by result code and active updates per vehicle (engine).
 func TestDashboardStats(t *testing.T) {
-	e := newCoreEnv(t)
+	c := &testClock{t: time.Now().Add(-40 * 24 * time.Hour)}
+	e := newCoreEnvWith(t, engine.Options{Now: c.Now})
 	vins := []string{"1HGCM82633A000001", "1HGCM82633A000002", "1HGCM82633A000003", "1HGCM82633A000004"}
 	for _, v := range vins {
 		require.Equal(t, http.StatusNoContent, e.do("PUT", "/api/v1/vehicles/"+v, nil, nil).StatusCode)
@@ -26,13 +26,12 @@ func TestDashboardStats(t *testing.T) {
 	assert.Equal(t, 4, fleet.Vehicles)
 	assert.Zero(t, fleet.SeenLastDay)
 
+	// contacts 40 days ago, 10 days ago and now, by the engine's clock
+	require.NoError(t, e.deps.Engine.Seen(vins[2]))
+	c.Add(30 * 24 * time.Hour)
+	require.NoError(t, e.deps.Engine.Seen(vins[1]))
+	c.Add(10 * 24 * time.Hour)
 	require.NoError(t, e.deps.Engine.Seen(vins[0]))
-	require.NoError(t, e.deps.Resolver.Update(func(tx store.Txn) error {
-		return e.deps.Resolver.SetLastSeen(tx, vins[1], time.Now().Add(-10*24*time.Hour))
-	}))
-	require.NoError(t, e.deps.Resolver.Update(func(tx store.Txn) error {
-		return e.deps.Resolver.SetLastSeen(tx, vins[2], time.Now().Add(-40*24*time.Hour))
-	}))
 	e.do("GET", "/api/v1/stats/fleet", nil, &fleet)
 	assert.Equal(t, 4, fleet.Vehicles)
 	assert.Equal(t, 1, fleet.SeenLastDay)

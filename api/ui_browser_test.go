@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,7 +30,6 @@ import (
 	"sota/engine"
 	exampleload "sota/examples/load"
 	"sota/resolver"
-	"sota/store"
 	"sota/wire"
 )
 
@@ -86,8 +86,14 @@ func newBrowserEnv(t *testing.T) *browserEnv { return newBrowserEnvTLS(t, false)
 // accepts the certificate).
 func newBrowserEnvTLS(t *testing.T, tlsServer bool) *browserEnv {
 	t.Helper()
+	return newBrowserEnvWith(t, tlsServer, engine.Options{})
+}
+
+// newBrowserEnvWith is newBrowserEnvTLS with engine options.
+func newBrowserEnvWith(t *testing.T, tlsServer bool, o engine.Options) *browserEnv {
+	t.Helper()
 	exe := browserPath(t)
-	d := fullDeps(t)
+	d, _ := fullDepsWith(t, o)
 	d.Filters = d.Resolver
 	h, srv := newServer(t, Config{}, d.Deps)
 	_, created, err := srv.auth.Bootstrap("admin", testPassword)
@@ -640,7 +646,8 @@ func TestScreenshots(t *testing.T) {
 	if os.Getenv("SOTA_SCREENSHOTS") != "1" {
 		t.Skip("set SOTA_SCREENSHOTS=1 to rewrite docs/screenshots/")
 	}
-	e := newBrowserEnv(t)
+	var offset atomic.Int64 // the engine's clock is the wall clock moved back by offset (contacts below)
+	e := newBrowserEnvWith(t, false, engine.Options{Now: func() time.Time { return time.Now().Add(-time.Duration(offset.Load())) }})
 	_, err := exampleload.All(context.Background(), e.deps.Resolver, exampleload.DefaultSeed, 2000)
 	require.NoError(t, err)
 
@@ -675,22 +682,22 @@ func TestScreenshots(t *testing.T) {
 			if to == engine.Failed {
 				code = []int{wire.ResultInstallFailed, wire.ResultValidationFailed, wire.ResultInstallFailed, wire.ResultUserDeclined}[i/20%4]
 			}
-			require.NoError(t, e.deps.DB.Update(func(txn store.Txn) error {
-				_, err := e.deps.Engine.SetStatus(txn, v.VIN, v.UpdateID, to, &code, map[int]string{0: "installed", wire.ResultInstallFailed: "install script failed",
-					wire.ResultValidationFailed: "signature check failed", wire.ResultUserDeclined: "declined by the driver"}[code])
-				return err
-			}))
+			_, err := e.deps.Engine.SetStatus(v.VIN, v.UpdateID, to, &code, map[int]string{0: "installed", wire.ResultInstallFailed: "install script failed",
+				wire.ResultValidationFailed: "signature check failed", wire.ResultUserDeclined: "declined by the driver"}[code])
+			require.NoError(t, err)
 		}
 	}
 	vin := pending[0].VIN
 	// Contacts: the vehicles that took part called today, others within the month, the rest earlier.
 	for i, v := range pending {
-		at := time.Now().Add(-time.Duration(i%7) * time.Hour)
+		ago := time.Duration(i%7) * time.Hour
 		if i%20 >= 13 {
-			at = time.Now().Add(-time.Duration(2+i%25) * 24 * time.Hour)
+			ago = time.Duration(2+i%25) * 24 * time.Hour
 		}
-		require.NoError(t, e.deps.Resolver.Update(func(txn store.Txn) error { return e.deps.Resolver.SetLastSeen(txn, v.VIN, at) }))
+		offset.Store(int64(ago))
+		require.NoError(t, e.deps.Engine.Seen(v.VIN))
 	}
+	offset.Store(0)
 
 	e.do("open", chromedp.EmulateViewport(1280, 900), chromedp.Navigate(e.base+"/"))
 	e.do("log in", chromedp.SendKeys(chromedp.CSS("#username"), "admin"), chromedp.SendKeys(chromedp.CSS("#password"), testPassword),

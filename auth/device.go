@@ -58,10 +58,16 @@ func (a *Service) MintDeviceToken(vin string) (string, error) {
 	return secret, err
 }
 
-// RevokeDeviceToken deletes a vehicle's device token in the transaction that deletes the vehicle (a
-// resolver hook), so that a vehicle deleted and created again needs a new token; the cache forgets
-// the token once the deletion has committed.
-func (a *Service) RevokeDeviceToken(t store.Txn, vin string) error {
+// ResolverHooks are auth's part of the resolver's cascades: deleting a vehicle deletes its device
+// token in the same transaction, so that a vehicle deleted and created again needs a new token; the
+// cache forgets the token once the deletion has committed.
+func (a *Service) ResolverHooks() resolver.Hooks {
+	return resolver.Hooks{VehicleDeleted: store.NewPart(func(t store.Txn) resolver.VehicleHook {
+		return func(x *resolver.Tx, vin string) error { return a.revokeDeviceToken(t, x, vin) }
+	})}
+}
+
+func (a *Service) revokeDeviceToken(t store.Txn, x *resolver.Tx, vin string) error {
 	hash, err := t.Get([]byte(deviceVINPrefix + vin))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -76,7 +82,8 @@ func (a *Service) RevokeDeviceToken(t store.Txn, vin string) error {
 	if err := t.Delete([]byte(deviceVINPrefix + vin)); err != nil {
 		return err
 	}
-	return resolver.AfterCommit(t, func() { a.forgetDeviceToken(key) })
+	x.AfterCommit(func() { a.forgetDeviceToken(key) })
+	return nil
 }
 
 // forgetDeviceToken drops a revoked token (its store key) from the cache after the revocation committed.

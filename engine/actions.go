@@ -3,7 +3,7 @@ package engine
 // What the hawkBit DDI transport (api/ddi.go) needs of the queue beyond the device API's calls: decimal
 // action ids, cancels of updates in flight, confirmations, artifact downloads and the configuration a
 // vehicle reports about itself. Delivery order, data plans, validity windows and install reports are
-// the same calls the device API makes (NextUpdate, AddTrafficTxn, InstallReport).
+// the same calls the device API makes (NextUpdate, CountDownload, InstallReport).
 //
 // Action ids: a DDI device knows an update by a decimal number. One is assigned to an update the first
 // time a device is offered it (NextAction), from a counter leased actionLease ids at a time
@@ -455,7 +455,7 @@ func (s *Service) CountDownload(vin string, n int64) error {
 	}
 	defer s.lockPlan(vin)()
 	return s.update(func(t store.Txn) error {
-		_, err := s.AddTrafficTxn(t, vin, n)
+		_, err := s.addTraffic(t, vin, n, s.now())
 		return err
 	})
 }
@@ -483,7 +483,7 @@ func (s *Service) ReportConfig(vin, mode string, data resolver.Attributes) (reso
 		return nil, err
 	}
 	var out resolver.Attributes
-	err := s.resUpdate(func(t store.Txn) error {
+	err := s.resUpdate(func(t *engineTx, x *resolver.Tx) error {
 		reported := map[string]bool{}
 		v, err := t.Get(devCfgKey(vin))
 		if err == nil {
@@ -497,7 +497,7 @@ func (s *Service) ReportConfig(vin, mode string, data resolver.Attributes) (reso
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		out, err = s.res.ModifyAttributes(t, vin, func(a resolver.Attributes) (resolver.Attributes, error) {
+		out, err = x.ModifyAttributes(vin, func(a resolver.Attributes) (resolver.Attributes, error) {
 			switch mode {
 			case ConfigReplace:
 				for k := range reported {

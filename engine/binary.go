@@ -279,8 +279,8 @@ func (s *Service) UploadBinary(id resolver.PackageID, r io.Reader, in Upload) (B
 	info.Size, info.SHA256, info.FileName = size, sum.sha256, FileNameOf(id, in.FileName)
 	b := Binary{Name: id.Name, Version: id.Version, SHA256: sum.sha256, SHA1: sum.sha1, MD5: sum.md5, Size: size,
 		UploadedAt: s.now(), FileName: FileNameOf(id, in.FileName)}
-	err = s.resUpdate(func(t store.Txn) error {
-		if err := s.res.SetPackageBinary(t, id, info); err != nil {
+	err = s.resUpdate(func(t *engineTx, x *resolver.Tx) error {
+		if err := x.SetPackageBinary(id, info); err != nil {
 			return err
 		}
 		return s.setBinary(t, b)

@@ -217,7 +217,7 @@ func (s *Service) campaignEvents(t store.Txn, c Campaign) error {
 	}
 	for _, g := range c.Groups {
 		if g.Status == GroupReleased && was[g.Name] != GroupReleased {
-			if err := s.Emit(t, "campaign.released", map[string]any{"campaignId": c.ID, "name": c.Name, "group": g.Name,
+			if err := s.emit(t, "campaign.released", map[string]any{"campaignId": c.ID, "name": c.Name, "group": g.Name,
 				"vehicles": g.Vehicles, "updateRequest": g.UpdateRequest}); err != nil {
 				return err
 			}
@@ -230,7 +230,7 @@ func (s *Service) campaignEvents(t store.Txn, c Campaign) error {
 			if c.PauseReason != "" {
 				data["reason"] = c.PauseReason
 			}
-			return s.Emit(t, ev, data)
+			return s.emit(t, ev, data)
 		}
 	}
 	return nil

@@ -118,7 +118,7 @@ func TestQueueTwoRequestsAndCancelOneWhileTheSchedulerRuns(t *testing.T) {
 				}
 				for _, to := range []Status{InFlight, Finished} {
 					err := s.update(func(tx store.Txn) error {
-						_, err := s.SetStatus(tx, vin, id, to, new(int), "")
+						_, err := s.setStatus(tx, vin, id, to, new(int), "")
 						return err
 					})
 					if !assert.NoError(t, err) {

@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"sync"
 
-	"sota/resolver"
 	"sota/store"
 )
 
@@ -20,14 +19,14 @@ type requestCounts struct {
 	dirty map[string]bool
 }
 
-// onCommit runs f once t has committed, when t is the engine's or the resolver's; ok is false for
-// any other transaction.
+// onCommit runs f once t has committed, when t is the engine's (every transaction of Service.update,
+// resUpdate and the resolver hooks is); ok is false for any other transaction.
 func onCommit(t store.Txn, f func()) (ok bool) {
-	if x, is := t.(*engineTx); is {
+	x, is := t.(*engineTx)
+	if is {
 		x.after = append(x.after, f)
-		return true
 	}
-	return resolver.AfterCommit(t, f) == nil
+	return is
 }
 
 // countMove records that one update of req moved from one status to another in t.

@@ -4,44 +4,14 @@ package engine
 // (TRIGGER_TRANSFER_START A1) and the answer to GET_ALL_PACKAGES.
 
 import (
-	"time"
-
 	"sota/errs"
 	"sota/resolver"
 	"sota/store"
 	"sota/wire"
 )
 
-// LastSeenResolution is how stale a vehicle's stored lastSeen may get while it keeps polling: a poll
-// writes it only when the stored value is older, so a device polling often costs no write per poll.
-const LastSeenResolution = time.Minute
-
 // PollRow is one row of a device's poll: a pending or in-flight update in delivery order.
 type PollRow = wire.PollRow
-
-// Seen records a device contact: the vehicle counts as connected (Contact), and its stored lastSeen
-// is refreshed when older than LastSeenResolution. 404 missing_vehicle.
-func (s *Service) Seen(vin string) error {
-	now := s.now()
-	if v, ok := s.storedSeen.Load(vin); ok && now.Sub(v.(time.Time)) < LastSeenResolution && s.res.VehicleExists(vin) {
-		s.Contact(vin)
-		return nil
-	}
-	v, err := s.res.GetVehicle(vin)
-	if err != nil {
-		return err
-	}
-	s.Contact(vin)
-	if v.LastSeen != nil && now.Sub(*v.LastSeen) < LastSeenResolution {
-		s.storedSeen.Store(vin, *v.LastSeen)
-		return nil
-	}
-	if err := s.resUpdate(func(t store.Txn) error { return s.res.SetLastSeen(t, vin, now) }); err != nil {
-		return err
-	}
-	s.storedSeen.Store(vin, now)
-	return nil
-}
 
 // Poll is the device's view of its queue (GET /vehicle_updates/:vin): its pending and in-flight
 // updates in delivery order. It records the contact (Seen).
@@ -121,8 +91,8 @@ func (s *Service) InstalledReport(vin string, ids []resolver.PackageID) error {
 		}
 	}
 	ok := 0
-	return s.resUpdate(func(t store.Txn) error {
-		if err := s.res.ReplaceInstalled(t, vin, ids); err != nil {
+	return s.resUpdate(func(t *engineTx, x *resolver.Tx) error {
+		if err := x.ReplaceInstalled(vin, ids); err != nil {
 			return err
 		}
 		us, err := s.scanVehicle(t, vin, true)

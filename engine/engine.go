@@ -173,7 +173,13 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 		return nil, err
 	}
 	res.SetClock(s.now)
+	if err := s.migrateVehicles(); err != nil {
+		return nil, fmt.Errorf("engine: move the vehicles' contacts and data plans out of the resolver's records: %w", err)
+	}
 	if err := s.loadFleetState(); err != nil {
+		return nil, err
+	}
+	if err := s.loadContacts(); err != nil {
 		return nil, err
 	}
 	if err := s.loadCounts(); err != nil {

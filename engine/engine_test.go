@@ -106,7 +106,7 @@ func TestDeliveryOrderInFlightThenPriorityThenCreation(t *testing.T) {
 		}
 	}
 	require.NoError(t, s.db.Update(func(tx store.Txn) error {
-		_, err := s.SetStatus(tx, vinA, id, InFlight, nil, "")
+		_, err := s.setStatus(tx, vinA, id, InFlight, nil, "")
 		return err
 	}))
 	us, err = s.Queue(vinA)
@@ -120,7 +120,7 @@ func TestDeliveryOrderInFlightThenPriorityThenCreation(t *testing.T) {
 
 	// A finished update leaves the queue but stays in the history.
 	require.NoError(t, s.db.Update(func(tx store.Txn) error {
-		_, err := s.SetStatus(tx, vinA, id, Finished, new(int), "ok")
+		_, err := s.setStatus(tx, vinA, id, Finished, new(int), "ok")
 		return err
 	}))
 	next, ok, _, err = s.NextUpdate(vinA)
@@ -185,7 +185,7 @@ func TestPurgeFailsExpiredPendingUpdatesOnly(t *testing.T) {
 	us, err := s.Queue(vinB)
 	require.NoError(t, err)
 	require.NoError(t, s.db.Update(func(tx store.Txn) error {
-		_, err := s.SetStatus(tx, vinB, us[0].ID, InFlight, nil, "")
+		_, err := s.setStatus(tx, vinB, us[0].ID, InFlight, nil, "")
 		return err
 	}))
 
@@ -225,7 +225,7 @@ func TestCancelAndSkipDuplicates(t *testing.T) {
 	q, err := s.Queue(vinA)
 	require.NoError(t, err)
 	require.NoError(t, s.db.Update(func(tx store.Txn) error {
-		_, err := s.SetStatus(tx, vinA, q[0].ID, InFlight, nil, "")
+		_, err := s.setStatus(tx, vinA, q[0].ID, InFlight, nil, "")
 		return err
 	}))
 	r2 := queueDirect(t, s, p, 10, nil, vinA, vinB, "WDD44444444444444")

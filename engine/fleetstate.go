@@ -1,33 +1,65 @@
 package engine
 
 import (
+	"errors"
 	"sort"
+	"time"
 
 	"sota/resolver"
 	"sota/store"
 )
 
-// The engine owns the status of every update; the filter language's update_status reads it from the
-// resolver's fleet index, which the engine feeds through resolver.SetUpdateStatuses: once at start
-// (the status of every vehicle's updates, request by request in creation order, so that the most
-// recent update of a package version wins) and after each transaction that changes a status.
+// The engine owns the status of every update and every vehicle's last contact; the filter language's
+// update_status and seen_within read them from the resolver's fleet index, which the engine feeds
+// through resolver.SetUpdateStatuses and SetContacts: once at start (the status of every vehicle's
+// updates, request by request in creation order, so that the most recent update of a package version
+// wins; every stored contact) and after each transaction that changes them.
 
-// engineTx is a transaction of Service.update: it collects what to do once it has committed.
+// engineTx is a transaction of the engine's: it collects what to do once it has committed.
 type engineTx struct {
 	store.Txn
 	after []func()
 }
 
-// afterCommit runs f once t has committed: t from Service.update, or from the resolver's Update (a
-// hook's or resUpdate's transaction).
+// afterCommit runs f once t, an engineTx, has committed.
 func (s *Service) afterCommit(t store.Txn, f func()) {
-	if x, ok := t.(*engineTx); ok {
-		x.after = append(x.after, f)
-		return
+	if !onCommit(t, f) {
+		f() // not an engine transaction (none is): the caller commits it before anyone reads the index
 	}
-	if resolver.AfterCommit(t, f) != nil {
-		f() // a transaction of neither: the caller commits it before anyone reads the index
+}
+
+// resUpdate runs fn in one transaction with the resolver: fn changes the engine's records through t
+// and the resolver's through x's typed operations (a store.Part, so that neither domain gets the
+// other's transaction); what fn leaves for after the commit runs after the resolver's own index
+// changes. It runs again when the transaction conflicted with a concurrent one.
+func (s *Service) resUpdate(fn func(t *engineTx, x *resolver.Tx) error) error {
+	op := store.NewPart(func(raw store.Txn) func(*resolver.Tx) error {
+		return func(x *resolver.Tx) error { return s.inResolverTx(raw, x, func(t *engineTx) error { return fn(t, x) }) }
+	})
+	var err error
+	for i := 0; i < 20; i++ {
+		err = s.res.Update(op)
+		if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		time.Sleep(time.Duration(i+1) * time.Millisecond)
 	}
+	return err
+}
+
+// inResolverTx runs fn over raw, the store transaction under x, as an engine transaction whose
+// after-commit work runs once x has committed.
+func (s *Service) inResolverTx(raw store.Txn, x *resolver.Tx, fn func(t *engineTx) error) error {
+	t := &engineTx{Txn: raw}
+	if err := fn(t); err != nil {
+		return err
+	}
+	x.AfterCommit(func() {
+		for _, f := range t.after {
+			f()
+		}
+	})
+	return nil
 }
 
 // noteStatus feeds the index with the new status of vin's update of request req once t commits.

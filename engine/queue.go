@@ -426,28 +426,26 @@ func (s *Service) loadUpdate(t store.Txn, vin, id string) (*updRec, error) {
 	return &rec, nil
 }
 
-// GetUpdate reads one vehicle's update in the caller's transaction; another vehicle's update id is
-// 404 missing_update.
-func (s *Service) GetUpdate(t store.Txn, vin, updateID string) (Update, error) {
-	if !validUUID(updateID) {
-		return Update{}, errMissingUpdate()
-	}
-	rec, err := s.loadUpdate(t, vin, updateID)
-	if err != nil {
-		return Update{}, err
-	}
-	return s.view(vin, updateID, rec), nil
-}
-
 var allowed = map[Status][]Status{
 	Pending:  {InFlight, Canceled, Failed},
 	InFlight: {Finished, Failed, Canceled},
 }
 
-// SetStatus moves one vehicle's update to status to inside the caller's transaction and keeps the
-// indexes in step. Allowed moves: pending → inFlight, canceled, failed; inFlight → finished, failed,
-// canceled. Anything else is 409 invalid_transition; a repeated move to the current status is a no-op.
-func (s *Service) SetStatus(t store.Txn, vin, updateID string, to Status, resultCode *int, resultText string) (Update, error) {
+// SetStatus moves one vehicle's update to status to, in one transaction, and keeps the indexes in
+// step. Allowed moves: pending → inFlight, canceled, failed; inFlight → finished, failed, canceled.
+// Anything else is 409 invalid_transition; a repeated move to the current status is a no-op. 404
+// missing_update.
+func (s *Service) SetStatus(vin, updateID string, to Status, resultCode *int, resultText string) (Update, error) {
+	var out Update
+	err := s.update(func(t store.Txn) (err error) {
+		out, err = s.setStatus(t, vin, updateID, to, resultCode, resultText)
+		return err
+	})
+	return out, err
+}
+
+// setStatus is SetStatus in t.
+func (s *Service) setStatus(t store.Txn, vin, updateID string, to Status, resultCode *int, resultText string) (Update, error) {
 	if !validUUID(updateID) {
 		return Update{}, errMissingUpdate()
 	}
@@ -495,7 +493,7 @@ func (s *Service) transition(t store.Txn, vin, id string, rec *updRec, to Status
 		if text != "" {
 			data["resultText"] = text
 		}
-		return s.Emit(t, ev, data)
+		return s.emit(t, ev, data)
 	}
 	return nil
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"sota/errs"
-	"sota/store"
+	"sota/resolver"
 	"sota/wire"
 )
 
@@ -56,7 +56,7 @@ func (s *Service) InstallReport(vin, id string, results []OperationResult) (Upda
 	}
 	var out Update
 	var msg string
-	err := s.resUpdate(func(t store.Txn) error {
+	err := s.resUpdate(func(t *engineTx, x *resolver.Tx) error {
 		rec, u, err := s.deviceUpdate(t, vin, id)
 		if err != nil {
 			return err
@@ -100,7 +100,7 @@ func (s *Service) InstallReport(vin, id string, results []OperationResult) (Upda
 			return err
 		}
 		if u.Kind == KindInstall {
-			if err := s.res.ApplyInstalled(t, vin, u.Install); err != nil {
+			if err := x.ApplyInstalled(vin, u.Install); err != nil {
 				return err
 			}
 		}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -121,12 +120,13 @@ func (s *Service) SetDataPlan(vin, planID string) (DataPlan, error) {
 		return DataPlan{}, err
 	}
 	var p DataPlan
-	err := s.resUpdate(func(t store.Txn) error {
-		var err error
-		if p, err = s.setVehiclePlan(t, vin, planID); err != nil {
+	err := s.resUpdate(func(t *engineTx, x *resolver.Tx) error {
+		if err := x.CheckVehicle(vin); err != nil { // a deletion's cascade removes the link
 			return err
 		}
-		return s.res.SetDataPlan(t, vin, p.ID)
+		var err error
+		p, err = s.setVehiclePlan(t, vin, planID)
+		return err
 	})
 	return p, err
 }
@@ -146,71 +146,74 @@ func (s *Service) AddTraffic(vin string, bytes int64) (Traffic, error) {
 	return out, err
 }
 
-// AddTrafficTxn adds transferred bytes to the vehicle's active billing cycle inside the caller's
-// transaction (the device API, per chunk).
-func (s *Service) AddTrafficTxn(t store.Txn, vin string, bytes int64) (Traffic, error) {
-	return s.addTraffic(t, vin, bytes, s.now())
-}
-
-// resUpdate runs fn in a transaction of the resolver (needed when fn calls resolver methods that take
-// a store.Txn), again when it conflicted with a concurrent one.
-func (s *Service) resUpdate(fn func(store.Txn) error) error {
-	var err error
-	for i := 0; i < 20; i++ {
-		err = s.res.Update(fn)
-		if !errors.Is(err, store.ErrConflict) {
-			return err
-		}
-		time.Sleep(time.Duration(i+1) * time.Millisecond)
-	}
-	return err
-}
-
 // hooks are the engine's part of the resolver's cascades.
 func (s *Service) hooks() resolver.Hooks {
 	return resolver.Hooks{
-		VehicleCreated: func(t store.Txn, vin string) error {
-			return s.Emit(t, "vehicle.created", map[string]any{"vin": vin})
-		},
-		VehicleDeleted: func(t store.Txn, vin string) error {
-			if err := s.cancelVehicle(t, vin); err != nil {
-				return err
+		VehicleCreated: store.NewPart(func(raw store.Txn) resolver.VehicleHook {
+			return func(x *resolver.Tx, vin string) error {
+				return s.inResolverTx(raw, x, func(t *engineTx) error {
+					return s.emit(t, "vehicle.created", map[string]any{"vin": vin})
+				})
 			}
-			if err := s.Emit(t, "vehicle.deleted", map[string]any{"vin": vin}); err != nil {
-				return err
+		}),
+		VehicleDeleted: store.NewPart(func(raw store.Txn) resolver.VehicleHook {
+			return func(x *resolver.Tx, vin string) error {
+				return s.inResolverTx(raw, x, func(t *engineTx) error { return s.vehicleDeleted(t, vin) })
 			}
-			if err := t.Delete(devCfgKey(vin)); err != nil { // a vehicle created again reports anew
-				return err
+		}),
+		PackageDeleting: store.NewPart(func(raw store.Txn) resolver.PackageHook {
+			return func(x *resolver.Tx, id resolver.PackageID) error {
+				return s.inResolverTx(raw, x, func(t *engineTx) error { return s.packageDeleting(t, id) })
 			}
-			if err := resolver.AfterCommit(t, func() { s.forgetReported(vin) }); err != nil {
-				return err
-			}
-			return t.Delete(vplanKey(vin))
-		},
-		PackageDeleting: func(t store.Txn, id resolver.PackageID) error {
-			inUse, err := s.packageQueued(t, id)
-			if err != nil {
-				return err
-			}
-			if inUse {
-				return errs.New(errs.Conflict, "package_in_use", "Package %s is queued for installation; cancel its update requests first", id)
-			}
-			var reqs [][]byte
-			err = t.IterateKeys(pkgReqPrefix(id), func(k []byte) error {
-				reqs = append(reqs, append([]byte(nil), k...))
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			for _, k := range reqs {
-				if err := t.Delete(k); err != nil {
-					return err
-				}
-			}
-			return t.Delete(binKey(id))
-		},
+		}),
 	}
+}
+
+// vehicleDeleted is the engine's part of a vehicle's deletion: its updates are canceled, and its
+// contact, data-plan link and reported configuration go, so that a vehicle created again starts anew.
+func (s *Service) vehicleDeleted(t *engineTx, vin string) error {
+	if err := s.cancelVehicle(t, vin); err != nil {
+		return err
+	}
+	if err := s.emit(t, "vehicle.deleted", map[string]any{"vin": vin}); err != nil {
+		return err
+	}
+	for _, k := range [][]byte{devCfgKey(vin), vplanKey(vin), seenKey(vin)} {
+		if err := t.Delete(k); err != nil {
+			return err
+		}
+	}
+	s.afterCommit(t, func() {
+		s.forgetReported(vin)
+		s.storedSeen.Delete(vin)
+	})
+	return nil
+}
+
+// packageDeleting is the engine's part of a package's deletion: refused while the package is queued,
+// otherwise its request links and binary record go.
+func (s *Service) packageDeleting(t *engineTx, id resolver.PackageID) error {
+	inUse, err := s.packageQueued(t, id)
+	if err != nil {
+		return err
+	}
+	if inUse {
+		return errs.New(errs.Conflict, "package_in_use", "Package %s is queued for installation; cancel its update requests first", id)
+	}
+	var reqs [][]byte
+	err = t.IterateKeys(pkgReqPrefix(id), func(k []byte) error {
+		reqs = append(reqs, append([]byte(nil), k...))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range reqs {
+		if err := t.Delete(k); err != nil {
+			return err
+		}
+	}
+	return t.Delete(binKey(id))
 }
 
 // packageQueued reports whether an update request whose install lists include the package still has

@@ -294,7 +294,7 @@ func (s *Service) fleetProblems(targets []resolver.Target) ([]Problem, error) {
 	for i, tg := range targets {
 		vins[i] = tg.VIN
 	}
-	n, sample, err := s.res.NotSeenSince(vins, now.Add(-DormantAfter), maxProblemSample)
+	n, sample, err := s.notSeenSince(vins, now.Add(-DormantAfter), maxProblemSample)
 	if err != nil {
 		return nil, err
 	}

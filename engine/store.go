@@ -21,6 +21,8 @@ package engine
 //	core/plan/<planID>                         DataPlan (JSON)
 //	core/cycle/<planID>/<start>                BillingCycle (JSON)
 //	core/vplan/<vin>                           = planID (original case) of the vehicle's data plan
+//	core/seen/<vin>                            the vehicle's last contact (8 bytes big endian, Unix
+//	                                           nanoseconds; contacts.go), fed to the fleet index
 //	core/bin/<name>/<version>                  Binary: sha256, size, upload time (JSON); the bytes are in
 //	                                           <data>/blobs/sha256/<first two hex>/<sha256 hex>
 //	core/wakeup/key                            ed25519 seed of the wake-up signing key
@@ -64,6 +66,7 @@ const (
 	pPlan      = "core/plan/"
 	pCycle     = "core/cycle/"
 	pVPlan     = "core/vplan/"
+	pSeen      = "core/seen/"
 	pBin       = "core/bin/"
 	kWakeup    = "core/wakeup/key"
 	pAct       = "core/act/"

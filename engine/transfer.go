@@ -304,7 +304,7 @@ func (s *Service) serveChunk(vin, id string, index int) (c Chunk, ok bool, err e
 		}
 		x.Served++
 		x.BytesSent += int64(len(data))
-		if _, err := s.AddTrafficTxn(t, vin, int64(len(data))); err != nil {
+		if _, err := s.addTraffic(t, vin, int64(len(data)), s.now()); err != nil {
 			return err
 		}
 		sum := sha256.Sum256(data)
@@ -458,7 +458,7 @@ func (s *Service) AddSent(vin, id string, n int64) error {
 			return err
 		}
 		x.BytesSent += n
-		if _, err := s.AddTrafficTxn(t, vin, n); err != nil {
+		if _, err := s.addTraffic(t, vin, n, s.now()); err != nil {
 			return err
 		}
 		return t.Set(xferKey(vin, id), encode(x))

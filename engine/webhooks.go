@@ -1,7 +1,7 @@
 package engine
 
 // Webhooks: subscriptions to events, and their deliveries. An event is emitted in the transaction of
-// the change it reports (Emit), as one delivery record per subscribed webhook, so that a change and
+// the change it reports (emit), as one delivery record per subscribed webhook, so that a change and
 // its deliveries commit together and survive a kill -9. The dispatcher (StartWebhooks) POSTs due
 // deliveries, signed with the webhook's secret, and retries a failure with backoff for 24 h; a
 // delivery is at least once (a crash between the POST and recording it sends it again; its id lets
@@ -75,7 +75,7 @@ type Delivery struct {
 	Body       json.RawMessage `json:"body"`
 }
 
-// webhooks keeps the subscriptions in memory (they are few and every Emit reads them).
+// webhooks keeps the subscriptions in memory (they are few and every emit reads them).
 type webhooks struct {
 	mu    sync.RWMutex
 	byID  map[string]Webhook
@@ -235,9 +235,9 @@ func (s *Service) Deliveries(id string, limit int) ([]Delivery, error) {
 	return out, err
 }
 
-// Emit records event with data for every webhook subscribed to it, in t: the transaction of the change
+// emit records event with data for every webhook subscribed to it, in t: the transaction of the change
 // the event reports. Without subscribers it writes nothing.
-func (s *Service) Emit(t store.Txn, event string, data any) error {
+func (s *Service) emit(t store.Txn, event string, data any) error {
 	s.wh.mu.RLock()
 	var targets []string
 	for id, w := range s.wh.byID {

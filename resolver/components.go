@@ -51,7 +51,7 @@ func (s *Service) saveComponent(part, description string, create bool) (Componen
 		return Component{}, errs.InvalidEntity("description is at most %d bytes", maxDescription)
 	}
 	var c Component
-	err := s.Update(func(t store.Txn) error {
+	err := s.write(func(t store.Txn) error {
 		found, err := getJSON(t, componentKey(part), &c)
 		if err != nil {
 			return err
@@ -73,7 +73,7 @@ func (s *Service) DeleteComponent(part string) error {
 	if err := ValidPartNumber(part); err != nil {
 		return err
 	}
-	return s.Update(func(t store.Txn) error {
+	return s.write(func(t store.Txn) error {
 		c, err := s.loadComponent(t, part)
 		if err != nil {
 			return err

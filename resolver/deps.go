@@ -30,7 +30,7 @@ func (s *Service) AddDependency(id, dep PackageID) error {
 	if err := validPair(id, dep); err != nil {
 		return err
 	}
-	return s.Update(func(t store.Txn) error {
+	return s.write(func(t store.Txn) error {
 		pkg, dp, err := s.loadPair(t, id, dep)
 		if err != nil {
 			return err
@@ -57,7 +57,7 @@ func (s *Service) RemoveDependency(id, dep PackageID) error {
 	if err := validPair(id, dep); err != nil {
 		return err
 	}
-	return s.Update(func(t store.Txn) error {
+	return s.write(func(t store.Txn) error {
 		pkg, dp, err := s.loadPair(t, id, dep)
 		if err != nil {
 			return err
@@ -91,7 +91,7 @@ func (s *Service) SetRangeDependency(id PackageID, depName, rng string) error {
 	if err != nil {
 		return errs.InvalidEntity("Invalid range %q: %v", rng, err)
 	}
-	return s.Update(func(t store.Txn) error {
+	return s.write(func(t store.Txn) error {
 		pkg, err := s.loadPackage(t, id)
 		if err != nil {
 			return err
@@ -124,7 +124,7 @@ func (s *Service) RemoveRangeDependency(id PackageID, depName string) error {
 	if err := ValidPackageName(depName); err != nil {
 		return err
 	}
-	return s.Update(func(t store.Txn) error {
+	return s.write(func(t store.Txn) error {
 		pkg, err := s.loadPackage(t, id)
 		if err != nil {
 			return err

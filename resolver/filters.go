@@ -205,7 +205,7 @@ func (s *Service) CreateFilter(name, expr string) (Filter, error) {
 		return Filter{}, err
 	}
 	f := Filter{Name: name, Expression: expr}
-	err := s.Update(func(t store.Txn) error {
+	err := s.write(func(t store.Txn) error {
 		var old Filter
 		found, err := getJSON(t, filterKey(name), &old)
 		if err != nil {
@@ -231,7 +231,7 @@ func (s *Service) UpdateFilter(name, expr string) (Filter, error) {
 		return Filter{}, err
 	}
 	var f Filter
-	err := s.Update(func(t store.Txn) error {
+	err := s.write(func(t store.Txn) error {
 		old, err := loadFilter(t, name)
 		if err != nil {
 			return err
@@ -332,7 +332,7 @@ func (s *Service) DeleteFilter(name string, force bool) error {
 	if err := ValidFilterName(name); err != nil {
 		return err
 	}
-	return s.Update(func(t store.Txn) error {
+	return s.write(func(t store.Txn) error {
 		f, err := loadFilter(t, name)
 		if err != nil {
 			return err
@@ -483,7 +483,7 @@ func (s *Service) Associate(id PackageID, filter string) (PackageFilter, error) 
 		return PackageFilter{}, err
 	}
 	var a PackageFilter
-	err := s.Update(func(t store.Txn) error {
+	err := s.write(func(t store.Txn) error {
 		pkg, err := s.loadPackage(t, id)
 		if err != nil {
 			return err
@@ -515,7 +515,7 @@ func (s *Service) Dissociate(id PackageID, filter string) error {
 	if err := ValidFilterName(filter); err != nil {
 		return err
 	}
-	return s.Update(func(t store.Txn) error {
+	return s.write(func(t store.Txn) error {
 		pkg, err := s.loadPackage(t, id)
 		if err != nil {
 			return err

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -55,9 +54,12 @@ func (s *Service) loadIndex() error {
 		}
 		batch := make([]dsl.Vehicle, 0, indexChunk)
 		err = t.Iterate([]byte(pVehicle), func(_, val []byte) error {
-			v, err := decodeVehicle(val)
+			v, legacy, err := decodeVehicleAny(val)
 			if err != nil {
 				return err
+			}
+			if legacy != nil {
+				s.legacy++
 			}
 			batch = append(batch, toDSL(v, cat.has))
 			if len(batch) == indexChunk {
@@ -81,9 +83,6 @@ func (s *Service) loadIndex() error {
 // toDSL is the vehicle as filters see it: foreign packages left out.
 func toDSL(v *vehicleRec, known func(PackageID) bool) dsl.Vehicle {
 	out := dsl.Vehicle{VIN: v.VIN, Components: v.Components, Attrs: v.Attrs}
-	if v.LastSeen != 0 {
-		out.LastSeen = time.Unix(0, v.LastSeen)
-	}
 	if len(v.Packages) > 0 {
 		out.Packages = make([]dsl.Package, 0, len(v.Packages))
 		for _, p := range v.Packages {

@@ -13,13 +13,14 @@ import (
 // The fleet state the filter language's seen_within and update_status read, kept in the index as
 // bitmaps so that the plan answers them like every other leaf:
 //
-//   - last seen: per vehicle the second of its last contact (the stored lastSeen, written by the
-//     engine's Seen through SetLastSeen), 4 bytes a vehicle in id order, scanned into a bitmap;
+//   - last seen: per vehicle the second of its last contact, 4 bytes a vehicle in id order, scanned
+//     into a bitmap;
 //   - update status: per package version (lower-cased name, version) the vehicles by the status of
 //     their most recent update of it, and per vehicle those statuses.
 //
-// The engine owns updates: it feeds their statuses with SetUpdateStatuses as they change (after the
-// change has committed) and once at start; the resolver stores none of it.
+// The engine owns both (its contact and update records): it feeds them with SetContacts and
+// SetUpdateStatuses as they change (after the change has committed) and once at start; the resolver
+// stores none of it.
 
 // UpdateChange is the status of a vehicle's most recent update of one package version.
 type UpdateChange struct {
@@ -271,6 +272,27 @@ func (x *FleetIndex) stateTerms(kind dsl.TermKind, have []term) []term {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].s < out[j].s })
 	return out
+}
+
+// Contact is a vehicle's last contact with the server.
+type Contact struct {
+	VIN string
+	At  time.Time
+}
+
+// SetContacts records vehicles' last contacts in the index, in order (the engine's feed, after its
+// changes commit, and once at start). Vehicles the index does not have are skipped.
+func (s *Service) SetContacts(cs []Contact) { s.index.SetContacts(cs) }
+
+// SetContacts records vehicles' last contacts, in order; vehicles the index does not have are skipped.
+func (x *FleetIndex) SetContacts(cs []Contact) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, c := range cs {
+		if id, ok := x.byVIN[c.VIN]; ok {
+			x.setSeen(id, unixSeconds(c.At))
+		}
+	}
 }
 
 // SetUpdateStatuses records update statuses in the index (the engine's feed, after its changes

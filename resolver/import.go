@@ -435,7 +435,8 @@ func (s *Service) writeImport(ctx context.Context, spool *bufio.Reader, parts ma
 
 // writeImportChunk writes one batch of vehicles durably, then puts them in the index.
 func (s *Service) writeImportChunk(recs []*vehicleRec, cat catalog) (created, foreign int, err error) {
-	// Existing vehicles keep their last-seen time and data plan; their old foreign markers go.
+	// Existing vehicles' old foreign markers go (their last contact and data plan are the engine's
+	// records, which an import does not touch).
 	var existing []*vehicleRec
 	err = s.db.View(func(t store.Txn) error {
 		for _, r := range recs {
@@ -451,7 +452,6 @@ func (s *Service) writeImportChunk(recs []*vehicleRec, cat catalog) (created, fo
 			if err != nil {
 				return err
 			}
-			r.LastSeen, r.DataPlan = old.LastSeen, old.DataPlan
 			existing = append(existing, old)
 		}
 		return nil

@@ -171,7 +171,8 @@ func NewFleetIndex() *FleetIndex {
 
 func wmi(vin string) string { return vin[:min(3, len(vin))] }
 
-// Put inserts the vehicle or replaces the one with the same VIN. The index keeps its own copy.
+// Put inserts the vehicle or replaces the one with the same VIN. The index keeps its own copy. A
+// vehicle without LastSeen keeps the last contact the index has for it (SetSeen; none when new).
 func (x *FleetIndex) Put(v dsl.Vehicle) { x.PutMany([]dsl.Vehicle{v}) }
 
 // PutMany inserts or replaces many vehicles at once (the last one wins for a repeated VIN). New
@@ -314,7 +315,9 @@ func (x *FleetIndex) index(id uint32, v *dsl.Vehicle, arena []uint32) []uint32 {
 		x.parts.bms[cid].Add(id)
 		arena = append(arena, cid)
 	}
-	x.setSeen(id, unixSeconds(v.LastSeen))
+	if !v.LastSeen.IsZero() { // otherwise the index keeps what SetSeen recorded
+		x.setSeen(id, unixSeconds(v.LastSeen))
+	}
 	r := &x.recs[id]
 	r.npk = uint32(npk)
 	r.attrs = x.internAttrs(v.Attrs)

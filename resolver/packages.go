@@ -88,7 +88,7 @@ func (s *Service) savePackage(id PackageID, info PackageInfo, create bool) (Pack
 		return Package{}, err
 	}
 	var pkg Package
-	err := s.Update(func(t store.Txn) error {
+	err := s.write(func(t store.Txn) error {
 		old, found, err := s.findPackage(t, id)
 		if err != nil {
 			return err
@@ -136,9 +136,10 @@ func ValidateBinaryInfo(b BinaryInfo) error {
 	return info.validate()
 }
 
-// SetPackageBinary records the package's binary and the upload's metadata in the caller's transaction
-// (from Update), creating the package when it does not exist.
-func (s *Service) SetPackageBinary(t store.Txn, id PackageID, b BinaryInfo) error {
+// SetPackageBinary records the package's binary and the upload's metadata in x, creating the package
+// when it does not exist.
+func (x *Tx) SetPackageBinary(id PackageID, b BinaryInfo) error {
+	s, t := x.s, x.x
 	if err := ValidPackageID(id); err != nil {
 		return err
 	}
@@ -208,7 +209,7 @@ func (s *Service) DeletePackage(id PackageID) error {
 	if err := ValidPackageID(id); err != nil {
 		return err
 	}
-	return s.Update(func(t store.Txn) error {
+	return s.write(func(t store.Txn) error {
 		pkg, err := s.loadPackage(t, id)
 		if err != nil {
 			return err

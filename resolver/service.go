@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"sota/dsl"
 	"sota/errs"
@@ -17,13 +16,14 @@ import (
 )
 
 // Service is the External Resolver: vehicles, components, packages, installed sets, filters and their
-// associations, dependencies, resolution and bulk import, over the Badger store.
+// associations, dependencies, resolution and bulk import, over the store.
 //
 // Every write is one store transaction. Writes are serialized by one mutex, so that the in-memory
 // index changes (applied after each commit) happen in commit order and checks made against the index
-// inside a write see every earlier commit. Other packages that change resolver data in their own
-// transaction (ApplyInstalled, ReplaceInstalled, SetDataPlan, SetPackageBinary, SetLastSeen) must run
-// that transaction through Service.Update, which applies the index changes once it has committed.
+// inside a write see every earlier commit. Another domain that must change resolver records in one
+// transaction with its own (the engine's install reports, uploads and configuration reports) runs its
+// operation through Service.Update, which gives it a Tx: the resolver's typed operations, never the
+// store transaction.
 type Service struct {
 	*service
 	db *store.DB // the store; a handle from With writes through store.DB.With
@@ -46,6 +46,7 @@ type service struct {
 	hooks []Hooks
 
 	programs programCache // compiled filters by source text
+	legacy   int          // vehicle records of layout 1 found at start (MigrateVehicles)
 }
 
 // New opens the resolver over db.
@@ -75,7 +76,7 @@ func (s *Service) AddHooks(h Hooks) {
 func (s *Service) vehicleCreated(t store.Txn, vin string) error {
 	for _, h := range s.getHooks() {
 		if h.VehicleCreated != nil {
-			if err := h.VehicleCreated(t, vin); err != nil {
+			if err := h.VehicleCreated.In(rawTxn(t))(s.txOf(t), vin); err != nil {
 				return err
 			}
 		}
@@ -87,7 +88,7 @@ func (s *Service) vehicleCreated(t store.Txn, vin string) error {
 func (s *Service) vehicleDeleted(t store.Txn, vin string) error {
 	for _, h := range s.getHooks() {
 		if h.VehicleDeleted != nil {
-			if err := h.VehicleDeleted(t, vin); err != nil {
+			if err := h.VehicleDeleted.In(rawTxn(t))(s.txOf(t), vin); err != nil {
 				return err
 			}
 		}
@@ -99,7 +100,7 @@ func (s *Service) vehicleDeleted(t store.Txn, vin string) error {
 func (s *Service) packageDeleting(t store.Txn, id PackageID) error {
 	for _, h := range s.getHooks() {
 		if h.PackageDeleting != nil {
-			if err := h.PackageDeleting(t, id); err != nil {
+			if err := h.PackageDeleting.In(rawTxn(t))(s.txOf(t), id); err != nil {
 				return err
 			}
 		}
@@ -113,23 +114,44 @@ func (s *Service) getHooks() []Hooks {
 	return s.hooks
 }
 
-// tx is a store transaction run by Service.Update: it collects the index changes to apply once the
+// tx is a store transaction run by Service.update: it collects the index changes to apply once the
 // transaction has committed.
 type tx struct {
 	store.Txn
 	after []func()
 }
 
-// Update runs fn in one read-write store transaction, serialized with the resolver's other writes, and
-// applies the in-memory index changes that resolver methods made in it after it commits. Resolver
-// methods that take a store.Txn need a transaction from Update.
-func (s *Service) Update(fn func(t store.Txn) error) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	return s.update(fn)
+// Tx is a resolver transaction as another domain sees it: the resolver's typed operations that may
+// run in one transaction with that domain's own changes (Service.Update, Hooks). It holds no store
+// transaction another domain can reach.
+type Tx struct {
+	s *Service
+	x *tx
 }
 
-// update is Update with the write lock already held.
+// txOf is the Tx over t, a transaction of update.
+func (s *Service) txOf(t store.Txn) *Tx { return &Tx{s: s, x: t.(*tx)} }
+
+// rawTxn is the store transaction under t, for the part of another domain (which must not get the
+// resolver's bookkeeping).
+func rawTxn(t store.Txn) store.Txn { return t.(*tx).Txn }
+
+// AfterCommit runs f once the transaction has committed, in commit order with the resolver's own
+// index changes; a taking-part domain changes its in-memory state there, when its change is durable.
+func (x *Tx) AfterCommit(f func()) { x.x.after = append(x.x.after, f) }
+
+// Update runs op, another domain's operation, in one resolver transaction (serialized with the
+// resolver's other writes): op is built by that domain over the store transaction for its own records
+// and gets the Tx for the resolver's. The index changes apply, and the functions given to
+// Tx.AfterCommit run, once it has committed.
+func (s *Service) Update(op *store.Part[func(x *Tx) error]) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.update(func(t store.Txn) error { return op.In(rawTxn(t))(s.txOf(t)) })
+}
+
+// update runs fn in one read-write store transaction with the write lock held, and applies the
+// in-memory index changes that resolver methods made in it after it commits.
 func (s *Service) update(fn func(t store.Txn) error) error {
 	var x *tx
 	err := s.db.Update(func(t store.Txn) error {
@@ -145,15 +167,18 @@ func (s *Service) update(fn func(t store.Txn) error) error {
 	return nil
 }
 
-// afterCommit queues f to run after t commits.
-// AfterCommit runs f once the transaction t, from Update (or a hook's transaction), has committed;
-// a hook uses it to change in-memory state only when its change is durable.
-func AfterCommit(t store.Txn, f func()) error { return afterCommit(t, f) }
+// write is update with the write lock taken.
+func (s *Service) write(fn func(t store.Txn) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.update(fn)
+}
 
+// afterCommit queues f to run after t, a transaction of update, commits.
 func afterCommit(t store.Txn, f func()) error {
 	x, ok := t.(*tx)
 	if !ok {
-		return errors.New("resolver: this method needs a transaction from Service.Update")
+		return errors.New("resolver: this method needs a transaction from Service.update")
 	}
 	x.after = append(x.after, f)
 	return nil
@@ -289,13 +314,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// Vehicle is a vehicle as the API shows it. Packages and Components are filled too; the API shows
-// them on request (expand).
+// Vehicle is a vehicle as the resolver knows it. Packages and Components are filled too; the API
+// shows them on request (expand), and adds the engine's state of the vehicle (last contact, data plan).
 type Vehicle struct {
 	VIN        string      `json:"vin"`
-	LastSeen   *time.Time  `json:"lastSeen"`
 	Attributes Attributes  `json:"attributes"`
-	DataPlan   *string     `json:"dataPlan"`
 	Packages   []PackageID `json:"-"`
 	Components []string    `json:"-"`
 }
@@ -310,14 +333,6 @@ func (v *vehicleRec) view() Vehicle {
 	}
 	if out.Components == nil {
 		out.Components = []string{}
-	}
-	if v.LastSeen != 0 {
-		t := time.Unix(0, v.LastSeen).UTC()
-		out.LastSeen = &t
-	}
-	if v.DataPlan != "" {
-		p := v.DataPlan
-		out.DataPlan = &p
 	}
 	return out
 }

@@ -6,9 +6,9 @@ package resolver
 // verbatim (SemVer precedence treats pre-release identifiers case-sensitively). No key part can
 // contain '/': VINs, names, part numbers and versions are validated to exclude it.
 //
-//	fleet/v/<VIN>                                vehicle record (binary codec below): last seen,
-//	                                             data plan, attributes, installed packages (known and
-//	                                             foreign, case as installed) and installed part numbers
+//	fleet/v/<VIN>                                vehicle record (binary codec below): attributes,
+//	                                             installed packages (known and foreign, case as
+//	                                             installed) and installed part numbers
 //	fleet/p/<name>/<version>                     Package (JSON): id, description, vendor, binary size,
 //	                                             sha256, uri
 //	fleet/c/<part>                               Component (JSON): part number, description
@@ -25,8 +25,12 @@ package resolver
 //	fleet/rd/<depname>/<depver>/<name>/<version> empty: reverse of an exact dependency (dropped with
 //	                                             the depended-upon package)
 //
-// The vehicle record carries everything the fleet index needs, so that a restart reads one key per
-// vehicle and an import writes one key per vehicle (plus the rare foreign markers).
+// The vehicle record carries everything of the resolver's that the fleet index needs, so that a
+// restart reads one key per vehicle and an import writes one key per vehicle (plus the rare foreign
+// markers). The engine's state of a vehicle (last contact, data plan) is in the engine's records; the
+// engine feeds the index with it (fleetstate.go). Records of layout 1 (before December 2026) also
+// carried that state; they are read, and rewritten in layout 2 at start (MigrateVehicles), the engine
+// storing what they carried in the same transaction.
 
 import (
 	"encoding/binary"
@@ -35,6 +39,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"sota/dsl"
 	"sota/store"
@@ -100,19 +105,30 @@ func splitKey(key []byte, prefix string) []string {
 // vehicleRec is the stored form of a vehicle.
 type vehicleRec struct {
 	VIN        string
-	LastSeen   int64 // Unix nanoseconds; 0 = never
-	DataPlan   string
 	Attrs      map[string]dsl.Value
 	Packages   []PackageID // installed, known and foreign, sorted by lower-cased name then version
 	Components []string    // installed part numbers, sorted case-insensitively
 }
 
-const vehicleCodecVersion = 1
+// Layouts of the vehicle record: 1 had the engine's last contact and data plan after the VIN; 2 has
+// not.
+const (
+	vehicleLayout1      = 1
+	vehicleCodecVersion = 2
+)
+
+// LegacyVehicle is what a vehicle record of layout 1 held of the engine's state, handed to the engine
+// by MigrateVehicles.
+type LegacyVehicle struct {
+	VIN      string
+	LastSeen time.Time // zero: never seen
+	DataPlan string    // "": none
+}
 
 // encodeVehicle is the binary vehicle codec: a version byte, then the fields as uvarint-length
 // strings, varints and counts. JSON would cost most of a restart's time at a million vehicles.
 func encodeVehicle(v *vehicleRec) []byte {
-	n := 16 + len(v.VIN) + len(v.DataPlan)
+	n := 16 + len(v.VIN)
 	for _, p := range v.Packages {
 		n += 4 + len(p.Name) + len(p.Version)
 	}
@@ -125,8 +141,6 @@ func encodeVehicle(v *vehicleRec) []byte {
 	b := make([]byte, 0, n)
 	b = append(b, vehicleCodecVersion)
 	b = appendString(b, v.VIN)
-	b = binary.AppendVarint(b, v.LastSeen)
-	b = appendString(b, v.DataPlan)
 	b = binary.AppendUvarint(b, uint64(len(v.Packages)))
 	for _, p := range v.Packages {
 		b = appendString(b, p.Name)
@@ -239,14 +253,26 @@ func (d *decoder) u64() uint64 {
 }
 
 func decodeVehicle(b []byte) (*vehicleRec, error) {
-	if len(b) == 0 || b[0] != vehicleCodecVersion {
-		return nil, errCorrupt
+	v, _, err := decodeVehicleAny(b)
+	return v, err
+}
+
+// decodeVehicleAny decodes a record of either layout; legacy is what a layout 1 record held of the
+// engine's state (nil for layout 2).
+func decodeVehicleAny(b []byte) (v *vehicleRec, legacy *LegacyVehicle, err error) {
+	if len(b) == 0 || b[0] != vehicleCodecVersion && b[0] != vehicleLayout1 {
+		return nil, nil, errCorrupt
 	}
 	d := decoder{b: b[1:]}
-	v := &vehicleRec{}
+	v = &vehicleRec{}
 	v.VIN = d.str()
-	v.LastSeen = d.varint()
-	v.DataPlan = d.str()
+	if b[0] == vehicleLayout1 {
+		legacy = &LegacyVehicle{VIN: v.VIN}
+		if ns := d.varint(); ns != 0 {
+			legacy.LastSeen = time.Unix(0, ns).UTC()
+		}
+		legacy.DataPlan = d.str()
+	}
 	if n := d.count(); n > 0 {
 		v.Packages = make([]PackageID, n)
 		for i := range v.Packages {
@@ -275,9 +301,9 @@ func decodeVehicle(b []byte) (*vehicleRec, error) {
 		}
 	}
 	if d.err != nil {
-		return nil, fmt.Errorf("%w: %s", d.err, v.VIN)
+		return nil, nil, fmt.Errorf("%w: %s", d.err, v.VIN)
 	}
-	return v, nil
+	return v, legacy, nil
 }
 
 // getJSON reads a JSON record; found is false for a missing key.

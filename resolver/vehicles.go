@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -19,7 +18,7 @@ func (s *Service) PutVehicle(vin string) error {
 	if err := ValidVIN(vin); err != nil {
 		return err
 	}
-	return s.Update(func(t store.Txn) error {
+	return s.write(func(t store.Txn) error {
 		ok, err := t.Has(vehicleKey(vin))
 		if err != nil || ok {
 			return err
@@ -40,7 +39,7 @@ func (s *Service) PutVehicleAttributes(vin string, attrs Attributes) error {
 	if attrs == nil {
 		attrs = Attributes{}
 	}
-	return s.Update(func(t store.Txn) error {
+	return s.write(func(t store.Txn) error {
 		v, err := getVehicle(t, vin)
 		if errors.Is(err, store.ErrNotFound) {
 			if err := s.writeVehicle(t, &vehicleRec{VIN: vin, Attrs: attrs}); err != nil {
@@ -63,7 +62,7 @@ func (s *Service) CreateVehicle(vin string) (Vehicle, error) {
 		return Vehicle{}, err
 	}
 	rec := &vehicleRec{VIN: vin}
-	err := s.Update(func(t store.Txn) error {
+	err := s.write(func(t store.Txn) error {
 		ok, err := t.Has(vehicleKey(vin))
 		if err != nil {
 			return err
@@ -245,7 +244,7 @@ func (s *Service) DeleteVehicle(vin string) error {
 	if err := ValidVIN(vin); err != nil {
 		return err
 	}
-	return s.Update(func(t store.Txn) error {
+	return s.write(func(t store.Txn) error {
 		v, err := s.loadVehicle(t, vin)
 		if err != nil {
 			return err
@@ -296,7 +295,7 @@ func (s *Service) InstallPackage(vin string, id PackageID) error {
 	if err := ValidPackageID(id); err != nil {
 		return err
 	}
-	return s.Update(func(t store.Txn) error {
+	return s.write(func(t store.Txn) error {
 		v, err := s.loadVehicle(t, vin)
 		if err != nil {
 			return err
@@ -320,7 +319,7 @@ func (s *Service) UninstallPackage(vin string, id PackageID) error {
 	if err := ValidPackageID(id); err != nil {
 		return err
 	}
-	return s.Update(func(t store.Txn) error {
+	return s.write(func(t store.Txn) error {
 		v, err := s.loadVehicle(t, vin)
 		if err != nil {
 			return err
@@ -339,11 +338,15 @@ func (s *Service) UninstallPackage(vin string, id PackageID) error {
 // SetInstalled replaces the vehicle's installed set in its own transaction. Packages the resolver
 // does not know are kept as foreign: listed, but ignored by filters and the solver.
 func (s *Service) SetInstalled(vin string, ids []PackageID) error {
-	return s.Update(func(t store.Txn) error { return s.ReplaceInstalled(t, vin, ids) })
+	return s.write(func(t store.Txn) error { return s.replaceInstalled(t, vin, ids) })
 }
 
-// ReplaceInstalled replaces the vehicle's installed set in the caller's transaction (from Update).
-func (s *Service) ReplaceInstalled(t store.Txn, vin string, ids []PackageID) error {
+// ReplaceInstalled replaces the vehicle's installed set (what the vehicle reported it has), in x.
+func (x *Tx) ReplaceInstalled(vin string, ids []PackageID) error {
+	return x.s.replaceInstalled(x.x, vin, ids)
+}
+
+func (s *Service) replaceInstalled(t store.Txn, vin string, ids []PackageID) error {
 	if err := ValidVIN(vin); err != nil {
 		return err
 	}
@@ -359,10 +362,11 @@ func (s *Service) ReplaceInstalled(t store.Txn, vin string, ids []PackageID) err
 	return s.setInstalled(t, v, ids)
 }
 
-// ApplyInstalled adds packages to the vehicle's installed set after a successful install, in the
-// caller's transaction (from Update). An installed package replaces the other installed versions of
-// the same name: installing nav 2.0.0 upgrades nav 1.0.0.
-func (s *Service) ApplyInstalled(t store.Txn, vin string, ids []PackageID) error {
+// ApplyInstalled adds packages to the vehicle's installed set after a successful install, in x. An
+// installed package replaces the other installed versions of the same name: installing nav 2.0.0
+// upgrades nav 1.0.0.
+func (x *Tx) ApplyInstalled(vin string, ids []PackageID) error {
+	s, t := x.s, x.x
 	if err := ValidVIN(vin); err != nil {
 		return err
 	}
@@ -434,7 +438,7 @@ func (s *Service) InstallComponent(vin, part string) error {
 	if err := ValidPartNumber(part); err != nil {
 		return err
 	}
-	return s.Update(func(t store.Txn) error {
+	return s.write(func(t store.Txn) error {
 		v, err := s.loadVehicle(t, vin)
 		if err != nil {
 			return err
@@ -461,7 +465,7 @@ func (s *Service) UninstallComponent(vin, part string) error {
 	if err := ValidPartNumber(part); err != nil {
 		return err
 	}
-	return s.Update(func(t store.Txn) error {
+	return s.write(func(t store.Txn) error {
 		v, err := s.loadVehicle(t, vin)
 		if err != nil {
 			return err
@@ -493,7 +497,7 @@ func (s *Service) SetAttributes(vin string, attrs Attributes) (Attributes, error
 	if attrs == nil {
 		attrs = Attributes{}
 	}
-	err := s.Update(func(t store.Txn) error {
+	err := s.write(func(t store.Txn) error {
 		v, err := s.loadVehicle(t, vin)
 		if err != nil {
 			return err
@@ -505,9 +509,10 @@ func (s *Service) SetAttributes(vin string, attrs Attributes) (Attributes, error
 	return attrs, err
 }
 
-// ModifyAttributes changes the vehicle's attributes in the caller's transaction (from Update): fn gets
-// a copy of the current ones and returns the new set, which must keep the attribute limits (400).
-func (s *Service) ModifyAttributes(t store.Txn, vin string, fn func(Attributes) (Attributes, error)) (Attributes, error) {
+// ModifyAttributes changes the vehicle's attributes in x: fn gets a copy of the current ones and
+// returns the new set, which must keep the attribute limits (400). 404 missing_vehicle.
+func (x *Tx) ModifyAttributes(vin string, fn func(Attributes) (Attributes, error)) (Attributes, error) {
+	s, t := x.s, x.x
 	v, err := s.loadVehicle(t, vin)
 	if err != nil {
 		return nil, err
@@ -528,31 +533,18 @@ func (s *Service) ModifyAttributes(t store.Txn, vin string, fn func(Attributes) 
 	return next, s.writeVehicle(t, &nv)
 }
 
-// SetDataPlan links the vehicle to a data plan ("" unlinks) in the caller's transaction (from
-// Update). The engine owns data plans and checks that the plan exists.
-func (s *Service) SetDataPlan(t store.Txn, vin, planID string) error {
-	v, err := s.loadVehicle(t, vin)
-	if err != nil {
+// CheckVehicle answers 400 for a malformed VIN and 404 missing_vehicle for one that does not exist,
+// as x reads it: a domain that records something about the vehicle (a contact, a data plan) does so
+// in x, so that a concurrent deletion and its cascade cannot leave the record behind.
+func (x *Tx) CheckVehicle(vin string) error {
+	if err := ValidVIN(vin); err != nil {
 		return err
 	}
-	nv := *v
-	nv.DataPlan = planID
-	return putVehicle(t, &nv)
-}
-
-// SetLastSeen records when the vehicle last contacted the server, in the caller's transaction (from
-// Update).
-func (s *Service) SetLastSeen(t store.Txn, vin string, at time.Time) error {
-	v, err := s.loadVehicle(t, vin)
-	if err != nil {
-		return err
+	ok, err := x.x.Has(vehicleKey(vin))
+	if err == nil && !ok {
+		err = missingVehicle(vin)
 	}
-	nv := *v
-	nv.LastSeen = at.UnixNano()
-	if err := putVehicle(t, &nv); err != nil {
-		return err
-	}
-	return afterCommit(t, func() { s.index.SetSeen(vin, at) })
+	return err
 }
 
 // and intersects the read-only bitmap b with acc (nil: every vehicle), into a new bitmap.
@@ -561,60 +553,4 @@ func and(acc, b *roaring.Bitmap) *roaring.Bitmap {
 		return b
 	}
 	return roaring.And(acc, b)
-}
-
-// NotSeenSince counts the vehicles among vins (sorted) whose last contact is known and older than
-// cutoff (a vehicle never seen is not counted: it may not be in service yet), with up to max of
-// them as a sample in VIN order.
-func (s *Service) NotSeenSince(vins []string, cutoff time.Time, max int) (n int, sample []string, err error) {
-	c := cutoff.UnixNano()
-	check := func(vin string, v []byte) error {
-		d := decoder{b: v}
-		if len(d.b) == 0 || d.b[0] != vehicleCodecVersion {
-			return errCorrupt
-		}
-		d.b = d.b[1:]
-		vl := d.uvarint() // the VIN
-		d.b = d.b[min(uint64(len(d.b)), vl):]
-		seen := d.varint()
-		if d.err != nil {
-			return d.err
-		}
-		if seen != 0 && seen < c {
-			n++
-			if len(sample) < max {
-				sample = append(sample, vin)
-			}
-		}
-		return nil
-	}
-	err = s.db.View(func(t store.Txn) error {
-		if len(vins) < 20000 { // a few point reads
-			for _, vin := range vins {
-				v, err := t.Get(vehicleKey(vin))
-				if errors.Is(err, store.ErrNotFound) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				if err := check(vin, v); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		i := 0 // one merge of the sorted VINs with the vehicle records
-		return t.Iterate([]byte(pVehicle), func(k, v []byte) error {
-			vin := string(k[len(pVehicle):])
-			for i < len(vins) && vins[i] < vin {
-				i++
-			}
-			if i < len(vins) && vins[i] == vin {
-				return check(vin, v)
-			}
-			return nil
-		})
-	})
-	return n, sample, err
 }
