@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,11 +11,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"sota/auth"
 	"sota/engine"
@@ -30,13 +35,19 @@ type benchServer struct {
 	eng *engine.Service
 	srv *httptest.Server
 	dir string
+	url string // the store's URL on PostgreSQL ("badger" on Badger)
 }
 
 func newBenchServer(b *testing.B) *benchServer { return newBenchServerWith(b, Config{AuthNone: true}) }
 
 func newBenchServerWith(b *testing.B, cfg Config) *benchServer {
+	return newBenchServerKind(b, cfg, storetest.Kind())
+}
+
+// newBenchServerKind is the server on the given kind of store ("badger" or "postgres").
+func newBenchServerKind(b *testing.B, cfg Config, kind string) *benchServer {
 	dir := b.TempDir()
-	db, err := storetest.OpenDir(b, dir+"/db")
+	db, err := storetest.OpenDirKind(b, kind, dir+"/db")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -52,7 +63,7 @@ func newBenchServerWith(b *testing.B, cfg Config) *benchServer {
 	h, _ := newServer(b, cfg, Deps{Auth: auth.New(db), Resolver: res, Filters: res, Engine: eng, Policy: policy.NewService(db)})
 	srv := httptest.NewServer(h)
 	b.Cleanup(srv.Close)
-	return &benchServer{b: b, eng: eng, srv: srv, dir: dir}
+	return &benchServer{b: b, eng: eng, srv: srv, dir: dir, url: storetest.SpecKind(b, kind, dir+"/db")}
 }
 
 func (s *benchServer) do(method, path string, body any, out any) {
@@ -146,29 +157,102 @@ func load(b *testing.B, addr string, clients int, d time.Duration, req func(n in
 }
 
 // BenchmarkDevicePoll: GET /vehicle_updates/:vin (token check, lastSeen, queue in delivery order) by 32
-// concurrent keep-alive clients over 1,000 vehicles with two queued updates each, against GET /healthz
-// of the same server as the baseline.
-func BenchmarkDevicePoll(b *testing.B) {
+// concurrent keep-alive clients over 1,000 vehicles with two queued updates each, on Badger and, with
+// SOTA_TEST_PG_URL set, on PostgreSQL (storetest.BenchKinds). Budget on either: ≥ 10,000 req/s, p99
+// ≤ 20 ms. Baselines in the same run: on Badger, GET /healthz of the same server; on PostgreSQL, the
+// poll's own read done raw (the vehicle's rows of the updates table, one pgx point query at a time)
+// by 32 goroutines over a pool as large as the store's, for the same vehicles.
+func BenchmarkDevicePoll(b *testing.B) { storetest.BenchKinds(b, benchDevicePoll) }
+
+func benchDevicePoll(b *testing.B, kind string) {
 	const clients = 32
-	s := newBenchServer(b)
+	s := newBenchServerKind(b, Config{AuthNone: true}, kind)
 	addr := s.srv.Listener.Addr().String()
-	poll := preparePolls(s, 1000)
+	poll, vins := preparePollsVINs(s, 1000)
 	healthz := []byte("GET /healthz HTTP/1.1\r\nHost: " + addr + "\r\n\r\n")
 	health := func(int) []byte { return healthz }
 	b.ResetTimer()
-	var rps, base float64
-	var p99, baseP99 time.Duration
+	var rps, base, raw float64
+	var p99, baseP99, rawP99 time.Duration
 	for i := 0; i < b.N; i++ {
 		base, baseP99 = load(b, addr, clients, 2*time.Second, health)
+		if kind == "postgres" {
+			raw, rawP99 = rawPointQueries(b, s.url, vins, clients, 2*time.Second)
+		}
 		rps, p99 = load(b, addr, clients, 4*time.Second, poll)
 	}
 	b.StopTimer()
-	b.Logf("device poll %.0f req/s p99 %v; /healthz %.0f req/s p99 %v", rps, p99, base, baseP99)
-	budget.Report(b, budget.Line{Name: "device poll GET /vehicle_updates/:vin, 32 keep-alive clients, loopback (req/s)",
-		Figure: rps, Unit: "req/s", Budget: 10000, AtLeast: true, Ratio: rps / base, Baseline: "GET /healthz on the same server"})
-	budget.Report(b, budget.Line{Name: "device poll GET /vehicle_updates/:vin, p99 latency",
+	b.Logf("%s: device poll %.0f req/s p99 %v; /healthz %.0f req/s p99 %v", kind, rps, p99, base, baseP99)
+	name, baseline, ratio, ratioP99 := "device poll GET /vehicle_updates/:vin, 32 keep-alive clients, loopback", "GET /healthz on the same server", rps/base, float64(baseP99)/float64(p99)
+	if kind == "postgres" {
+		b.Logf("raw pgx point queries of the vehicles' updates: %.0f queries/s p99 %v", raw, rawP99)
+		name = "device poll GET /vehicle_updates/:vin with the PostgreSQL store, 32 keep-alive clients, loopback"
+		baseline, ratio, ratioP99 = "raw pgx point queries of the vehicle's updates, 32 goroutines", rps/raw, float64(rawP99)/float64(p99)
+	}
+	budget.Report(b, budget.Line{Name: name + " (req/s)",
+		Figure: rps, Unit: "req/s", Budget: 10000, AtLeast: true, Ratio: ratio, Baseline: baseline})
+	budget.Report(b, budget.Line{Name: strings.Replace(name, ", 32 keep-alive clients, loopback", "", 1) + ", p99 latency",
 		Figure: float64(p99) / float64(time.Millisecond), Unit: "ms", Budget: 20,
-		Ratio: float64(baseP99) / float64(p99), Baseline: "GET /healthz p99 on the same server"})
+		Ratio: ratioP99, Baseline: baseline + " (p99)"})
+}
+
+// rawPointQueries runs the device poll's read raw on PostgreSQL for d: goroutines loops, each
+// selecting the rows of the updates table of one vehicle after the other (vins in turn) over one pool
+// of the store's size, and returns the queries per second and the 99th-percentile latency.
+func rawPointQueries(b *testing.B, url string, vins []string, goroutines int, d time.Duration) (float64, time.Duration) {
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.MaxConns = 16 // the store's pool (store.pgDefaultConns)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	var mu sync.Mutex
+	var lat []time.Duration
+	var wg sync.WaitGroup
+	var seq atomic.Int64
+	start := time.Now()
+	deadline := start.Add(d)
+	for range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := make([]time.Duration, 0, 1<<14)
+			for time.Now().Before(deadline) {
+				vin := vins[int(seq.Add(1))%len(vins)]
+				t0 := time.Now()
+				rows, err := pool.Query(ctx, "SELECT update_id, record FROM updates WHERE vin = $1 ORDER BY update_id", []byte(vin))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				n := 0
+				for rows.Next() {
+					n++
+				}
+				rows.Close()
+				if rows.Err() != nil || n != 2 {
+					b.Errorf("vehicle %s: %d updates, %v", vin, n, rows.Err())
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if len(lat) == 0 {
+		b.Fatal("no query completed")
+	}
+	slices.Sort(lat)
+	return float64(len(lat)) / el.Seconds(), lat[len(lat)*99/100]
 }
 
 // BenchmarkDevicePollMetricsAudit: the device poll of BenchmarkDevicePoll on a server with metrics and
@@ -215,6 +299,12 @@ func BenchmarkDevicePollMetricsAudit(b *testing.B) {
 // preparePolls registers vehicles with two queued updates each and device tokens on s, polls each
 // once (lastSeen is fresh, as in a running fleet), and returns the raw poll request of the n-th call.
 func preparePolls(s *benchServer, vehicles int) func(n int) []byte {
+	poll, _ := preparePollsVINs(s, vehicles)
+	return poll
+}
+
+// preparePollsVINs is preparePolls, also returning the VINs.
+func preparePollsVINs(s *benchServer, vehicles int) (func(n int) []byte, []string) {
 	b := s.b
 	s.do("POST", "/filters", map[string]any{"name": "all", "expression": "TRUE"}, nil)
 	for _, p := range []string{"nav", "radio"} {
@@ -252,7 +342,7 @@ func preparePolls(s *benchServer, vehicles int) func(n int) []byte {
 	for i := range polls {
 		polls[i] = []byte("GET /api/v1/vehicle_updates/" + vins[i] + " HTTP/1.1\r\nHost: " + addr + "\r\nAuthorization: Bearer " + tokens[i] + "\r\n\r\n")
 	}
-	return func(n int) []byte { return polls[n%vehicles] }
+	return func(n int) []byte { return polls[n%vehicles] }, vins
 }
 
 // BenchmarkRangeDownload: GET /vehicle_updates/:vin/:updateId/download of a 64 MiB payload in 8 MiB
