@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -391,7 +390,7 @@ func (s *Service) Artifact(id resolver.PackageID) (Binary, error) {
 	if b.SHA1 != "" && b.MD5 != "" {
 		return b, nil
 	}
-	sum, err := s.blob.digest(b.SHA256)
+	sum, err := s.digest(b.SHA256)
 	if err != nil {
 		return b, err
 	}
@@ -431,8 +430,8 @@ func (s *Service) VehicleArtifact(vin string, id resolver.PackageID) (Update, Bi
 
 // OpenArtifact opens a package's binary for a vehicle's download (VehicleArtifact); the update it
 // belongs to moves to in flight (MarkInFlight: 409 confirmation_required while it waits for the
-// device's confirmation). The caller closes the file and counts the bytes it sent with CountDownload.
-func (s *Service) OpenArtifact(vin string, id resolver.PackageID) (*os.File, Binary, error) {
+// device's confirmation). The caller closes the reader and counts the bytes it sent with CountDownload.
+func (s *Service) OpenArtifact(vin string, id resolver.PackageID) (store.BlobReader, Binary, error) {
 	u, b, err := s.VehicleArtifact(vin, id)
 	if err != nil {
 		return nil, b, err
@@ -440,7 +439,7 @@ func (s *Service) OpenArtifact(vin string, id resolver.PackageID) (*os.File, Bin
 	if _, err := s.MarkInFlight(vin, u.ID, ""); err != nil {
 		return nil, b, err
 	}
-	f, err := os.Open(s.blob.path(b.SHA256))
+	f, err := s.openBlob(b.SHA256)
 	if err != nil {
 		return nil, b, fmt.Errorf("binary of %s: %w", id, err)
 	}

@@ -7,8 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -52,77 +52,60 @@ func FileNameOf(id resolver.PackageID, given string) string {
 // sums are the digests of one blob.
 type sums struct{ sha256, sha1, md5 string }
 
-// blobStore keeps content-addressed files: <dir>/sha256/<first two hex>/<hex>; uploads stream into
-// <dir>/tmp first and are renamed into place once their hash is known.
-type blobStore struct{ dir string }
+// errTooLarge stops an upload that exceeds the size limit.
+var errTooLarge = errors.New("upload exceeds the size limit")
 
-// init makes the directories and removes uploads left in tmp by a server that was killed mid-upload
-// (the store's lock is held, so no other server is writing there).
-func (b blobStore) init() error {
-	for _, d := range []string{filepath.Join(b.dir, "tmp"), filepath.Join(b.dir, "sha256")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("blob directory: %w", err)
-		}
-	}
-	left, err := os.ReadDir(filepath.Join(b.dir, "tmp"))
-	if err != nil {
-		return fmt.Errorf("blob directory: %w", err)
-	}
-	for _, e := range left {
-		if err := os.RemoveAll(filepath.Join(b.dir, "tmp", e.Name())); err != nil {
-			return fmt.Errorf("remove a left-over upload: %w", err)
-		}
-	}
-	return nil
+// uploadReader counts and hashes (sha1, md5) what the blob store reads of an upload, and fails it once
+// it exceeds max bytes.
+type uploadReader struct {
+	r      io.Reader
+	n, max int64
+	h1, h5 hash.Hash
+	err    error // the first error reading r
 }
 
-func (b blobStore) path(sum string) string {
-	return filepath.Join(b.dir, "sha256", sum[:2], sum)
+func (u *uploadReader) Read(p []byte) (int, error) {
+	n, err := u.r.Read(p)
+	u.n += int64(n)
+	if u.n > u.max {
+		return 0, errTooLarge
+	}
+	u.h1.Write(p[:n])
+	u.h5.Write(p[:n])
+	if err != nil && err != io.EOF && u.err == nil {
+		u.err = err
+	}
+	return n, err
 }
 
-// put streams r into the store while hashing it (sha256, sha1, md5). With want set, a different sha256
-// is 400 checksum_mismatch and nothing is kept. It returns the digests and the size.
-func (b blobStore) put(r io.Reader, want string, max int64) (sums, int64, error) {
-	f, err := os.CreateTemp(filepath.Join(b.dir, "tmp"), "upload-*")
-	if err != nil {
-		return sums{}, 0, err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op after the rename
-	h, h1, h5 := sha256.New(), sha1.New(), md5.New()
-	n, err := io.Copy(io.MultiWriter(f, h, h1, h5), io.LimitReader(r, max+1))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return sums{}, 0, errs.InvalidEntity("Upload interrupted: %v", err)
-	}
-	if n > max {
+// put streams r into the blob store while hashing it (sha256, sha1, md5). With want set, a different
+// sha256 is 400 checksum_mismatch and nothing is kept. It returns the digests and the size.
+func (s *Service) put(r io.Reader, want string, max int64) (sums, int64, error) {
+	u := &uploadReader{r: r, max: max, h1: sha1.New(), h5: md5.New()}
+	info, err := s.blob.Put(u, want)
+	var mm *store.BlobMismatchError
+	switch {
+	case errors.As(err, &mm):
+		return sums{}, 0, errs.New(errs.Invalid, "checksum_mismatch", "Checksum mismatch: the uploaded file has sha256 %s, not %s", mm.Got, mm.Want)
+	case errors.Is(err, errTooLarge):
 		return sums{}, 0, errs.New(errs.TooLarge, "body_too_large", "Package binary exceeds %d bytes", max)
+	case err != nil && u.err != nil:
+		return sums{}, 0, errs.InvalidEntity("Upload interrupted: %v", u.err)
+	case err != nil:
+		return sums{}, 0, fmt.Errorf("store the binary: %w", err)
 	}
-	sum := sums{hex.EncodeToString(h.Sum(nil)), hex.EncodeToString(h1.Sum(nil)), hex.EncodeToString(h5.Sum(nil))}
-	if want != "" && !strings.EqualFold(want, sum.sha256) {
-		return sums{}, 0, errs.New(errs.Invalid, "checksum_mismatch", "Checksum mismatch: the uploaded file has sha256 %s, not %s", sum.sha256, strings.ToLower(want))
-	}
-	dst := b.path(sum.sha256)
-	if _, err := os.Stat(dst); err == nil {
-		return sum, n, nil // same content already stored
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return sums{}, 0, err
-	}
-	if err := os.Rename(tmp, dst); err != nil {
-		return sums{}, 0, err
-	}
-	return sum, n, nil
+	return sums{info.SHA256, hex.EncodeToString(u.h1.Sum(nil)), hex.EncodeToString(u.h5.Sum(nil))}, info.Size, nil
+}
+
+// openBlob opens a stored blob; the caller closes it.
+func (s *Service) openBlob(sum string) (store.BlobReader, error) {
+	r, _, err := s.blob.Open(sum)
+	return r, err
 }
 
 // digest reads a stored blob and returns its digests.
-func (b blobStore) digest(sha256sum string) (sums, error) {
-	f, err := os.Open(b.path(sha256sum))
+func (s *Service) digest(sha256sum string) (sums, error) {
+	f, err := s.openBlob(sha256sum)
 	if err != nil {
 		return sums{}, err
 	}
@@ -134,30 +117,33 @@ func (b blobStore) digest(sha256sum string) (sums, error) {
 	return sums{hex.EncodeToString(h.Sum(nil)), hex.EncodeToString(h1.Sum(nil)), hex.EncodeToString(h5.Sum(nil))}, nil
 }
 
-// gc removes blob files no binary record refers to and that are older than grace (an upload renames its
-// file before its record commits).
-func (b blobStore) gc(used map[string]bool, grace time.Duration, now time.Time) (int, error) {
-	removed := 0
-	err := filepath.WalkDir(filepath.Join(b.dir, "sha256"), func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		if used[d.Name()] {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return nil
-		}
-		if now.Sub(info.ModTime()) < grace {
-			return nil
-		}
-		if os.Remove(p) == nil {
-			removed++
+// gcBlobs removes stored blobs no binary record refers to and that were stored more than grace ago
+// (an upload stores its blob before its record commits), and what interrupted uploads left.
+func (s *Service) gcBlobs(used map[string]bool, grace time.Duration, now time.Time) (int, error) {
+	var old []string
+	err := s.blob.List(func(b store.BlobInfo) error {
+		if !used[b.SHA256] && now.Sub(b.Stored) >= grace {
+			old = append(old, b.SHA256)
 		}
 		return nil
 	})
-	return removed, err
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, sum := range old {
+		ok, err := s.blob.Delete(sum, now.Add(-grace))
+		if err != nil {
+			return removed, err
+		}
+		if ok {
+			removed++
+		}
+	}
+	if _, err := s.blob.Clean(); err != nil {
+		return removed, err
+	}
+	return removed, nil
 }
 
 // ValidSHA256 reports whether s is 64 hex digits.
@@ -194,8 +180,8 @@ func (s *Service) Binary(id resolver.PackageID) (b Binary, ok bool, err error) {
 }
 
 // OpenBinary opens the uploaded bytes of a package version: 404 missing_binary when there are none.
-// The caller closes the file.
-func (s *Service) OpenBinary(id resolver.PackageID) (*os.File, Binary, error) {
+// The caller closes the reader.
+func (s *Service) OpenBinary(id resolver.PackageID) (store.BlobReader, Binary, error) {
 	b, ok, err := s.Binary(id)
 	if err != nil {
 		return nil, b, err
@@ -203,15 +189,16 @@ func (s *Service) OpenBinary(id resolver.PackageID) (*os.File, Binary, error) {
 	if !ok {
 		return nil, b, errs.New(errs.NotFound, "missing_binary", "No binary uploaded for package %s", id)
 	}
-	f, err := os.Open(s.blob.path(b.SHA256))
+	f, err := s.openBlob(b.SHA256)
 	if err != nil {
 		return nil, b, fmt.Errorf("binary of %s: %w", id, err)
 	}
 	return f, b, nil
 }
 
-// CollectBlobs removes stored files that no package refers to any more (left by deleted packages or
-// replaced uploads) and that are older than a minute. It returns how many were removed.
+// CollectBlobs removes stored blobs that no package refers to any more (left by deleted packages or
+// replaced uploads) and that are older than a minute, and what interrupted uploads left behind. It
+// returns how many blobs were removed.
 func (s *Service) CollectBlobs() (int, error) {
 	used := map[string]bool{}
 	err := s.db.View(func(t store.Txn) error {
@@ -230,7 +217,7 @@ func (s *Service) CollectBlobs() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return s.blob.gc(used, time.Minute, time.Now()) // file times are wall-clock times
+	return s.gcBlobs(used, time.Minute, time.Now()) // blob times are wall-clock times
 }
 
 // setBinary records a package's binary in the caller's transaction.
@@ -272,7 +259,7 @@ func (s *Service) UploadBinary(id resolver.PackageID, r io.Reader, in Upload) (B
 			return Binary{}, err
 		}
 	}
-	sum, size, err := s.blob.put(r, in.Checksum, s.opt.MaxUpload)
+	sum, size, err := s.put(r, in.Checksum, s.opt.MaxUpload)
 	if err != nil {
 		return Binary{}, err
 	}

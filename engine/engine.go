@@ -19,7 +19,10 @@ import (
 
 // Options configure a Service. Zero values take the defaults given per field.
 type Options struct {
-	// DataDir holds the package binaries under blobs/ (the store's --data directory).
+	// Blobs keeps the package binaries. Default: store.LocalBlobs in DataDir/blobs.
+	Blobs store.BlobStore
+	// DataDir is the store's --data directory, where the default Blobs keep the package binaries
+	// (blobs/); required without Blobs.
 	DataDir string
 	// Now is the clock; tests inject their own. Default time.Now.
 	Now func() time.Time
@@ -103,7 +106,7 @@ type service struct {
 	opt  Options
 	log  *slog.Logger
 	key  ed25519.PrivateKey
-	blob blobStore
+	blob store.BlobStore
 
 	mu       sync.RWMutex
 	reqs     map[string]*UpdateRequest // every request, by id (requests are few; updates are many)
@@ -149,7 +152,7 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 	s := &Service{db: db, res: res, service: &service{
 		opt:      o,
 		log:      o.Logger,
-		blob:     blobStore{dir: filepath.Join(o.DataDir, "blobs")},
+		blob:     o.Blobs,
 		reqs:     map[string]*UpdateRequest{},
 		pkgLocks: map[string]*pkgLock{},
 		lastSeen: map[string]time.Time{},
@@ -157,11 +160,18 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 		counts:   requestCounts{by: map[string]*Counts{}, dirty: map[string]bool{}},
 	}}
 	s.base = s
-	if o.DataDir == "" {
-		return nil, errors.New("engine: Options.DataDir is required")
+	if s.blob == nil {
+		if o.DataDir == "" {
+			return nil, errors.New("engine: Options.DataDir or Options.Blobs is required")
+		}
+		var err error
+		if s.blob, err = store.NewLocalBlobs(filepath.Join(o.DataDir, "blobs")); err != nil {
+			return nil, err
+		}
 	}
-	if err := s.blob.init(); err != nil {
-		return nil, err
+	// what uploads cut short by a killed server left (the next collection also removes it)
+	if _, err := s.blob.Clean(); err != nil {
+		return nil, fmt.Errorf("engine: clean interrupted uploads: %w", err)
 	}
 	if err := s.loadKey(); err != nil {
 		return nil, err

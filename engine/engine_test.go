@@ -344,7 +344,7 @@ func TestUploadsLeftByAKilledServerAreRemovedAtStart(t *testing.T) {
 	require.NoError(t, err)
 	s, err := New(db, res, Options{DataDir: dir})
 	require.NoError(t, err)
-	sum, _, err := s.blob.put(strings.NewReader("kept"), "", 1<<20)
+	sum, _, err := s.put(strings.NewReader("kept"), "", 1<<20)
 	require.NoError(t, err)
 	left := filepath.Join(dir, "blobs", "tmp", "upload-123")
 	require.NoError(t, os.WriteFile(left, []byte("half an upload"), 0o600))
@@ -352,5 +352,5 @@ func TestUploadsLeftByAKilledServerAreRemovedAtStart(t *testing.T) {
 	_, err = New(db, res, Options{DataDir: dir})
 	require.NoError(t, err)
 	assert.NoFileExists(t, left)
-	assert.FileExists(t, s.blob.path(sum.sha256), "stored binaries stay")
+	assert.FileExists(t, filepath.Join(dir, "blobs", "sha256", sum.sha256[:2], sum.sha256), "stored binaries stay")
 }

@@ -24,7 +24,8 @@ package engine
 //	core/seen/<vin>                            the vehicle's last contact (8 bytes big endian, Unix
 //	                                           nanoseconds; contacts.go), fed to the fleet index
 //	core/bin/<name>/<version>                  Binary: sha256, size, upload time (JSON); the bytes are in
-//	                                           <data>/blobs/sha256/<first two hex>/<sha256 hex>
+//	                                           the blob store under the sha256 (store.BlobStore: files
+//	                                           <data>/blobs/sha256/<first two hex>/<hex>, or blob/ keys)
 //	core/wakeup/key                            ed25519 seed of the wake-up signing key
 //	core/act/<actionID>                        = "<vin>/<updateID>": the update a decimal action id names
 //	                                           (actions.go; the update record keeps the id too)

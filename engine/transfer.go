@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 
@@ -404,7 +403,7 @@ func (s *Service) FinalizeTransfer(vin, id string, count int, sum string) (strin
 // files.
 type Payload struct {
 	*io.SectionReader
-	files []*os.File
+	files []store.BlobReader
 }
 
 // Close closes the payload's files.
@@ -436,9 +435,9 @@ func (s *Service) OpenPayload(vin, id string) (*Payload, Transfer, error) {
 		return nil, Transfer{}, err
 	}
 	b := s.bundleReader(st.Packages)
-	b.files = make([]*os.File, len(st.Packages))
+	b.files = make([]store.BlobReader, len(st.Packages))
 	for i, p := range st.Packages {
-		if b.files[i], err = os.Open(s.blob.path(p.SHA256)); err != nil {
+		if b.files[i], err = s.openBlob(p.SHA256); err != nil {
 			(&Payload{files: b.files}).Close()
 			return nil, Transfer{}, fmt.Errorf("engine: payload of %s: %w", id, err)
 		}
@@ -473,22 +472,22 @@ func (s *Service) bundleReader(parts []TransferPart) bundle {
 type bundle struct {
 	s     *Service
 	parts []TransferPart
-	files []*os.File // open files of the parts; nil: each read opens its file
+	files []store.BlobReader // open blobs of the parts; nil: each read opens its blob
 }
 
-// ReadAt reads len(p) bytes at off across the part files.
+// ReadAt reads len(p) bytes at off across the parts' blobs.
 func (b bundle) ReadAt(p []byte, off int64) (int, error) {
 	n := 0
 	var start int64
 	for i, part := range b.parts {
 		end := start + part.Size
 		if len(p) > n && off+int64(n) < end && part.Size > 0 {
-			var f *os.File
+			var f store.BlobReader
 			if b.files != nil {
 				f = b.files[i]
 			} else {
 				var err error
-				if f, err = os.Open(b.s.blob.path(part.SHA256)); err != nil {
+				if f, err = b.s.openBlob(part.SHA256); err != nil {
 					return n, err
 				}
 				defer f.Close()

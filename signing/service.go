@@ -497,7 +497,7 @@ func (s *Service) ImageMetadata(file string) ([]byte, error) {
 // TargetFile opens the binary of an image target for GET /api/v1/tuf/image/targets/:name/:version/:file,
 // where file is the target's file name or "<sha256 hex>.<file name>" (consistent snapshots). The bytes
 // are the blob store's: a client checks them against the signed targets.
-func (s *Service) TargetFile(name, version, file string) (*os.File, engine.Binary, error) {
+func (s *Service) TargetFile(name, version, file string) (store.BlobReader, engine.Binary, error) {
 	img := s.current()
 	notFound := errs.New(errs.NotFound, "missing_target", "No target %s/%s/%s in the signed image targets", name, version, file)
 	st, ok := img.signed[packageKey(name, version)]

@@ -36,6 +36,8 @@ type Config struct {
 	Listen string
 	Data   string
 	Store  string
+	// BlobStore is --blob-store: local, db, or empty for the store's default
+	BlobStore string
 	// Migrate is set by the migrate command (`sotad --store URL migrate [--dry-run]`)
 	Migrate, MigrateDryRun bool
 	Auth                   string
@@ -76,6 +78,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.StringVar(&c.Listen, "listen", defaultListen, "address to listen on (:8080 for every interface)")
 	fs.StringVar(&c.Data, "data", "./data", "data directory (Badger store and package binaries)")
 	fs.StringVar(&c.Store, "store", "badger", "badger (embedded, in --data), badger:DIR, or a PostgreSQL URL postgres://user:pass@host:port/db?sslmode=... (schema created and migrated at start; search_path=SCHEMA picks the schema)")
+	fs.StringVar(&c.BlobStore, "blob-store", "", "where package binaries live: local (files in --data) or db (content-addressed chunks in the database, so every replica serves them); default local with Badger, db with PostgreSQL")
 	fs.StringVar(&c.Auth, "auth", "on", "on, or none for local development and tests only")
 	fs.StringVar(&c.AdminUser, "admin-user", "admin", "first admin account")
 	fs.StringVar(&c.AdminPassword, "admin-password", "", "first admin password (generated and printed once when empty)")
@@ -101,7 +104,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.BoolVar(&c.Version, "version", false, "print the version and the commit it was built from, and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: sotad [flags]\n       sotad admin reset-password --user NAME [--data DIR] [--store STORE] [--password PW]\n"+
-			"       sotad --store URL migrate [--dry-run]   apply (or, with --dry-run, print) the PostgreSQL store's pending schema migrations\n\n"+
+			"       sotad --store URL migrate [--dry-run]   apply (or, with --dry-run, print) the PostgreSQL store's pending schema migrations\n"+
+			"       sotad copy --from STORE --to STORE   (move to PostgreSQL, or take a backup: sotad copy --help)\n\n"+
 			"Every flag can also be set as SOTA_<FLAG> in the environment\n(e.g. SOTA_LISTEN, SOTA_DATA, SOTA_ADMIN_PASSWORD); a flag on the command line wins.\n\n"+
 			"--admin-user and --admin-password create the first account of an empty store only; to change a\n"+
 			"password later, stop the server and run `sotad admin reset-password`, or call\n"+
@@ -188,6 +192,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if c.MaxConns < 1 {
 		return c, fmt.Errorf("--max-connections must be at least 1, not %d", c.MaxConns)
+	}
+	switch c.BlobStore {
+	case "", "local", "db":
+	default:
+		return c, fmt.Errorf("--blob-store must be local or db, not %q", c.BlobStore)
 	}
 	if c.ChunkSize < 512 || c.ChunkSize > 16<<20 {
 		return c, fmt.Errorf("--chunk-size must be between 512 and 16777216, not %d", c.ChunkSize)
@@ -282,6 +291,9 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "admin" {
 		return runAdmin(args[1:], getenv, stderr)
 	}
+	if len(args) > 0 && args[0] == "copy" {
+		return runCopy(args[1:], getenv, stderr)
+	}
 	cfg, err := parseFlags(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -369,7 +381,11 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	if err := loadExamples(cfg.Examples, rs, log); err != nil {
 		return fmt.Errorf("--examples: %w", err)
 	}
-	eng, err := engine.New(db, rs, engine.Options{DataDir: cfg.Data, WakeupURL: wakeupURL(cfg, ln), Logger: log})
+	blobs, err := openBlobs(cfg, db)
+	if err != nil {
+		return err
+	}
+	eng, err := engine.New(db, rs, engine.Options{Blobs: blobs, WakeupURL: wakeupURL(cfg, ln), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -417,7 +433,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() {
-		log.Info("sotad listening", "addr", ln.Addr().String(), "data", cfg.Data, "store", db.Backend(), "tls", cfg.TLSCert != "")
+		log.Info("sotad listening", "addr", ln.Addr().String(), "data", cfg.Data, "store", db.Backend(), "blobStore", blobs.Kind(), "tls", cfg.TLSCert != "")
 		if cfg.TLSCert != "" {
 			errc <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
 		} else {
@@ -469,6 +485,32 @@ func warnOpen(w io.Writer, addr string) {
 func ddiConfig(cfg Config) api.DDIConfig {
 	poll, _ := api.ParseDDIPoll(cfg.DDIPoll)
 	return api.DDIConfig{Tenant: cfg.DDITenant, Poll: poll}
+}
+
+// blobStoreKind is the --blob-store in effect: the flag, else local with Badger and db with PostgreSQL.
+func blobStoreKind(cfg Config) string {
+	if cfg.BlobStore != "" {
+		return cfg.BlobStore
+	}
+	if store.IsURL(cfg.Store) {
+		return "db"
+	}
+	return "local"
+}
+
+// openBlobs opens the blob store --blob-store names: chunks in db, or files in the blobs directory
+// next to the Badger store (--data/blobs, or DIR/blobs with --store badger:DIR, as `sotad copy`
+// writes them), or in --data/blobs with PostgreSQL. A store's binaries stay where they were uploaded:
+// `sotad copy --to-blob-store` moves them.
+func openBlobs(cfg Config, db *store.DB) (store.BlobStore, error) {
+	if blobStoreKind(cfg) == "db" {
+		return store.NewDBBlobs(db), nil
+	}
+	dir := cfg.Data
+	if d, ok := strings.CutPrefix(cfg.Store, "badger:"); ok {
+		dir = d
+	}
+	return store.NewLocalBlobs(filepath.Join(dir, "blobs"))
 }
 
 // restrictDataDir creates the data directory for this user only (0700), and takes group and other
