@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/errs"
+	"sota/internal/storetest"
 	"sota/resolver"
 	"sota/store"
 )
@@ -23,9 +24,7 @@ func TestBinariesOnEitherBlobStore(t *testing.T) {
 	for _, kind := range []string{"local", "db"} {
 		t.Run(kind, func(t *testing.T) {
 			dir := t.TempDir()
-			db, err := store.Open(dir+"/db", store.Options{})
-			require.NoError(t, err)
-			t.Cleanup(func() { db.Close() })
+			db := storetest.Open(t)
 			o := Options{DataDir: dir, MaxUpload: 4 << 20}
 			if kind == "db" {
 				o.Blobs = store.NewDBBlobs(db)

@@ -1,10 +1,12 @@
-package store
+package store_test
 
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand"
 	"os"
@@ -15,13 +17,24 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"sota/internal/storetest"
+	. "sota/store"
 )
 
-// blobStores returns one blob store of each kind over a fresh Badger store.
-func blobStores(t *testing.T) map[string]BlobStore {
-	local, err := NewLocalBlobs(filepath.Join(t.TempDir(), "blobs"))
-	require.NoError(t, err)
-	return map[string]BlobStore{"local": local, "db": NewDBBlobs(MustOpen(t))}
+// eachBlobStore runs f on a fresh blob store of each kind: local files, and db chunks on each backend.
+func eachBlobStore(t *testing.T, f func(t *testing.T, b BlobStore, db *DB)) {
+	t.Run("local", func(t *testing.T) {
+		local, err := NewLocalBlobs(filepath.Join(t.TempDir(), "blobs"))
+		require.NoError(t, err)
+		f(t, local, nil)
+	})
+	for _, kind := range []string{"badger", "postgres"} {
+		t.Run("db/"+kind, func(t *testing.T) {
+			db := storetest.OpenKind(t, kind)
+			f(t, NewDBBlobs(db), db)
+		})
+	}
 }
 
 func randomBytes(seed int64, n int) []byte {
@@ -58,80 +71,82 @@ func listBlobs(t *testing.T, b BlobStore) []string {
 // byte range of it (across chunk boundaries for db), keep one copy of the same content, and keep
 // nothing of a mismatching or interrupted upload.
 func TestBlobStoresKeepContentByDigest(t *testing.T) {
-	for kind, b := range blobStores(t) {
-		t.Run(kind, func(t *testing.T) {
-			assert.Equal(t, kind, b.Kind())
-			big := randomBytes(1, 3*BlobChunkSize+12345) // a partial last chunk
-			info, err := b.Put(bytes.NewReader(big), "")
-			require.NoError(t, err)
-			assert.Equal(t, hexSum(big), info.SHA256)
-			assert.Equal(t, int64(len(big)), info.Size)
+	eachBlobStore(t, func(t *testing.T, b BlobStore, db *DB) {
+		if db == nil {
+			assert.Equal(t, "local", b.Kind())
+		} else {
+			assert.Equal(t, "db", b.Kind())
+		}
+		big := randomBytes(1, 3*BlobChunkSize+12345) // a partial last chunk
+		info, err := b.Put(bytes.NewReader(big), "")
+		require.NoError(t, err)
+		assert.Equal(t, hexSum(big), info.SHA256)
+		assert.Equal(t, int64(len(big)), info.Size)
 
-			r, got, err := b.Open(info.SHA256)
-			require.NoError(t, err)
-			assert.Equal(t, int64(len(big)), got.Size)
-			all, err := io.ReadAll(r)
-			require.NoError(t, err)
-			assert.True(t, bytes.Equal(big, all), "sequential read gives the content")
-			for _, c := range []struct{ off, n int }{{0, 10}, {BlobChunkSize - 5, 10}, {BlobChunkSize, BlobChunkSize}, {100, 2*BlobChunkSize + 7}, {len(big) - 3, 3}} {
-				p := make([]byte, c.n)
-				n, err := r.ReadAt(p, int64(c.off))
-				require.NoError(t, err, "offset %d", c.off)
-				assert.Equal(t, c.n, n)
-				assert.True(t, bytes.Equal(big[c.off:c.off+c.n], p), "bytes at %d+%d", c.off, c.n)
-			}
-			p := make([]byte, 10)
-			n, err := r.ReadAt(p, int64(len(big)-4))
-			assert.Equal(t, 4, n)
-			assert.ErrorIs(t, err, io.EOF, "a read past the end is short with EOF")
-			pos, err := r.Seek(int64(2*BlobChunkSize+1), io.SeekStart)
-			require.NoError(t, err)
-			rest, err := io.ReadAll(r)
-			require.NoError(t, err)
-			assert.True(t, bytes.Equal(big[pos:], rest))
-			require.NoError(t, r.Close())
+		r, got, err := b.Open(info.SHA256)
+		require.NoError(t, err)
+		assert.Equal(t, int64(len(big)), got.Size)
+		all, err := io.ReadAll(r)
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(big, all), "sequential read gives the content")
+		for _, c := range []struct{ off, n int }{{0, 10}, {BlobChunkSize - 5, 10}, {BlobChunkSize, BlobChunkSize}, {100, 2*BlobChunkSize + 7}, {len(big) - 3, 3}} {
+			p := make([]byte, c.n)
+			n, err := r.ReadAt(p, int64(c.off))
+			require.NoError(t, err, "offset %d", c.off)
+			assert.Equal(t, c.n, n)
+			assert.True(t, bytes.Equal(big[c.off:c.off+c.n], p), "bytes at %d+%d", c.off, c.n)
+		}
+		p := make([]byte, 10)
+		n, err := r.ReadAt(p, int64(len(big)-4))
+		assert.Equal(t, 4, n)
+		assert.ErrorIs(t, err, io.EOF, "a read past the end is short with EOF")
+		pos, err := r.Seek(int64(2*BlobChunkSize+1), io.SeekStart)
+		require.NoError(t, err)
+		rest, err := io.ReadAll(r)
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(big[pos:], rest))
+		require.NoError(t, r.Close())
 
-			again, err := b.Put(bytes.NewReader(big), strings.ToUpper(info.SHA256))
-			require.NoError(t, err, "the expected digest compares case-insensitively")
-			assert.Equal(t, info.SHA256, again.SHA256)
-			empty, err := b.Put(bytes.NewReader(nil), "")
-			require.NoError(t, err)
-			er, einfo, err := b.Open(empty.SHA256)
-			require.NoError(t, err)
-			assert.Zero(t, einfo.Size)
-			e, _ := io.ReadAll(er)
-			assert.Empty(t, e)
-			er.Close()
+		again, err := b.Put(bytes.NewReader(big), strings.ToUpper(info.SHA256))
+		require.NoError(t, err, "the expected digest compares case-insensitively")
+		assert.Equal(t, info.SHA256, again.SHA256)
+		empty, err := b.Put(bytes.NewReader(nil), "")
+		require.NoError(t, err)
+		er, einfo, err := b.Open(empty.SHA256)
+		require.NoError(t, err)
+		assert.Zero(t, einfo.Size)
+		e, _ := io.ReadAll(er)
+		assert.Empty(t, e)
+		er.Close()
 
-			_, err = b.Put(bytes.NewReader([]byte("other")), info.SHA256)
-			var mm *BlobMismatchError
-			require.ErrorAs(t, err, &mm)
-			assert.Equal(t, hexSum([]byte("other")), mm.Got)
-			_, err = b.Put(failingReader{bytes.NewReader(randomBytes(2, BlobChunkSize*9))}, "")
-			assert.ErrorIs(t, err, errCut)
-			assert.ElementsMatch(t, []string{info.SHA256, empty.SHA256}, listBlobs(t, b), "one copy each; nothing of the failed uploads")
-			_, err = b.Stat(hexSum([]byte("other")))
-			assert.ErrorIs(t, err, ErrNotFound)
-			_, _, err = b.Open(hexSum([]byte("other")))
-			assert.ErrorIs(t, err, ErrNotFound)
-			assertNoUploadLeft(t, b)
-		})
-	}
+		_, err = b.Put(bytes.NewReader([]byte("other")), info.SHA256)
+		var mm *BlobMismatchError
+		require.ErrorAs(t, err, &mm)
+		assert.Equal(t, hexSum([]byte("other")), mm.Got)
+		_, err = b.Put(failingReader{bytes.NewReader(randomBytes(2, BlobChunkSize*9))}, "")
+		assert.ErrorIs(t, err, errCut)
+		assert.ElementsMatch(t, []string{info.SHA256, empty.SHA256}, listBlobs(t, b), "one copy each; nothing of the failed uploads")
+		_, err = b.Stat(hexSum([]byte("other")))
+		assert.ErrorIs(t, err, ErrNotFound)
+		_, _, err = b.Open(hexSum([]byte("other")))
+		assert.ErrorIs(t, err, ErrNotFound)
+		assertNoUploadLeft(t, b, db)
+	})
 }
 
 // assertNoUploadLeft checks that no temporary data of an upload remains.
-func assertNoUploadLeft(t *testing.T, b BlobStore) {
+func assertNoUploadLeft(t *testing.T, b BlobStore, db *DB) {
 	t.Helper()
 	switch s := b.(type) {
 	case *LocalBlobs:
-		left, err := os.ReadDir(filepath.Join(s.dir, "tmp"))
+		left, err := os.ReadDir(filepath.Join(s.Dir(), "tmp"))
 		require.NoError(t, err)
 		assert.Empty(t, left)
 	case *DBBlobs:
 		var keys []string
-		require.NoError(t, s.db.View(func(t Txn) error {
+		require.NoError(t, db.View(func(t Txn) error {
 			return t.IterateKeys([]byte(BlobPrefix), func(k []byte) error {
-				if !bytes.HasPrefix(k, []byte(pBlobManifest)) {
+				if !bytes.HasPrefix(k, []byte("blob/m/")) {
 					keys = append(keys, string(k))
 				}
 				return nil
@@ -146,34 +161,32 @@ func assertNoUploadLeft(t *testing.T, b BlobStore) {
 // TestBlobDeleteSparesRecentlyStored: Delete with a time removes only blobs stored before it, and
 // putting the same content again counts as storing it now; a deleted blob is gone with its chunks.
 func TestBlobDeleteSparesRecentlyStored(t *testing.T) {
-	for kind, b := range blobStores(t) {
-		t.Run(kind, func(t *testing.T) {
-			content := randomBytes(3, BlobChunkSize+1)
-			info, err := b.Put(bytes.NewReader(content), "")
-			require.NoError(t, err)
-			removed, err := b.Delete(info.SHA256, info.Stored.Add(-time.Second))
-			require.NoError(t, err)
-			assert.False(t, removed, "stored after the limit")
-			time.Sleep(10 * time.Millisecond)
-			limit := time.Now()
-			time.Sleep(10 * time.Millisecond)
-			_, err = b.Put(bytes.NewReader(content), "")
-			require.NoError(t, err)
-			removed, err = b.Delete(info.SHA256, limit)
-			require.NoError(t, err)
-			assert.False(t, removed, "stored again after the limit")
-			removed, err = b.Delete(info.SHA256, time.Time{})
-			require.NoError(t, err)
-			assert.True(t, removed)
-			_, err = b.Stat(info.SHA256)
-			assert.ErrorIs(t, err, ErrNotFound)
-			removed, err = b.Delete(info.SHA256, time.Time{})
-			require.NoError(t, err)
-			assert.False(t, removed, "nothing left to remove")
-			assert.Empty(t, listBlobs(t, b))
-			assertNoUploadLeft(t, b)
-		})
-	}
+	eachBlobStore(t, func(t *testing.T, b BlobStore, db *DB) {
+		content := randomBytes(3, BlobChunkSize+1)
+		info, err := b.Put(bytes.NewReader(content), "")
+		require.NoError(t, err)
+		removed, err := b.Delete(info.SHA256, info.Stored.Add(-time.Second))
+		require.NoError(t, err)
+		assert.False(t, removed, "stored after the limit")
+		time.Sleep(10 * time.Millisecond)
+		limit := time.Now()
+		time.Sleep(10 * time.Millisecond)
+		_, err = b.Put(bytes.NewReader(content), "")
+		require.NoError(t, err)
+		removed, err = b.Delete(info.SHA256, limit)
+		require.NoError(t, err)
+		assert.False(t, removed, "stored again after the limit")
+		removed, err = b.Delete(info.SHA256, time.Time{})
+		require.NoError(t, err)
+		assert.True(t, removed)
+		_, err = b.Stat(info.SHA256)
+		assert.ErrorIs(t, err, ErrNotFound)
+		removed, err = b.Delete(info.SHA256, time.Time{})
+		require.NoError(t, err)
+		assert.False(t, removed, "nothing left to remove")
+		assert.Empty(t, listBlobs(t, b))
+		assertNoUploadLeft(t, b, db)
+	})
 }
 
 // TestBlobCleanRemovesInterruptedUploads: what a server killed mid-upload left is removed by Clean;
@@ -185,11 +198,11 @@ func TestBlobCleanRemovesInterruptedUploads(t *testing.T) {
 		require.NoError(t, err)
 		kept, err := b.Put(strings.NewReader("kept"), "")
 		require.NoError(t, err)
-		left := filepath.Join(b.dir, "tmp", "upload-123")
+		left := filepath.Join(b.Dir(), "tmp", "upload-123")
 		require.NoError(t, os.WriteFile(left, []byte("half an upload"), 0o600))
-		busy := filepath.Join(b.dir, "tmp", "upload-busy")
+		busy := filepath.Join(b.Dir(), "tmp", "upload-busy")
 		require.NoError(t, os.WriteFile(busy, []byte("being written"), 0o600))
-		b.open.Store(busy, true)
+		MarkUploading(b, busy)
 		n, err := b.Clean()
 		require.NoError(t, err)
 		assert.Equal(t, 1, n)
@@ -197,19 +210,22 @@ func TestBlobCleanRemovesInterruptedUploads(t *testing.T) {
 		assert.FileExists(t, busy)
 		assert.FileExists(t, b.Path(kept.SHA256))
 	})
-	t.Run("db", func(t *testing.T) {
-		db := MustOpen(t)
+	eachBackend(t, func(t *testing.T, db *DB) {
 		b := NewDBBlobs(db)
 		kept, err := b.Put(bytes.NewReader(randomBytes(4, 2*BlobChunkSize)), "")
 		require.NoError(t, err)
 		write := func(id string, at time.Time) {
 			require.NoError(t, db.Update(func(t Txn) error {
 				for n := int64(0); n < 3; n++ {
-					if err := t.Set(chunkKey(id, n), []byte("chunk")); err != nil {
+					if err := t.Set(fmt.Appendf(nil, "blob/d/%s/%08x", id, n), []byte("chunk")); err != nil {
 						return err
 					}
 				}
-				return t.Set([]byte(pBlobUpload+id), nanos(at))
+				ns := int64(0)
+				if !at.IsZero() {
+					ns = at.UnixNano()
+				}
+				return t.Set([]byte("blob/u/"+id), binary.BigEndian.AppendUint64(nil, uint64(ns)))
 			}))
 		}
 		write("dead", time.Now().Add(-BlobUploadIdle-time.Minute))
@@ -222,7 +238,7 @@ func TestBlobCleanRemovesInterruptedUploads(t *testing.T) {
 		require.NoError(t, db.View(func(t Txn) error {
 			return t.IterateKeys([]byte(BlobPrefix), func(k []byte) error {
 				id := strings.SplitN(string(k), "/", 4)[2] // blob/<m|d|u>/<digest or data id>
-				if id == "live" || id == "dead" || id == "abandoned" || bytes.HasPrefix(k, []byte(pBlobUpload)) {
+				if id == "live" || id == "dead" || id == "abandoned" || bytes.HasPrefix(k, []byte("blob/u/")) {
 					keys = append(keys, string(k))
 				}
 				return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,7 +27,8 @@ single-machine installation moves to PostgreSQL, and how a backup is taken (and 
   sotad copy --from badger:./data --to postgres://sota@db:5432/sota?sslmode=require
   sotad copy --from badger:./data --to badger:/backups/2026-12-06
 
-A STORE is badger:<dir> (the --data directory of a server on Badger) or a PostgreSQL URL. Stop the
+A STORE is badger:<dir> (the --data directory of a server on Badger) or a PostgreSQL URL (as
+--store takes it: search_path=SCHEMA picks the schema; a new database is created and migrated). Stop the
 servers of both stores first: a running server holds its Badger directory, and writes made during a
 copy may be missing from it. The target must be empty: copy refuses a store that holds anything.
 
@@ -276,7 +278,8 @@ func (s storeSpec) defaultBlobStore() string {
 // open opens the store without background garbage collection.
 func (s storeSpec) open() (*store.DB, error) {
 	if s.url != "" {
-		return nil, errors.New("this build has no PostgreSQL store")
+		// the schema is created or migrated first, as a server does at start
+		return store.OpenURL(context.Background(), s.url, store.Options{})
 	}
 	db, err := store.Open(s.dir, store.Options{GCInterval: -1})
 	if errors.Is(err, store.ErrLocked) {

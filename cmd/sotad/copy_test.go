@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"sota/internal/storetest"
 	"sota/store"
 )
 
@@ -268,9 +269,9 @@ func TestCopyBadgerToBadgerIsAFaithfulBackup(t *testing.T) {
 	}
 	roundTrip(t, stores, func(t *testing.T, s string) *running {
 		if s == stores[1] {
-			return startServer(t, dirs[s], "--examples", "--admin-password", copyPassword, "--blob-store", "db")
+			return startServer(t, dirs[s], "--store", "badger", "--examples", "--admin-password", copyPassword, "--blob-store", "db")
 		}
-		return startServer(t, dirs[s], "--examples", "--admin-password", copyPassword)
+		return startServer(t, dirs[s], "--store", "badger", "--examples", "--admin-password", copyPassword)
 	}, func(to string) []string {
 		if to == stores[1] {
 			return []string{"--to-blob-store", "db"}
@@ -287,19 +288,48 @@ func TestCopyBadgerToBadgerIsAFaithfulBackup(t *testing.T) {
 	assert.Len(t, blobFiles(dirs[stores[2]]), 1, "the restore's binary is a file again")
 }
 
+// TestCopyBadgerToPostgresAndBack: the move of a single-machine installation to PostgreSQL, and back.
+// A server on Badger filled as in the backup test is copied into a fresh PostgreSQL schema (binaries
+// into the database), a server on PostgreSQL answers every recorded read identically, and the copy of
+// that into a new Badger directory (binaries into files again) does too. A second copy into the
+// filled schema is refused. Needs PostgreSQL (SOTA_TEST_PG_URL; skipped without a server unless
+// SOTA_REQUIRE_POSTGRES=1).
+func TestCopyBadgerToPostgresAndBack(t *testing.T) {
+	pg := storetest.NewSchema(t)
+	base := t.TempDir()
+	live, back := filepath.Join(base, "live"), filepath.Join(base, "back")
+	stores := []string{"badger:" + live, pg, "badger:" + back}
+	roundTrip(t, stores, func(t *testing.T, s string) *running {
+		if s == pg {
+			return startServer(t, filepath.Join(base, "pgdata"), "--store", pg, "--admin-password", copyPassword)
+		}
+		return startServer(t, strings.TrimPrefix(s, "badger:"), "--store", "badger", "--examples", "--admin-password", copyPassword)
+	}, func(string) []string { return nil })
+	m, err := filepath.Glob(filepath.Join(back, "blobs", "sha256", "*", "*"))
+	require.NoError(t, err)
+	assert.Len(t, m, 1, "the binary is a file again")
+	m, err = filepath.Glob(filepath.Join(base, "pgdata", "blobs", "sha256", "*", "*"))
+	require.NoError(t, err)
+	assert.Empty(t, m, "the server on PostgreSQL kept its binary in the database")
+
+	_, err = runCopyCmd(t, "--from", "badger:"+live, "--to", pg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the target store is not empty")
+}
+
 // sotad copy refuses a target that holds anything, a source that holds nothing, and a store that a
 // running server holds, with a message saying why and a non-zero exit; the target is left as it was.
 func TestCopyRefusesWhatItMustNotTouch(t *testing.T) {
 	base := t.TempDir()
 	live, other := filepath.Join(base, "live"), filepath.Join(base, "other")
 	t.Run("a running server holds the store", func(t *testing.T) {
-		startServer(t, live, "--auth=none", "--examples")
+		startServer(t, live, "--store", "badger", "--auth=none", "--examples")
 		_, err := runCopyCmd(t, "--from", "badger:"+live, "--to", "badger:"+other)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "in use by a running sotad: stop it first")
 	})
 	t.Run("a target that is not empty", func(t *testing.T) {
-		startServer(t, other, "--auth=none") // the server writes its account and keys
+		startServer(t, other, "--store", "badger", "--auth=none") // the server writes its account and keys
 	})
 	_, err := runCopyCmd(t, "--from", "badger:"+live, "--to", "badger:"+other)
 	require.Error(t, err)

@@ -179,6 +179,11 @@ func server(tb testing.TB) *pgxpool.Pool {
 
 // newSchema creates an empty schema for one test and returns the URL of a store in it (its
 // search_path); the schema is dropped when the test ends.
+// NewSchema returns the URL of a fresh schema on the test server (search_path set), dropped when the
+// test ends; without a server the test is skipped (fails with SOTA_REQUIRE_POSTGRES=1). For tests
+// that need PostgreSQL whatever SOTA_TEST_STORE says (sotad copy between the backends).
+func NewSchema(tb testing.TB) string { return newSchema(tb) }
+
 func newSchema(tb testing.TB) string {
 	tb.Helper()
 	pool := server(tb)
