@@ -157,6 +157,7 @@ func successor(p []byte) []byte {
 // pgBackend is a store in a PostgreSQL database (the schema of the URL's search_path).
 type pgBackend struct {
 	pool *pgxpool.Pool
+	feed *feed // the change feed (changes.go)
 }
 
 // parsePoolConfig reads a postgres:// URL. Parameters pgx does not know (search_path, ...) are sent
@@ -213,10 +214,19 @@ func OpenURL(ctx context.Context, url string, o Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &DB{b: &pgBackend{pool: pool}}, nil
+	f, err := openFeed(ctx, pool, o)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &DB{b: &pgBackend{pool: pool, feed: f}}, nil
 }
 
-func (b *pgBackend) close() error { b.pool.Close(); return nil }
+func (b *pgBackend) close() error {
+	b.feed.close()
+	b.pool.Close()
+	return nil
+}
 
 // isConflict reports a serialization failure or deadlock.
 func isConflict(err error) bool {
@@ -234,6 +244,9 @@ func (b *pgBackend) update(fn func(Txn) error) error {
 	err = fn(x)
 	if err == nil {
 		err = x.flush()
+	}
+	if err == nil {
+		err = x.logChanges(b.feed)
 	}
 	if err == nil {
 		err = tx.Commit(ctx)
@@ -307,7 +320,8 @@ type pgTxn struct {
 	pending  map[string]pendingOp
 	writes   int
 	bytes    int64
-	failed   error // the first error of the database: the transaction is over
+	failed   error    // the first error of the database: the transaction is over
+	changed  []string // keys of the writes sent (the change feed's row, changes.go)
 }
 
 func (x *pgTxn) fail(err error) error {
@@ -422,6 +436,7 @@ func (x *pgTxn) flush() error {
 		return x.failed
 	}
 	batch := writeBatch(x.pending)
+	x.noteChanged()
 	clear(x.pending)
 	err := x.tx.SendBatch(x.ctx, batch).Close()
 	return x.fail(err)
@@ -797,7 +812,10 @@ func (w *pgBatch) commit() error {
 	var err error
 	for i := 0; i < MaxAttempts; i++ {
 		err = pgx.BeginTxFunc(ctx, w.b.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-			return tx.SendBatch(ctx, writeBatch(w.pending)).Close()
+			if err := tx.SendBatch(ctx, writeBatch(w.pending)).Close(); err != nil {
+				return err
+			}
+			return w.b.feed.logBatch(ctx, tx, w.pending)
 		})
 		if !isConflict(err) {
 			break

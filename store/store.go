@@ -26,6 +26,11 @@
 // On PostgreSQL the hot key families live in tables whose primary key is the key's segments
 // (postgres.go, tables); every other key is a row of the kv table. The schema is created and migrated
 // at open by the versioned migrations in migrations/.
+//
+// Several processes (replicas) may share one PostgreSQL store: every committed write also lists its
+// keys in the change feed (changes.go), which each process polls to keep its memory fresh
+// (Subscribe) and catches up with before the requests that must see every acknowledged write
+// (CatchUp).
 package store
 
 import (
@@ -161,6 +166,11 @@ type Options struct {
 	// zero, never when negative). Without it Badger's value log keeps every overwritten value and the
 	// data directory only grows. PostgreSQL reclaims space itself (autovacuum).
 	GCInterval time.Duration
+	// FeedInterval is how often a PostgreSQL store polls the change feed (changes.go;
+	// DefaultFeedInterval when zero, never in the background when negative: CatchUp only).
+	FeedInterval time.Duration
+	// FeedRetention is how long change-feed rows are kept (DefaultFeedRetention when zero).
+	FeedRetention time.Duration
 
 	tune func(badgerOptions) badgerOptions // tests: smaller files and memtables
 }

@@ -1,0 +1,399 @@
+package store
+
+// The change feed: how replicas (several sotad processes on one PostgreSQL store) keep their
+// in-memory state (the fleet index, caches) fresh.
+//
+// Writing. On PostgreSQL every read-write transaction that wrote anything, and every Batch chunk,
+// inserts in the same transaction one row into changes(seq, keys, origin, at) listing the keys it set
+// or deleted (migrations/002_changes.sql). One row per transaction rather than per key: a bulk chunk
+// of 10,000 keys costs one insert. The row carries keys, not values: a replica applies an entry by
+// reading the keys' current values, so applying an entry twice, late or out of order is harmless. The
+// row is inserted last, just before COMMIT, so that the time between taking a seq and committing it
+// is as short as it can be.
+//
+// Reading. Each process polls (Options.FeedInterval, DefaultFeedInterval): it reads the rows above the
+// highest seq it has seen plus the "gaps" below it, and hands the keys to the subscribers whose prefix
+// they have (Subscribe), skipping its own rows (its own code paths changed its memory already). Seqs
+// can commit out of order (a transaction that took seq 7 may commit after the one that took 8), and
+// a transaction that rolled back leaves its seq unused forever, so every seq skipped over becomes a
+// gap that the next polls look for again, until its row shows up or feedGapTimeout passes. Nothing
+// depends on LISTEN/NOTIFY (CockroachDB has none): the latency is at most one poll interval plus the
+// time to apply.
+//
+// Read-your-writes across replicas. CatchUp starts a poll (or waits for one that started after the
+// call) and returns when its entries are applied: every write acknowledged to anyone before CatchUp
+// was called has committed, so its row is visible to that poll. When nothing is new that is one
+// round trip. The domains call it at the start of the requests that must see every acknowledged write
+// (resolve, dry run, queue, campaign preview and launch).
+//
+// Truncation. Any process deletes the rows older than Options.FeedRetention (DefaultFeedRetention),
+// once per feedTrimEvery, and records the highest seq deleted in changes_trim. A process that finds
+// that mark above what it has read (it was stopped or cut off for longer than the retention) cannot
+// know what it missed: its subscribers get a nil key list, which means "reload everything".
+//
+// On Badger (one process owns the directory) there is no feed: Subscribe and CatchUp do nothing.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+const (
+	// DefaultFeedInterval is how often a PostgreSQL store polls the change feed when
+	// Options.FeedInterval is zero: another replica's write reaches this one's memory within about
+	// this long (CatchUp does not wait for it).
+	DefaultFeedInterval = 50 * time.Millisecond
+	// DefaultFeedRetention is how long change-feed rows are kept when Options.FeedRetention is zero.
+	DefaultFeedRetention = time.Hour
+
+	feedGapTimeout  = time.Minute // a seq not seen for this long was rolled back
+	feedPage        = 1000        // rows read per query
+	feedStartWindow = 1000        // at open, missing seqs this far below the head are gaps
+	feedMaxGapSpan  = 100_000     // a jump of the sequence wider than this is not tracked seq by seq
+	feedTrimEvery   = time.Minute
+)
+
+// Subscribe calls fn with the keys under prefix that other processes on the same store changed (set
+// or deleted), in batches, from the goroutine that polls the feed (the background poller or a
+// CatchUp caller): fn reads the keys' current values itself and must not call CatchUp. A nil keys
+// means that this process cannot tell what changed (it fell behind the feed's retention): reload
+// everything under the prefix. A subscriber that loads its state at start subscribes first, so that
+// nothing committed after its load is missed. On Badger it does nothing (no other process can write).
+func (d *DB) Subscribe(prefix string, fn func(keys [][]byte)) {
+	if f := d.feed(); f != nil {
+		f.smu.Lock()
+		f.subs = append(f.subs, subscriber{prefix: prefix, fn: fn})
+		f.smu.Unlock()
+	}
+}
+
+// CatchUp applies every change that any process committed before the call (read-your-writes across
+// replicas): it returns once the subscribers have been handed those keys. One round trip when nothing
+// is new; nil at once on Badger.
+func (d *DB) CatchUp(ctx context.Context) error {
+	if f := d.feed(); f != nil {
+		return f.catchUp(ctx)
+	}
+	return nil
+}
+
+func (d *DB) feed() *feed {
+	if b, ok := d.b.(*pgBackend); ok {
+		return b.feed
+	}
+	return nil
+}
+
+type subscriber struct {
+	prefix string
+	fn     func(keys [][]byte)
+}
+
+// feed is one process's reader of the change feed.
+type feed struct {
+	pool      *pgxpool.Pool
+	origin    string // this process's rows
+	interval  time.Duration
+	retention time.Duration
+
+	smu  sync.RWMutex
+	subs []subscriber
+
+	lock      chan struct{} // held by the poll in progress
+	started   atomic.Uint64 // polls started
+	completed uint64        // the number of the last poll that completed, under lock
+	maxSeen   int64         // the highest seq read
+	gaps      map[int64]time.Time
+	lastTrim  time.Time
+	failing   bool
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+const insertChange = `INSERT INTO changes (keys, origin) VALUES ($1, $2)`
+
+// openFeed reads the feed's head and starts polling.
+func openFeed(ctx context.Context, pool *pgxpool.Pool, o Options) (*feed, error) {
+	rnd := make([]byte, 6)
+	rand.Read(rnd)
+	f := &feed{
+		pool:      pool,
+		origin:    strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(rnd),
+		interval:  o.FeedInterval,
+		retention: o.FeedRetention,
+		lock:      make(chan struct{}, 1),
+		gaps:      map[int64]time.Time{},
+		lastTrim:  time.Now(),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	if f.interval == 0 {
+		f.interval = DefaultFeedInterval
+	}
+	if f.retention <= 0 {
+		f.retention = DefaultFeedRetention
+	}
+	var head, upto int64
+	err := pool.QueryRow(ctx, `SELECT coalesce((SELECT max(seq) FROM changes), 0), (SELECT upto FROM changes_trim WHERE id = 1)`).Scan(&head, &upto)
+	if err != nil {
+		return nil, fmt.Errorf("store: change feed: %w", err)
+	}
+	// transactions in flight now may have taken seqs below the head: the recent missing ones are gaps
+	rows, err := pool.Query(ctx, `SELECT seq FROM changes WHERE seq > $1`, head-feedStartWindow)
+	if err != nil {
+		return nil, fmt.Errorf("store: change feed: %w", err)
+	}
+	present, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("store: change feed: %w", err)
+	}
+	now := time.Now()
+	for s := max(head-feedStartWindow+1, upto+1, 1); s <= head; s++ {
+		f.gaps[s] = now
+	}
+	for _, s := range present {
+		delete(f.gaps, s)
+	}
+	f.maxSeen = max(head, upto)
+	if f.interval < 0 {
+		close(f.done)
+		return f, nil
+	}
+	go f.run()
+	return f, nil
+}
+
+func (f *feed) close() {
+	select {
+	case <-f.stop:
+	default:
+		close(f.stop)
+	}
+	<-f.done
+}
+
+// run polls every interval and trims every feedTrimEvery until close.
+func (f *feed) run() {
+	defer close(f.done)
+	t := time.NewTicker(f.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := f.catchUp(ctx)
+		if err == nil && time.Since(f.lastTrim) >= feedTrimEvery {
+			f.lastTrim = time.Now()
+			err = f.trim(ctx)
+		}
+		cancel()
+		if (err != nil) != f.failing {
+			f.failing = err != nil
+			if err != nil {
+				slog.Warn("the change feed cannot be read; this replica's memory may be stale", "err", err)
+			} else {
+				slog.Info("the change feed is read again")
+			}
+		}
+	}
+}
+
+// catchUp returns once a poll that started after the call has completed, running one itself unless
+// another caller's did.
+func (f *feed) catchUp(ctx context.Context) error {
+	arrived := f.started.Load()
+	select {
+	case f.lock <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-f.lock }()
+	if f.completed > arrived {
+		return nil // a poll that started after this call has applied everything committed before it
+	}
+	n := f.started.Add(1)
+	if err := f.poll(ctx); err != nil {
+		return err
+	}
+	f.completed = n
+	return nil
+}
+
+type entry struct {
+	seq    int64
+	keys   [][]byte
+	origin string
+}
+
+// poll reads and applies the rows above maxSeen and the gaps, a page at a time, under f.lock.
+func (f *feed) poll(ctx context.Context) error {
+	for {
+		gaps := make([]int64, 0, len(f.gaps))
+		for s := range f.gaps {
+			gaps = append(gaps, s)
+		}
+		b := &pgx.Batch{}
+		b.Queue(`SELECT seq, keys, origin FROM changes WHERE seq > $1 OR seq = ANY($2::bigint[]) ORDER BY seq LIMIT $3`, f.maxSeen, gaps, feedPage)
+		b.Queue(`SELECT upto FROM changes_trim WHERE id = 1`)
+		br := f.pool.SendBatch(ctx, b)
+		rows, err := br.Query()
+		var es []entry
+		if err == nil {
+			for rows.Next() {
+				var e entry
+				if err = rows.Scan(&e.seq, &e.keys, &e.origin); err != nil {
+					break
+				}
+				es = append(es, e)
+			}
+			rows.Close()
+			if err == nil {
+				err = rows.Err()
+			}
+		}
+		var upto int64
+		if err == nil {
+			err = br.QueryRow().Scan(&upto)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("store: change feed: %w", err)
+		}
+		now := time.Now()
+		if upto > f.maxSeen {
+			// rows this process never read were deleted: its subscribers reload everything
+			f.maxSeen = upto
+			for s := range f.gaps {
+				if s <= upto {
+					delete(f.gaps, s)
+				}
+			}
+			f.deliver(nil, true)
+		}
+		var keys [][]byte
+		for _, e := range es {
+			if e.seq > f.maxSeen {
+				if e.seq-f.maxSeen-1 <= feedMaxGapSpan {
+					for s := f.maxSeen + 1; s < e.seq; s++ {
+						f.gaps[s] = now
+					}
+				}
+				f.maxSeen = e.seq
+			} else {
+				delete(f.gaps, e.seq)
+			}
+			if e.origin != f.origin {
+				keys = append(keys, e.keys...)
+			}
+		}
+		f.deliver(keys, false)
+		for s, t := range f.gaps {
+			if now.Sub(t) > feedGapTimeout {
+				delete(f.gaps, s)
+			}
+		}
+		if len(es) < feedPage {
+			return nil
+		}
+	}
+}
+
+// deliver hands each subscriber the keys under its prefix (all of them: nil, when reload is set).
+func (f *feed) deliver(keys [][]byte, reload bool) {
+	if len(keys) == 0 && !reload {
+		return
+	}
+	f.smu.RLock()
+	subs := f.subs
+	f.smu.RUnlock()
+	for _, s := range subs {
+		if reload {
+			s.fn(nil)
+			continue
+		}
+		var mine [][]byte
+		for _, k := range keys {
+			if len(k) >= len(s.prefix) && string(k[:len(s.prefix)]) == s.prefix {
+				mine = append(mine, k)
+			}
+		}
+		if len(mine) > 0 {
+			s.fn(mine)
+		}
+	}
+}
+
+// trim deletes the rows older than the retention and records the highest seq deleted.
+func (f *feed) trim(ctx context.Context) error {
+	return pgx.BeginTxFunc(ctx, f.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		var upto int64
+		err := tx.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM changes WHERE at < now() - $1::interval`,
+			strconv.FormatInt(int64(f.retention/time.Millisecond), 10)+" milliseconds").Scan(&upto)
+		if err != nil || upto == 0 {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE changes_trim SET upto = greatest(upto, $1) WHERE id = 1`, upto); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM changes WHERE seq <= $1`, upto)
+		return err
+	})
+}
+
+// changedKeys sorts and deduplicates the keys a transaction wrote.
+func changedKeys(keys []string) [][]byte {
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i] = []byte(k)
+	}
+	return out
+}
+
+// noteChanged remembers the keys of the buffered writes before they are sent.
+func (x *pgTxn) noteChanged() {
+	for k := range x.pending {
+		x.changed = append(x.changed, k)
+	}
+}
+
+// logChanges inserts the transaction's change-feed row, last before its commit.
+func (x *pgTxn) logChanges(f *feed) error {
+	if len(x.changed) == 0 || f == nil {
+		return nil
+	}
+	_, err := x.tx.Exec(x.ctx, insertChange, changedKeys(x.changed), f.origin)
+	return x.fail(err)
+}
+
+// logBatch inserts the change-feed row of a Batch chunk in its transaction.
+func (f *feed) logBatch(ctx context.Context, tx pgx.Tx, pending map[string]pendingOp) error {
+	if f == nil || len(pending) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(pending))
+	for k := range pending {
+		keys = append(keys, k)
+	}
+	_, err := tx.Exec(ctx, insertChange, changedKeys(keys), f.origin)
+	return err
+}
