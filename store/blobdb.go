@@ -33,6 +33,9 @@ type DBBlobs struct {
 	cache *chunkCache
 }
 
+// blobCacheChunks is how many recently read chunks DBBlobs keeps in memory (32 MiB).
+const blobCacheChunks = 128
+
 // BlobChunkSize is the size of DBBlobs' chunks.
 const BlobChunkSize = 256 << 10
 
@@ -55,7 +58,7 @@ const BlobPrefix = "blob/"
 
 // NewDBBlobs returns the blob store inside db. db should be a handle without a hook (DB.With).
 func NewDBBlobs(db *DB) *DBBlobs {
-	return &DBBlobs{db: db, chunk: BlobChunkSize, cache: newChunkCache(64)}
+	return &DBBlobs{db: db, chunk: BlobChunkSize, cache: newChunkCache(blobCacheChunks)}
 }
 
 // Kind is "db".
@@ -365,7 +368,15 @@ func (b *DBBlobs) List(fn func(BlobInfo) error) error {
 type chunkReader struct {
 	b *DBBlobs
 	m manifest
+
+	mu   sync.Mutex
+	next int64 // where the last read ended: a read that starts there is sequential
 }
+
+// blobReadahead is how many chunks past the ones asked for a sequential read fetches in the same
+// transaction (a Range download reads its bytes in small pieces; one transaction per chunk costs a
+// database round trip or three each).
+const blobReadahead = 8
 
 func (r *chunkReader) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
@@ -377,6 +388,10 @@ func (r *chunkReader) ReadAt(p []byte, off int64) (int, error) {
 	end := min(off+int64(len(p)), r.m.size)
 	cs := int64(r.m.chunk)
 	first, last := off/cs, (end-1)/cs
+	r.mu.Lock()
+	sequential := off == r.next && off > 0
+	r.next = end
+	r.mu.Unlock()
 	chunks := make([][]byte, last-first+1)
 	var missing []int64
 	for n := first; n <= last; n++ {
@@ -387,21 +402,33 @@ func (r *chunkReader) ReadAt(p []byte, off int64) (int, error) {
 		}
 	}
 	if len(missing) > 0 {
+		fetch := missing
+		if sequential { // read ahead: the next chunks are likely wanted next
+			for n := last + 1; n <= last+blobReadahead && n*cs < r.m.size; n++ {
+				if _, ok := r.b.cache.get(r.m.id, n); !ok {
+					fetch = append(fetch, n)
+				}
+			}
+		}
+		got := make([][]byte, len(fetch))
 		err := r.b.db.View(func(t Txn) error {
-			for _, n := range missing {
+			for i, n := range fetch {
 				v, err := t.Get(chunkKey(r.m.id, n))
 				if err != nil {
 					return fmt.Errorf("blob chunk %d: %w", n, err)
 				}
-				chunks[n-first] = v
+				got[i] = v
 			}
 			return nil
 		})
 		if err != nil {
 			return 0, err
 		}
-		for _, n := range missing {
-			r.b.cache.put(r.m.id, n, chunks[n-first])
+		for i, n := range fetch {
+			if n <= last {
+				chunks[n-first] = got[i]
+			}
+			r.b.cache.put(r.m.id, n, got[i])
 		}
 	}
 	k := 0
