@@ -54,6 +54,15 @@ func TestImportsFollowTheLayers(t *testing.T) {
 	report(t, CheckImports(module, pkgs))
 }
 
+// The real tree: no exported function or method of resolver, engine, auth, signing or policy takes a
+// store.Txn.
+func TestNoDomainExportsATxnParameter(t *testing.T) {
+	module, pkgs := tree(t)
+	vs, err := CheckTxnParams(module, pkgs)
+	require.NoError(t, err)
+	report(t, vs)
+}
+
 // The real tree: api has no init function and no exported package-level variable.
 func TestRoutesAreRegisteredInOnePlace(t *testing.T) {
 	module, pkgs := tree(t)
