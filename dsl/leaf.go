@@ -32,6 +32,8 @@ type leaf struct {
 	vinQuery    *GramQuery
 	// vin_matches of a case-insensitive literal prefix: the prefixes that answer it exactly.
 	foldPrefixes []string
+	// vin_matches: the program for the VIN positions, prepared on first use (vinpos.go).
+	pos *lazyPos
 }
 
 // matcher is a compiled regex with fast paths for the patterns that are plain literals.
@@ -138,6 +140,7 @@ func newLeaf(n Node) *leaf {
 		}
 		l.vinQuery = RegexGramQuery(n.Regex.Value)
 		l.foldPrefixes = foldPrefixes(n.Regex.Value)
+		l.pos = &lazyPos{pattern: n.Regex.Value}
 	case *HasPackage:
 		l.re, l.re2 = compileMatcher(n.Name.Value), compileMatcher(n.Version.Value)
 	case *HasPackageVersion:

@@ -1,6 +1,8 @@
 package dsl
 
 import (
+	"testing"
+
 	"sort"
 	"strings"
 	"time"
@@ -129,6 +131,59 @@ func newGramMemIndex(vs []*Vehicle) *gramMemIndex {
 func (x *gramMemIndex) VINGram(g Gram) *roaring.Bitmap { return x.grams[g] }
 
 func (x *gramMemIndex) VIN(id uint32) string { return x.vehicles[id].VIN }
+
+// posMemIndex is gramMemIndex with the VIN bytes by position (of VINs up to posMemPositions
+// bytes of ASCII; the others are unpositioned), so the plan can answer vin_matches from them.
+type posMemIndex struct {
+	*gramMemIndex
+	at      map[[2]int]*roaring.Bitmap
+	lens    map[int]*roaring.Bitmap
+	unpos   *roaring.Bitmap
+	aligned bool
+}
+
+const posMemPositions = 17
+
+func newPosMemIndex(vs []*Vehicle) *posMemIndex {
+	x := &posMemIndex{gramMemIndex: newGramMemIndex(vs), at: map[[2]int]*roaring.Bitmap{}, lens: map[int]*roaring.Bitmap{}, unpos: roaring.New()}
+	bm := func(m map[[2]int]*roaring.Bitmap, k [2]int) *roaring.Bitmap {
+		if m[k] == nil {
+			m[k] = roaring.New()
+		}
+		return m[k]
+	}
+	for i, v := range vs {
+		ascii := len(v.VIN) <= posMemPositions
+		for k := 0; k < len(v.VIN); k++ {
+			ascii = ascii && v.VIN[k] < 0x80
+		}
+		if !ascii {
+			x.unpos.Add(uint32(i))
+			continue
+		}
+		for k := 0; k < len(v.VIN); k++ {
+			bm(x.at, [2]int{k, int(v.VIN[k])}).Add(uint32(i))
+		}
+		if x.lens[len(v.VIN)] == nil {
+			x.lens[len(v.VIN)] = roaring.New()
+		}
+		x.lens[len(v.VIN)].Add(uint32(i))
+	}
+	return x
+}
+
+func (x *posMemIndex) VINPositions() int                     { return posMemPositions }
+func (x *posMemIndex) VINByte(p int, c byte) *roaring.Bitmap { return x.at[[2]int{p, int(c)}] }
+func (x *posMemIndex) VINLen(n int) *roaring.Bitmap          { return x.lens[n] }
+func (x *posMemIndex) VINUnpositioned() *roaring.Bitmap      { return x.unpos }
+
+// allPositions makes the plan answer every vin_matches leaf it can from the positions, however
+// few its gram candidates, until the test ends.
+func allPositions(t *testing.T) {
+	from, density := positionsFrom, positionsDensity
+	positionsFrom, positionsDensity = 0, 1<<40
+	t.Cleanup(func() { positionsFrom, positionsDensity = from, density })
+}
 
 // Terms implements Vocabulary for lint and completion tests.
 func (x *memIndex) Terms(kind TermKind, of string, fn func(string, int) bool) {

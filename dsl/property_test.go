@@ -206,7 +206,8 @@ func TestFormatRoundTripsGeneratedTrees(t *testing.T) {
 // Property: on generated vehicles, the reference evaluator, the expr program and the index plan
 // agree for generated checked trees, references included; the plan over memIndex checks regexes
 // with residual expr programs, over gramMemIndex it takes vin_matches candidates from the VIN
-// grams (generated patterns: case-insensitive, alternations, classes, anchors, repetitions).
+// grams, over posMemIndex it answers them from the VIN bytes by position (generated patterns:
+// case-insensitive, alternations, classes, anchors, repetitions).
 func TestEvaluatorsAgreeOnGeneratedTrees(t *testing.T) {
 	seed := *propSeed
 	g := treeGen{r: rand.New(rand.NewPCG(seed, 0xe7a1)), evalish: true}
@@ -214,7 +215,8 @@ func TestEvaluatorsAgreeOnGeneratedTrees(t *testing.T) {
 	for i := range fleet {
 		fleet[i] = g.vehicle()
 	}
-	idx, gidx := newMemIndex(fleet), newGramMemIndex(fleet)
+	idx, gidx, pidx := newMemIndex(fleet), newGramMemIndex(fleet), newPosMemIndex(fleet)
+	allPositions(t)
 	refs := LookupFunc(func(name string) (string, bool) {
 		e, ok := map[string]string{"base": `vin_matches "^W" AND NOT has_attr "none"`, "loop2": `has_component "ECU" OR filter "base"`}[strings.ToLower(name)]
 		return e, ok
@@ -241,6 +243,8 @@ func TestEvaluatorsAgreeOnGeneratedTrees(t *testing.T) {
 		require.Equal(t, uint64(len(want)), p.Count(idx))
 		got = p.Select(gidx).ToArray()
 		require.Equal(t, want, got, "seed %d, tree %d: index plan with VIN grams differs for %s", seed, i, src)
+		got = p.Select(pidx).ToArray()
+		require.Equal(t, want, got, "seed %d, tree %d: index plan with VIN positions differs for %s", seed, i, src)
 		got = p.Select(withoutFleetState{idx}).ToArray()
 		require.Equal(t, want, got, "seed %d, tree %d: index plan without fleet-state bitmaps differs for %s", seed, i, src)
 		if len(want) > 0 && len(want) < len(fleet) {

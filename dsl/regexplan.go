@@ -56,6 +56,11 @@ func (p *Program) selectVIN(n *planNode, idx Index, cand *roaring.Bitmap) *roari
 			b = idx.Universe()
 		}
 	}
+	if pi, ok := idx.(VINPositionIndex); ok && usePositions(b.GetCardinality(), idx.Universe().GetCardinality()) {
+		if out := p.selectVINPositions(l, pi, b); out != nil {
+			return out
+		}
+	}
 	if grams {
 		return filterIDs(b, func() func(uint32) bool {
 			return func(id uint32) bool { return l.re.match(gi.VIN(id)) }

@@ -55,6 +55,11 @@ type FleetIndex struct {
 	// vinGrams holds the ids by each gram of their VIN (ngram.go).
 	vinGrams  map[dsl.Gram]*roaring.Bitmap
 	gramQueue gramQueue
+	// vinAt holds the ids by each position and byte of their VIN, then by VIN length (vinpos.go).
+	vinAt           []*roaring.Bitmap
+	vinUnpositioned *roaring.Bitmap
+	posQueue        [][]uint32 // by slot of vinAt: the ids to add
+	posTouched      []int32    // the slots posQueue holds ids for
 
 	parts    table[string]
 	pvs      table[dsl.Package]
@@ -218,6 +223,7 @@ func (x *FleetIndex) PutMany(vs []dsl.Vehicle) {
 		r.ids = arena[start:len(arena):len(arena)]
 	}
 	x.flushVINGrams()
+	x.flushVINPositions()
 	x.maybeMerge()
 }
 
@@ -248,6 +254,11 @@ func (x *FleetIndex) Optimize() {
 	for _, bm := range x.vinGrams {
 		bm.RunOptimize()
 	}
+	for _, bm := range x.vinAt {
+		if bm != nil {
+			bm.RunOptimize()
+		}
+	}
 	x.universe.RunOptimize()
 }
 
@@ -273,6 +284,7 @@ func (x *FleetIndex) newID(vin string) uint32 {
 	}
 	bm.Add(id)
 	x.queueVINGrams(vin, id)
+	x.queueVINPositions(vin, id)
 	return id
 }
 
@@ -447,6 +459,7 @@ func (x *FleetIndex) Delete(vin string) {
 		}
 	}
 	x.removeVINGrams(vin, id)
+	x.removeVINPositions(vin, id)
 	x.recs[id] = vrec{}
 	x.freeIDs = append(x.freeIDs, id)
 	x.stale++
