@@ -267,21 +267,39 @@ func (b *pgBackend) update(fn func(Txn) error) error {
 	return err
 }
 
+// viewBegin begins a view's transaction; it goes out with the view's first statement, in one round
+// trip.
+const viewBegin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+// view runs fn in a read-only snapshot. The transaction begins with fn's first statement (in the same
+// round trip, see sendBatch) rather than before it, so a view that reads once (a device poll) costs
+// two round trips, not three; a view that reads nothing costs none.
 func (b *pgBackend) view(fn func(Txn) error) error {
 	ctx := context.Background()
-	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	conn, err := b.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(ctx)
-	x := &pgTxn{ctx: ctx, tx: tx, readOnly: true}
-	if err := fn(x); err != nil {
+	defer conn.Release() // a connection left inside a transaction is closed by the pool, not reused
+	x := &pgTxn{ctx: ctx, conn: conn, readOnly: true}
+	err = fn(x)
+	if !x.begun {
+		return err
+	}
+	if err != nil {
+		conn.Exec(ctx, "ROLLBACK")
 		if isConflict(err) || isConflict(x.failed) {
 			return ErrConflict
 		}
 		return err
 	}
-	return tx.Commit(ctx)
+	if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
+		if isConflict(err) {
+			return ErrConflict
+		}
+		return err
+	}
+	return nil
 }
 
 func (b *pgBackend) maxBatchCount() int64 { return pgMaxTxnWrites }
@@ -312,10 +330,13 @@ type pendingOp struct {
 	del   bool
 }
 
-// pgTxn is a transaction on one connection.
+// pgTxn is a transaction on one connection: an update's pgx transaction, or a view's connection whose
+// transaction begins with its first statement.
 type pgTxn struct {
 	ctx      context.Context
-	tx       pgx.Tx
+	tx       pgx.Tx        // update
+	conn     *pgxpool.Conn // view
+	begun    bool          // view: viewBegin has been sent
 	readOnly bool
 	pending  map[string]pendingOp
 	writes   int
@@ -327,6 +348,48 @@ type pgTxn struct {
 func (x *pgTxn) fail(err error) error {
 	if err != nil && x.failed == nil && !errors.Is(err, pgx.ErrNoRows) {
 		x.failed = err
+	}
+	return err
+}
+
+// sendBatch sends b in the transaction; a view's first batch begins its transaction in the same round
+// trip (its result is read here, before b's).
+func (x *pgTxn) sendBatch(b *pgx.Batch) (pgx.BatchResults, error) {
+	if x.tx != nil {
+		return x.tx.SendBatch(x.ctx, b), nil
+	}
+	if x.begun {
+		return x.conn.SendBatch(x.ctx, b), nil
+	}
+	nb := &pgx.Batch{}
+	nb.Queue(viewBegin)
+	nb.QueuedQueries = append(nb.QueuedQueries, b.QueuedQueries...)
+	br := x.conn.SendBatch(x.ctx, nb)
+	x.begun = true // whatever the answer: the view ends the transaction (or the pool drops the connection)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, err
+	}
+	return br, nil
+}
+
+// queryRow runs one query of one row and scans it into dest.
+func (x *pgTxn) queryRow(sql string, args []any, dest ...any) error {
+	if x.tx != nil {
+		return x.tx.QueryRow(x.ctx, sql, args...).Scan(dest...)
+	}
+	if x.begun {
+		return x.conn.QueryRow(x.ctx, sql, args...).Scan(dest...)
+	}
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	br, err := x.sendBatch(b)
+	if err != nil {
+		return err
+	}
+	err = br.QueryRow().Scan(dest...)
+	if cerr := br.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }
@@ -343,10 +406,10 @@ func (x *pgTxn) Get(key []byte) ([]byte, error) {
 	var err error
 	if t.value == "" {
 		var one int
-		err = x.tx.QueryRow(x.ctx, t.selectSQL("1"), anys(segs)...).Scan(&one)
+		err = x.queryRow(t.selectSQL("1"), anys(segs), &one)
 		v = []byte{}
 	} else {
-		err = x.tx.QueryRow(x.ctx, t.selectSQL(t.value), anys(segs)...).Scan(&v)
+		err = x.queryRow(t.selectSQL(t.value), anys(segs), &v)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
@@ -386,7 +449,7 @@ func (x *pgTxn) Has(key []byte) (bool, error) {
 	}
 	t, segs := route(key)
 	var one int
-	err := x.tx.QueryRow(x.ctx, t.selectSQL("1"), anys(segs)...).Scan(&one)
+	err := x.queryRow(t.selectSQL("1"), anys(segs), &one)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -567,9 +630,16 @@ func (x *pgTxn) scan(prefix []byte, keysOnly bool, fn func(key, value []byte) er
 		if s != nil {
 			tabs = append(tabs, s)
 		}
+		if s != nil && bytes.HasPrefix(prefix, []byte(t.prefix)) && len(s.eq) == len(t.cols)-1 {
+			// every key under the prefix fits t (its segments but the last are the prefix's): none is in kv
+			kv.started, kv.done = true, true
+		}
 	}
 	// the first pages of kv and of the first table in one round trip
-	first := []*stream{kv}
+	var first []*stream
+	if !kv.done {
+		first = append(first, kv)
+	}
 	if len(tabs) > 0 {
 		first = append(first, tabs[0])
 	}
@@ -706,7 +776,10 @@ func (x *pgTxn) fetch(ss ...*stream) error {
 		q, args := s.pageSQL()
 		b.Queue(q, args...)
 	}
-	br := x.tx.SendBatch(x.ctx, b)
+	br, err := x.sendBatch(b)
+	if err != nil {
+		return x.fail(err)
+	}
 	for _, s := range ss {
 		if err := s.read(br); err != nil {
 			br.Close()
