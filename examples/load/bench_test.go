@@ -2,6 +2,7 @@ package load_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,12 +19,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"sota/api"
 	"sota/auth"
 	"sota/examples"
 	"sota/examples/load"
 	"sota/internal/budget"
 	"sota/internal/memlimit"
+	"sota/internal/storetest"
 	"sota/resolver"
 	"sota/store"
 )
@@ -49,9 +53,14 @@ type importState struct {
 	cpu     time.Duration // CPU time of the process during the import
 	stages  []string      // peak RSS after each stage
 	load    string        // load average before the import
+	peakKB  int64         // peak RSS of the process when the import was done
 }
 
 var imported importState
+
+// pgImported is the fleet imported into PostgreSQL (BenchmarkRestart1M/postgres); its data is the
+// store's URL.
+var pgImported importState
 
 func TestMain(m *testing.M) {
 	// the importing process and the restarted one run with sotad's soft memory limit, so that their
@@ -60,8 +69,10 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	code := m.Run()
-	if imported.root != "" {
-		os.RemoveAll(imported.root)
+	for _, i := range []*importState{&imported, &pgImported} {
+		if i.root != "" {
+			os.RemoveAll(i.root)
+		}
 	}
 	os.Exit(code)
 }
@@ -69,8 +80,16 @@ func TestMain(m *testing.M) {
 // importFleet imports the benchmark fleet once: the catalogue first (so that the packages are
 // known, as in production), then the JSON lines, generated to a file beforehand so that generating
 // them is not timed, streamed to POST /api/v1/fleet/import.
-func importFleet(b *testing.B) {
+func importFleet(b *testing.B) { importFleetKind(b, "badger") }
+
+// importFleetKind is importFleet into the given kind of store; on PostgreSQL into a schema of the
+// server at SOTA_TEST_PG_URL (dropped when b ends), whose URL is pgImported.data.
+func importFleetKind(b *testing.B, kind string) {
 	b.Helper()
+	imported := &imported
+	if kind == "postgres" {
+		imported = &pgImported
+	}
 	imported.once.Do(func() {
 		imported.err = func() error {
 			root, err := os.MkdirTemp("", "sota-import-bench-")
@@ -101,9 +120,14 @@ func importFleet(b *testing.B) {
 			}
 			imported.stage("decoded them (baseline)")
 
-			// Badger: these 1M-vehicle benchmarks measure the embedded default (the directory is shared
-			// with a child process, which storetest's per-process schemas cannot follow)
-			db, err := store.Open(imported.data, store.Options{})
+			// the store's directory or URL is shared with a child process (BenchmarkRestart1M)
+			var db *store.DB
+			if kind == "postgres" {
+				imported.data = storetest.SpecKind(b, kind, imported.data)
+				db, err = store.OpenURL(context.Background(), imported.data, store.Options{})
+			} else {
+				db, err = store.Open(imported.data, store.Options{})
+			}
 			if err != nil {
 				return err
 			}
@@ -139,6 +163,7 @@ func importFleet(b *testing.B) {
 			}
 			imported.elapsed, imported.cpu = time.Since(start), cpuTime()-cpu0
 			imported.stage("imported")
+			imported.peakKB, _ = vmHWM()
 			if res.StatusCode != http.StatusOK {
 				return fmt.Errorf("import: %s %s", res.Status, body)
 			}
@@ -202,7 +227,8 @@ func BenchmarkImport1M(b *testing.B) {
 		Ratio: imported.decode.Seconds() / imported.elapsed.Seconds(), Baseline: "decoding the JSON lines alone"})
 }
 
-// restartEnv names the store a restart child process opens (see TestRestartChild).
+// restartEnv names the store a restart child process opens (see TestRestartChild): a Badger
+// directory, or a PostgreSQL URL.
 const restartEnv = "SOTA_BENCH_RESTART_DATA"
 
 // restartResult is what a restart child process reports on stdout.
@@ -222,9 +248,13 @@ func TestRestartChild(t *testing.T) {
 	}
 	var r restartResult
 	cpu0, start := cpuTime(), time.Now()
-	// Badger: these 1M-vehicle benchmarks measure the embedded default (the directory is shared
-	// with a child process, which storetest's per-process schemas cannot follow)
-	db, err := store.Open(dir, store.Options{})
+	var db *store.DB
+	var err error
+	if strings.HasPrefix(dir, "postgres://") || strings.HasPrefix(dir, "postgresql://") {
+		db, err = store.OpenURL(context.Background(), dir, store.Options{})
+	} else {
+		db, err = store.Open(dir, store.Options{})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,9 +275,25 @@ func TestRestartChild(t *testing.T) {
 }
 
 // BenchmarkRestart1M: a fresh process opens the store of the imported fleet and rebuilds the fleet
-// index from it, as sotad does at start. Budgets: ≤ 20 s, and a peak RSS of that process ≤ 2 GB.
-func BenchmarkRestart1M(b *testing.B) {
-	importFleet(b)
+// index from it, as sotad does at start: on Badger, and with SOTA_TEST_PG_URL set on PostgreSQL, whose
+// fleet is imported the same way first (storetest.BenchKinds). Budgets: ≤ 20 s on Badger, ≤ 30 s on
+// PostgreSQL (a replica's restart), and a peak RSS of that process ≤ 2 GB. Baseline on PostgreSQL, in
+// the same run: a raw SELECT of the same rows (every vehicle record, streamed with pgx, nothing
+// decoded), before and after the restart, the faster counting.
+func BenchmarkRestart1M(b *testing.B) { storetest.BenchKinds(b, benchRestart1M) }
+
+func benchRestart1M(b *testing.B, kind string) {
+	importFleetKind(b, kind)
+	imported := &imported
+	if kind == "postgres" {
+		imported = &pgImported
+		b.Logf("imported %d vehicles into PostgreSQL through POST /api/v1/fleet/import in %.1f s (%.1f s of CPU in this process; load average before: %s); decoding the lines alone takes %.1f s",
+			benchVehicles, imported.elapsed.Seconds(), imported.cpu.Seconds(), imported.load, imported.decode.Seconds())
+	}
+	var raw1, raw2 time.Duration
+	if kind == "postgres" {
+		raw1 = rawSelect(b, imported.data)
+	}
 	var r restartResult
 	load := loadAverage()
 	for b.Loop() {
@@ -269,12 +315,49 @@ func BenchmarkRestart1M(b *testing.B) {
 			b.Fatalf("the rebuilt index has %d vehicles", r.Vehicles)
 		}
 	}
-	b.Logf("restart in %.1f s (%.1f s of CPU; load average before: %s), peak RSS of the restarted process %.0f MiB",
-		r.Elapsed.Seconds(), r.CPU.Seconds(), load, float64(r.PeakKB)/1024)
+	b.Logf("%s: restart in %.1f s (%.1f s of CPU; load average before: %s), peak RSS of the restarted process %.0f MiB",
+		kind, r.Elapsed.Seconds(), r.CPU.Seconds(), load, float64(r.PeakKB)/1024)
+	if kind == "postgres" {
+		raw2 = rawSelect(b, imported.data)
+		b.Logf("raw SELECT of the vehicle rows: %.1f s before the restart, %.1f s after", raw1.Seconds(), raw2.Seconds())
+		budget.Report(b, budget.Line{Name: "restart with 1M vehicles in PostgreSQL (open the store, rebuild the fleet index)",
+			Figure: r.Elapsed.Seconds(), Unit: "s", Budget: 30, Ratio: min(raw1, raw2).Seconds() / r.Elapsed.Seconds(),
+			Baseline: "raw SELECT streaming the same vehicle rows"})
+		budget.Report(b, budget.Line{Name: "peak RSS of a process restarted with 1M vehicles in PostgreSQL",
+			Figure: float64(r.PeakKB) / 1024, Unit: "MiB", Budget: 2048})
+		return
+	}
 	budget.Report(b, budget.Line{Name: "restart with 1M vehicles (open the store, rebuild the fleet index)",
 		Figure: r.Elapsed.Seconds(), Unit: "s", Budget: 20})
 	budget.Report(b, budget.Line{Name: "peak RSS of a process restarted with 1M vehicles",
 		Figure: float64(r.PeakKB) / 1024, Unit: "MiB", Budget: 2048})
+}
+
+// rawSelect streams every row of the vehicles table of the store at url (SELECT vin, record, nothing
+// decoded) and returns how long it took.
+func rawSelect(b *testing.B, url string) time.Duration {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	start := time.Now()
+	rows, err := conn.Query(ctx, "SELECT vin, record FROM vehicles")
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, bytes := 0, 0
+	for rows.Next() {
+		raw := rows.RawValues()
+		n++
+		bytes += len(raw[0]) + len(raw[1])
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || n != benchVehicles {
+		b.Fatalf("raw SELECT: %d rows, %v", n, err)
+	}
+	return time.Since(start)
 }
 
 // BenchmarkPeakRSS1M: the peak resident set of this process, which generated, decoded and imported
@@ -283,9 +366,9 @@ func BenchmarkPeakRSS1M(b *testing.B) {
 	importFleet(b)
 	for b.Loop() {
 	}
-	kb, err := vmHWM()
-	if err != nil {
-		b.Fatal(err)
+	kb := imported.peakKB // when the import was done: the PostgreSQL import of BenchmarkRestart1M may follow
+	if kb <= 0 {
+		b.Fatal("no peak RSS was read after the import")
 	}
 	b.Logf("peak RSS after each stage: %s", strings.Join(imported.stages, "; "))
 	budget.Report(b, budget.Line{Name: "peak RSS of the process that imported 1M vehicles",
