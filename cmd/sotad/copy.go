@@ -27,10 +27,11 @@ single-machine installation moves to PostgreSQL, and how a backup is taken (and 
   sotad copy --from badger:./data --to postgres://sota@db:5432/sota?sslmode=require
   sotad copy --from badger:./data --to badger:/backups/2026-12-06
 
-A STORE is badger:<dir> (the --data directory of a server on Badger) or a PostgreSQL URL (as
---store takes it: search_path=SCHEMA picks the schema; a new database is created and migrated). Stop the
-servers of both stores first: a running server holds its Badger directory, and writes made during a
-copy may be missing from it. The target must be empty: copy refuses a store that holds anything.
+A STORE is badger:<dir> (the --data directory of a server on Badger) or a PostgreSQL URL as --store
+takes it (search_path=SCHEMA picks the schema; the tables are created or migrated first, in a database
+that exists). Stop the servers of both stores first: a running server holds its Badger directory, and
+writes made during a copy may be missing from it. The target must be empty: copy refuses a store that
+holds anything.
 
 Package binaries go where a server on the target keeps them by default: files in <dir>/blobs for
 a Badger target, chunks in the database for PostgreSQL (--to-blob-store changes it, to match the

@@ -42,11 +42,27 @@ func TestFlagsEnvironmentAndPrecedence(t *testing.T) {
 	c, err = parseFlags([]string{"--ddi-poll", "00:00:45"}, env(map[string]string{"SOTA_DDI_TENANT": "fleet"}), io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, api.DDIConfig{Tenant: "fleet", Poll: 45 * time.Second}, ddiConfig(c))
+
+	// --blob-store: local with Badger and db with PostgreSQL unless given (flag or SOTA_BLOB_STORE)
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{nil, nil, "local"},
+		{[]string{"--store", "postgres://u@db:5432/sota"}, nil, "db"},
+		{[]string{"--store", "badger:/x"}, map[string]string{"SOTA_BLOB_STORE": "db"}, "db"},
+		{[]string{"--blob-store", "local"}, map[string]string{"SOTA_STORE": "postgres://u@db:5432/sota"}, "local"},
+	} {
+		c, err := parseFlags(tc.args, env(tc.env), io.Discard)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, blobStoreKind(c), "%v %v", tc.args, tc.env)
+	}
 }
 
 func TestBadFlagsAreRefused(t *testing.T) {
 	for _, args := range [][]string{{"--auth", "maybe"}, {"--chunk-size", "1"}, {"--tls", "x"}, {"--tls-cert", "a"}, {"--nope"}, {"extra"}, {"--scheduler-interval", "1ms"}, {"--memory-limit", "lots"}, {"--memory-limit", "0"},
-		{"--ddi-poll", "5m"}, {"--ddi-poll", "00:00:00"}, {"--ddi-tenant", ""}, {"--ddi-tenant", "a/b"}, {"--ddi-tenant", "API"}} {
+		{"--ddi-poll", "5m"}, {"--ddi-poll", "00:00:00"}, {"--ddi-tenant", ""}, {"--ddi-tenant", "a/b"}, {"--ddi-tenant", "API"}, {"--blob-store", "s3"}} {
 		_, err := parseFlags(args, env(nil), io.Discard)
 		assert.Errorf(t, err, "%v", args)
 	}
