@@ -19,7 +19,8 @@ import (
 // BenchmarkCopy1M: `sotad copy` of a Badger store holding the example fleet at 1,000,000 vehicles
 // (SOTA_BENCH_COPY_VEHICLES) with its catalogue and filters, into a new Badger directory and into a
 // fresh PostgreSQL schema (with SOTA_TEST_PG_URL set, as storetest.BenchKinds), against a read-only scan of every key and value
-// of the source in the same run.
+// of the source in the same run. Budget: 120 s, that of importing 1,000,000 vehicles (ARCHITECTURE.md),
+// whose writes a copy repeats.
 func BenchmarkCopy1M(b *testing.B) {
 	n := envInt("SOTA_BENCH_COPY_VEHICLES", 1_000_000)
 	base := b.TempDir()
