@@ -17,7 +17,7 @@ import (
 )
 
 // copyUsage is the head of `sotad copy --help`.
-const copyUsage = `Usage: sotad copy --from STORE --to STORE [--to-blob-store local|db]
+const copyUsage = `Usage: sotad copy --from STORE --to STORE [--to-blob-store local|db] [--from-blob-dir DIR]
 
 Copies everything a store holds (fleet, filters, packages and their binaries, update requests,
 updates and transfer sessions, campaigns, data plans, accounts and tokens, policy tables, audit log,
@@ -35,7 +35,9 @@ holds anything.
 
 Package binaries go where a server on the target keeps them by default: files in <dir>/blobs for
 a Badger target, chunks in the database for PostgreSQL (--to-blob-store changes it, to match the
-target server's --blob-store). Binaries are read from the source's files and from its database.
+target server's --blob-store). Binaries are read from the source's database and, for badger:<dir>,
+from <dir>/blobs; a PostgreSQL server that kept them as files (--blob-store local) has them in its
+--data/blobs: name that with --from-blob-dir.
 
 Flags:
 `
@@ -75,6 +77,7 @@ func runCopy(args []string, getenv func(string) string, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	from := fs.String("from", "", "the store to copy: badger:<dir> or a postgres:// URL (required)")
 	to := fs.String("to", "", "the empty store to copy into: badger:<dir> or a postgres:// URL (required)")
+	fromBlobDir := fs.String("from-blob-dir", "", "also copy the binaries under this blobs directory (<data>/blobs of a server that ran with --blob-store local on PostgreSQL)")
 	toBlobs := fs.String("to-blob-store", "", "where the target keeps package binaries: local (files in the badger:<dir>) or db (default: local for Badger, db for PostgreSQL)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), copyUsage)
@@ -123,6 +126,11 @@ func runCopy(args []string, getenv func(string) string, stderr io.Writer) error 
 	default:
 		return fmt.Errorf("copy --to-blob-store must be local or db, not %q", *toBlobs)
 	}
+	if *fromBlobDir != "" {
+		if _, err := os.Stat(filepath.Join(*fromBlobDir, "sha256")); err != nil {
+			return fmt.Errorf("copy --from-blob-dir %s: not a blobs directory (one with sha256/ in it): %w", *fromBlobDir, err)
+		}
+	}
 	if src.dir != "" {
 		if _, err := os.Stat(filepath.Join(src.dir, "MANIFEST")); err != nil {
 			return fmt.Errorf("copy --from %s: not the directory of a Badger store (the --data directory of a server): %w", src, err)
@@ -156,6 +164,13 @@ func runCopy(args []string, getenv func(string) string, stderr io.Writer) error 
 			}
 			srcBlobs = append(srcBlobs, local)
 		}
+	}
+	if *fromBlobDir != "" {
+		local, err := store.NewLocalBlobs(*fromBlobDir)
+		if err != nil {
+			return fmt.Errorf("copy --from-blob-dir %s: %w", *fromBlobDir, err)
+		}
+		srcBlobs = append(srcBlobs, local)
 	}
 	empty, err := sdb.Empty()
 	if err != nil {

@@ -363,3 +363,29 @@ func TestCopyRefusesWhatItMustNotTouch(t *testing.T) {
 	}))
 	assert.Zero(t, vehicles, "nothing was copied into the refused target")
 }
+
+// --from-blob-dir: the binaries of a server that kept them as files apart from its store (PostgreSQL
+// with --blob-store local) are copied from the directory named.
+func TestCopyTakesBinariesFromABlobDirectory(t *testing.T) {
+	base := t.TempDir()
+	src := filepath.Join(base, "src")
+	db, err := store.Open(src, store.Options{GCInterval: -1})
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(t store.Txn) error { return t.Set([]byte("core/bin/nav/1.0.0"), []byte(`{}`)) }))
+	require.NoError(t, db.Close())
+	apart, err := store.NewLocalBlobs(filepath.Join(base, "pgdata", "blobs"))
+	require.NoError(t, err)
+	info, err := apart.Put(strings.NewReader("the nav binary"), "")
+	require.NoError(t, err)
+
+	_, err = runCopyCmd(t, "--from", "badger:"+src, "--to", "badger:"+filepath.Join(base, "x"), "--from-blob-dir", filepath.Join(base, "nothing"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not a blobs directory")
+	assert.NoDirExists(t, filepath.Join(base, "x"), "refused before anything was written")
+	out, err := runCopyCmd(t, "--from", "badger:"+src, "--to", "badger:"+filepath.Join(base, "dst"), "--from-blob-dir", apart.Dir())
+	require.NoError(t, err)
+	assert.Equal(t, 1, copyCounts(t, out)["binaries"], "%s", out)
+	got, err := os.ReadFile(filepath.Join(base, "dst", "blobs", "sha256", info.SHA256[:2], info.SHA256))
+	require.NoError(t, err)
+	assert.Equal(t, "the nav binary", string(got))
+}
