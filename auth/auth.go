@@ -122,9 +122,25 @@ type service struct {
 	devGen    uint64
 }
 
-// New returns the authentication service over db.
+// New returns the authentication service over db. With several processes on one store (replicas),
+// the device tokens another process revokes or re-mints reach this one's cache through the store's
+// change feed (store.DB.Subscribe), within its poll interval. Sessions and API tokens are not cached:
+// every request reads them.
 func New(db *store.DB) *Service {
-	return &Service{db: db, service: &service{now: time.Now, login: newLoginLimiter(LoginFailuresPerMinute, time.Minute)}}
+	a := &Service{db: db, service: &service{now: time.Now, login: newLoginLimiter(LoginFailuresPerMinute, time.Minute)}}
+	db.Subscribe(deviceTokenPrefix, func(keys [][]byte) error {
+		for _, k := range keys {
+			a.forgetDeviceToken(string(k))
+		}
+		if keys == nil { // the feed cannot tell which: forget them all
+			a.devMu.Lock()
+			a.devGen++
+			a.devTokens.Clear()
+			a.devMu.Unlock()
+		}
+		return nil
+	})
+	return a
 }
 
 // SetClock replaces the clock that decides expiry (tests move it forward).

@@ -64,6 +64,14 @@ func (c *programCache) invalidate(name string) {
 	}
 }
 
+// invalidateAll drops every program (another process changed filters this one cannot name).
+func (c *programCache) invalidateAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	clear(c.progs)
+}
+
 // txnLookup resolves filter references from the store, in one transaction.
 type txnLookup struct {
 	t   store.Txn

@@ -127,6 +127,10 @@ func (s *Service) selection(ctx context.Context, id PackageID, expr *string, fn 
 	if err := ValidPackageID(id); err != nil {
 		return err
 	}
+	// every write any replica acknowledged before this request is in the index (feed.go)
+	if err := s.db.CatchUp(ctx); err != nil {
+		return err
+	}
 	return s.db.View(func(t store.Txn) error {
 		pkg, err := s.loadPackage(t, id)
 		if err != nil {

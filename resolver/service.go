@@ -46,6 +46,7 @@ type service struct {
 	hooks []Hooks
 
 	programs programCache // compiled filters by source text
+	feed     feedState    // what other processes changed (feed.go)
 	legacy   int          // vehicle records of layout 1 found at start (MigrateVehicles)
 }
 
@@ -55,7 +56,11 @@ func New(db *store.DB) (*Service, error) {
 		return nil, errors.New("resolver: nil store")
 	}
 	s := &Service{service: &service{index: NewFleetIndex()}, db: db}
+	s.follow()
 	if err := s.loadIndex(); err != nil {
+		return nil, fmt.Errorf("resolver: load the fleet index: %w", err)
+	}
+	if err := s.followReady(); err != nil {
 		return nil, fmt.Errorf("resolver: load the fleet index: %w", err)
 	}
 	return s, nil

@@ -69,12 +69,13 @@ const (
 // or deleted), in batches, from the goroutine that polls the feed (the background poller or a
 // CatchUp caller): fn reads the keys' current values itself and must not call CatchUp. A nil keys
 // means that this process cannot tell what changed (it fell behind the feed's retention): reload
-// everything under the prefix. A subscriber that loads its state at start subscribes first, so that
+// everything under the prefix. When fn fails (the store could not be read) the same keys are handed
+// to it again at the next poll, with the new ones, and the poll (a CatchUp) returns the error. A subscriber that loads its state at start subscribes first, so that
 // nothing committed after its load is missed. On Badger it does nothing (no other process can write).
-func (d *DB) Subscribe(prefix string, fn func(keys [][]byte)) {
+func (d *DB) Subscribe(prefix string, fn func(keys [][]byte) error) {
 	if f := d.feed(); f != nil {
 		f.smu.Lock()
-		f.subs = append(f.subs, subscriber{prefix: prefix, fn: fn})
+		f.subs = append(f.subs, &subscriber{prefix: prefix, fn: fn})
 		f.smu.Unlock()
 	}
 }
@@ -98,7 +99,10 @@ func (d *DB) feed() *feed {
 
 type subscriber struct {
 	prefix string
-	fn     func(keys [][]byte)
+	fn     func(keys [][]byte) error
+	// what fn failed to apply, under the feed's lock: handed over again at the next poll
+	retry  [][]byte
+	reload bool
 }
 
 // feed is one process's reader of the change feed.
@@ -109,7 +113,7 @@ type feed struct {
 	retention time.Duration
 
 	smu  sync.RWMutex
-	subs []subscriber
+	subs []*subscriber
 
 	lock      chan struct{} // held by the poll in progress
 	started   atomic.Uint64 // polls started
@@ -286,7 +290,9 @@ func (f *feed) poll(ctx context.Context) error {
 					delete(f.gaps, s)
 				}
 			}
-			f.deliver(nil, true)
+			if err := f.deliver(nil, true); err != nil {
+				return err
+			}
 		}
 		var keys [][]byte
 		for _, e := range es {
@@ -304,41 +310,48 @@ func (f *feed) poll(ctx context.Context) error {
 				keys = append(keys, e.keys...)
 			}
 		}
-		f.deliver(keys, false)
+		derr := f.deliver(keys, false)
 		for s, t := range f.gaps {
 			if now.Sub(t) > feedGapTimeout {
 				delete(f.gaps, s)
 			}
 		}
-		if len(es) < feedPage {
-			return nil
+		if len(es) < feedPage || derr != nil {
+			return derr
 		}
 	}
 }
 
-// deliver hands each subscriber the keys under its prefix (all of them: nil, when reload is set).
-func (f *feed) deliver(keys [][]byte, reload bool) {
-	if len(keys) == 0 && !reload {
-		return
-	}
+// deliver hands each subscriber the keys under its prefix (all of them: nil, when reload is set),
+// with what it failed to apply before; it returns the first subscriber's error.
+func (f *feed) deliver(keys [][]byte, reload bool) error {
 	f.smu.RLock()
 	subs := f.subs
 	f.smu.RUnlock()
+	var first error
 	for _, s := range subs {
-		if reload {
-			s.fn(nil)
-			continue
-		}
 		var mine [][]byte
-		for _, k := range keys {
-			if len(k) >= len(s.prefix) && string(k[:len(s.prefix)]) == s.prefix {
-				mine = append(mine, k)
+		if !reload && !s.reload {
+			mine = s.retry
+			for _, k := range keys {
+				if len(k) >= len(s.prefix) && string(k[:len(s.prefix)]) == s.prefix {
+					mine = append(mine, k)
+				}
+			}
+			if len(mine) == 0 {
+				continue
 			}
 		}
-		if len(mine) > 0 {
-			s.fn(mine)
+		if err := s.fn(mine); err != nil {
+			s.retry, s.reload = mine, mine == nil
+			if first == nil {
+				first = fmt.Errorf("store: change feed: apply: %w", err)
+			}
+			continue
 		}
+		s.retry, s.reload = nil, false
 	}
+	return first
 }
 
 // trim deletes the rows older than the retention and records the highest seq deleted.

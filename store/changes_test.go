@@ -38,19 +38,24 @@ type recorder struct {
 	mu      sync.Mutex
 	keys    map[string]int
 	reloads int
+	fail    bool
 }
 
 func subscribe(db *store.DB, prefix string) *recorder {
 	r := &recorder{keys: map[string]int{}}
-	db.Subscribe(prefix, func(keys [][]byte) {
+	db.Subscribe(prefix, func(keys [][]byte) error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		if r.fail {
+			return errors.New("the store cannot be read")
+		}
 		if keys == nil {
 			r.reloads++
 		}
 		for _, k := range keys {
 			r.keys[string(k)]++
 		}
+		return nil
 	})
 	return r
 }
@@ -253,4 +258,23 @@ func TestFeedOnBadgerDoesNothing(t *testing.T) {
 	require.NoError(t, db.Update(func(t store.Txn) error { return t.Set([]byte("x/1"), []byte("v")) }))
 	require.NoError(t, db.CatchUp(ctx))
 	assert.Empty(t, r.snapshot())
+}
+
+// TestFeedHandsOverAgainWhatASubscriberFailedToApply: a subscriber that cannot apply (its store read
+// failed) gets the same keys again at the next poll, with the new ones; CatchUp reports the failure.
+func TestFeedHandsOverAgainWhatASubscriberFailedToApply(t *testing.T) {
+	dbs, _ := replicas(t, 2, store.Options{FeedInterval: -1})
+	a, b := dbs[0], dbs[1]
+	ra := subscribe(a, "x/")
+	ra.fail = true
+	require.NoError(t, b.Update(func(t store.Txn) error { return t.Set([]byte("x/1"), []byte("v")) }))
+	assert.ErrorContains(t, a.CatchUp(ctx), "the store cannot be read")
+	assert.Empty(t, ra.snapshot())
+	ra.mu.Lock()
+	ra.fail = false
+	ra.mu.Unlock()
+	require.NoError(t, a.CatchUp(ctx), "nothing new: the failed keys alone are handed over again")
+	require.NoError(t, b.Update(func(t store.Txn) error { return t.Set([]byte("x/2"), []byte("v")) }))
+	require.NoError(t, a.CatchUp(ctx))
+	assert.Equal(t, map[string]int{"x/1": 1, "x/2": 1}, ra.snapshot())
 }

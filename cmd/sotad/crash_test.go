@@ -40,7 +40,7 @@ func envInt(name string, def int) int {
 }
 
 // buildSotad builds the server binary into a temporary directory.
-func buildSotad(t *testing.T) string {
+func buildSotad(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "sotad")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -61,7 +61,14 @@ var listeningRE = regexp.MustCompile(`msg="sotad listening" addr=(\S+) .*store=(
 // startSotad starts the binary on a free loopback port over dataDir and waits until it answers.
 func startSotad(t *testing.T, bin, dataDir string) *sotadProc {
 	t.Helper()
-	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--data", dataDir, "--store", storetest.Spec(t, dataDir), "--auth", "none", "--admin-password", "crash-test-password")
+	return startSotadOn(t, bin, dataDir, storetest.Spec(t, dataDir), storetest.Kind())
+}
+
+// startSotadOn is startSotad with the --store value and its kind ("badger" or "postgres") given:
+// several processes on one PostgreSQL store (replicas) have a data directory each.
+func startSotadOn(t testing.TB, bin, dataDir, spec, kind string) *sotadProc {
+	t.Helper()
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--data", dataDir, "--store", spec, "--auth", "none", "--admin-password", "crash-test-password")
 	cmd.Env = append(os.Environ(), "SOTA_LOG_LEVEL=info")
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
@@ -86,7 +93,7 @@ func startSotad(t *testing.T, bin, dataDir string) *sotadProc {
 	select {
 	case a := <-addr:
 		p.url = "http://" + a
-		require.Equal(t, storetest.Kind(), <-backend, "sotad runs on the store of this test run")
+		require.Equal(t, kind, <-backend, "sotad runs on the store it was given")
 	case <-p.done:
 		t.Fatalf("sotad exited at start:\n%s", p.logs)
 	case <-time.After(60 * time.Second):
