@@ -90,6 +90,9 @@ type LocalBlobs struct {
 	dir string
 	// open holds the temporary files of the uploads under way in this process (Clean spares them).
 	open sync.Map
+	// mu orders the end of a Put (found or renamed into place, and its time) against Delete's check
+	// of the time and removal, so that a collector never removes content a Put has just stored.
+	mu sync.Mutex
 }
 
 // NewLocalBlobs makes the directories of a local blob store in dir (for sotad: <data>/blobs).
@@ -165,6 +168,8 @@ func (b *LocalBlobs) Put(r io.Reader, want string) (BlobInfo, error) {
 	}
 	dst := b.Path(sum)
 	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if _, err := os.Stat(dst); err == nil {
 		// same content already stored: it counts as stored now (see Delete)
 		return BlobInfo{SHA256: sum, Size: n, Stored: now}, os.Chtimes(dst, now, now)
@@ -218,6 +223,8 @@ func (b *LocalBlobs) Stat(sum string) (BlobInfo, error) {
 
 // Delete removes the blob's file if its modification time is before storedBefore (or always).
 func (b *LocalBlobs) Delete(sum string, storedBefore time.Time) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	info, err := b.Stat(sum)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
