@@ -140,6 +140,8 @@ type service struct {
 	reportedGen uint64
 
 	wh webhooks // subscriptions, and the dispatcher's nudge (webhooks.go)
+
+	feed feedState // what other processes changed (feed.go)
 }
 
 // New opens the engine over db next to the resolver res: loads or creates the wake-up key, loads the
@@ -160,6 +162,7 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 		counts:   requestCounts{by: map[string]*Counts{}, dirty: map[string]bool{}},
 	}}
 	s.base = s
+	s.follow()
 	if s.blob == nil {
 		if o.DataDir == "" {
 			return nil, errors.New("engine: Options.DataDir or Options.Blobs is required")
@@ -196,6 +199,9 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 		return nil, err
 	}
 	if err := s.loadCampaigns(); err != nil {
+		return nil, err
+	}
+	if err := s.followReady(); err != nil {
 		return nil, err
 	}
 	res.AddHooks(s.hooks())

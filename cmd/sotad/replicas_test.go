@@ -123,7 +123,8 @@ func TestReplicasGiveTheSameDryRunAtOnce(t *testing.T) {
 }
 
 // TestReplicasRefuseARemintedDeviceToken: a device token used (and cached) on A and C is refused by
-// both within 1 s of its re-mint on B, and the new token works on both.
+// both within 1 s of its re-mint on B, and the new token works on both. The device's contacts made
+// on A and C count on every replica (seen_within).
 func TestReplicasRefuseARemintedDeviceToken(t *testing.T) {
 	ps := startReplicas(t, 3)
 	a, b, c := ps[0], ps[1], ps[2]
@@ -147,6 +148,12 @@ func TestReplicasRefuseARemintedDeviceToken(t *testing.T) {
 		}
 		require.Equal(t, 200, poll(u, tok.Token), "the token works on %s", u)
 	}
+	// the device's contacts on A and C reach every replica's index (seen_within) before a dry run
+	must(t, 200, "PUT", b+"/packages/tkn/1.0.0", map[string]string{"description": "d"})
+	seen := sameDryRun(t, []string{a, b, c}, map[string]any{"package": map[string]string{"name": "tkn", "version": "1.0.0"}, "expression": `seen_within "1h"`},
+		"contacts made on A and C")
+	assert.EqualValues(t, 1, seen["matched"])
+
 	var tok2 struct{ Token string }
 	require.NoError(t, json.Unmarshal(must(t, 200, "POST", b+"/vehicles/"+vin+"/token", nil), &tok2))
 	reminted := time.Now()
