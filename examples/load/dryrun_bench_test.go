@@ -49,6 +49,11 @@ var (
 	reThree   = regexp.MustCompile(`^3`)
 	reW       = regexp.MustCompile(`^W`)
 	reBMS     = regexp.MustCompile(`^BMS`)
+	reInfix   = regexp.MustCompile(`.*4BV.*`)
+	reBoth    = regexp.MustCompile(`^1FT.*9$`)
+	reAlt     = regexp.MustCompile(`^(WDD|SAJ).*(7|X)$`)
+	reOdd     = regexp.MustCompile(`[13579]$`)
+	reYear    = regexp.MustCompile(`^.{9}M`)
 	dryShapes = []dryRunShape{
 		{`vin_matches "X.*9$"`, `vin_matches "X.*9$"`, false, func(v *dsl.Vehicle) bool { return reX9.MatchString(v.VIN) }},
 		{`vin_matches "(?i)^wdd"`, `vin_matches "(?i)^wdd"`, false, func(v *dsl.Vehicle) bool { return reWDD.MatchString(v.VIN) }},
@@ -70,6 +75,14 @@ var (
 			return false
 		}},
 		{"every vehicle, a package with a three-level dependency closure", `TRUE`, true, func(*dsl.Vehicle) bool { return true }},
+		// More shapes of regex leaves on VINs: an infix, both anchors and alternations (few gram
+		// candidates, checked by the byte DFA), a class suffix half the fleet matches and a
+		// position (many candidates, answered from the VIN positions).
+		{`vin_matches ".*4BV.*"`, `vin_matches ".*4BV.*"`, false, func(v *dsl.Vehicle) bool { return reInfix.MatchString(v.VIN) }},
+		{`vin_matches "^1FT.*9$"`, `vin_matches "^1FT.*9$"`, false, func(v *dsl.Vehicle) bool { return reBoth.MatchString(v.VIN) }},
+		{`vin_matches "^(WDD|SAJ).*(7|X)$"`, `vin_matches "^(WDD|SAJ).*(7|X)$"`, false, func(v *dsl.Vehicle) bool { return reAlt.MatchString(v.VIN) }},
+		{`vin_matches "[13579]$"`, `vin_matches "[13579]$"`, false, func(v *dsl.Vehicle) bool { return reOdd.MatchString(v.VIN) }},
+		{`vin_matches "^.{9}M"`, `vin_matches "^.{9}M"`, false, func(v *dsl.Vehicle) bool { return reYear.MatchString(v.VIN) }},
 	}
 )
 
