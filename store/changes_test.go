@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -277,4 +278,34 @@ func TestFeedHandsOverAgainWhatASubscriberFailedToApply(t *testing.T) {
 	require.NoError(t, b.Update(func(t store.Txn) error { return t.Set([]byte("x/2"), []byte("v")) }))
 	require.NoError(t, a.CatchUp(ctx))
 	assert.Equal(t, map[string]int{"x/1": 1, "x/2": 1}, ra.snapshot())
+}
+
+// BenchmarkCatchUpNothingNew is what a resolve or dry run pays on PostgreSQL for read-your-writes
+// when no other process wrote since the last poll (one round trip), next to a point read (Get of a
+// missing key in a View) as the baseline.
+func BenchmarkCatchUpNothingNew(b *testing.B) {
+	if os.Getenv("SOTA_TEST_PG_URL") == "" && os.Getenv("SOTA_REQUIRE_POSTGRES") != "1" {
+		b.Skip("PostgreSQL only: set SOTA_TEST_PG_URL to a server's URL (e.g. " + storetest.DefaultPGURL + ") to measure it")
+	}
+	db := storetest.OpenKind(b, "postgres")
+	const n = 1000
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if err := db.View(func(t store.Txn) error { _, err := t.Get([]byte("x/missing")); return err }); !errors.Is(err, store.ErrNotFound) {
+			b.Fatal(err)
+		}
+	}
+	get := time.Since(start) / n
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start = time.Now()
+		for j := 0; j < n; j++ {
+			if err := db.CatchUp(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		per := time.Since(start) / n
+		b.ReportMetric(float64(per)/1e3, "µs/catchup")
+		b.ReportMetric(float64(get)/1e3, "µs/view-get")
+	}
 }
