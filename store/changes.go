@@ -389,13 +389,14 @@ func (x *pgTxn) noteChanged() {
 	}
 }
 
-// logChanges inserts the transaction's change-feed row, last before its commit.
-func (x *pgTxn) logChanges(f *feed) error {
-	if len(x.changed) == 0 || f == nil {
-		return nil
+// appendChanges queues the transaction's change-feed row on b, the commit's batch (last before its
+// COMMIT), and returns how many statements it queued.
+func (x *pgTxn) appendChanges(b *pgx.Batch) int {
+	if len(x.changed) == 0 || x.feed == nil {
+		return 0
 	}
-	_, err := x.tx.Exec(x.ctx, insertChange, changedKeys(x.changed), f.origin)
-	return x.fail(err)
+	b.Queue(insertChange, changedKeys(x.changed), x.feed.origin)
+	return 1
 }
 
 // logBatch inserts the change-feed row of a Batch chunk in its transaction.

@@ -160,7 +160,8 @@ func TestIterateIsInByteOrderForEveryPrefix(t *testing.T) {
 		for _, p := range []string{"", "core/", "core", "c", "core/upd/", "core/upd/" + vinA, "core/upd/" + vinA + "/",
 			"core/upd/1HG", "core/upd/" + vinA + "/u", "fleet/", "fleet/v/", "fleet/v/1HG", "fleet/v/1HG/", "fleet/v/" + vinA,
 			"core/rs/", "core/rs/" + reqA + "/", "core/rs/" + reqA + "/pend", "core/rs/" + reqA[:10], "core/rs/" + reqA + "/pending/",
-			"core/act/", "core/act/1", "core/a", "core/req/", "\xff", "\xff\xff", "auth/", "nothing/"} {
+			"core/act/", "core/act/1", "core/a", "core/req/", "\xff", "\xff\xff", "auth/", "nothing/",
+			"core/upd/1HG-x/", "core/upd/1HG/", "core/rs/short/", "core/rs/short/pending/", "core/rs/" + reqA + "/pending/" + vinA} {
 			got, vals := scanKeys(t, db, p)
 			want := expected(keys, p)
 			require.Equal(t, want, got, "keys with prefix %q", p)

@@ -27,8 +27,11 @@ package store
 // A serialization failure (40001) or deadlock (40P01) is ErrConflict, which DB.Update runs again.
 // Writes are buffered in the transaction (a Get or Has of a written key answers from the buffer) and
 // sent as multi-row upserts and deletes before a scan that could see them, when the buffer is full,
-// and at commit. Scans read pages by key (keyset pagination), so a scan of a million keys never holds
-// more than a page, and the function called for each key may run queries of its own.
+// and at commit. Round trips are few: BEGIN travels with the transaction's first statement, COMMIT
+// with its last writes, and the first page of a scan over kv and a table is one UNION ALL statement,
+// so a device poll's View is two round trips and a write-only Update one. Scans read pages by key
+// (keyset pagination), so a scan of a million keys never holds more than a page, and the function
+// called for each key may run queries of its own.
 //
 // Limits: a transaction writes at most pgMaxTxnWrites keys and pgMaxTxnBytes bytes of keys and values
 // (ErrTooBig beyond; MaxBatchCount is pgMaxTxnWrites). A Batch commits every pgBatchChunk writes.
@@ -36,6 +39,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -234,27 +238,44 @@ func isConflict(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
+const (
+	beginRW = "BEGIN ISOLATION LEVEL SERIALIZABLE"
+	beginRO = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+)
+
+// begin returns a transaction on a pooled connection. BEGIN is not sent yet: it goes with the
+// transaction's first statement, in one round trip (see pgTxn.send).
+func (b *pgBackend) begin(ctx context.Context, readOnly bool) (*pgTxn, error) {
+	conn, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	x := &pgTxn{ctx: ctx, conn: conn, readOnly: readOnly, beginSQL: beginRW, feed: b.feed}
+	if readOnly {
+		x.beginSQL = beginRO
+	} else {
+		x.pending = map[string]pendingOp{}
+	}
+	return x, nil
+}
+
+// end releases the connection, rolling back what is still open.
+func (x *pgTxn) end() {
+	if x.begun && !x.done {
+		x.conn.Exec(x.ctx, "ROLLBACK") // a connection that fails it is closed by the pool at release
+	}
+	x.conn.Release()
+}
+
 func (b *pgBackend) update(fn func(Txn) error) error {
-	ctx := context.Background()
-	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	x, err := b.begin(context.Background(), false)
 	if err != nil {
 		return err
 	}
-	x := &pgTxn{ctx: ctx, tx: tx, pending: map[string]pendingOp{}}
+	defer x.end()
 	err = fn(x)
 	if err == nil {
-		err = x.flush()
-	}
-	if err == nil {
-		err = x.logChanges(b.feed)
-	}
-	if err == nil {
-		err = tx.Commit(ctx)
-		if err != nil && !isConflict(err) && x.failed == nil {
-			err = fmt.Errorf("store: commit: %w", err)
-		}
-	} else {
-		tx.Rollback(ctx)
+		err = x.commit()
 	}
 	switch {
 	case err == nil:
@@ -267,39 +288,27 @@ func (b *pgBackend) update(fn func(Txn) error) error {
 	return err
 }
 
-// viewBegin begins a view's transaction; it goes out with the view's first statement, in one round
-// trip.
-const viewBegin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-
-// view runs fn in a read-only snapshot. The transaction begins with fn's first statement (in the same
-// round trip, see sendBatch) rather than before it, so a view that reads once (a device poll) costs
-// two round trips, not three; a view that reads nothing costs none.
 func (b *pgBackend) view(fn func(Txn) error) error {
-	ctx := context.Background()
-	conn, err := b.pool.Acquire(ctx)
+	x, err := b.begin(context.Background(), true)
 	if err != nil {
 		return err
 	}
-	defer conn.Release() // a connection left inside a transaction is closed by the pool, not reused
-	x := &pgTxn{ctx: ctx, conn: conn, readOnly: true}
-	err = fn(x)
-	if !x.begun {
-		return err
-	}
-	if err != nil {
-		conn.Exec(ctx, "ROLLBACK")
+	defer x.end()
+	if err := fn(x); err != nil {
 		if isConflict(err) || isConflict(x.failed) {
 			return ErrConflict
 		}
 		return err
 	}
-	if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
-		if isConflict(err) {
-			return ErrConflict
-		}
-		return err
+	if !x.begun {
+		return nil
 	}
-	return nil
+	_, err = x.conn.Exec(x.ctx, "COMMIT")
+	x.done = err == nil
+	if isConflict(err) {
+		return ErrConflict
+	}
+	return err
 }
 
 func (b *pgBackend) maxBatchCount() int64 { return pgMaxTxnWrites }
@@ -330,66 +339,102 @@ type pendingOp struct {
 	del   bool
 }
 
-// pgTxn is a transaction on one connection: an update's pgx transaction, or a view's connection whose
-// transaction begins with its first statement.
+// pgTxn is a transaction on one connection.
 type pgTxn struct {
-	ctx      context.Context
-	tx       pgx.Tx        // update
-	conn     *pgxpool.Conn // view
-	begun    bool          // view: viewBegin has been sent
-	readOnly bool
-	pending  map[string]pendingOp
-	writes   int
-	bytes    int64
-	failed   error    // the first error of the database: the transaction is over
-	changed  []string // keys of the writes sent (the change feed's row, changes.go)
+	ctx         context.Context
+	conn        *pgxpool.Conn
+	readOnly    bool
+	beginSQL    string
+	begun, done bool // BEGIN sent; COMMIT done
+	pending     map[string]pendingOp
+	writes      int
+	bytes       int64
+	failed      error    // the first error of the database: the transaction is over
+	changed     []string // keys of the writes sent (the change feed's row, changes.go)
+	feed        *feed
+}
+
+// batch returns a batch to send on the transaction: it starts with BEGIN when that was not sent yet.
+func (x *pgTxn) batch() *pgx.Batch {
+	b := &pgx.Batch{}
+	if !x.begun {
+		b.Queue(x.beginSQL)
+	}
+	return b
+}
+
+// send sends a batch from x.batch and reads the result of its BEGIN, if it has one; the caller reads
+// the results of its own statements and closes the results.
+func (x *pgTxn) send(b *pgx.Batch) (pgx.BatchResults, error) {
+	if x.failed != nil {
+		return nil, x.failed
+	}
+	br := x.conn.SendBatch(x.ctx, b)
+	if !x.begun {
+		x.begun = true
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, x.fail(err)
+		}
+	}
+	return br, nil
+}
+
+// queryRow runs one statement that returns at most a row.
+func (x *pgTxn) queryRow(sql string, args []any, dst ...any) error {
+	b := x.batch()
+	b.Queue(sql, args...)
+	br, err := x.send(b)
+	if err != nil {
+		return err
+	}
+	err = br.QueryRow().Scan(dst...)
+	if cerr := br.Close(); err == nil || errors.Is(err, pgx.ErrNoRows) && cerr != nil {
+		err = cerr
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	return x.fail(err)
+}
+
+// commit sends the buffered writes and COMMIT in one round trip (with BEGIN when nothing was sent
+// before); a transaction that neither read nor wrote sends nothing.
+func (x *pgTxn) commit() error {
+	if x.failed != nil {
+		return x.failed
+	}
+	if !x.begun && len(x.pending) == 0 {
+		return nil
+	}
+	b := x.batch()
+	x.noteChanged()
+	n := appendWrites(b, x.pending)
+	clear(x.pending)
+	n += x.appendChanges(b)
+	b.Queue("COMMIT")
+	br, err := x.send(b)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n+1; i++ {
+		if _, err = br.Exec(); err != nil {
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return x.fail(err)
+	}
+	x.done = true
+	return nil
 }
 
 func (x *pgTxn) fail(err error) error {
 	if err != nil && x.failed == nil && !errors.Is(err, pgx.ErrNoRows) {
 		x.failed = err
-	}
-	return err
-}
-
-// sendBatch sends b in the transaction; a view's first batch begins its transaction in the same round
-// trip (its result is read here, before b's).
-func (x *pgTxn) sendBatch(b *pgx.Batch) (pgx.BatchResults, error) {
-	if x.tx != nil {
-		return x.tx.SendBatch(x.ctx, b), nil
-	}
-	if x.begun {
-		return x.conn.SendBatch(x.ctx, b), nil
-	}
-	nb := &pgx.Batch{}
-	nb.Queue(viewBegin)
-	nb.QueuedQueries = append(nb.QueuedQueries, b.QueuedQueries...)
-	br := x.conn.SendBatch(x.ctx, nb)
-	x.begun = true // whatever the answer: the view ends the transaction (or the pool drops the connection)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return nil, err
-	}
-	return br, nil
-}
-
-// queryRow runs one query of one row and scans it into dest.
-func (x *pgTxn) queryRow(sql string, args []any, dest ...any) error {
-	if x.tx != nil {
-		return x.tx.QueryRow(x.ctx, sql, args...).Scan(dest...)
-	}
-	if x.begun {
-		return x.conn.QueryRow(x.ctx, sql, args...).Scan(dest...)
-	}
-	b := &pgx.Batch{}
-	b.Queue(sql, args...)
-	br, err := x.sendBatch(b)
-	if err != nil {
-		return err
-	}
-	err = br.QueryRow().Scan(dest...)
-	if cerr := br.Close(); err == nil {
-		err = cerr
 	}
 	return err
 }
@@ -415,7 +460,7 @@ func (x *pgTxn) Get(key []byte) ([]byte, error) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, x.fail(err)
+		return nil, err
 	}
 	if v == nil {
 		v = []byte{}
@@ -454,7 +499,7 @@ func (x *pgTxn) Has(key []byte) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, x.fail(err)
+		return false, err
 	}
 	return true, nil
 }
@@ -498,11 +543,15 @@ func (x *pgTxn) flush() error {
 	if x.failed != nil {
 		return x.failed
 	}
-	batch := writeBatch(x.pending)
+	b := x.batch()
 	x.noteChanged()
+	appendWrites(b, x.pending)
 	clear(x.pending)
-	err := x.tx.SendBatch(x.ctx, batch).Close()
-	return x.fail(err)
+	br, err := x.send(b)
+	if err != nil {
+		return err
+	}
+	return x.fail(br.Close())
 }
 
 // flushRange sends the buffered writes when one of them has a key in [lo, hi) (hi nil: unbounded).
@@ -515,9 +564,10 @@ func (x *pgTxn) flushRange(lo, hi []byte) error {
 	return nil
 }
 
-// writeBatch turns buffered writes into one multi-row upsert and one delete per table, their rows in
-// key order (so that concurrent writers lock rows in the same order).
-func writeBatch(pending map[string]pendingOp) *pgx.Batch {
+// appendWrites queues buffered writes on b as one multi-row upsert and one delete per table, their
+// rows in key order (so that concurrent writers lock rows in the same order), and returns how many
+// statements it queued.
+func appendWrites(b *pgx.Batch, pending map[string]pendingOp) int {
 	keys := make([]string, 0, len(pending))
 	for k := range pending {
 		keys = append(keys, k)
@@ -552,11 +602,12 @@ func writeBatch(pending map[string]pendingOp) *pgx.Batch {
 			cols[i] = append(cols[i], s) // cols shares its columns with r.set or r.del
 		}
 	}
-	b := &pgx.Batch{}
+	n := 0
 	for _, t := range order {
 		r := by[t]
 		if len(r.del[0]) > 0 {
 			b.Queue(t.deleteSQL(), anyCols(r.del)...)
+			n++
 		}
 		if len(r.set[0]) > 0 {
 			args := anyCols(r.set)
@@ -564,9 +615,10 @@ func writeBatch(pending map[string]pendingOp) *pgx.Batch {
 				args = append(args, r.vals)
 			}
 			b.Queue(t.upsertSQL(), args...)
+			n++
 		}
 	}
-	return b
+	return n
 }
 
 func anyCols(cols [][][]byte) []any {
@@ -631,11 +683,12 @@ func (x *pgTxn) scan(prefix []byte, keysOnly bool, fn func(key, value []byte) er
 			tabs = append(tabs, s)
 		}
 		if s != nil && bytes.HasPrefix(prefix, []byte(t.prefix)) && len(s.eq) == len(t.cols)-1 {
-			// every key under the prefix fits t (its segments but the last are the prefix's): none is in kv
+			// every key under the prefix fits t (its segments but the last are the prefix's, and
+			// fit): none is in kv, whose query is skipped (a device poll's scan of its queue)
 			kv.started, kv.done = true, true
 		}
 	}
-	// the first pages of kv and of the first table in one round trip
+	// the first pages of kv and of the first table in one statement, one round trip
 	var first []*stream
 	if !kv.done {
 		first = append(first, kv)
@@ -704,7 +757,10 @@ type stream struct {
 	started  bool
 }
 
-type row struct{ key, val []byte }
+type row struct {
+	key, val []byte
+	cols     [][]byte
+}
 
 // tableStream is the part of t a scan of prefix reads, nil when none.
 func tableStream(t *table, prefix []byte, keysOnly bool) *stream {
@@ -728,15 +784,20 @@ func tableStream(t *table, prefix []byte, keysOnly bool) *stream {
 	return s
 }
 
-// pageSQL is the query of the next page of s with its arguments.
-func (s *stream) pageSQL() (string, []any) {
+// pageSQL appends the query of the next page of s to b, its arguments to args: the columns src (the
+// stream's number in the statement), the key columns padded with NULLs to width, and the value (NULL
+// for keys only).
+func (s *stream) pageSQL(b *strings.Builder, args *[]any, src, width int) {
 	t := s.t
-	var b strings.Builder
-	var args []any
-	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
-	b.WriteString("SELECT " + t.colList)
+	arg := func(v any) string { *args = append(*args, v); return "$" + strconv.Itoa(len(*args)) }
+	b.WriteString("SELECT " + strconv.Itoa(src) + "::int4, " + t.colList)
+	for i := len(t.cols); i < width; i++ {
+		b.WriteString(", NULL::bytea")
+	}
 	if t.value != "" && !s.keysOnly {
 		b.WriteString(", " + t.value)
+	} else {
+		b.WriteString(", NULL::bytea")
 	}
 	b.WriteString(" FROM " + t.name + " WHERE true")
 	for i, e := range s.eq {
@@ -760,12 +821,12 @@ func (s *stream) pageSQL() (string, []any) {
 		}
 	}
 	b.WriteString(" ORDER BY " + t.colList + " LIMIT " + arg(s.limit))
-	return b.String(), args
 }
 
-// fetch reads the next page of each stream, in one round trip.
+// fetch reads the next page of each stream in one statement (a UNION ALL of the streams' pages), in
+// one round trip.
 func (x *pgTxn) fetch(ss ...*stream) error {
-	b := &pgx.Batch{}
+	width := 0
 	for _, s := range ss {
 		switch {
 		case !s.started:
@@ -773,39 +834,59 @@ func (x *pgTxn) fetch(ss ...*stream) error {
 		case s.limit < pgMaxPage:
 			s.limit *= 2
 		}
-		q, args := s.pageSQL()
-		b.Queue(q, args...)
+		width = max(width, len(s.t.cols))
+		s.rows, s.pos = s.rows[:0], 0
 	}
-	br, err := x.sendBatch(b)
-	if err != nil {
-		return x.fail(err)
-	}
-	for _, s := range ss {
-		if err := s.read(br); err != nil {
-			br.Close()
-			return x.fail(err)
+	var q strings.Builder
+	var args []any
+	for i, s := range ss {
+		if len(ss) > 1 {
+			if i > 0 {
+				q.WriteString(" UNION ALL ")
+			}
+			q.WriteString("(")
+		}
+		s.pageSQL(&q, &args, i, width)
+		if len(ss) > 1 {
+			q.WriteString(")")
 		}
 	}
-	return x.fail(br.Close())
+	b := x.batch()
+	b.Queue(q.String(), args...)
+	br, err := x.send(b)
+	if err != nil {
+		return err
+	}
+	err = readPages(br, ss, width)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return x.fail(err)
 }
 
-// read takes one page of s from br.
-func (s *stream) read(br pgx.BatchResults) error {
+// readPages takes the rows of a fetch and hands each stream its page, in key order.
+func readPages(br pgx.BatchResults, ss []*stream, width int) error {
 	rows, err := br.Query()
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	t := s.t
-	ncols := len(t.cols)
-	s.rows, s.pos = s.rows[:0], 0
 	var arena []byte
-	var last [][]byte
 	for rows.Next() {
 		raw := rows.RawValues()
-		// one allocation per row for its key, its columns and its value
-		need := len(t.prefix) + ncols
-		for _, r := range raw {
+		if len(raw) != width+2 || len(raw[0]) != 4 {
+			return fmt.Errorf("store: a page row of %d columns", len(raw))
+		}
+		src := int(binary.BigEndian.Uint32(raw[0]))
+		if src >= len(ss) {
+			return fmt.Errorf("store: a page row of stream %d", src)
+		}
+		s := ss[src]
+		t := s.t
+		ncols := len(t.cols)
+		// one allocation per page chunk for the rows' keys, columns and values
+		need := len(t.prefix) + ncols + len(raw[width+1])
+		for _, r := range raw[1 : ncols+1] {
 			need += 2 * len(r)
 		}
 		if cap(arena)-len(arena) < need {
@@ -814,31 +895,34 @@ func (s *stream) read(br pgx.BatchResults) error {
 		cols := make([][]byte, ncols)
 		for i := 0; i < ncols; i++ {
 			c0 := len(arena)
-			arena = append(arena, raw[i]...)
+			arena = append(arena, raw[1+i]...)
 			cols[i] = arena[c0:len(arena):len(arena)]
 		}
 		k0 := len(arena)
 		arena = t.keyOf(arena, cols)
 		key := arena[k0:len(arena):len(arena)]
-		var val []byte
+		val := []byte{}
 		if t.value != "" && !s.keysOnly {
 			v0 := len(arena)
-			arena = append(arena, raw[ncols]...)
+			arena = append(arena, raw[width+1]...)
 			val = arena[v0:len(arena):len(arena)]
-		} else {
-			val = []byte{}
 		}
-		s.rows = append(s.rows, row{key: key, val: val})
-		last = cols
+		s.rows = append(s.rows, row{key: key, val: val, cols: cols})
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if len(s.rows) < s.limit {
-		s.done = true
-	}
-	if last != nil {
-		s.after = last
+	for _, s := range ss {
+		// SQL keeps each page's ORDER BY within a UNION ALL in practice, but does not promise it
+		if !slices.IsSortedFunc(s.rows, func(a, b row) int { return bytes.Compare(a.key, b.key) }) {
+			slices.SortFunc(s.rows, func(a, b row) int { return bytes.Compare(a.key, b.key) })
+		}
+		if len(s.rows) < s.limit {
+			s.done = true
+		}
+		if n := len(s.rows); n > 0 {
+			s.after = s.rows[n-1].cols
+		}
 	}
 	return nil
 }
@@ -885,7 +969,9 @@ func (w *pgBatch) commit() error {
 	var err error
 	for i := 0; i < MaxAttempts; i++ {
 		err = pgx.BeginTxFunc(ctx, w.b.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-			if err := tx.SendBatch(ctx, writeBatch(w.pending)).Close(); err != nil {
+			b := &pgx.Batch{}
+			appendWrites(b, w.pending)
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
 				return err
 			}
 			return w.b.feed.logBatch(ctx, tx, w.pending)

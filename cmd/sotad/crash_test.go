@@ -496,8 +496,13 @@ func checkRequestsAfterCrash(t *testing.T, url string, cycle int, acked map[stri
 		if r.CampaignID != "" && r.State == "queued" {
 			var c struct{ Status, UpdateRequest string }
 			get("/campaigns/"+r.CampaignID, &c)
-			require.Equalf(t, [2]string{"running", r.ID}, [2]string{c.Status, c.UpdateRequest},
-				"after kill %d: campaign %s has a queued update request %s", cycle+1, r.CampaignID, r.ID)
+			want := "running"
+			if r.Vehicles == 0 && c.Status == "finished" {
+				// launched before any vehicle was imported: an empty campaign is done at once
+				want = "finished"
+			}
+			require.Equalf(t, [2]string{want, r.ID}, [2]string{c.Status, c.UpdateRequest},
+				"after kill %d: campaign %s has a queued update request %s of %d vehicles", cycle+1, r.CampaignID, r.ID, r.Vehicles)
 		}
 		var one struct{ Counts map[string]int }
 		get("/update_requests/"+r.ID, &one)

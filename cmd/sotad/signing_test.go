@@ -61,7 +61,9 @@ func TestSigningFlags(t *testing.T) {
 			n++
 			return nil
 		}))
-		assert.Greater(t, n, 3)
+		if !storetest.Postgres() { // on PostgreSQL the store is in the database, not in --data
+			assert.Greater(t, n, 3)
+		}
 	})
 	t.Run("later start", func(t *testing.T) {
 		r := startServer(t, data, "--signing", "on", "--admin-password", "a-long-password")
