@@ -598,6 +598,9 @@ func (s *Service) assign(c *Campaign, targets []resolver.Target) ([][]string, er
 // groups over its target and the problems (404 missing_campaign; the resolver's 404 no_filters; 406
 // for a group filter that no longer validates). sample is the dry run's sample size (nil: default).
 func (s *Service) PreviewCampaign(ctx context.Context, id string, sample *int) (Preview, error) {
+	if err := s.db.CatchUp(ctx); err != nil { // a campaign created on another replica (feed.go)
+		return Preview{}, err
+	}
 	c, ok := s.cachedCampaign(id)
 	if !ok {
 		return Preview{}, errMissingCampaign()
@@ -734,6 +737,9 @@ func (s *Service) releaseRequest(c Campaign, gi int, targets []resolver.Target, 
 // without a binary 409 missing_binary (nothing is queued). When queuing fails the campaign stays
 // created.
 func (s *Service) LaunchCampaign(ctx context.Context, id string) (Launch, error) {
+	if err := s.db.CatchUp(ctx); err != nil { // a campaign created on another replica (feed.go)
+		return Launch{}, err
+	}
 	s.campMu.Lock()
 	defer s.campMu.Unlock()
 	c, ok := s.cachedCampaign(id)
@@ -866,6 +872,9 @@ func (s *Service) PauseCampaign(id, by string) (Campaign, error) {
 // evaluated; from now on the error gate counts only failures reported after the resume. 409
 // invalid_state unless paused.
 func (s *Service) ResumeCampaign(ctx context.Context, id string) (Campaign, error) {
+	if err := s.db.CatchUp(ctx); err != nil {
+		return Campaign{}, err
+	}
 	s.campMu.Lock()
 	c, ok := s.cachedCampaign(id)
 	if !ok {
@@ -896,6 +905,9 @@ func (s *Service) ResumeCampaign(ctx context.Context, id string) (Campaign, erro
 // ReleaseNextGroup releases the next scheduled group now, whatever its gate says. 409 invalid_state
 // unless running; 409 no_group when every group is released.
 func (s *Service) ReleaseNextGroup(ctx context.Context, id string) (Campaign, error) {
+	if err := s.db.CatchUp(ctx); err != nil {
+		return Campaign{}, err
+	}
 	s.campMu.Lock()
 	c, ok := s.cachedCampaign(id)
 	if !ok {

@@ -11,6 +11,9 @@ package engine
 //	                                and the request's counts are recounted at their next read
 //	core/devcfg/<vin>               the cached "configuration reported" answer is dropped
 //
+// Campaign preview, launch, resume and release catch up with the feed first (store.DB.CatchUp), so
+// a campaign created or changed on another replica is known; queueing does through its resolve.
+//
 // Not followed yet (each process keeps its own): webhook subscriptions, the
 // per-package queueing locks, the data-plan locks, the scheduler's wake-up bookkeeping and the device
 // "connected" state: see docs/scale-out.md.

@@ -98,4 +98,12 @@ func TestTwoReplicasDryRunTheSame(t *testing.T) {
 	m, i, n := counts(a, nil)
 	assert.Equal(t, [3]int{13, 7, 20}, [3]int{m, i, n})
 	assert.Positive(t, runs.Load())
+
+	// a campaign created on B is previewed and launched on A at once
+	one := 50
+	c, err := b.eng.CreateCampaign(NewCampaign{Name: "two", PackageID: nav, Groups: []GroupSpec{{Name: "half", Percent: &one}}})
+	require.NoError(t, err)
+	p, err := a.eng.PreviewCampaign(ctx, c.ID, nil)
+	require.NoError(t, err, "A knows the campaign B created")
+	assert.Equal(t, 13, p.Matched)
 }
