@@ -407,6 +407,57 @@ func TestBatchOf100kKeys(t *testing.T) {
 	})
 }
 
+// TestBatchNewAndExistingKeys: a batch of new keys of every family, then one that overwrites existing
+// keys, deletes some and adds new ones among them: the store holds exactly the last write of every
+// key.
+func TestBatchNewAndExistingKeys(t *testing.T) {
+	eachBackend(t, func(t *testing.T, db *store.DB) {
+		want := map[string]string{}
+		var keys []string
+		for i := range 300 {
+			for _, k := range conformanceKeys() {
+				keys = append(keys, fmt.Sprintf("%s%03d", k, i))
+			}
+		}
+		b := db.NewBatch()
+		for _, k := range keys {
+			require.NoError(t, b.Set([]byte(k), value(k)))
+			want[k] = string(value(k))
+		}
+		require.NoError(t, b.Flush())
+		check := func() {
+			t.Helper()
+			got, vals := scanKeys(t, db, "")
+			m := map[string]string{}
+			for i, k := range got {
+				m[k] = vals[i]
+			}
+			require.Equal(t, len(want), len(m))
+			assert.Equal(t, want, m)
+		}
+		check()
+
+		b = db.NewBatch()
+		for i, k := range keys {
+			switch {
+			case i%7 == 0:
+				require.NoError(t, b.Delete([]byte(k)))
+				delete(want, k)
+			case value(k) != nil:
+				require.NoError(t, b.Set([]byte(k), []byte("again:"+k)))
+				want[k] = "again:" + k
+			}
+			if i%5 == 0 { // new keys among the existing ones
+				n := k + "/new"
+				require.NoError(t, b.Set([]byte(n), value(n)))
+				want[n] = string(value(n))
+			}
+		}
+		require.NoError(t, b.Flush())
+		check()
+	})
+}
+
 func TestSequenceIsMonotonicUnderConcurrency(t *testing.T) {
 	eachBackend(t, func(t *testing.T, db *store.DB) {
 		const workers, each = 6, 15
