@@ -65,11 +65,12 @@ fuzz:
 		done; \
 	done
 
-## soak: long model-based sessions, 50 kill -9 cycles of sotad, long device/resolve load
+## soak: long model-based sessions, 50 kill -9 cycles of sotad, long device/resolve load, 10 minutes of churn (disk use stays flat)
 soak:
 	SOTA_MODEL_STEPS=$${SOTA_MODEL_STEPS:-3000} SOTA_MODEL_SESSIONS=$${SOTA_MODEL_SESSIONS:-6} $(GO) test -count=1 -timeout 60m -run '^TestModelRandomSessions$$' -v ./api
 	SOTA_CRASH_CYCLES=$${SOTA_CRASH_CYCLES:-50} $(GO) test -count=1 -timeout 60m -run '^TestKillNineLosesNoAcknowledgedWrite$$' -v ./cmd/sotad
 	SOTA_LOAD_SECONDS=$${SOTA_LOAD_SECONDS:-120} $(GO) test -count=1 -timeout 60m -run '^TestLoadDevicePollAndResolve$$' -v ./api
+	SOTA_CHURN=$${SOTA_CHURN:-10m} $(GO) test -count=1 -timeout 60m -run '^TestChurnDiskFlat$$' -v ./cmd/sotad
 
 clean:
 	rm -rf $(BIN)
