@@ -213,6 +213,7 @@ func (p *posProgram) matchPositions(idx VINPositionIndex, within *roaring.Bitmap
 			next = make([]*roaring.Bitmap, len(p.prog.Inst))
 		}
 		any := false
+		classes := map[string]*roaring.Bitmap{} // by byte set: instructions of one class share it
 		for pc, ids := range active {
 			if ids == nil || ids.IsEmpty() {
 				continue
@@ -229,7 +230,11 @@ func (p *posProgram) matchPositions(idx VINPositionIndex, within *roaring.Bitmap
 				if next == nil {
 					continue
 				}
-				cls := class(uint32(pc), pos)
+				cls, ok := classes[string(p.bytes[pc])]
+				if !ok {
+					cls = class(uint32(pc), pos)
+					classes[string(p.bytes[pc])] = cls
+				}
 				if cls == nil {
 					continue
 				}
