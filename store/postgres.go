@@ -33,6 +33,10 @@ package store
 // (keyset pagination), so a scan of a million keys never holds more than a page, and the function
 // called for each key may run queries of its own.
 //
+// Connections: a pool of pgDefaultConns unless the URL says pool_max_conns. A transaction holds one
+// connection from its first statement to its end, so a function that opens a second transaction
+// inside its first (no domain does) would need two.
+//
 // Limits: a transaction writes at most pgMaxTxnWrites keys and pgMaxTxnBytes bytes of keys and values
 // (ErrTooBig beyond; MaxBatchCount is pgMaxTxnWrites). A Batch commits every pgBatchChunk writes.
 
