@@ -116,6 +116,7 @@ func (d *badgerBackend) close() error {
 		<-d.gcDone
 		d.stopGC = nil
 	}
+	localLeases.forget(d)
 	return d.db.Close()
 }
 
