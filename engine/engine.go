@@ -37,6 +37,10 @@ type Options struct {
 	// BatchSize is the number of vehicles written per transaction when queuing, canceling or purging.
 	// Default DefaultBatchSize.
 	BatchSize int
+	// QueueLeaseTTL: a request found "queuing" whose queuing process has not renewed its lease for
+	// this long is aborted (that process stopped; leases.go). The queuing process renews it every
+	// quarter of it. Default DefaultQueueLeaseTTL.
+	QueueLeaseTTL time.Duration
 	// MaxWakeups caps the wake-ups sent per run. Default 10000.
 	MaxWakeups int
 	// MaxUpload caps a package binary's size in bytes. Default 4 GiB.
@@ -66,6 +70,9 @@ func (o *Options) defaults() {
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
+	}
+	if o.QueueLeaseTTL <= 0 {
+		o.QueueLeaseTTL = DefaultQueueLeaseTTL
 	}
 	if o.MaxWakeups <= 0 {
 		o.MaxWakeups = 10000
@@ -119,10 +126,13 @@ type service struct {
 	pkgMu    sync.Mutex
 	pkgLocks map[string]*pkgLock // queuing locks per package version (lockPackage)
 
+	// holder is this service's lease holder id (leases.go): the scheduler's jobs, its wake-up shards
+	// and the requests it is queuing
+	holder    string
 	xmitMu    sync.Mutex
 	contactMu sync.Mutex
 	lastSeen  map[string]time.Time // device contact, in memory: "connected" is a property of this process
-	lastWake  map[string]time.Time
+	lastWake  map[string]time.Time // wake-ups this process sent (a hint; core/wake/<vin> decides)
 
 	// storedSeen remembers per vehicle the lastSeen this process knows to be stored, so that a poll
 	// within LastSeenResolution of it reads nothing to decide that no write is due (Seen).
@@ -154,6 +164,7 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 	s := &Service{db: db, res: res, service: &service{
 		opt:      o,
 		log:      o.Logger,
+		holder:   newHolder(),
 		blob:     o.Blobs,
 		reqs:     map[string]*UpdateRequest{},
 		pkgLocks: map[string]*pkgLock{},

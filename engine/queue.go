@@ -2,10 +2,12 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"sota/errs"
@@ -213,18 +215,135 @@ func (s *Service) loadRequests() error {
 	if err != nil {
 		return err
 	}
-	for _, id := range queuing {
-		n, err := s.cancelRequest(id, StateAborted)
-		if err != nil {
-			return err
+	held, err := s.abortQueuing(context.Background(), queuing)
+	for _, id := range held {
+		go s.awaitQueuing(id)
+	}
+	return err
+}
+
+// awaitQueuing watches a request found "queuing" at start whose lease another process held: once the
+// lease expires (that process died) the request is aborted; once it is no longer queuing (the other
+// process finished) there is nothing to do.
+func (s *Service) awaitQueuing(id string) {
+	for {
+		time.Sleep(s.opt.QueueLeaseTTL / 4)
+		var r UpdateRequest
+		err := s.db.View(func(t store.Txn) error {
+			v, err := t.Get(reqKey(id))
+			if err != nil {
+				return err
+			}
+			return decode(v, &r)
+		})
+		if err != nil || r.State != StateQueuing {
+			return
 		}
-		if err := s.countAborted(id); err != nil {
-			return err
+		held, err := s.abortQueuing(context.Background(), []string{id})
+		if err != nil {
+			s.log.Error("abort an update request left queuing", "request", id, "err", err)
+			return
+		}
+		if len(held) == 0 {
+			return
+		}
+	}
+}
+
+// recoverQueuing aborts the requests left "queuing" by a process that stopped (the scheduler's
+// job/purge round: a replica that died mid-queue is not restarted by anyone).
+func (s *Service) recoverQueuing(ctx context.Context) error {
+	var queuing []string
+	err := s.db.View(func(t store.Txn) error {
+		return t.Iterate([]byte(pReq), func(_, v []byte) error {
+			var r UpdateRequest
+			if err := decode(v, &r); err != nil {
+				return err
+			}
+			if r.State == StateQueuing {
+				queuing = append(queuing, r.ID)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	_, err = s.abortQueuing(ctx, queuing)
+	return err
+}
+
+// abortQueuing cancels the pending updates of those of the requests (found "queuing") whose queuing
+// lease has expired, and sets them "aborted"; a request whose lease a live process holds is being
+// queued and is left alone (returned in held).
+func (s *Service) abortQueuing(ctx context.Context, ids []string) (held []string, err error) {
+	for _, id := range ids {
+		name := leaseQueue + id
+		ls, err := s.db.Leases(ctx, name)
+		if err != nil {
+			return held, err
+		}
+		if len(ls) > 0 {
+			s.log.Info("update request is being queued by another process; it is aborted if that process stops renewing its lease", "request", id, "holder", ls[0].Holder)
+			held = append(held, id)
+			continue
+		}
+		ok, err := s.db.TryLease(ctx, name, s.holder, s.opt.QueueLeaseTTL)
+		if err != nil {
+			return held, err
+		}
+		if !ok {
+			held = append(held, id)
+			continue
+		}
+		n, err := s.cancelRequest(id, StateAborted)
+		aborted := false
+		if err == nil {
+			aborted, err = s.countAborted(id)
+		}
+		if rerr := s.db.ReleaseLeases(ctx, s.holder, name); err == nil {
+			err = rerr
+		}
+		if err != nil {
+			return held, err
+		}
+		if !aborted { // it finished queuing since the list was read
+			continue
 		}
 		s.log.Warn("update request was interrupted while queuing; its pending updates are canceled", "request", id, "canceled", n)
 	}
-	return nil
+	return held, nil
 }
+
+// renewWhileQueuing renews the queuing lease every quarter of its time to live until stop is called;
+// lost reports whether a renewal found the lease taken by another process.
+func (s *Service) renewWhileQueuing(lease string) (lost func() bool, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var gone atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tk := time.NewTicker(s.opt.QueueLeaseTTL / 4)
+		defer tk.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+				ok, err := s.db.TryLease(ctx, lease, s.holder, s.opt.QueueLeaseTTL)
+				if err == nil && !ok {
+					gone.Store(true)
+					return
+				}
+			}
+		}
+	}()
+	return gone.Load, func() { cancel(); <-done }
+}
+
+// errQueueLeaseLost: the request's queuing lease expired and another process took it (and aborts the
+// request): this process stopped for longer than QueueLeaseTTL between two chunks.
+var errQueueLeaseLost = errors.New("engine: the request stayed without its queuing lease for too long and was aborted")
 
 // persist writes one update per target in chunks of Options.BatchSize vehicles (one durable write
 // batch each), skipping the vehicles that already have r's package version pending or in flight. r is
@@ -245,6 +364,21 @@ func (s *Service) persistWith(r *UpdateRequest, targets []resolver.Target, final
 		}
 	}
 	r.State = StateQueuing
+	// the queuing lease first: a request found "queuing" without one is aborted (abortQueuing)
+	lease := leaseQueue + r.ID
+	if ok, err := s.db.TryLease(context.Background(), lease, s.holder, s.opt.QueueLeaseTTL); err != nil || !ok {
+		if err == nil {
+			err = errQueueLeaseLost
+		}
+		return err
+	}
+	lost, stop := s.renewWhileQueuing(lease)
+	defer func() {
+		stop()
+		if err := s.db.ReleaseLeases(context.Background(), s.holder, lease); err != nil {
+			s.log.Warn("release a queuing lease", "request", r.ID, "err", err)
+		}
+	}()
 	err := s.update(func(t store.Txn) error {
 		if r.PackageID != nil {
 			// the packages this request installs, which cannot be deleted while it has updates pending:
@@ -275,6 +409,9 @@ func (s *Service) persistWith(r *UpdateRequest, targets []resolver.Target, final
 	now := nanos(r.CreatedAt)
 	for start := 0; start < len(targets); start += s.opt.BatchSize {
 		chunk := targets[start:min(start+s.opt.BatchSize, len(targets))]
+		if lost() {
+			return errQueueLeaseLost
+		}
 		n, sk, stopped, err := s.writeChunk(r, chunk, active, now)
 		if err != nil {
 			return err
@@ -762,6 +899,7 @@ func (s *Service) Cancel(reqID string) (int, error) {
 
 func (s *Service) cancelRequest(reqID, state string) (int, error) {
 	s.queueMu.Lock()
+	stale := false
 	err := s.update(func(t store.Txn) error {
 		v, err := t.Get(reqKey(reqID))
 		if errors.Is(err, store.ErrNotFound) {
@@ -774,6 +912,10 @@ func (s *Service) cancelRequest(reqID, state string) (int, error) {
 		if err := decode(v, &r); err != nil {
 			return err
 		}
+		// an abort is of a request still queuing: one found so in an older read may have finished
+		if stale = state == StateAborted && r.State != StateQueuing; stale {
+			return nil
+		}
 		r.State = state
 		if err := t.Set(reqKey(reqID), encode(&r)); err != nil {
 			return err
@@ -782,7 +924,7 @@ func (s *Service) cancelRequest(reqID, state string) (int, error) {
 		return nil
 	})
 	s.queueMu.Unlock()
-	if err != nil {
+	if err != nil || stale {
 		return 0, err
 	}
 	return s.movePending(reqID, Canceled, "", s.now())
@@ -791,8 +933,8 @@ func (s *Service) cancelRequest(reqID, state string) (int, error) {
 // countAborted sets an aborted request's vehicles to the updates it wrote before the server stopped
 // (the count is otherwise stored only when queuing completes, so an aborted request said 0 while its
 // canceled updates were many).
-func (s *Service) countAborted(id string) error {
-	return s.update(func(t store.Txn) error {
+func (s *Service) countAborted(id string) (aborted bool, err error) {
+	err = s.update(func(t store.Txn) error {
 		n := 0
 		for _, st := range Statuses {
 			if err := t.IterateKeys(rsPrefix(id, st), func([]byte) error { n++; return nil }); err != nil {
@@ -807,6 +949,9 @@ func (s *Service) countAborted(id string) error {
 		if err := decode(v, &r); err != nil {
 			return err
 		}
+		if aborted = r.State == StateAborted; !aborted {
+			return nil
+		}
 		r.Vehicles = n
 		if err := t.Set(reqKey(id), encode(&r)); err != nil {
 			return err
@@ -814,6 +959,7 @@ func (s *Service) countAborted(id string) error {
 		s.cacheRequest(r)
 		return nil
 	})
+	return aborted, err
 }
 
 // cancelVehicle cancels every pending update of one vehicle in the caller's transaction.

@@ -178,7 +178,7 @@ func (s *Service) vehicleDeleted(t *engineTx, vin string) error {
 	if err := s.emit(t, "vehicle.deleted", map[string]any{"vin": vin}); err != nil {
 		return err
 	}
-	for _, k := range [][]byte{devCfgKey(vin), vplanKey(vin), seenKey(vin)} {
+	for _, k := range [][]byte{devCfgKey(vin), vplanKey(vin), seenKey(vin), wakeKey(vin)} {
 		if err := t.Delete(k); err != nil {
 			return err
 		}

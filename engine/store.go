@@ -23,6 +23,9 @@ package engine
 //	core/vplan/<vin>                           = planID (original case) of the vehicle's data plan
 //	core/seen/<vin>                            the vehicle's last contact (8 bytes big endian, Unix
 //	                                           nanoseconds; contacts.go), fed to the fleet index
+//	core/wake/<vin>                            the vehicle's last wake-up (or DEV_DISCONNECT), same
+//	                                           encoding: no process wakes it again within the reconnect
+//	                                           interval (wakeup.go)
 //	core/bin/<name>/<version>                  Binary: sha256, size, upload time (JSON); the bytes are in
 //	                                           the blob store under the sha256 (store.BlobStore: files
 //	                                           <data>/blobs/sha256/<first two hex>/<hex>, or blob/ keys)
@@ -39,8 +42,10 @@ package engine
 //
 // A request is written first with state "queuing", then its updates in chunks of Options.BatchSize
 // vehicles (one durable write batch each), then the request again with state "queued" and its counts.
-// A request found "queuing" at start (the process stopped mid-way) has its pending updates canceled and
-// state "aborted".
+// The queuing process holds the request's lease queue/<reqID> (leases.go) and renews it with every
+// chunk. A request found "queuing" whose lease has expired (its process stopped mid-way), at a
+// process's start or by the scheduler's job/purge round, has its pending updates canceled and state
+// "aborted"; one whose lease is held is another replica's queuing in progress and is left alone.
 
 import (
 	"crypto/sha1"
@@ -68,6 +73,7 @@ const (
 	pCycle     = "core/cycle/"
 	pVPlan     = "core/vplan/"
 	pSeen      = "core/seen/"
+	pWake      = "core/wake/"
 	pBin       = "core/bin/"
 	kWakeup    = "core/wakeup/key"
 	pAct       = "core/act/"

@@ -6,9 +6,11 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,12 +25,15 @@ type Wakeup = wire.Wakeup
 func (s *Service) PublicKey() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
 
 // SignWakeup builds a signed wake-up for vin issued now.
-func (s *Service) SignWakeup(vin string) Wakeup {
+func (s *Service) SignWakeup(vin string) Wakeup { return s.signWakeupAt(vin, s.now()) }
+
+// signWakeupAt builds a signed wake-up for vin issued at (the time its last-wake record says).
+func (s *Service) signWakeupAt(vin string, at time.Time) Wakeup {
 	n := make([]byte, 16)
 	if _, err := rand.Read(n); err != nil {
 		panic(err)
 	}
-	return wire.SignWakeup(s.key, vin, hex.EncodeToString(n), s.now().Format(time.RFC3339Nano))
+	return wire.SignWakeup(s.key, vin, hex.EncodeToString(n), at.Format(time.RFC3339Nano))
 }
 
 // Contact records that the vehicle's device talked to the server now (it counts as connected for
@@ -40,15 +45,20 @@ func (s *Service) Contact(vin string) {
 }
 
 // Disconnect records DEV_DISCONNECT: the vehicle is not connected and is not woken again within its
-// reconnect interval.
+// reconnect interval (by any replica: the time goes into its last-wake record).
 func (s *Service) Disconnect(vin string) {
+	now := s.now()
 	s.contactMu.Lock()
 	delete(s.lastSeen, vin)
-	s.lastWake[vin] = s.now()
+	s.lastWake[vin] = now
 	s.contactMu.Unlock()
+	err := s.update(func(t store.Txn) error { return t.Set(wakeKey(vin), encodeSeen(now)) })
+	if err != nil {
+		s.log.Error("record a disconnect", "vin", vin, "err", err)
+	}
 }
 
-// Connected reports whether the vehicle contacted the server within Options.ConnectedWindow.
+// Connected reports whether the vehicle contacted this process within Options.ConnectedWindow.
 func (s *Service) Connected(vin string) bool {
 	s.contactMu.Lock()
 	defer s.contactMu.Unlock()
@@ -56,11 +66,74 @@ func (s *Service) Connected(vin string) bool {
 	return ok && s.now().Sub(t) < s.opt.ConnectedWindow
 }
 
+// recentlyWoken reports whether this process woke the vehicle (or heard it disconnect) within the
+// reconnect interval: a hint that spares reading its queue; the vehicle's last-wake record decides.
 func (s *Service) recentlyWoken(vin string, now time.Time) bool {
 	s.contactMu.Lock()
 	defer s.contactMu.Unlock()
 	t, ok := s.lastWake[vin]
 	return ok && now.Sub(t) < s.opt.ReconnectInterval
+}
+
+func wakeKey(vin string) []byte { return []byte(pWake + vin) }
+
+// claimWakes records now as the last wake-up of those of vins (a batch) not woken within the
+// reconnect interval by any process, in one transaction, and returns them with their previous
+// record (nil: none). Two processes claiming the same vehicle at once conflict, and the one that runs
+// again finds the other's wake-up: a vehicle is woken at most once per reconnect interval even when a
+// wake-up shard changed hands mid-round.
+func (s *Service) claimWakes(vins []string, now time.Time) (claimed []string, prev map[string][]byte, err error) {
+	err = s.update(func(t store.Txn) error {
+		claimed, prev = claimed[:0], map[string][]byte{}
+		for _, vin := range vins {
+			v, err := t.Get(wakeKey(vin))
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			if err == nil {
+				at, err := decodeSeen(v)
+				if err != nil {
+					return err
+				}
+				if now.Sub(at) < s.opt.ReconnectInterval {
+					continue
+				}
+			}
+			prev[vin] = v
+			claimed = append(claimed, vin)
+			if err := t.Set(wakeKey(vin), encodeSeen(now)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return claimed, prev, err
+}
+
+// unclaimWakes puts back the last-wake records of the vehicles whose wake-up claimed at now was not
+// delivered (unless something recorded a newer one since), so that the next round tries again.
+func (s *Service) unclaimWakes(vins []string, now time.Time, prev map[string][]byte) error {
+	mine := encodeSeen(now)
+	return s.update(func(t store.Txn) error {
+		for _, vin := range vins {
+			v, err := t.Get(wakeKey(vin))
+			if errors.Is(err, store.ErrNotFound) || err == nil && !bytes.Equal(v, mine) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if prev[vin] == nil {
+				err = t.Delete(wakeKey(vin))
+			} else {
+				err = t.Set(wakeKey(vin), prev[vin])
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // vehiclesWithWork returns, sorted, the VINs with a pending or in-flight update.
@@ -90,26 +163,60 @@ func (s *Service) vehiclesWithWork() ([]string, error) {
 // Xmit is QUEUE_INITIATE_XMIT: every vehicle with a pending or in-flight update that is not connected,
 // was not woken (or disconnected) within the reconnect interval, and has an update to deliver now
 // (QUEUE_GET_NEXT_SOFTWARE_UPDATE) gets a signed wake-up, at most Options.MaxWakeups per run. It
-// returns how many were woken.
+// returns how many were woken. It covers the whole fleet; the scheduler's rounds cover the wake-up
+// shards this process holds (leases.go).
 func (s *Service) Xmit(ctx context.Context) (int, error) {
-	woken, _, err := s.xmit(ctx)
+	woken, _, err := s.xmit(ctx, nil)
 	return woken, err
 }
 
-// xmit is Xmit that also returns how many wake-ups were not delivered.
-func (s *Service) xmit(ctx context.Context) (woken, failed int, err error) {
-	s.xmitMu.Lock() // one run at a time, so that a vehicle is not woken twice by overlapping runs
+// wakeBatch is the number of vehicles whose wake-ups are claimed in one transaction.
+const wakeBatch = 64
+
+// xmit is Xmit over the vehicles of the given wake-up shards (nil: all) that also returns how many
+// wake-ups were not delivered.
+func (s *Service) xmit(ctx context.Context, shards []int) (woken, failed int, err error) {
+	s.xmitMu.Lock() // one run at a time in this process; the last-wake records order the others
 	defer s.xmitMu.Unlock()
 	vins, err := s.vehiclesWithWork()
 	if err != nil {
 		return 0, 0, err
 	}
+	var in [WakeupShards]bool
+	for _, i := range shards {
+		in[i] = true
+	}
 	now := s.now()
+	var batch []string
+	send := func() error {
+		claimed, prev, err := s.claimWakes(batch, now)
+		batch = batch[:0]
+		if err != nil {
+			return err
+		}
+		var lost []string
+		for _, vin := range claimed {
+			if err := s.sendWakeup(ctx, s.signWakeupAt(vin, now)); err != nil {
+				s.log.Debug("wake-up not delivered", "vin", vin, "err", err) // counted in the round's summary
+				failed++
+				lost = append(lost, vin)
+				continue
+			}
+			s.contactMu.Lock()
+			s.lastWake[vin] = now
+			s.contactMu.Unlock()
+			woken++
+		}
+		if len(lost) > 0 {
+			return s.unclaimWakes(lost, now, prev)
+		}
+		return nil
+	}
 	for _, vin := range vins {
-		if woken >= s.opt.MaxWakeups || ctx.Err() != nil {
+		if woken+len(batch) >= s.opt.MaxWakeups || ctx.Err() != nil {
 			break
 		}
-		if s.Connected(vin) || s.recentlyWoken(vin, now) {
+		if shards != nil && !in[wakeupShard(vin)] || s.Connected(vin) || s.recentlyWoken(vin, now) {
 			continue
 		}
 		_, ok, _, err := s.NextUpdate(vin)
@@ -119,17 +226,16 @@ func (s *Service) xmit(ctx context.Context) (woken, failed int, err error) {
 		if !ok {
 			continue
 		}
-		if err := s.sendWakeup(ctx, s.SignWakeup(vin)); err != nil {
-			s.log.Debug("wake-up not delivered", "vin", vin, "err", err) // counted in the round's summary
-			failed++
-			continue
+		if batch = append(batch, vin); len(batch) == wakeBatch {
+			if err := send(); err != nil {
+				return woken, failed, err
+			}
 		}
-		s.contactMu.Lock()
-		s.lastWake[vin] = now
-		s.contactMu.Unlock()
-		woken++
 	}
-	return woken, failed, nil
+	if len(batch) > 0 && ctx.Err() == nil {
+		err = send()
+	}
+	return woken, failed, err
 }
 
 func (s *Service) sendWakeup(ctx context.Context, w Wakeup) error {
@@ -153,7 +259,9 @@ func (s *Service) sendWakeup(ctx context.Context, w Wakeup) error {
 	return nil
 }
 
-// Scheduler runs purge, wake-ups and blob collection on a ticker.
+// Scheduler runs purge, wake-ups, campaigns and blob collection on a ticker. With several processes
+// on one store each round first takes the leases of its jobs (leases.go), so that each job runs once
+// per interval cluster-wide and the wake-ups are split among the processes.
 type Scheduler struct {
 	s        *Service
 	interval time.Duration
@@ -161,6 +269,7 @@ type Scheduler struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	runs     int
+	shards   []int // the wake-up shards held after the last round
 }
 
 // StartScheduler starts the periodic work every interval; Stop ends it and waits for a run in
@@ -185,22 +294,42 @@ func (s *Service) StartScheduler(interval time.Duration) *Scheduler {
 	return sc
 }
 
-// RunOnce does one round: purge, then wake-ups, then campaigns (retries, late joiners, gates), then
-// blob collection. It logs one summary line (at info when the round did something, else at debug),
-// and errors.
+// RunOnce does one round: purge and the recovery of requests whose queuing stopped (job/purge
+// lease), then the wake-ups of the shards held, then campaigns (retries, late joiners, gates;
+// job/campaigns lease), then blob collection. It logs one summary line (at info when the round did
+// something, else at debug), and errors.
 func (sc *Scheduler) RunOnce(ctx context.Context) {
 	s := sc.s
 	start := time.Now()
-	purged, err := s.Purge()
-	if err != nil {
-		s.log.Error("scheduler: purge", "err", err)
+	ttl := leaseTTL(sc.interval)
+	purged := 0
+	if s.lease(ctx, leasePurge, ttl) {
+		var err error
+		if purged, err = s.Purge(); err != nil {
+			s.log.Error("scheduler: purge", "err", err)
+		}
+		if err := s.recoverQueuing(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("scheduler: requests left queuing", "err", err)
+		}
 	}
-	woken, failed, err := s.xmit(ctx)
+	sc.mu.Lock()
+	before := sc.shards
+	sc.mu.Unlock()
+	shards, err := s.claimShards(ctx, ttl, before)
 	if err != nil && ctx.Err() == nil {
-		s.log.Error("scheduler: wake-ups", "err", err)
+		s.log.Error("scheduler: wake-up shards", "err", err)
 	}
-	if err := s.RunCampaigns(ctx); err != nil && ctx.Err() == nil {
-		s.log.Error("scheduler: campaigns", "err", err)
+	woken, failed := 0, 0
+	if len(shards) > 0 {
+		woken, failed, err = s.xmit(ctx, shards)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("scheduler: wake-ups", "err", err)
+		}
+	}
+	if s.lease(ctx, leaseCampaigns, ttl) {
+		if err := s.RunCampaigns(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("scheduler: campaigns", "err", err)
+		}
 	}
 	blobs, err := s.CollectBlobs()
 	if err != nil {
@@ -211,9 +340,10 @@ func (sc *Scheduler) RunOnce(ctx context.Context) {
 		level = slog.LevelInfo
 	}
 	s.log.Log(ctx, level, "scheduler round", "purged", purged, "woken", woken, "wakeupsFailed", failed,
-		"blobsRemoved", blobs, "ms", time.Since(start).Milliseconds())
+		"blobsRemoved", blobs, "shards", len(shards), "ms", time.Since(start).Milliseconds())
 	sc.mu.Lock()
 	sc.runs++
+	sc.shards = shards
 	sc.mu.Unlock()
 }
 
@@ -224,8 +354,21 @@ func (sc *Scheduler) Runs() int {
 	return sc.runs
 }
 
-// Stop ends the scheduler and waits for a round in progress to finish.
+// Shards is the wake-up shards this process held after its last round.
+func (sc *Scheduler) Shards() []int {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return slices.Clone(sc.shards)
+}
+
+// Stop ends the scheduler, waits for a round in progress to finish, and releases the scheduler's
+// leases so that other processes take its work over at once.
 func (sc *Scheduler) Stop() {
 	sc.cancel()
 	sc.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sc.s.releaseAll(ctx); err != nil {
+		sc.s.log.Warn("scheduler: release leases", "err", err)
+	}
 }

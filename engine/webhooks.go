@@ -284,7 +284,9 @@ func Sign(secret string, body []byte) string {
 }
 
 // StartWebhooks runs the dispatcher: due deliveries are sent at least every interval, and soon after
-// an event is emitted. The returned function stops it and waits for a round in progress.
+// an event is emitted. With several processes on one store only the holder of the job/webhooks lease
+// (leases.go) delivers, so that a delivery is not sent by two of them at once. The returned function
+// stops it, waits for a round in progress and releases the lease.
 func (s *Service) StartWebhooks(interval time.Duration) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -294,8 +296,10 @@ func (s *Service) StartWebhooks(interval time.Duration) (stop func()) {
 		tk := time.NewTicker(interval)
 		defer tk.Stop()
 		for {
-			if _, err := s.DeliverWebhooks(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("webhooks", "err", err)
+			if s.lease(ctx, leaseWebhooks, leaseTTL(interval)) {
+				if _, err := s.DeliverWebhooks(ctx); err != nil && ctx.Err() == nil {
+					s.log.Error("webhooks", "err", err)
+				}
 			}
 			select {
 			case <-ctx.Done():
@@ -306,7 +310,15 @@ func (s *Service) StartWebhooks(interval time.Duration) (stop func()) {
 			}
 		}
 	}()
-	return func() { cancel(); wg.Wait() }
+	return func() {
+		cancel()
+		wg.Wait()
+		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer rcancel()
+		if err := s.db.ReleaseLeases(rctx, s.holder, leaseWebhooks); err != nil {
+			s.log.Warn("webhooks: release the lease", "err", err)
+		}
+	}
 }
 
 // DeliverWebhooks sends every due pending delivery once and returns how many were delivered.

@@ -29,6 +29,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"sota/engine"
 	"sota/internal/storetest"
 )
 
@@ -64,11 +65,11 @@ func startSotad(t *testing.T, bin, dataDir string) *sotadProc {
 	return startSotadOn(t, bin, dataDir, storetest.Spec(t, dataDir), storetest.Kind())
 }
 
-// startSotadOn is startSotad with the --store value and its kind ("badger" or "postgres") given:
-// several processes on one PostgreSQL store (replicas) have a data directory each.
-func startSotadOn(t testing.TB, bin, dataDir, spec, kind string) *sotadProc {
+// startSotadOn is startSotad with the --store value and its kind ("badger" or "postgres") given, and
+// extra flags: several processes on one PostgreSQL store (replicas) have a data directory each.
+func startSotadOn(t testing.TB, bin, dataDir, spec, kind string, extra ...string) *sotadProc {
 	t.Helper()
-	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--data", dataDir, "--store", spec, "--auth", "none", "--admin-password", "crash-test-password")
+	cmd := exec.Command(bin, append([]string{"--listen", "127.0.0.1:0", "--data", dataDir, "--store", spec, "--auth", "none", "--admin-password", "crash-test-password"}, extra...)...)
 	cmd.Env = append(os.Environ(), "SOTA_LOG_LEVEL=info")
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
@@ -488,7 +489,19 @@ func checkRequestsAfterCrash(t *testing.T, url string, cycle int, acked map[stri
 		ID, State, CampaignID string
 		Vehicles              int
 	}
-	get("/update_requests?limit=10000", &reqs)
+	// a request interrupted while queuing is aborted once its queuing lease has expired (at once on
+	// Badger; on PostgreSQL another replica might be queuing it, so the lease of the killed process
+	// runs out first: engine.DefaultQueueLeaseTTL)
+	for deadline := time.Now().Add(engine.DefaultQueueLeaseTTL + 10*time.Second); ; time.Sleep(100 * time.Millisecond) {
+		get("/update_requests?limit=10000", &reqs)
+		queuing := false
+		for _, r := range reqs {
+			queuing = queuing || r.State == "queuing"
+		}
+		if !queuing || time.Now().After(deadline) {
+			break
+		}
+	}
 	listed := map[string]bool{}
 	queues := map[string]map[string]bool{} // VIN -> request ids of its pending updates
 	for _, r := range reqs {

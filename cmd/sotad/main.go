@@ -53,6 +53,7 @@ type Config struct {
 	LogLevel               string
 	MemoryLimit            string
 	Scheduler              time.Duration
+	ReconnectInterval      time.Duration
 	Version                bool
 	Signing                string
 	TUFRoot                string
@@ -101,6 +102,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.StringVar(&c.DDITenant, "ddi-tenant", api.DefaultDDITenant, "hawkBit DDI tenant of the device paths /<tenant>/controller/v1/<vin> (compared case-insensitively)")
 	fs.StringVar(&c.DDIPoll, "ddi-poll", api.FormatDDIPoll(api.DefaultDDIPoll), "polling interval hawkBit DDI devices are told (HH:MM:SS)")
 	fs.DurationVar(&c.Scheduler, "scheduler-interval", 30*time.Second, "how often expired updates are purged, idle vehicles with work are woken, and campaigns queue retries, take late-matching vehicles and evaluate their gates")
+	fs.DurationVar(&c.ReconnectInterval, "reconnect-interval", 5*time.Minute, "a vehicle woken (or disconnected) within it is not woken again, by this or any other replica")
 	fs.BoolVar(&c.Version, "version", false, "print the version and the commit it was built from, and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: sotad [flags]\n       sotad admin reset-password --user NAME [--data DIR] [--store STORE] [--password PW]\n"+
@@ -171,6 +173,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if c.Scheduler < 10*time.Millisecond {
 		return c, fmt.Errorf("--scheduler-interval must be at least 10ms, not %s", c.Scheduler)
+	}
+	if c.ReconnectInterval < time.Millisecond {
+		return c, fmt.Errorf("--reconnect-interval must be at least 1ms, not %s", c.ReconnectInterval)
 	}
 	if _, err := memlimit.Parse(c.MemoryLimit); err != nil {
 		return c, fmt.Errorf("--memory-limit: %v", err)
@@ -385,7 +390,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	eng, err := engine.New(db, rs, engine.Options{Blobs: blobs, WakeupURL: wakeupURL(cfg, ln), Logger: log})
+	eng, err := engine.New(db, rs, engine.Options{Blobs: blobs, WakeupURL: wakeupURL(cfg, ln), ReconnectInterval: cfg.ReconnectInterval, Logger: log})
 	if err != nil {
 		return err
 	}
