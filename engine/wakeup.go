@@ -170,8 +170,9 @@ func (s *Service) Xmit(ctx context.Context) (int, error) {
 	return woken, err
 }
 
-// wakeBatch is the number of vehicles whose wake-ups are claimed in one transaction.
-const wakeBatch = 64
+// wakeBatch is the number of vehicles whose wake-ups are claimed in one transaction and then sent at
+// once (in parallel, so that a wake-up leaves about when its record says it did).
+const wakeBatch = 16
 
 // xmit is Xmit over the vehicles of the given wake-up shards (nil: all) that also returns how many
 // wake-ups were not delivered.
@@ -194,10 +195,20 @@ func (s *Service) xmit(ctx context.Context, shards []int) (woken, failed int, er
 		if err != nil {
 			return err
 		}
+		errs := make([]error, len(claimed))
+		var wg sync.WaitGroup
+		for i, vin := range claimed {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.sendWakeup(ctx, s.signWakeupAt(vin, now))
+			}()
+		}
+		wg.Wait()
 		var lost []string
-		for _, vin := range claimed {
-			if err := s.sendWakeup(ctx, s.signWakeupAt(vin, now)); err != nil {
-				s.log.Debug("wake-up not delivered", "vin", vin, "err", err) // counted in the round's summary
+		for i, vin := range claimed {
+			if errs[i] != nil {
+				s.log.Debug("wake-up not delivered", "vin", vin, "err", errs[i]) // counted in the round's summary
 				failed++
 				lost = append(lost, vin)
 				continue

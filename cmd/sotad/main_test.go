@@ -86,7 +86,7 @@ func TestMigrateDryRunThenApply(t *testing.T) {
 	url := storetest.Spec(t, t.TempDir())
 	out := captureStdout(t)
 	require.NoError(t, run([]string{"--store", url, "migrate", "--dry-run"}, env(nil), io.Discard))
-	assert.Contains(t, out.String(), "2 pending migration(s), not applied (--dry-run)")
+	assert.Contains(t, out.String(), "3 pending migration(s), not applied (--dry-run)")
 	assert.Contains(t, out.String(), "-- 001_initial.sql\n")
 	assert.Contains(t, out.String(), "-- 002_changes.sql\n")
 	assert.Contains(t, out.String(), "CREATE TABLE updates (")
@@ -96,7 +96,7 @@ func TestMigrateDryRunThenApply(t *testing.T) {
 
 	out.Reset()
 	require.NoError(t, run([]string{"migrate", "--store", url}, env(nil), io.Discard))
-	assert.Equal(t, "applied 001_initial.sql\napplied 002_changes.sql\n", out.String())
+	assert.Equal(t, "applied 001_initial.sql\napplied 002_changes.sql\napplied 003_leases.sql\n", out.String())
 	out.Reset()
 	require.NoError(t, run([]string{"migrate", "--dry-run"}, env(map[string]string{"SOTA_STORE": url}), io.Discard))
 	assert.Equal(t, "no pending migrations\n", out.String())
