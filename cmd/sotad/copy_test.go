@@ -143,15 +143,20 @@ func fillSource(t *testing.T, r *running) copyFixture {
 	return f
 }
 
-// answers records what a server answers to the reads a user makes (status, total count and body of
-// each), with the admin token, and the devices' reads with their tokens.
-func answers(t *testing.T, r *running, f copyFixture) map[string]string {
+// getter records the answers (status, total count and body) of GETs into out.
+func getter(t *testing.T, r *running, f copyFixture, out map[string]string) func(path, token string, hdr map[string]string) {
 	c := copyClient{t: t, r: r, token: f.adminToken}
-	out := map[string]string{}
-	get := func(path, token string, hdr map[string]string) {
+	return func(path, token string, hdr map[string]string) {
 		code, h, b := c.do("GET", path, token, hdr, nil)
 		out[path+" "+hdr["Range"]] = fmt.Sprintf("%d total=%s\n%s", code, h.Get("X-Total-Count"), b)
 	}
+}
+
+// answers records what a server answers to the reads a user makes with the admin token (status,
+// total count and body of each). They change nothing.
+func answers(t *testing.T, r *running, f copyFixture) map[string]string {
+	out := map[string]string{}
+	get := getter(t, r, f, out)
 	for _, p := range []string{
 		"/api/v1/vehicles?limit=10000", "/api/v1/vehicles?limit=10000&offset=10000",
 		"/api/v1/vehicles/" + copyVIN1, "/api/v1/vehicles/" + copyVIN2,
@@ -171,6 +176,14 @@ func answers(t *testing.T, r *running, f copyFixture) map[string]string {
 		get(p, f.adminToken, nil)
 	}
 	get("/api/v1/packages/copytest/1.0.0/download", f.adminToken, map[string]string{"Range": "bytes=262000-530000"})
+	return out
+}
+
+// deviceAnswers records what the devices read with their tokens. A device's poll is a contact: it
+// moves the vehicle's last seen, which the vehicle reads of answers show.
+func deviceAnswers(t *testing.T, r *running, f copyFixture) map[string]string {
+	out := map[string]string{}
+	get := getter(t, r, f, out)
 	for vin, tok := range f.devTokens {
 		get("/api/v1/vehicle_updates/"+vin, tok, nil)
 	}
@@ -210,11 +223,14 @@ func roundTrip(t *testing.T, stores []string, startOn func(t *testing.T, store s
 		f = fillSource(t, startOn(t, stores[0]))
 	})
 	require.NotEmpty(t, f.request)
-	var want map[string]string
+	var want, wantDevice map[string]string
 	// recorded after a restart, as on every copy (what only the memory of a process holds, such as
-	// "connected", is not in any store)
+	// "connected", is not in any store). The devices read first: their polls are contacts that move
+	// last seen, and what the admin reads afterwards is what the copy carries.
 	t.Run("record", func(t *testing.T) {
-		want = answers(t, startOn(t, stores[0]), f)
+		r := startOn(t, stores[0])
+		wantDevice = deviceAnswers(t, r, f)
+		want = answers(t, r, f)
 	})
 	require.Contains(t, want["/api/v1/packages/copytest/1.0.0/download "], string(f.binary[:1000]))
 	require.Contains(t, want["/api/v1/data_plans/fleetplan/billing_cycles "], `"usedBytes":65536`)
@@ -241,6 +257,10 @@ func roundTrip(t *testing.T, stores []string, startOn func(t *testing.T, store s
 			for k, v := range want {
 				assert.Equal(t, v, got[k], "%s on %s", k, to)
 			}
+			gotDevice := deviceAnswers(t, r, f)
+			for k, v := range wantDevice {
+				assert.Equal(t, v, gotDevice[k], "%s on %s", k, to)
+			}
 			// the accounts' passwords and the device tokens work on the copy
 			r.login(t, "operator1", copyOperatorPass)
 			c := copyClient{t: t, r: r, token: f.adminToken}
@@ -249,6 +269,8 @@ func roundTrip(t *testing.T, stores []string, startOn func(t *testing.T, store s
 			var chunk struct{ Data []byte }
 			require.NoError(t, json.Unmarshal(b, &chunk))
 			assert.Equal(t, f.binary[10*65536:], chunk.Data, "the last chunk of the transfer")
+			// the devices' contacts on this copy are part of what the next copy carries
+			want = answers(t, r, f)
 		})
 	}
 }
