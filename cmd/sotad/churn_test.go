@@ -194,6 +194,9 @@ type churn struct {
 	polls, requests, finished, replaced, purged atomic.Int64
 }
 
+// churnClient waits longer than the crash test's client: a purge on a loaded machine may take seconds.
+var churnClient = &http.Client{Timeout: time.Minute}
+
 // do sends one call and checks that its status is one of ok.
 func (c *churn) do(method, path, token string, body any, out any, ok ...int) error {
 	var rd io.Reader
@@ -211,7 +214,7 @@ func (c *churn) do(method, path, token string, body any, out any, ok ...int) err
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	res, err := client.Do(req)
+	res, err := churnClient.Do(req)
 	if err != nil {
 		return err
 	}
@@ -251,7 +254,7 @@ func (c *churn) setup() {
 		req, err := http.NewRequest("PUT", c.url+"/api/v1/packages/"+pkg, &body)
 		require.NoError(c.t, err)
 		req.Header.Set("Content-Type", mw.FormDataContentType())
-		res, err := client.Do(req)
+		res, err := churnClient.Do(req)
 		require.NoError(c.t, err)
 		res.Body.Close()
 		require.Equal(c.t, 204, res.StatusCode, "upload %s", pkg)
