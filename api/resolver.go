@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"sota/engine"
 	"sota/errs"
 	"sota/resolver"
 )
@@ -309,6 +310,49 @@ func (h resolverHandlers) putAttributes(c *gin.Context) {
 
 // --- packages ---
 
+// packageView is a package as the API shows it: the resolver's package with the engine's record of its
+// binary (size, sha256, download URI and file name; zero without one), each from the domain that owns it.
+type packageView struct {
+	resolver.Package
+	Size     int64  `json:"size"`
+	CheckSum string `json:"checkSum"`
+	URI      string `json:"uri"`
+	FileName string `json:"fileName,omitempty"`
+}
+
+// packageViews adds the engine's binary records to the packages (none without an engine).
+func (h resolverHandlers) packageViews(pkgs []resolver.Package) ([]packageView, error) {
+	out := make([]packageView, len(pkgs))
+	ids := make([]resolver.PackageID, len(pkgs))
+	for i, p := range pkgs {
+		out[i].Package, ids[i] = p, p.ID
+	}
+	if h.s.deps.Engine == nil {
+		return out, nil
+	}
+	bins, ok, err := h.s.deps.Engine.Binaries(ids)
+	for i := range bins {
+		if ok[i] {
+			out[i].Size, out[i].CheckSum, out[i].URI, out[i].FileName = bins[i].Size, bins[i].SHA256, engine.PackageURI(ids[i]), bins[i].FileName
+		}
+	}
+	return out, err
+}
+
+// replyPackage answers one package with its binary.
+func (h resolverHandlers) replyPackage(c *gin.Context, pkg resolver.Package, err error) {
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	views, err := h.packageViews([]resolver.Package{pkg})
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, views[0])
+}
+
 func (h resolverHandlers) listPackages(c *gin.Context) {
 	re, ok := nonEmptyQuery(c, "regex")
 	if !ok {
@@ -319,7 +363,12 @@ func (h resolverHandlers) listPackages(c *gin.Context) {
 		return
 	}
 	pkgs, total, err := h.rs.ListPackages(re, p)
-	writeList(c, pkgs, total, err)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	views, err := h.packageViews(pkgs)
+	writeList(c, views, total, err)
 }
 
 func (h resolverHandlers) createPackage(c *gin.Context) {
@@ -336,7 +385,7 @@ func (h resolverHandlers) createPackage(c *gin.Context) {
 	}
 	setAuditTarget(c, body.ID.Name+"/"+body.ID.Version)
 	pkg, err := h.rs.CreatePackage(*body.ID, body.PackageInfo)
-	reply(c, http.StatusOK, pkg, err)
+	h.replyPackage(c, pkg, err)
 }
 
 func (h resolverHandlers) putPackage(c *gin.Context) {
@@ -355,12 +404,12 @@ func (h resolverHandlers) putPackage(c *gin.Context) {
 		return
 	}
 	pkg, err := h.rs.PutPackage(pkgParam(c), info)
-	reply(c, http.StatusOK, pkg, err)
+	h.replyPackage(c, pkg, err)
 }
 
 func (h resolverHandlers) getPackage(c *gin.Context) {
 	pkg, err := h.rs.Package(pkgParam(c))
-	reply(c, http.StatusOK, pkg, err)
+	h.replyPackage(c, pkg, err)
 }
 
 func (h resolverHandlers) deletePackage(c *gin.Context) {

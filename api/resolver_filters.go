@@ -73,7 +73,12 @@ func (h resolverHandlers) deleteFilter(c *gin.Context) {
 
 func (h resolverHandlers) filterPackages(c *gin.Context) {
 	pkgs, err := h.rs.FilterPackages(c.Param("name"))
-	reply(c, http.StatusOK, pkgs, err)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	views, err := h.packageViews(pkgs)
+	reply(c, http.StatusOK, views, err)
 }
 
 func (h resolverHandlers) explain(c *gin.Context) {

@@ -250,8 +250,8 @@ func (s *Service) UploadBinary(id resolver.PackageID, r io.Reader, in Upload) (B
 	if in.Checksum != "" && !ValidSHA256(in.Checksum) {
 		return Binary{}, errs.InvalidEntity("checksum must be 64 hex digits of sha256, not %q", in.Checksum)
 	}
-	info := resolver.BinaryInfo{URI: PackageURI(id), Description: in.Description, Vendor: in.Vendor}
-	if err := resolver.ValidateBinaryInfo(info); err != nil {
+	info := resolver.UploadInfo{Description: in.Description, Vendor: in.Vendor}
+	if err := resolver.ValidateUploadInfo(info); err != nil {
 		return Binary{}, err
 	}
 	if sg := s.signingHook(); sg != nil {
@@ -263,11 +263,10 @@ func (s *Service) UploadBinary(id resolver.PackageID, r io.Reader, in Upload) (B
 	if err != nil {
 		return Binary{}, err
 	}
-	info.Size, info.SHA256, info.FileName = size, sum.sha256, FileNameOf(id, in.FileName)
 	b := Binary{Name: id.Name, Version: id.Version, SHA256: sum.sha256, SHA1: sum.sha1, MD5: sum.md5, Size: size,
 		UploadedAt: s.now(), FileName: FileNameOf(id, in.FileName)}
 	err = s.resUpdate(func(t *engineTx, x *resolver.Tx) error {
-		if err := x.SetPackageBinary(id, info); err != nil {
+		if err := x.PackageUploaded(id, info); err != nil {
 			return err
 		}
 		return s.setBinary(t, b)

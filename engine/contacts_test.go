@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/binary"
 	"testing"
 	"time"
@@ -159,4 +160,29 @@ func TestUpgradeMovesContactsAndDataPlansOutOfVehicleRecords(t *testing.T) {
 		assert.Equal(t, "Basic", *tr.DataPlan, "the plan counts the vehicle's traffic")
 		require.NoError(t, db.Close())
 	}
+}
+
+// Replicas on one PostgreSQL store: a contact recorded through one reaches the other's fleet index
+// (seen_within) once it has caught up with the change feed. On Badger only one process opens a store.
+func TestContactsReachTheOtherReplica(t *testing.T) {
+	if !storetest.Postgres() {
+		t.Skip("replicas share a PostgreSQL store (SOTA_TEST_STORE=postgres)")
+	}
+	dir := t.TempDir()
+	c := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	a, dbA := openAt(t, dir, c)
+	t.Cleanup(func() { dbA.Close() })
+	b, dbB := openAt(t, dir, c)
+	t.Cleanup(func() { dbB.Close() })
+	require.NoError(t, a.res.PutVehicle(vinA))
+	require.NoError(t, dbB.CatchUp(context.Background()))
+	assert.Empty(t, selectVINs(t, b, `seen_within "1h"`))
+
+	require.NoError(t, a.Seen(vinA))
+	require.NoError(t, dbB.CatchUp(context.Background()))
+	assert.Equal(t, []string{vinA}, selectVINs(t, b, `seen_within "1h"`))
+	st, err := b.VehicleStates([]string{vinA})
+	require.NoError(t, err)
+	require.NotNil(t, st[0].LastSeen)
+	assert.Equal(t, c.Now(), *st[0].LastSeen)
 }

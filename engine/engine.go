@@ -137,6 +137,8 @@ type service struct {
 	// storedSeen remembers per vehicle the lastSeen this process knows to be stored, so that a poll
 	// within LastSeenResolution of it reads nothing to decide that no write is due (Seen).
 	storedSeen sync.Map // vin -> time.Time
+	// seenFeed buffers the contacts other processes recorded while this one loads them (contacts.go).
+	seenFeed contactFeed
 	// planLocks serialise the transactions that add traffic to one data plan's billing cycle: every
 	// vehicle of the plan writes the same cycle record, and unserialised concurrent chunks conflict.
 	planLocks sync.Map // lower-case plan id -> *sync.Mutex
@@ -203,7 +205,11 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 	if err := s.loadFleetState(); err != nil {
 		return nil, err
 	}
+	s.followContacts()
 	if err := s.loadContacts(); err != nil {
+		return nil, err
+	}
+	if err := s.contactsReady(); err != nil {
 		return nil, err
 	}
 	if err := s.loadCounts(); err != nil {
@@ -218,9 +224,6 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 	res.AddHooks(s.hooks())
 	return s, nil
 }
-
-// DB returns the store the service works on.
-func (s *Service) DB() *store.DB { return s.db }
 
 func (s *Service) now() time.Time { return s.opt.Now().UTC() }
 

@@ -113,37 +113,33 @@ func (s *Service) savePackage(id PackageID, info PackageInfo, create bool) (Pack
 	return pkg, err
 }
 
-// BinaryInfo is what an upload records on a package: the binary's size, sha256 and URI, and the
-// description and vendor when given (nil keeps the stored ones).
-type BinaryInfo struct {
-	Size        int64
-	SHA256      string
-	URI         string
-	FileName    string
+// UploadInfo is what a binary upload records on the package: the description and vendor when given
+// (nil keeps the stored ones). The binary itself (size, sha256, file name) is the engine's record.
+type UploadInfo struct {
 	Description *string
 	Vendor      *string
 }
 
-// ValidateBinaryInfo checks the metadata of an upload before its bytes are stored.
-func ValidateBinaryInfo(b BinaryInfo) error {
+// ValidateUploadInfo checks the metadata of an upload before its bytes are stored.
+func ValidateUploadInfo(u UploadInfo) error {
 	info := PackageInfo{}
-	if b.Description != nil {
-		info.Description = *b.Description
+	if u.Description != nil {
+		info.Description = *u.Description
 	}
-	if b.Vendor != nil {
-		info.Vendor = *b.Vendor
+	if u.Vendor != nil {
+		info.Vendor = *u.Vendor
 	}
 	return info.validate()
 }
 
-// SetPackageBinary records the package's binary and the upload's metadata in x, creating the package
-// when it does not exist.
-func (x *Tx) SetPackageBinary(id PackageID, b BinaryInfo) error {
+// PackageUploaded records an upload's metadata on the package in x, creating the package when it does
+// not exist.
+func (x *Tx) PackageUploaded(id PackageID, u UploadInfo) error {
 	s, t := x.s, x.x
 	if err := ValidPackageID(id); err != nil {
 		return err
 	}
-	if err := ValidateBinaryInfo(b); err != nil {
+	if err := ValidateUploadInfo(u); err != nil {
 		return err
 	}
 	pkg, found, err := s.findPackage(t, id)
@@ -153,12 +149,11 @@ func (x *Tx) SetPackageBinary(id PackageID, b BinaryInfo) error {
 	if !found {
 		pkg = Package{ID: id}
 	}
-	pkg.Size, pkg.CheckSum, pkg.URI, pkg.FileName = b.Size, b.SHA256, b.URI, b.FileName
-	if b.Description != nil {
-		pkg.Description = *b.Description
+	if u.Description != nil {
+		pkg.Description = *u.Description
 	}
-	if b.Vendor != nil {
-		pkg.Vendor = *b.Vendor
+	if u.Vendor != nil {
+		pkg.Vendor = *u.Vendor
 	}
 	if err := putJSON(t, packageKey(id), pkg); err != nil {
 		return err

@@ -66,9 +66,6 @@ func New(db *store.DB) (*Service, error) {
 	return s, nil
 }
 
-// DB is the store the service writes to.
-func (s *Service) DB() *store.DB { return s.db }
-
 // AddHooks adds a party to the cascades (vehicle and package deletion): the engine's updates and
 // data plans, the API's device tokens. Hooks run in the order they were added.
 func (s *Service) AddHooks(h Hooks) {
@@ -189,15 +186,13 @@ func afterCommit(t store.Txn, f func()) error {
 	return nil
 }
 
-// Package is a software package version as the resolver knows it.
+// Package is a software package version as the resolver knows it; its binary is the engine's record.
+// (Records written before December 2026 also hold the binary's size, sha256, URI and file name, which
+// decoding ignores.)
 type Package struct {
 	ID          PackageID `json:"id"`
 	Description string    `json:"description"`
 	Vendor      string    `json:"vendor"`
-	Size        int64     `json:"size"`
-	CheckSum    string    `json:"checkSum"`
-	URI         string    `json:"uri"`
-	FileName    string    `json:"fileName,omitempty"` // the uploaded binary's file name
 }
 
 // Component is a part number that vehicles can have installed.

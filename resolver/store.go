@@ -9,8 +9,8 @@ package resolver
 //	fleet/v/<VIN>                                vehicle record (binary codec below): attributes,
 //	                                             installed packages (known and foreign, case as
 //	                                             installed) and installed part numbers
-//	fleet/p/<name>/<version>                     Package (JSON): id, description, vendor, binary size,
-//	                                             sha256, uri
+//	fleet/p/<name>/<version>                     Package (JSON): id, description, vendor (the binary
+//	                                             is the engine's record, core/bin/)
 //	fleet/c/<part>                               Component (JSON): part number, description
 //	fleet/fi/<name>/<version>/<VIN>              empty: the vehicle has this package installed while no
 //	                                             such package is registered ("foreign"); when it is
