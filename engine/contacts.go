@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"sota/errs"
@@ -157,74 +156,6 @@ func (s *Service) notSeenSince(vins []string, cutoff time.Time, max int) (n int,
 		})
 	})
 	return n, sample, err
-}
-
-// followContacts subscribes to the contacts other processes record (replicas on one PostgreSQL store,
-// store.DB.Subscribe; nothing on Badger): each is read again and fed to the fleet index. It subscribes
-// before loadContacts; what arrives during the load is applied after it (it may postdate the load's
-// snapshot).
-func (s *Service) followContacts() {
-	s.db.Subscribe(pSeen, func(keys [][]byte) error {
-		f := &s.seenFeed
-		f.mu.Lock()
-		if !f.ready {
-			f.pending = append(f.pending, keys...)
-			f.reload = f.reload || keys == nil
-			f.mu.Unlock()
-			return nil
-		}
-		f.mu.Unlock()
-		return s.applyContacts(keys, keys == nil)
-	})
-}
-
-// contactsReady applies what the feed handed over while loadContacts ran.
-func (s *Service) contactsReady() error {
-	f := &s.seenFeed
-	f.mu.Lock()
-	f.ready = true
-	keys, reload := f.pending, f.reload
-	f.pending, f.reload = nil, false
-	f.mu.Unlock()
-	if len(keys) > 0 || reload {
-		return s.applyContacts(keys, reload)
-	}
-	return nil
-}
-
-// applyContacts feeds the index the current contacts of the keys another process wrote (all of them,
-// with reload).
-func (s *Service) applyContacts(keys [][]byte, reload bool) error {
-	if reload {
-		return s.loadContacts()
-	}
-	var cs []resolver.Contact
-	err := s.db.View(func(t store.Txn) error {
-		for _, k := range keys {
-			vin := string(k[len(pSeen):])
-			at, err := lastSeen(t, vin)
-			if err != nil {
-				return err
-			}
-			if !at.IsZero() { // a deleted contact goes with its vehicle's deletion
-				cs = append(cs, resolver.Contact{VIN: vin, At: at})
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	s.res.SetContacts(cs)
-	return nil
-}
-
-// contactFeed buffers what the change feed hands over while the contacts are being loaded.
-type contactFeed struct {
-	mu      sync.Mutex
-	ready   bool
-	pending [][]byte
-	reload  bool
 }
 
 // loadContacts feeds the fleet index with every stored contact.

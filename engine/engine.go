@@ -137,8 +137,6 @@ type service struct {
 	// storedSeen remembers per vehicle the lastSeen this process knows to be stored, so that a poll
 	// within LastSeenResolution of it reads nothing to decide that no write is due (Seen).
 	storedSeen sync.Map // vin -> time.Time
-	// seenFeed buffers the contacts other processes recorded while this one loads them (contacts.go).
-	seenFeed contactFeed
 	// planLocks serialise the transactions that add traffic to one data plan's billing cycle: every
 	// vehicle of the plan writes the same cycle record, and unserialised concurrent chunks conflict.
 	planLocks sync.Map // lower-case plan id -> *sync.Mutex
@@ -153,7 +151,7 @@ type service struct {
 
 	wh webhooks // subscriptions, and the dispatcher's nudge (webhooks.go)
 
-	feed feedState // what other processes changed (feed.go)
+	feed *store.Following // what other processes changed, contacts included (feed.go)
 }
 
 // New opens the engine over db next to the resolver res: loads or creates the wake-up key, loads the
@@ -205,11 +203,7 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 	if err := s.loadFleetState(); err != nil {
 		return nil, err
 	}
-	s.followContacts()
 	if err := s.loadContacts(); err != nil {
-		return nil, err
-	}
-	if err := s.contactsReady(); err != nil {
 		return nil, err
 	}
 	if err := s.loadCounts(); err != nil {
@@ -218,7 +212,7 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 	if err := s.loadCampaigns(); err != nil {
 		return nil, err
 	}
-	if err := s.followReady(); err != nil {
+	if err := s.feed.Ready(); err != nil {
 		return nil, err
 	}
 	res.AddHooks(s.hooks())

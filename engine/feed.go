@@ -21,48 +21,15 @@ package engine
 import (
 	"errors"
 	"strings"
-	"sync"
 
 	"sota/resolver"
 	"sota/store"
 )
 
-// feedState buffers what the feed hands over while New loads the engine's state.
-type feedState struct {
-	mu      sync.Mutex
-	ready   bool
-	pending [][]byte
-	reload  bool
-}
-
-// follow subscribes to core/; called at the start of New, whose end calls followReady.
+// follow subscribes to core/ (contacts included); called at the start of New, whose end calls
+// s.feed.Ready.
 func (s *Service) follow() {
-	s.db.Subscribe("core/", func(keys [][]byte) error {
-		f := &s.feed
-		f.mu.Lock()
-		if !f.ready {
-			f.pending = append(f.pending, keys...)
-			f.reload = f.reload || keys == nil
-			f.mu.Unlock()
-			return nil
-		}
-		f.mu.Unlock()
-		return s.applyFeed(keys, keys == nil)
-	})
-}
-
-// followReady applies what arrived while New was loading (it may postdate the loads' snapshots).
-func (s *Service) followReady() error {
-	f := &s.feed
-	f.mu.Lock()
-	f.ready = true
-	keys, reload := f.pending, f.reload
-	f.pending, f.reload = nil, false
-	f.mu.Unlock()
-	if len(keys) > 0 || reload {
-		return s.applyFeed(keys, reload)
-	}
-	return nil
+	s.feed = s.db.Follow("core/", s.applyFeed)
 }
 
 // applyFeed reads again what other processes changed (everything the engine keeps, with reload).

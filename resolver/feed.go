@@ -18,7 +18,6 @@ package resolver
 
 import (
 	"errors"
-	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -26,43 +25,9 @@ import (
 	"sota/store"
 )
 
-// feedState buffers what the feed hands over while the index is being loaded.
-type feedState struct {
-	mu      sync.Mutex
-	ready   bool
-	pending [][]byte
-	reload  bool
-}
-
-// follow subscribes to the feed; called before loadIndex, whose end calls followReady.
+// follow subscribes to the feed; called before loadIndex, whose end calls s.feed.Ready.
 func (s *Service) follow() {
-	s.db.Subscribe("fleet/", func(keys [][]byte) error {
-		f := &s.feed
-		f.mu.Lock()
-		if !f.ready {
-			f.pending = append(f.pending, keys...)
-			f.reload = f.reload || keys == nil
-			f.mu.Unlock()
-			return nil
-		}
-		f.mu.Unlock()
-		return s.applyFeed(keys, keys == nil)
-	})
-}
-
-// followReady applies what arrived while the index was loading: those keys may have been written
-// after the load's snapshot.
-func (s *Service) followReady() error {
-	f := &s.feed
-	f.mu.Lock()
-	f.ready = true
-	keys, reload := f.pending, f.reload
-	f.pending, f.reload = nil, false
-	f.mu.Unlock()
-	if len(keys) > 0 || reload {
-		return s.applyFeed(keys, reload)
-	}
-	return nil
+	s.feed = s.db.Follow("fleet/", s.applyFeed)
 }
 
 // applyFeed brings the index and the program cache up to date with the keys other processes wrote

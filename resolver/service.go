@@ -45,9 +45,9 @@ type service struct {
 	hmu   sync.RWMutex
 	hooks []Hooks
 
-	programs programCache // compiled filters by source text
-	feed     feedState    // what other processes changed (feed.go)
-	legacy   int          // vehicle records of layout 1 found at start (MigrateVehicles)
+	programs programCache     // compiled filters by source text
+	feed     *store.Following // what other processes changed (feed.go)
+	legacy   int              // vehicle records of layout 1 found at start (MigrateVehicles)
 }
 
 // New opens the resolver over db.
@@ -60,7 +60,7 @@ func New(db *store.DB) (*Service, error) {
 	if err := s.loadIndex(); err != nil {
 		return nil, fmt.Errorf("resolver: load the fleet index: %w", err)
 	}
-	if err := s.followReady(); err != nil {
+	if err := s.feed.Ready(); err != nil {
 		return nil, fmt.Errorf("resolver: load the fleet index: %w", err)
 	}
 	return s, nil

@@ -80,6 +80,48 @@ func (d *DB) Subscribe(prefix string, fn func(keys [][]byte) error) {
 	}
 }
 
+// Following is a subscription that holds what the feed hands over until Ready: a domain subscribes
+// before it loads its state, and applies what arrived during the load after it (those keys may have
+// been written after the load's snapshot).
+type Following struct {
+	apply   func(keys [][]byte, reload bool) error
+	mu      sync.Mutex
+	ready   bool
+	pending [][]byte
+	reload  bool
+}
+
+// Follow subscribes apply to prefix (see Subscribe; reload is true when the keys are nil, that is when
+// everything under the prefix must be read again), holding every call until Ready.
+func (d *DB) Follow(prefix string, apply func(keys [][]byte, reload bool) error) *Following {
+	f := &Following{apply: apply}
+	d.Subscribe(prefix, func(keys [][]byte) error {
+		f.mu.Lock()
+		if !f.ready {
+			f.pending = append(f.pending, keys...)
+			f.reload = f.reload || keys == nil
+			f.mu.Unlock()
+			return nil
+		}
+		f.mu.Unlock()
+		return apply(keys, keys == nil)
+	})
+	return f
+}
+
+// Ready applies what arrived since Follow and lets every later change through at once.
+func (f *Following) Ready() error {
+	f.mu.Lock()
+	f.ready = true
+	keys, reload := f.pending, f.reload
+	f.pending, f.reload = nil, false
+	f.mu.Unlock()
+	if len(keys) > 0 || reload {
+		return f.apply(keys, reload)
+	}
+	return nil
+}
+
 // CatchUp applies every change that any process committed before the call (read-your-writes across
 // replicas): it returns once the subscribers have been handed those keys. One round trip when nothing
 // is new; nil at once on Badger.
