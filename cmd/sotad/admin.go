@@ -51,20 +51,8 @@ func resetPassword(args []string, getenv func(string) string, stderr io.Writer) 
 			"A running server holds the store's lock: stop it first, or use PUT /api/v1/accounts/NAME/password.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	for _, a := range args {
-		if a == "-h" || a == "--help" || a == "-help" {
-			fs.SetOutput(stdout)
-			break
-		}
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("admin reset-password: unexpected argument %q", fs.Arg(0))
+	if err := parseSubcommand(fs, args, stdout, "admin reset-password"); err != nil {
+		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -121,6 +109,27 @@ func resetPassword(args []string, getenv func(string) string, stderr io.Writer) 
 		fmt.Fprintf(stdout, "New password for account %q: %s\n", *user, generated)
 	} else {
 		fmt.Fprintf(stdout, "Password of account %q changed; its sessions ended.\n", *user)
+	}
+	return nil
+}
+
+// parseSubcommand parses the flags of a subcommand: its help goes to stdout when asked for, a bad flag
+// is errUsage (the flag package has printed why), and an argument left over is an error naming it.
+func parseSubcommand(fs *flag.FlagSet, args []string, stdout io.Writer, name string) error {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			fs.SetOutput(stdout)
+			break
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
 	}
 	return nil
 }

@@ -83,20 +83,8 @@ func runCopy(args []string, getenv func(string) string, stderr io.Writer) error 
 		fmt.Fprint(fs.Output(), copyUsage)
 		fs.PrintDefaults()
 	}
-	for _, a := range args {
-		if a == "-h" || a == "--help" || a == "-help" {
-			fs.SetOutput(stdout)
-			break
-		}
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("copy: unexpected argument %q", fs.Arg(0))
+	if err := parseSubcommand(fs, args, stdout, "copy"); err != nil {
+		return err
 	}
 	if *from == "" || *to == "" {
 		fs.Usage()
