@@ -69,9 +69,10 @@ func (l *lazyDFA) get() *byteDFA {
 	return l.d
 }
 
-// buildDFA returns the DFA of an RE2 pattern (Perl syntax), or nil when the pattern does not
-// parse, has assertions other than start and end of text, or needs too many states.
-func buildDFA(pattern string) *byteDFA {
+// compileAnchorsOnly compiles an RE2 pattern (Perl syntax), or returns nil when it does not parse or
+// has assertions other than start and end of text: the programs the byte DFA and the VIN positions
+// run.
+func compileAnchorsOnly(pattern string) *syntax.Prog {
 	re, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
 		return nil
@@ -80,15 +81,25 @@ func buildDFA(pattern string) *byteDFA {
 	if err != nil {
 		return nil
 	}
+	for _, in := range prog.Inst {
+		if in.Op == syntax.InstEmptyWidth && syntax.EmptyOp(in.Arg)&^(syntax.EmptyBeginText|syntax.EmptyEndText) != 0 {
+			return nil
+		}
+	}
+	return prog
+}
+
+// buildDFA returns the DFA of an RE2 pattern (Perl syntax), or nil when the pattern does not
+// parse, has assertions other than start and end of text, or needs too many states.
+func buildDFA(pattern string) *byteDFA {
+	prog := compileAnchorsOnly(pattern)
+	if prog == nil {
+		return nil
+	}
 	b := dfaBuilder{prog: prog, ids: map[string]int32{}, seen: make([]uint32, len(prog.Inst))}
 	var consumers []int
 	for pc := range prog.Inst {
-		in := &prog.Inst[pc]
-		switch in.Op {
-		case syntax.InstEmptyWidth:
-			if syntax.EmptyOp(in.Arg)&^(syntax.EmptyBeginText|syntax.EmptyEndText) != 0 {
-				return nil
-			}
+		switch prog.Inst[pc].Op {
 		case syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
 			consumers = append(consumers, pc)
 		}

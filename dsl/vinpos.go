@@ -82,12 +82,8 @@ func (l *lazyPos) get() *posProgram {
 }
 
 func buildPosProgram(pattern string) *posProgram {
-	re, err := syntax.Parse(pattern, syntax.Perl)
-	if err != nil {
-		return nil
-	}
-	prog, err := syntax.Compile(re.Simplify())
-	if err != nil {
+	prog := compileAnchorsOnly(pattern)
+	if prog == nil {
 		return nil
 	}
 	n := len(prog.Inst)
@@ -98,9 +94,6 @@ func buildPosProgram(pattern string) *posProgram {
 		in := &prog.Inst[pc]
 		switch in.Op {
 		case syntax.InstEmptyWidth:
-			if syntax.EmptyOp(in.Arg)&^(syntax.EmptyBeginText|syntax.EmptyEndText) != 0 {
-				return nil
-			}
 			for k, atBegin := range []bool{false, true} {
 				p.endAt[k][pc] = b.matchesAtEnd([]uint32{uint32(pc)}, atBegin)
 			}
