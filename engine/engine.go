@@ -41,6 +41,9 @@ type Options struct {
 	// this long is aborted (that process stopped; leases.go). The queuing process renews it every
 	// quarter of it. Default DefaultQueueLeaseTTL.
 	QueueLeaseTTL time.Duration
+	// WebhookTimeout is how long a webhook receiver may take to answer a delivery; an attempt is
+	// claimed in the store for about twice as long (webhooks.go). Default DefaultWebhookTimeout.
+	WebhookTimeout time.Duration
 	// MaxWakeups caps the wake-ups sent per run. Default 10000.
 	MaxWakeups int
 	// MaxUpload caps a package binary's size in bytes. Default 4 GiB.
@@ -76,6 +79,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxWakeups <= 0 {
 		o.MaxWakeups = 10000
+	}
+	if o.WebhookTimeout <= 0 {
+		o.WebhookTimeout = DefaultWebhookTimeout
 	}
 	if o.MaxUpload <= 0 {
 		o.MaxUpload = 4 << 30
@@ -173,6 +179,10 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 		counts:   requestCounts{by: map[string]*Counts{}, dirty: map[string]bool{}},
 	}}
 	s.base = s
+	s.wh.nudge = make(chan struct{}, 1)
+	whc := *o.HTTPClient
+	whc.Timeout = 0 // each delivery has Options.WebhookTimeout
+	s.wh.client = &whc
 	s.follow()
 	if s.blob == nil {
 		if o.DataDir == "" {

@@ -10,12 +10,12 @@ package engine
 //	core/rs/<req>/<status>/<vin>    an update's new status reaches the fleet index (update_status),
 //	                                and the request's counts are recounted at their next read
 //	core/devcfg/<vin>               the cached "configuration reported" answer is dropped
+//	core/wh/<id>                    the webhook subscription is read again (emit reads them in memory)
 //
 // Campaign preview, launch, resume and release catch up with the feed first (store.DB.CatchUp), so
 // a campaign created or changed on another replica is known; queueing does through its resolve.
 //
-// Not followed yet (each process keeps its own): webhook subscriptions, the
-// per-package queueing locks, the data-plan locks, the scheduler's wake-up bookkeeping and the device
+// Not followed yet (each process keeps its own): the per-package queueing locks, the data-plan locks, the scheduler's wake-up bookkeeping and the device
 // "connected" state: see docs/scale-out.md.
 
 import (
@@ -37,7 +37,7 @@ func (s *Service) applyFeed(keys [][]byte, reload bool) error {
 	if reload {
 		return s.reloadAll()
 	}
-	var reqs, camps, seen, rs []string
+	var reqs, camps, seen, rs, hooks []string
 	for _, k := range keys {
 		key := string(k)
 		switch {
@@ -57,6 +57,13 @@ func (s *Service) applyFeed(keys [][]byte, reload bool) error {
 			}
 		case strings.HasPrefix(key, pDevCfg):
 			s.forgetReported(key[len(pDevCfg):])
+		case strings.HasPrefix(key, pWebhook):
+			hooks = append(hooks, key[len(pWebhook):])
+		}
+	}
+	if len(hooks) > 0 {
+		if err := s.refreshWebhooks(hooks); err != nil {
+			return err
 		}
 	}
 	if len(reqs)+len(camps)+len(seen)+len(rs) == 0 {
@@ -152,6 +159,9 @@ func (s *Service) reloadAll() error {
 	s.reported.Clear()
 	s.reportedMu.Unlock()
 	s.storedSeen.Clear()
+	if err := s.loadWebhooks(); err != nil {
+		return err
+	}
 	if err := s.loadFleetState(); err != nil {
 		return err
 	}

@@ -7,6 +7,16 @@ package engine
 // delivery is at least once (a crash between the POST and recording it sends it again; its id lets
 // the receiver drop the duplicate).
 //
+// Replicas. Every attempt is claimed in the store before it is sent: one transaction finds the
+// delivery due (nextAt reached) and moves its nextAt to the end of the claim (now +
+// webhookClaimTTL, longer than the POST may take), counting the attempt. Whoever else looks at the
+// delivery meanwhile (a replica that took the job/webhooks lease while this one stalled) finds it
+// not due and leaves it alone, so no delivery is sent by two processes at once; a process killed
+// after its claim leaves the delivery due again when the claim expires, and the next round of any
+// replica sends it again. The attempt's result is written only while the record still carries the
+// claim (its attempt count). The subscriptions are kept in memory for emit and follow the other
+// replicas' changes through the store's change feed (feed.go).
+//
 // Keys:
 //
 //	core/wh/<id>                        webhook {id, url, events, secret, createdAt}
@@ -46,6 +56,14 @@ const WebhookRetryFor = 24 * time.Hour
 var webhookBackoff = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute,
 	10 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour}
 
+// DefaultWebhookTimeout is Options.WebhookTimeout when none is given.
+const DefaultWebhookTimeout = 10 * time.Second
+
+// webhookClaimTTL is how long a claimed attempt keeps others from sending the same delivery: the
+// POST's timeout, and as much again (at least a second) for the time between the claim's commit and
+// the request leaving.
+func webhookClaimTTL(timeout time.Duration) time.Duration { return timeout + max(timeout, time.Second) }
+
 const (
 	pWebhook  = "core/wh/"
 	pDelivery = "core/whd/"
@@ -80,6 +98,9 @@ type webhooks struct {
 	mu    sync.RWMutex
 	byID  map[string]Webhook
 	nudge chan struct{}
+	// client posts the deliveries: Options.HTTPClient without its own timeout (each POST has
+	// Options.WebhookTimeout)
+	client *http.Client
 	// Delivered, when set, is called after each attempt (metrics): result is delivered, retry or gave_up.
 	observe func(result string)
 }
@@ -96,19 +117,64 @@ func newWebhookID() string {
 // retry or gave_up).
 func (s *Service) ObserveWebhooks(f func(result string)) { s.wh.observe = f }
 
+// loadWebhooks reads every subscription (at start, and when the change feed cannot tell what
+// changed).
 func (s *Service) loadWebhooks() error {
-	s.wh.byID = map[string]Webhook{}
-	s.wh.nudge = make(chan struct{}, 1)
-	return s.db.View(func(t store.Txn) error {
+	byID := map[string]Webhook{}
+	err := s.db.View(func(t store.Txn) error {
 		return t.Iterate([]byte(pWebhook), func(_, v []byte) error {
 			var w Webhook
 			if err := json.Unmarshal(v, &w); err != nil {
 				return err
 			}
-			s.wh.byID[w.ID] = w
+			byID[w.ID] = w
 			return nil
 		})
 	})
+	if err != nil {
+		return err
+	}
+	s.wh.mu.Lock()
+	s.wh.byID = byID
+	s.wh.mu.Unlock()
+	return nil
+}
+
+// refreshWebhooks reads again the subscriptions another process added or deleted (the change feed
+// named their keys).
+func (s *Service) refreshWebhooks(ids []string) error {
+	got := map[string]*Webhook{}
+	err := s.db.View(func(t store.Txn) error {
+		for _, id := range ids {
+			var w Webhook
+			b, err := t.Get([]byte(pWebhook + id))
+			if errors.Is(err, store.ErrNotFound) {
+				got[id] = nil
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal(b, &w); err != nil {
+				return err
+			}
+			got[id] = &w
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.wh.mu.Lock()
+	for id, w := range got {
+		if w == nil {
+			delete(s.wh.byID, id)
+		} else {
+			s.wh.byID[id] = *w
+		}
+	}
+	s.wh.mu.Unlock()
+	return nil
 }
 
 // AddWebhook subscribes url to events, signing deliveries with secret (8 or more characters).
@@ -284,20 +350,31 @@ func Sign(secret string, body []byte) string {
 }
 
 // StartWebhooks runs the dispatcher: due deliveries are sent at least every interval, and soon after
-// an event is emitted. With several processes on one store only the holder of the job/webhooks lease
-// (leases.go) delivers, so that a delivery is not sent by two of them at once. The returned function
-// stops it, waits for a round in progress and releases the lease.
+// an event is emitted. With several processes on one store the holder of the job/webhooks lease
+// (leases.go) delivers, renewing it during a long round and stopping when it lost it; each attempt is
+// also claimed in the store (claimDelivery), so that a holder that stalled past its lease and the next
+// one never send the same delivery at once. The returned function stops it, waits for a round in
+// progress and releases the lease.
 func (s *Service) StartWebhooks(interval time.Duration) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
+	ttl := leaseTTL(interval)
 	go func() {
 		defer wg.Done()
 		tk := time.NewTicker(interval)
 		defer tk.Stop()
 		for {
-			if s.lease(ctx, leaseWebhooks, leaseTTL(interval)) {
-				if _, err := s.DeliverWebhooks(ctx); err != nil && ctx.Err() == nil {
+			if s.lease(ctx, leaseWebhooks, ttl) {
+				renewed := time.Now()
+				keep := func() bool { // renew the lease a third of the way into it
+					if time.Since(renewed) < ttl/3 {
+						return true
+					}
+					renewed = time.Now()
+					return s.lease(ctx, leaseWebhooks, ttl)
+				}
+				if _, err := s.deliverWebhooks(ctx, keep); err != nil && ctx.Err() == nil {
 					s.log.Error("webhooks", "err", err)
 				}
 			}
@@ -323,20 +400,44 @@ func (s *Service) StartWebhooks(interval time.Duration) (stop func()) {
 
 // DeliverWebhooks sends every due pending delivery once and returns how many were delivered.
 func (s *Service) DeliverWebhooks(ctx context.Context) (int, error) {
+	return s.deliverWebhooks(ctx, nil)
+}
+
+// deliverWebhooks is DeliverWebhooks that stops early when keep (if set) answers false before an
+// attempt (the dispatcher lost its lease).
+func (s *Service) deliverWebhooks(ctx context.Context, keep func() bool) (int, error) {
 	type due struct{ hook, id string }
 	var list []due
+	now := s.now()
 	err := s.db.View(func(t store.Txn) error {
-		return t.Iterate([]byte(pPending), func(k, v []byte) error {
-			list = append(list, due{hook: string(v), id: string(k[len(pPending):])})
+		list = list[:0]
+		var pending []due
+		err := t.Iterate([]byte(pPending), func(k, v []byte) error {
+			pending = append(pending, due{hook: string(v), id: string(k[len(pPending):])})
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		for _, d := range pending { // only the due ones: the others cost no transaction
+			var rec Delivery
+			b, err := t.Get([]byte(pDelivery + d.hook + "/" + d.id))
+			if err == nil && json.Unmarshal(b, &rec) == nil && rec.State == "pending" && rec.NextAt != nil && rec.NextAt.After(now) {
+				continue
+			}
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			list = append(list, d) // due, or to be cleaned up by attempt
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
 	delivered, failed, gaveUp := 0, 0, 0
 	for _, d := range list {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || keep != nil && !keep() {
 			break
 		}
 		res, err := s.attempt(ctx, d.hook, d.id)
@@ -361,35 +462,78 @@ func (s *Service) DeliverWebhooks(ctx context.Context) (int, error) {
 	return delivered, nil
 }
 
-// attempt sends one delivery if it is due; it returns "" when it was not due.
-func (s *Service) attempt(ctx context.Context, hook, id string) (string, error) {
+// claimDelivery claims the delivery's next attempt if it is due, in one transaction: its nextAt
+// moves to until (the end of the claim) and its attempts count this one. It returns the claimed
+// record and its webhook, ok false when it was not due (not yet, or claimed by another process). A
+// delivery whose webhook was deleted meanwhile is removed.
+func (s *Service) claimDelivery(hook, id string, now, until time.Time) (d Delivery, w Webhook, ok bool, err error) {
 	key := []byte(pDelivery + hook + "/" + id)
-	var d Delivery
-	err := s.db.View(func(t store.Txn) error {
+	err = s.update(func(t store.Txn) error {
+		ok = false
 		b, err := t.Get(key)
+		if errors.Is(err, store.ErrNotFound) { // the webhook was deleted meanwhile
+			return t.Delete([]byte(pPending + id))
+		}
 		if err != nil {
 			return err
 		}
-		return json.Unmarshal(b, &d)
+		wb, err := t.Get([]byte(pWebhook + hook))
+		if errors.Is(err, store.ErrNotFound) { // deleted on another replica while this one emitted
+			if err := t.Delete(key); err != nil {
+				return err
+			}
+			return t.Delete([]byte(pPending + id))
+		}
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(wb, &w); err != nil {
+			return err
+		}
+		d = Delivery{}
+		if err := json.Unmarshal(b, &d); err != nil {
+			return err
+		}
+		if d.State != "pending" {
+			return t.Delete([]byte(pPending + id))
+		}
+		if d.NextAt != nil && d.NextAt.After(now) {
+			return nil // not due, or another process's attempt is under way
+		}
+		d.Attempts++
+		d.NextAt = &until
+		nb, _ := json.Marshal(d)
+		ok = true
+		return t.Set(key, nb)
 	})
-	if errors.Is(err, store.ErrNotFound) { // the webhook was deleted meanwhile
-		return "", s.update(func(t store.Txn) error { return t.Delete([]byte(pPending + id)) })
-	}
-	if err != nil {
+	return d, w, ok, err
+}
+
+// attempt sends one delivery if it is due and not claimed by another process; it returns "" when it
+// was not sent.
+func (s *Service) attempt(ctx context.Context, hook, id string) (string, error) {
+	now := s.now()
+	timeout := s.opt.WebhookTimeout
+	d, w, ok, err := s.claimDelivery(hook, id, now, now.Add(webhookClaimTTL(timeout)))
+	if err != nil || !ok {
 		return "", err
 	}
-	now := s.now()
-	if d.State != "pending" || d.NextAt != nil && d.NextAt.After(now) {
-		return "", nil
+	// the request is abandoned within the timeout of the claim's start, well before the claim ends
+	pctx, cancel := context.WithDeadline(ctx, time.Now().Add(timeout-s.now().Sub(now)))
+	status, sendErr := s.post(pctx, w, d)
+	cancel()
+	key := []byte(pDelivery + hook + "/" + id)
+	if ctx.Err() != nil && sendErr != nil { // stopping: give the claim back for the next round
+		return "", s.update(func(t store.Txn) error {
+			var cur Delivery
+			if err := getRecord(t, key, &cur); err != nil || cur.State != "pending" || cur.Attempts != d.Attempts {
+				return nil
+			}
+			cur.NextAt = &now
+			nb, _ := json.Marshal(cur)
+			return t.Set(key, nb)
+		})
 	}
-	s.wh.mu.RLock()
-	w, ok := s.wh.byID[hook]
-	s.wh.mu.RUnlock()
-	if !ok {
-		return "", nil
-	}
-	status, sendErr := s.post(ctx, w, d)
-	d.Attempts++
 	d.LastStatus, d.LastError = status, ""
 	result := "delivered"
 	switch {
@@ -409,24 +553,42 @@ func (s *Service) attempt(ctx context.Context, hook, id string) (string, error) 
 			d.NextAt, result = &next, "retry"
 		}
 	}
-	b, _ := json.Marshal(d)
 	return result, s.update(func(t store.Txn) error {
-		if ok, err := t.Has(key); err != nil || !ok {
-			return err // deleted meanwhile
+		b, err := t.Get(key)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // deleted meanwhile
 		}
-		if err := t.Set(key, b); err != nil {
+		if err != nil {
 			return err
 		}
-		if d.State != "pending" {
+		var cur Delivery
+		if err := json.Unmarshal(b, &cur); err != nil {
+			return err
+		}
+		if cur.State != "pending" {
+			return nil // another process's attempt (after this one's claim expired) recorded it
+		}
+		rec := d
+		if cur.Attempts != d.Attempts { // the claim expired and another attempt began
+			if d.State != "delivered" {
+				return nil // that attempt records its own result
+			}
+			rec = cur // it was delivered all the same
+			rec.State, rec.NextAt, rec.LastStatus, rec.LastError = "delivered", nil, d.LastStatus, ""
+		}
+		nb, _ := json.Marshal(rec)
+		if err := t.Set(key, nb); err != nil {
+			return err
+		}
+		if rec.State != "pending" {
 			return t.Delete([]byte(pPending + id))
 		}
 		return nil
 	})
 }
 
+// post sends one delivery, within ctx's deadline.
 func (s *Service) post(ctx context.Context, w Webhook, d Delivery) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(d.Body))
 	if err != nil {
 		return 0, err
@@ -436,7 +598,7 @@ func (s *Service) post(ctx context.Context, w Webhook, d Delivery) (int, error) 
 	req.Header.Set("X-SOTA-Event", d.Event)
 	req.Header.Set("X-SOTA-Delivery", d.ID)
 	req.Header.Set("X-SOTA-Signature", Sign(w.Secret, d.Body))
-	res, err := s.opt.HTTPClient.Do(req)
+	res, err := s.wh.client.Do(req)
 	if err != nil {
 		return 0, err
 	}

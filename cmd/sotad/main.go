@@ -54,6 +54,7 @@ type Config struct {
 	MemoryLimit            string
 	Scheduler              time.Duration
 	ReconnectInterval      time.Duration
+	WebhookTimeout         time.Duration
 	Version                bool
 	Signing                string
 	TUFRoot                string
@@ -103,6 +104,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.StringVar(&c.DDIPoll, "ddi-poll", api.FormatDDIPoll(api.DefaultDDIPoll), "polling interval hawkBit DDI devices are told (HH:MM:SS)")
 	fs.DurationVar(&c.Scheduler, "scheduler-interval", 30*time.Second, "how often expired updates are purged, idle vehicles with work are woken, and campaigns queue retries, take late-matching vehicles and evaluate their gates")
 	fs.DurationVar(&c.ReconnectInterval, "reconnect-interval", 5*time.Minute, "a vehicle woken (or disconnected) within it is not woken again, by this or any other replica")
+	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", engine.DefaultWebhookTimeout, "how long a webhook receiver may take to answer a delivery (a slower answer is retried); no other replica sends the same delivery for about twice as long")
 	fs.BoolVar(&c.Version, "version", false, "print the version and the commit it was built from, and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: sotad [flags]\n       sotad admin reset-password --user NAME [--data DIR] [--store STORE] [--password PW]\n"+
@@ -173,6 +175,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if c.Scheduler < 10*time.Millisecond {
 		return c, fmt.Errorf("--scheduler-interval must be at least 10ms, not %s", c.Scheduler)
+	}
+	if c.WebhookTimeout < 100*time.Millisecond {
+		return c, fmt.Errorf("--webhook-timeout must be at least 100ms, not %s", c.WebhookTimeout)
 	}
 	if c.ReconnectInterval < time.Millisecond {
 		return c, fmt.Errorf("--reconnect-interval must be at least 1ms, not %s", c.ReconnectInterval)
@@ -390,7 +395,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	eng, err := engine.New(db, rs, engine.Options{Blobs: blobs, WakeupURL: wakeupURL(cfg, ln), ReconnectInterval: cfg.ReconnectInterval, Logger: log})
+	eng, err := engine.New(db, rs, engine.Options{Blobs: blobs, WakeupURL: wakeupURL(cfg, ln), ReconnectInterval: cfg.ReconnectInterval, WebhookTimeout: cfg.WebhookTimeout, Logger: log})
 	if err != nil {
 		return err
 	}
