@@ -32,12 +32,18 @@ type DeviceToken struct {
 
 // MintDeviceToken creates the device token of a vehicle and returns the secret (shown once). A
 // vehicle has one live token: minting again revokes the previous one, and so does deleting the vehicle.
+// The vehicle must exist as the minting transaction reads it (400 for a malformed VIN, 404
+// missing_vehicle): not in this process's index, which may not know yet of a vehicle created on
+// another replica, and not before the transaction, which a concurrent deletion could follow.
 func (a *Service) MintDeviceToken(vin string) (string, error) {
 	secret := deviceTokenScheme + randomString(32)
 	key := hashKey(deviceTokenPrefix, secret)
 	var revoked string
 	err := a.db.Update(func(t store.Txn) error {
 		revoked = ""
+		if err := resolver.CheckVehicleIn(t, vin); err != nil {
+			return err
+		}
 		old, err := t.Get([]byte(deviceVINPrefix + vin))
 		if err == nil {
 			if err := t.Delete([]byte(deviceTokenPrefix + string(old))); err != nil {
@@ -52,10 +58,13 @@ func (a *Service) MintDeviceToken(vin string) (string, error) {
 		}
 		return t.Set([]byte(deviceVINPrefix+vin), key[len(deviceTokenPrefix):])
 	})
-	if err == nil && revoked != "" {
+	if err != nil {
+		return "", err
+	}
+	if revoked != "" {
 		a.forgetDeviceToken(revoked)
 	}
-	return secret, err
+	return secret, nil
 }
 
 // ResolverHooks are auth's part of the resolver's cascades: deleting a vehicle deletes its device

@@ -452,9 +452,8 @@ func (s *Service) CountDownload(vin string, n int64) error {
 	if n <= 0 {
 		return nil
 	}
-	defer s.lockPlan(vin)()
 	return s.update(func(t store.Txn) error {
-		_, err := s.addTraffic(t, vin, n, s.now())
+		_, err := s.addTraffic(t, vin, n, s.now(), false)
 		return err
 	})
 }

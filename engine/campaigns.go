@@ -713,7 +713,7 @@ func (s *Service) groupVINs(campaign string, gi int) ([]string, int, error) {
 
 // releaseRequest queues the targets of group gi of c as a new update request of the campaign and
 // applies change to the campaign in the transaction that marks the request queued.
-func (s *Service) releaseRequest(c Campaign, gi int, targets []resolver.Target, change func(c *Campaign, r *UpdateRequest)) (*UpdateRequest, error) {
+func (s *Service) releaseRequest(c Campaign, gi int, targets []resolver.Target, lk *heldLock, change func(c *Campaign, r *UpdateRequest)) (*UpdateRequest, error) {
 	pid := c.PackageID
 	r := &UpdateRequest{ID: newUUIDs(1)[0], Kind: KindInstall, PackageID: &pid, Priority: c.Priority,
 		Description: c.Name, CampaignID: c.ID, Group: c.Groups[gi].Name, ValidFrom: c.StartTime, ValidUntil: c.EndTime,
@@ -721,7 +721,7 @@ func (s *Service) releaseRequest(c Campaign, gi int, targets []resolver.Target, 
 	if c.StartTime != nil && c.EndTime != nil {
 		r.PeriodOfValidity = formatPeriod(*c.StartTime, *c.EndTime)
 	}
-	err := s.persistWith(r, targets, func(t store.Txn, cur *UpdateRequest) error {
+	err := s.persistWith(r, targets, lk, func(t store.Txn, cur *UpdateRequest) error {
 		nc := c
 		nc.Groups = slices.Clone(c.Groups)
 		nc.Groups[gi].Requests = append(slices.Clone(nc.Groups[gi].Requests), cur.ID)
@@ -737,11 +737,11 @@ func (s *Service) releaseRequest(c Campaign, gi int, targets []resolver.Target, 
 // without a binary 409 missing_binary (nothing is queued). When queuing fails the campaign stays
 // created.
 func (s *Service) LaunchCampaign(ctx context.Context, id string) (Launch, error) {
-	if err := s.db.CatchUp(ctx); err != nil { // a campaign created on another replica (feed.go)
+	cl, err := s.lockCampaign(ctx, id) // and a campaign created on another replica is cached (feed.go)
+	if err != nil {
 		return Launch{}, err
 	}
-	s.campMu.Lock()
-	defer s.campMu.Unlock()
+	defer cl.unlock()
 	c, ok := s.cachedCampaign(id)
 	if !ok {
 		return Launch{}, errMissingCampaign()
@@ -755,8 +755,11 @@ func (s *Service) LaunchCampaign(ctx context.Context, id string) (Launch, error)
 	if _, err := s.res.Package(c.PackageID); err != nil {
 		return Launch{}, err
 	}
-	unlock := s.lockPackage(c.PackageID)
-	defer unlock()
+	lk, err := s.lockPackage(ctx, c.PackageID)
+	if err != nil {
+		return Launch{}, err
+	}
+	defer lk.unlock()
 	t0 := time.Now()
 	targets, _, err := s.campaignTargets(ctx, &c)
 	if err != nil {
@@ -788,7 +791,7 @@ func (s *Service) LaunchCampaign(ctx context.Context, id string) (Launch, error)
 	t3 := time.Now()
 	first := pickTargets(targets, groups[0])
 	now := s.now()
-	r, err := s.releaseRequest(c, 0, first, func(nc *Campaign, cur *UpdateRequest) {
+	r, err := s.releaseRequest(c, 0, first, lk, func(nc *Campaign, cur *UpdateRequest) {
 		nc.Status, nc.LaunchedAt, nc.UpdateRequest = CampaignRunning, &now, cur.ID
 		for i := range nc.Groups {
 			nc.Groups[i].Vehicles = len(groups[i])
@@ -826,20 +829,23 @@ func pickTargets(targets []resolver.Target, vins []string) []resolver.Target {
 	return out
 }
 
-// releaseGroup queues group gi of c (campMu held): its members that are still targets now.
+// releaseGroup queues group gi of c (its lockCampaign held): its members that are still targets now.
 func (s *Service) releaseGroup(ctx context.Context, c Campaign, gi int) error {
 	vins, _, err := s.groupVINs(c.ID, gi)
 	if err != nil {
 		return err
 	}
-	unlock := s.lockPackage(c.PackageID)
-	defer unlock()
+	lk, err := s.lockPackage(ctx, c.PackageID)
+	if err != nil {
+		return err
+	}
+	defer lk.unlock()
 	targets, _, err := s.campaignTargets(ctx, &c)
 	if err != nil {
 		return err
 	}
 	now := s.now()
-	_, err = s.releaseRequest(c, gi, pickTargets(targets, vins), func(nc *Campaign, cur *UpdateRequest) {
+	_, err = s.releaseRequest(c, gi, pickTargets(targets, vins), lk, func(nc *Campaign, cur *UpdateRequest) {
 		g := &nc.Groups[gi]
 		g.Status, g.UpdateRequest, g.ReleasedAt = GroupReleased, cur.ID, &now
 	})
@@ -849,8 +855,11 @@ func (s *Service) releaseGroup(ctx context.Context, c Campaign, gi int) error {
 // PauseCampaign pauses a running campaign: its pending updates are not offered and no group is
 // released until it is resumed. 409 invalid_state unless running.
 func (s *Service) PauseCampaign(id, by string) (Campaign, error) {
-	s.campMu.Lock()
-	defer s.campMu.Unlock()
+	cl, err := s.lockCampaign(context.Background(), id)
+	if err != nil {
+		return Campaign{}, err
+	}
+	defer cl.unlock()
 	c, ok := s.cachedCampaign(id)
 	if !ok {
 		return Campaign{}, errMissingCampaign()
@@ -872,27 +881,27 @@ func (s *Service) PauseCampaign(id, by string) (Campaign, error) {
 // evaluated; from now on the error gate counts only failures reported after the resume. 409
 // invalid_state unless paused.
 func (s *Service) ResumeCampaign(ctx context.Context, id string) (Campaign, error) {
-	if err := s.db.CatchUp(ctx); err != nil {
+	cl, err := s.lockCampaign(ctx, id)
+	if err != nil {
 		return Campaign{}, err
 	}
-	s.campMu.Lock()
 	c, ok := s.cachedCampaign(id)
 	if !ok {
-		s.campMu.Unlock()
+		cl.unlock()
 		return Campaign{}, errMissingCampaign()
 	}
 	if c.Status != CampaignPaused {
-		s.campMu.Unlock()
+		cl.unlock()
 		return Campaign{}, errInvalidState(&c, "only a paused campaign can be resumed")
 	}
 	full, err := s.Campaign(id)
 	if err != nil {
-		s.campMu.Unlock()
+		cl.unlock()
 		return Campaign{}, err
 	}
 	c.Status, c.PauseReason, c.FailedBeforeResume = CampaignRunning, "", full.Counts.Failed
 	err = s.update(func(t store.Txn) error { return s.putCampaign(t, c) })
-	s.campMu.Unlock()
+	cl.unlock()
 	if err != nil {
 		return Campaign{}, err
 	}
@@ -905,26 +914,26 @@ func (s *Service) ResumeCampaign(ctx context.Context, id string) (Campaign, erro
 // ReleaseNextGroup releases the next scheduled group now, whatever its gate says. 409 invalid_state
 // unless running; 409 no_group when every group is released.
 func (s *Service) ReleaseNextGroup(ctx context.Context, id string) (Campaign, error) {
-	if err := s.db.CatchUp(ctx); err != nil {
+	cl, err := s.lockCampaign(ctx, id)
+	if err != nil {
 		return Campaign{}, err
 	}
-	s.campMu.Lock()
 	c, ok := s.cachedCampaign(id)
 	if !ok {
-		s.campMu.Unlock()
+		cl.unlock()
 		return Campaign{}, errMissingCampaign()
 	}
 	if c.Status != CampaignRunning {
-		s.campMu.Unlock()
+		cl.unlock()
 		return Campaign{}, errInvalidState(&c, "only a running campaign releases groups")
 	}
 	gi := slices.IndexFunc(c.Groups, func(g CampaignGroup) bool { return g.Status == GroupScheduled })
 	if gi < 0 {
-		s.campMu.Unlock()
+		cl.unlock()
 		return Campaign{}, errs.New(errs.Conflict, CodeNoGroup, "Every group of the campaign is released")
 	}
-	err := s.releaseGroup(ctx, c, gi)
-	s.campMu.Unlock()
+	err = s.releaseGroup(ctx, c, gi)
+	cl.unlock()
 	if err != nil {
 		return Campaign{}, err
 	}
@@ -938,8 +947,11 @@ func (s *Service) ReleaseNextGroup(ctx context.Context, id string) (Campaign, er
 // in flight go on. It returns how many were canceled. 409 invalid_state when created, finished or
 // aborted.
 func (s *Service) AbortCampaign(id string) (int, error) {
-	s.campMu.Lock()
-	defer s.campMu.Unlock()
+	cl, err := s.lockCampaign(context.Background(), id)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.unlock()
 	c, ok := s.cachedCampaign(id)
 	if !ok {
 		return 0, errMissingCampaign()
@@ -1013,8 +1025,11 @@ func pct(n, of, threshold int) string {
 // every group is released and done (and a continuous campaign has reached its endTime) the campaign
 // is finished.
 func (s *Service) EvaluateCampaign(ctx context.Context, id string) error {
-	s.campMu.Lock()
-	defer s.campMu.Unlock()
+	cl, err := s.lockCampaign(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer cl.unlock()
 	for {
 		c, err := s.Campaign(id)
 		if err != nil {
@@ -1177,15 +1192,18 @@ func (s *Service) queueRetries(ctx context.Context, c Campaign) error {
 			continue
 		}
 		targets := byGroup[name]
-		unlock := s.lockPackage(c.PackageID)
-		_, err := s.releaseRequest(c, gi, targets, func(nc *Campaign, cur *UpdateRequest) {
+		lk, err := s.lockPackage(ctx, c.PackageID)
+		if err != nil {
+			return err
+		}
+		_, err = s.releaseRequest(c, gi, targets, lk, func(nc *Campaign, cur *UpdateRequest) {
 			g := &nc.Groups[gi]
 			g.Retried += cur.Vehicles
 			if g.Status == GroupDone {
 				g.Status = GroupReleased
 			}
 		})
-		unlock()
+		lk.unlock()
 		if err != nil {
 			return err
 		}
@@ -1222,8 +1240,11 @@ func (s *Service) joinLate(ctx context.Context, c Campaign) error {
 	if c.EndTime != nil && !s.now().Before(*c.EndTime) {
 		return nil
 	}
-	unlock := s.lockPackage(c.PackageID)
-	defer unlock()
+	lk, err := s.lockPackage(ctx, c.PackageID)
+	if err != nil {
+		return err
+	}
+	defer lk.unlock()
 	targets, _, err := s.campaignTargets(ctx, &c)
 	if err != nil || len(targets) == 0 {
 		return err
@@ -1269,7 +1290,7 @@ func (s *Service) joinLate(ctx context.Context, c Campaign) error {
 		c.Groups[gi].Vehicles += len(late)
 		return s.update(func(t store.Txn) error { return s.putCampaign(t, c) })
 	}
-	_, err = s.releaseRequest(c, gi, late, func(nc *Campaign, cur *UpdateRequest) {
+	_, err = s.releaseRequest(c, gi, late, lk, func(nc *Campaign, cur *UpdateRequest) {
 		g := &nc.Groups[gi]
 		g.Vehicles += len(late)
 		if g.Status == GroupDone {
@@ -1294,8 +1315,11 @@ func (s *Service) RunCampaigns(ctx context.Context) error {
 	var first error
 	for _, id := range ids {
 		err := func() error {
-			s.campMu.Lock()
-			defer s.campMu.Unlock()
+			cl, err := s.lockCampaign(ctx, id)
+			if err != nil {
+				return err
+			}
+			defer cl.unlock()
 			c, ok := s.cachedCampaign(id)
 			if !ok || c.Status != CampaignRunning {
 				return nil

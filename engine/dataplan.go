@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash/fnv"
 	"math"
 	"regexp"
 	"sort"
@@ -158,7 +161,18 @@ func (s *Service) BillingCycles(planID string, from, to time.Time) ([]BillingCyc
 		if err != nil {
 			return err
 		}
+		used := map[string]int64{} // timeKey(start) -> bytes of the usage rows
+		pfx := []byte(pUsage + strings.ToLower(planID) + "/")
+		err = t.Iterate(pfx, func(k, v []byte) error {
+			start, _, _ := strings.Cut(string(k[len(pfx):]), "/")
+			used[start] = addSaturating(used[start], decodeUsage(v))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 		for _, c := range cs {
+			c.UsedBytes = addSaturating(c.UsedBytes, used[timeKey(c.Start)])
 			if (!from.IsZero() && c.Start.Before(from)) || (!to.IsZero() && c.Start.After(to)) {
 				continue
 			}
@@ -183,7 +197,60 @@ func (s *Service) cycles(t store.Txn, planID string) ([]BillingCycle, error) {
 	return cs, err
 }
 
-// activeCycle is the plan's cycle with the latest start not after now.
+// Billing-cycle usage is split into usageShards rows per cycle,
+//
+//	core/usage/<planID>/<start>/<shard>        bytes counted (8 bytes big endian)
+//
+// a vehicle's traffic going to the row of its VIN's shard (FNV-1a), so that concurrent transfers of
+// the vehicles of one plan write different rows instead of all writing the cycle record (which
+// serialised them, or made them conflict across replicas). A cycle's used bytes are its record's
+// UsedBytes (traffic counted before the split) plus its usage rows, summed on read. Every transaction
+// that adds traffic writes one row, so every acknowledged byte is counted once; a read (a billing
+// cycle list, the room left that decides whether an update is delivered) sums the rows as one
+// snapshot of the store has them, that is every byte whose transaction committed before it.
+const usageShards = 32
+
+const pUsage = "core/usage/"
+
+func usagePrefix(planID string, start time.Time) []byte {
+	return []byte(pUsage + strings.ToLower(planID) + "/" + timeKey(start) + "/")
+}
+
+func usageKey(planID string, start time.Time, vin string) []byte {
+	h := fnv.New32a()
+	h.Write([]byte(vin))
+	return fmt.Appendf(usagePrefix(planID, start), "%02x", h.Sum32()%usageShards)
+}
+
+func decodeUsage(v []byte) int64 {
+	if len(v) != 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(v))
+}
+
+func encodeUsage(n int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(n)) }
+
+// addSaturating is a+b for non-negative counts, at most math.MaxInt64.
+func addSaturating(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// cycleUsed is the cycle's used bytes: its record's and its usage rows'.
+func (s *Service) cycleUsed(t store.Txn, planID string, c BillingCycle) (int64, error) {
+	used := c.UsedBytes
+	err := t.Iterate(usagePrefix(planID, c.Start), func(_, v []byte) error {
+		used = addSaturating(used, decodeUsage(v))
+		return nil
+	})
+	return used, err
+}
+
+// activeCycle is the plan's cycle with the latest start not after now (as its record has it:
+// UsedBytes counts only the traffic of before the usage split; cycleUsed has all).
 func (s *Service) activeCycle(t store.Txn, planID string, now time.Time) (BillingCycle, bool, error) {
 	cs, err := s.cycles(t, planID)
 	if err != nil {
@@ -217,7 +284,8 @@ func (s *Service) remainingBytes(t store.Txn, vin string, now time.Time) (int64,
 	if err != nil || !ok {
 		return 0, false, err
 	}
-	return max(c.PoolBytes-c.UsedBytes, 0), true, nil
+	used, err := s.cycleUsed(t, pid, c)
+	return max(c.PoolBytes-used, 0), true, err
 }
 
 // setVehiclePlan links the vehicle to the plan in the caller's transaction (the vehicle is checked by
@@ -230,8 +298,13 @@ func (s *Service) setVehiclePlan(t store.Txn, vin, planID string) (DataPlan, err
 	return p, t.Set(vplanKey(vin), []byte(p.ID))
 }
 
-// addTraffic adds bytes to the active cycle of the vehicle's plan in the caller's transaction.
-func (s *Service) addTraffic(t store.Txn, vin string, bytes int64, now time.Time) (Traffic, error) {
+// addTraffic adds bytes to the active cycle of the vehicle's plan in the caller's transaction: to the
+// usage row of the vehicle's shard. With total the answer has the cycle's used bytes, and bytes that
+// would take them past math.MaxInt64 are 409 traffic_overflow; that reads every usage row of the
+// cycle, so a transaction that does it conflicts with the plan's other traffic (PLAN_ADD_TRAFFIC, not a
+// transfer's chunks). Without total only the shard's row is read and written (a sum past
+// math.MaxInt64 is read as math.MaxInt64).
+func (s *Service) addTraffic(t store.Txn, vin string, bytes int64, now time.Time, total bool) (Traffic, error) {
 	var out Traffic
 	if bytes < 0 {
 		return out, errs.InvalidEntity("bytes must not be negative")
@@ -252,15 +325,32 @@ func (s *Service) addTraffic(t store.Txn, vin string, bytes int64, now time.Time
 	if err != nil || !ok {
 		return out, err
 	}
-	if c.UsedBytes > math.MaxInt64-bytes {
-		return out, errs.New(errs.Conflict, "traffic_overflow",
-			"Adding %d bytes would overflow the billing cycle's used bytes (%d)", bytes, c.UsedBytes)
+	used := int64(0)
+	if total {
+		if used, err = s.cycleUsed(t, pid, c); err != nil {
+			return out, err
+		}
 	}
-	c.UsedBytes += bytes
-	if err := t.Set(cycleKey(pid, c.Start), encode(&c)); err != nil {
+	key := usageKey(pid, c.Start, vin)
+	var shard int64
+	v, err := t.Get(key)
+	if err == nil {
+		shard = decodeUsage(v)
+	} else if !errors.Is(err, store.ErrNotFound) {
 		return out, err
 	}
-	out.CycleStart, out.PoolBytes, out.UsedBytes = &c.Start, &c.PoolBytes, &c.UsedBytes
+	if used > math.MaxInt64-bytes || shard > math.MaxInt64-bytes {
+		return out, errs.New(errs.Conflict, "traffic_overflow",
+			"Adding %d bytes would overflow the billing cycle's used bytes (%d)", bytes, max(used, shard))
+	}
+	if err := t.Set(key, encodeUsage(shard+bytes)); err != nil {
+		return out, err
+	}
+	used += bytes
+	out.CycleStart, out.PoolBytes = &c.Start, &c.PoolBytes
+	if total {
+		out.UsedBytes = &used
+	}
 	return out, nil
 }
 

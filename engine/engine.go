@@ -121,16 +121,12 @@ type service struct {
 	key  ed25519.PrivateKey
 	blob store.BlobStore
 
-	mu       sync.RWMutex
-	reqs     map[string]*UpdateRequest // every request, by id (requests are few; updates are many)
-	signing  Signing                   // signed-metadata checks (SetSigning); nil with signing off
-	queueMu  sync.Mutex                // serialises request state changes (queuing batches, cancel)
-	campMu   sync.Mutex                // serialises campaign launches
-	counts   requestCounts             // per-request counts by status (counts.go)
-	camps    campaignState             // campaigns by id, under mu (campaigns.go)
-	base     *Service                  // the handle without a hook, for work in the background (campaign gates)
-	pkgMu    sync.Mutex
-	pkgLocks map[string]*pkgLock // queuing locks per package version (lockPackage)
+	mu      sync.RWMutex
+	reqs    map[string]*UpdateRequest // every request, by id (requests are few; updates are many)
+	signing Signing                   // signed-metadata checks (SetSigning); nil with signing off
+	counts  requestCounts             // per-request counts by status (counts.go)
+	camps   campaignState             // campaigns by id, under mu (campaigns.go)
+	base    *Service                  // the handle without a hook, for work in the background (campaign gates)
 
 	// holder is this service's lease holder id (leases.go): the scheduler's jobs, its wake-up shards
 	// and the requests it is queuing
@@ -143,9 +139,6 @@ type service struct {
 	// storedSeen remembers per vehicle the lastSeen this process knows to be stored, so that a poll
 	// within LastSeenResolution of it reads nothing to decide that no write is due (Seen).
 	storedSeen sync.Map // vin -> time.Time
-	// planLocks serialise the transactions that add traffic to one data plan's billing cycle: every
-	// vehicle of the plan writes the same cycle record, and unserialised concurrent chunks conflict.
-	planLocks sync.Map // lower-case plan id -> *sync.Mutex
 	// acts leases action ids (actions.go).
 	acts actionSeq
 	// reported caches per vehicle whether it reported its configuration (ConfigReported, asked on
@@ -173,7 +166,6 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 		holder:   newHolder(),
 		blob:     o.Blobs,
 		reqs:     map[string]*UpdateRequest{},
-		pkgLocks: map[string]*pkgLock{},
 		lastSeen: map[string]time.Time{},
 		lastWake: map[string]time.Time{},
 		counts:   requestCounts{by: map[string]*Counts{}, dirty: map[string]bool{}},

@@ -157,7 +157,7 @@ func TestOversizeUpdateWaitsForACycleWithRoom(t *testing.T) {
 	assert.True(t, oversize)
 
 	// 900 bytes used: nothing fits any more.
-	require.NoError(t, s.db.Update(func(tx store.Txn) error { _, err := s.addTraffic(tx, vinA, 900, c.Now()); return err }))
+	require.NoError(t, s.db.Update(func(tx store.Txn) error { _, err := s.addTraffic(tx, vinA, 900, c.Now(), false); return err }))
 	_, ok, oversize, err = s.NextUpdate(vinA)
 	require.NoError(t, err)
 	assert.False(t, ok)

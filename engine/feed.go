@@ -15,8 +15,9 @@ package engine
 // Campaign preview, launch, resume and release catch up with the feed first (store.DB.CatchUp), so
 // a campaign created or changed on another replica is known; queueing does through its resolve.
 //
-// Not followed yet (each process keeps its own): the per-package queueing locks, the data-plan locks, the scheduler's wake-up bookkeeping and the device
-// "connected" state: see docs/scale-out.md.
+// Not followed yet (each process keeps its own): the scheduler's wake-up bookkeeping and the device
+// "connected" state: see docs/scale-out.md. Queuing a package version and changing a campaign take
+// locks that hold across replicas (locks.go).
 
 import (
 	"errors"

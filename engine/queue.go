@@ -190,6 +190,31 @@ func (s *Service) request(id string) (*UpdateRequest, bool) {
 	return r, ok
 }
 
+// knownRequest is request for a caller outside a transaction that answers 404 missing_update_request
+// for an unknown id: a request this process has not cached is read from the store (another replica
+// may have queued it a moment ago; the cache learns of it from the change feed).
+func (s *Service) knownRequest(id string) (*UpdateRequest, error) {
+	if r, ok := s.request(id); ok {
+		return r, nil
+	}
+	var r UpdateRequest
+	err := s.db.View(func(t store.Txn) error { return getRecord(t, reqKey(id), &r) })
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errMissingRequest
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.Counts = nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.reqs[id]; ok { // the feed brought it meanwhile, maybe newer
+		return cur, nil
+	}
+	s.reqs[id] = &r
+	return &r, nil
+}
+
 func (s *Service) cacheRequest(r UpdateRequest) {
 	r.Counts = nil
 	s.mu.Lock()
@@ -315,9 +340,9 @@ func (s *Service) abortQueuing(ctx context.Context, ids []string) (held []string
 	return held, nil
 }
 
-// renewWhileQueuing renews the queuing lease every quarter of its time to live until stop is called;
-// lost reports whether a renewal found the lease taken by another process.
-func (s *Service) renewWhileQueuing(lease string) (lost func() bool, stop func()) {
+// renewLease renews the lease every quarter of Options.QueueLeaseTTL until stop is called; lost
+// reports whether a renewal found the lease taken by another holder.
+func (s *Service) renewLease(lease, holder string) (lost func() bool, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var gone atomic.Bool
 	done := make(chan struct{})
@@ -330,7 +355,7 @@ func (s *Service) renewWhileQueuing(lease string) (lost func() bool, stop func()
 			case <-ctx.Done():
 				return
 			case <-tk.C:
-				ok, err := s.db.TryLease(ctx, lease, s.holder, s.opt.QueueLeaseTTL)
+				ok, err := s.db.TryLease(ctx, lease, holder, s.opt.QueueLeaseTTL)
 				if err == nil && !ok {
 					gone.Store(true)
 					return
@@ -345,17 +370,21 @@ func (s *Service) renewWhileQueuing(lease string) (lost func() bool, stop func()
 // request): this process stopped for longer than QueueLeaseTTL between two chunks.
 var errQueueLeaseLost = errors.New("engine: the request stayed without its queuing lease for too long and was aborted")
 
-// persist writes one update per target in chunks of Options.BatchSize vehicles (one durable write
-// batch each), skipping the vehicles that already have r's package version pending or in flight. r is
+// persist writes one update per target in chunks of Options.BatchSize vehicles (one transaction
+// each), skipping the vehicles that already have r's package version pending or in flight. r is
 // stored first as StateQueuing and last as StateQueued with its counts; a cancel in between stops the
-// writing.
+// writing. A request for a package is queued under the package version's lock (lockPackage; the
+// caller holds it, or no other writer can queue the package: tests).
 func (s *Service) persist(r *UpdateRequest, targets []resolver.Target) error {
-	return s.persistWith(r, targets, nil)
+	return s.persistWith(r, targets, nil, nil)
 }
 
 // persistWith is persist with final run in the transaction that marks r queued (a campaign records
-// its request there, so that a crash cannot split the two).
-func (s *Service) persistWith(r *UpdateRequest, targets []resolver.Target, final func(t store.Txn, cur *UpdateRequest) error) error {
+// its request there, so that a crash cannot split the two), and every transaction fenced by lk, the
+// package version's lock (locks.go), when it is not nil. The vehicles that have the package version
+// active are read after lk was taken, so they include every update that another writer of the
+// package, on any replica, wrote under the lock before.
+func (s *Service) persistWith(r *UpdateRequest, targets []resolver.Target, lk *heldLock, final func(t store.Txn, cur *UpdateRequest) error) error {
 	active := map[string]bool{}
 	if r.PackageID != nil {
 		var err error
@@ -372,7 +401,7 @@ func (s *Service) persistWith(r *UpdateRequest, targets []resolver.Target, final
 		}
 		return err
 	}
-	lost, stop := s.renewWhileQueuing(lease)
+	lost, stop := s.renewLease(lease, s.holder)
 	defer func() {
 		stop()
 		if err := s.db.ReleaseLeases(context.Background(), s.holder, lease); err != nil {
@@ -380,6 +409,17 @@ func (s *Service) persistWith(r *UpdateRequest, targets []resolver.Target, final
 		}
 	}()
 	err := s.update(func(t store.Txn) error {
+		if err := lk.check(t); err != nil {
+			return err
+		}
+		if r.Kind == KindGetAllPackages {
+			// in the transaction: a vehicle created on another replica a moment ago, or deleted
+			for _, tg := range targets {
+				if err := resolver.CheckVehicleIn(t, tg.VIN); err != nil {
+					return err
+				}
+			}
+		}
 		if r.PackageID != nil {
 			// the packages this request installs, which cannot be deleted while it has updates pending:
 			// those of the vehicles it queues (not of the ones skipped)
@@ -407,12 +447,17 @@ func (s *Service) persistWith(r *UpdateRequest, targets []resolver.Target, final
 
 	queued, skipped := 0, 0
 	now := nanos(r.CreatedAt)
-	for start := 0; start < len(targets); start += s.opt.BatchSize {
-		chunk := targets[start:min(start+s.opt.BatchSize, len(targets))]
+	batch := s.opt.BatchSize
+	for start := 0; start < len(targets); {
+		size := min(batch, len(targets)-start)
 		if lost() {
 			return errQueueLeaseLost
 		}
-		n, sk, stopped, err := s.writeChunk(r, chunk, active, now)
+		n, sk, stopped, err := s.writeChunk(r, targets[start:start+size], active, now, lk)
+		if errors.Is(err, store.ErrTooBig) && size > 1 {
+			batch = max(size/2, 1) // the store's transactions are smaller than configured
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -421,12 +466,14 @@ func (s *Service) persistWith(r *UpdateRequest, targets []resolver.Target, final
 		if stopped {
 			break
 		}
+		start += size
 	}
 
-	s.queueMu.Lock()
-	defer s.queueMu.Unlock()
-	return s.update(func(t store.Txn) error {
-		var cur UpdateRequest
+	var cur UpdateRequest
+	err = s.update(func(t store.Txn) error {
+		if err := lk.check(t); err != nil {
+			return err
+		}
 		v, err := t.Get(reqKey(r.ID))
 		if err != nil {
 			return err
@@ -438,50 +485,72 @@ func (s *Service) persistWith(r *UpdateRequest, targets []resolver.Target, final
 			cur.State = StateQueued
 		}
 		cur.Vehicles, cur.Skipped = queued, skipped
-		*r = cur
 		if err := t.Set(reqKey(r.ID), encode(&cur)); err != nil {
 			return err
 		}
 		if final != nil {
-			if err := final(t, &cur); err != nil {
-				return err
-			}
+			return final(t, &cur)
 		}
-		s.cacheRequest(cur)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	*r = cur
+	s.cacheRequest(cur)
+	return nil
 }
 
-// writeChunk writes the updates of one chunk of targets durably, unless the request stopped queuing
-// (canceled); it holds queueMu so that a cancel sees either none or all of the chunk.
-func (s *Service) writeChunk(r *UpdateRequest, chunk []resolver.Target, active map[string]bool, now int64) (n, skipped int, stopped bool, err error) {
-	s.queueMu.Lock()
-	defer s.queueMu.Unlock()
-	if cur, ok := s.request(r.ID); !ok || cur.State != StateQueuing {
-		return 0, 0, true, nil
-	}
-	wb := s.db.NewBatch()
-	for _, tg := range chunk {
-		if active[tg.VIN] {
-			skipped++
-			continue
+// writeChunk writes the updates of one chunk of targets in one transaction, unless the request
+// stopped queuing (canceled or aborted, on any replica): the transaction reads the request's record
+// and writes it again, so that the store orders it with a cancel's (which writes the record too),
+// and a cancel sees either none or all of the chunk. lk fences it (locks.go).
+func (s *Service) writeChunk(r *UpdateRequest, chunk []resolver.Target, active map[string]bool, now int64, lk *heldLock) (n, skipped int, stopped bool, err error) {
+	err = s.update(func(t store.Txn) error {
+		n, skipped, stopped = 0, 0, false
+		if err := lk.check(t); err != nil {
+			return err
 		}
-		rec := updRec{Req: r.ID, Status: Pending, Created: now, Updated: now}
-		if !(len(tg.Install) == 1 && r.PackageID != nil && tg.Install[0] == *r.PackageID) {
-			rec.Install = tg.Install
+		v, err := t.Get(reqKey(r.ID))
+		if errors.Is(err, store.ErrNotFound) {
+			stopped = true
+			return nil
 		}
-		if err := wb.Set(updKey(tg.VIN, updateIDFor(r.ID, tg.VIN)), encodeUpd(&rec)); err != nil {
-			wb.Cancel()
-			return 0, 0, false, err
+		if err != nil {
+			return err
 		}
-		if err := wb.Set(rsKey(r.ID, Pending, tg.VIN), nil); err != nil {
-			wb.Cancel()
-			return 0, 0, false, err
+		var cur UpdateRequest
+		if err := decode(v, &cur); err != nil {
+			return err
 		}
-		n++
-	}
-	if err := wb.Flush(); err != nil {
-		return 0, 0, false, err
+		if cur.State != StateQueuing {
+			stopped = true
+			return nil
+		}
+		if err := t.Set(reqKey(r.ID), bytes.Clone(v)); err != nil {
+			return err
+		}
+		for _, tg := range chunk {
+			if active[tg.VIN] {
+				skipped++
+				continue
+			}
+			rec := updRec{Req: r.ID, Status: Pending, Created: now, Updated: now}
+			if !(len(tg.Install) == 1 && r.PackageID != nil && tg.Install[0] == *r.PackageID) {
+				rec.Install = tg.Install
+			}
+			if err := t.Set(updKey(tg.VIN, updateIDFor(r.ID, tg.VIN)), encodeUpd(&rec)); err != nil {
+				return err
+			}
+			if err := t.Set(rsKey(r.ID, Pending, tg.VIN), nil); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil || stopped {
+		return 0, 0, stopped, err
 	}
 	if r.PackageID != nil {
 		changes := make([]resolver.UpdateChange, 0, n)
@@ -496,19 +565,30 @@ func (s *Service) writeChunk(r *UpdateRequest, chunk []resolver.Target, active m
 	return n, skipped, false, nil
 }
 
-// activeFor returns the VINs that have an update of the package version pending or in flight.
+// activeFor returns the VINs that have an update of the package version pending or in flight, as the
+// store has them now (not as this process's request cache has them: a request queued on another
+// replica may not have reached it yet).
 func (s *Service) activeFor(id resolver.PackageID) (map[string]bool, error) {
-	s.mu.RLock()
-	var reqs []string
-	for _, r := range s.reqs {
-		if r.PackageID != nil && strings.EqualFold(r.PackageID.Name, id.Name) && r.PackageID.Version == id.Version {
-			reqs = append(reqs, r.ID)
-		}
-	}
-	s.mu.RUnlock()
 	active := map[string]bool{}
 	err := s.db.View(func(t store.Txn) error {
+		var reqs []string
+		err := t.IterateKeys(pkgReqPrefix(id), func(k []byte) error {
+			reqs = append(reqs, lastPart(k))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 		for _, req := range reqs {
+			var r UpdateRequest
+			if err := getRecord(t, reqKey(req), &r); errors.Is(err, store.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if r.PackageID == nil || !strings.EqualFold(r.PackageID.Name, id.Name) || r.PackageID.Version != id.Version {
+				continue // a request that installs the package as a dependency
+			}
 			for _, st := range []Status{Pending, InFlight} {
 				pfx := rsPrefix(req, st)
 				err := t.IterateKeys(pfx, func(k []byte) error {
@@ -891,14 +971,13 @@ var errStop = errors.New("stop")
 // Cancel is QUEUE_REQUEST_CANCEL: the request's pending updates become canceled; in-flight and finished
 // ones are untouched. It returns how many were canceled.
 func (s *Service) Cancel(reqID string) (int, error) {
-	if _, ok := s.request(reqID); !ok {
-		return 0, errMissingRequest
-	}
-	return s.cancelRequest(reqID, StateCanceled)
+	return s.cancelRequest(reqID, StateCanceled) // 404 in its transaction, not by this process's cache
 }
 
+// cancelRequest sets the request's state (canceled or aborted) in a transaction that reads and writes
+// its record, as every chunk of its queuing does (writeChunk): the store orders the two, so the pending
+// updates moved afterwards include every chunk written before, and none is written after.
 func (s *Service) cancelRequest(reqID, state string) (int, error) {
-	s.queueMu.Lock()
 	stale := false
 	err := s.update(func(t store.Txn) error {
 		v, err := t.Get(reqKey(reqID))
@@ -923,7 +1002,6 @@ func (s *Service) cancelRequest(reqID, state string) (int, error) {
 		s.cacheRequest(r)
 		return nil
 	})
-	s.queueMu.Unlock()
 	if err != nil || stale {
 		return 0, err
 	}
@@ -1013,9 +1091,9 @@ func (s *Service) Requests(p Page) ([]UpdateRequest, int, error) {
 
 // Request returns one update request with its counts per status.
 func (s *Service) Request(id string) (UpdateRequest, error) {
-	r, ok := s.request(id)
-	if !ok {
-		return UpdateRequest{}, errMissingRequest
+	r, err := s.knownRequest(id)
+	if err != nil {
+		return UpdateRequest{}, err
 	}
 	out := *r
 	c, err := s.requestCounts(id)
@@ -1029,8 +1107,8 @@ func (s *Service) RequestVehicles(id string, st Status, p Page) ([]VehicleStatus
 	if err := p.Check(); err != nil {
 		return nil, 0, err
 	}
-	if _, ok := s.request(id); !ok {
-		return nil, 0, errMissingRequest
+	if _, err := s.knownRequest(id); err != nil {
+		return nil, 0, err
 	}
 	sts := Statuses
 	if st != "" {

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"strings"
-	"sync"
 	"time"
 
 	"sota/errs"
@@ -87,13 +86,16 @@ func errMissingVehicle(vin string) error {
 	return errs.New(errs.NotFound, "missing_vehicle", "VIN does not exist: %s", vin)
 }
 
-// checkVehicle answers 400 for a malformed VIN and 404 missing_vehicle for an unknown one.
+// checkVehicle answers 400 for a malformed VIN and 404 missing_vehicle for an unknown one. A VIN
+// this process's index does not know is looked up in the store: another replica may have created the
+// vehicle a moment ago (the index learns of it from the change feed). Writes check the vehicle again
+// in their transaction, so that a concurrent deletion cannot leave their records behind.
 func (s *Service) checkVehicle(vin string) error {
 	if err := resolver.ValidVIN(vin); err != nil {
 		return err
 	}
 	if !s.res.VehicleExists(vin) {
-		return errMissingVehicle(vin)
+		return s.res.CheckVehicleStored(vin)
 	}
 	return nil
 }
@@ -139,8 +141,11 @@ func (s *Service) AddTraffic(vin string, bytes int64) (Traffic, error) {
 	}
 	var out Traffic
 	err := s.update(func(t store.Txn) error {
+		if err := resolver.CheckVehicleIn(t, vin); err != nil {
+			return err
+		}
 		var err error
-		out, err = s.addTraffic(t, vin, bytes, s.now())
+		out, err = s.addTraffic(t, vin, bytes, s.now(), true)
 		return err
 	})
 	return out, err
@@ -272,15 +277,18 @@ func (s *Service) QueueUpdate(ctx context.Context, in NewRequest) (UpdateRequest
 }
 
 // queue resolves r's package and persists the updates. Requests for the same package version are
-// queued one at a time, so that two of them never both queue one vehicle.
+// queued one at a time, on any replica (lockPackage), so that two of them never both queue one vehicle.
 func (s *Service) queue(ctx context.Context, r *UpdateRequest) error {
 	p, err := s.res.Package(*r.PackageID)
 	if err != nil {
 		return err
 	}
 	r.PackageID = &p.ID // the registered spelling of the name
-	unlock := s.lockPackage(p.ID)
-	defer unlock()
+	lk, err := s.lockPackage(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	defer lk.unlock()
 	r.CreatedAt = s.now()
 	targets, err := s.res.Resolve(ctx, p.ID)
 	if err != nil {
@@ -297,32 +305,5 @@ func (s *Service) queue(ctx context.Context, r *UpdateRequest) error {
 			return err
 		}
 	}
-	return s.persist(r, targets)
-}
-
-// lockPackage takes the queuing lock of one package version and returns its release.
-func (s *Service) lockPackage(id resolver.PackageID) func() {
-	k := pkgPart(id)
-	s.pkgMu.Lock()
-	l, ok := s.pkgLocks[k]
-	if !ok {
-		l = &pkgLock{}
-		s.pkgLocks[k] = l
-	}
-	l.users++
-	s.pkgMu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
-		s.pkgMu.Lock()
-		if l.users--; l.users == 0 {
-			delete(s.pkgLocks, k)
-		}
-		s.pkgMu.Unlock()
-	}
-}
-
-type pkgLock struct {
-	mu    sync.Mutex
-	users int // holders and waiters; the entry is dropped at zero
+	return s.persistWith(r, targets, lk, nil)
 }

@@ -20,6 +20,10 @@ package engine
 //	core/cretry/<campaignID>/<vin>             a vehicle's retries in a campaign (campaigns.go)
 //	core/plan/<planID>                         DataPlan (JSON)
 //	core/cycle/<planID>/<start>                BillingCycle (JSON)
+//	core/usage/<planID>/<start>/<shard>        bytes a billing cycle counted from the vehicles whose
+//	                                           VIN hashes to the shard (dataplan.go)
+//	core/lock/pkg/<name>/<version>             the fence token of the lock that queues the package
+//	core/lock/camp/<campaignID>                version, or changes the campaign (locks.go)
 //	core/vplan/<vin>                           = planID (original case) of the vehicle's data plan
 //	core/seen/<vin>                            the vehicle's last contact (8 bytes big endian, Unix
 //	                                           nanoseconds; contacts.go), fed to the fleet index
@@ -41,7 +45,8 @@ package engine
 // value, and request-wide fields (package, priority, validity) live in the request record only.
 //
 // A request is written first with state "queuing", then its updates in chunks of Options.BatchSize
-// vehicles (one durable write batch each), then the request again with state "queued" and its counts.
+// vehicles (one transaction each, which also reads and writes the request record and the package
+// lock's fence), then the request again with state "queued" and its counts.
 // The queuing process holds the request's lease queue/<reqID> (leases.go) and renews it with every
 // chunk. A request found "queuing" whose lease has expired (its process stopped mid-way), at a
 // process's start or by the scheduler's job/purge round, has its pending updates canceled and state

@@ -275,7 +275,6 @@ func (s *Service) ChunkAt(vin, id string, index int) (Chunk, error) {
 }
 
 func (s *Service) serveChunk(vin, id string, index int) (c Chunk, ok bool, err error) {
-	defer s.lockPlan(vin)()
 	err = s.update(func(t store.Txn) error {
 		c, ok = Chunk{}, false
 		_, u, err := s.deviceUpdate(t, vin, id)
@@ -303,7 +302,7 @@ func (s *Service) serveChunk(vin, id string, index int) (c Chunk, ok bool, err e
 		}
 		x.Served++
 		x.BytesSent += int64(len(data))
-		if _, err := s.addTraffic(t, vin, int64(len(data)), s.now()); err != nil {
+		if _, err := s.addTraffic(t, vin, int64(len(data)), s.now(), false); err != nil {
 			return err
 		}
 		sum := sha256.Sum256(data)
@@ -450,14 +449,13 @@ func (s *Service) AddSent(vin, id string, n int64) error {
 	if n <= 0 {
 		return nil
 	}
-	defer s.lockPlan(vin)()
 	return s.update(func(t store.Txn) error {
 		x, err := s.loadXfer(t, vin, id)
 		if err != nil {
 			return err
 		}
 		x.BytesSent += n
-		if _, err := s.addTraffic(t, vin, n, s.now()); err != nil {
+		if _, err := s.addTraffic(t, vin, n, s.now(), false); err != nil {
 			return err
 		}
 		return t.Set(xferKey(vin, id), encode(x))
@@ -506,23 +504,6 @@ func (b bundle) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
-}
-
-// lockPlan locks the data plan of the vehicle, if it has one, and returns the unlock.
-func (s *Service) lockPlan(vin string) func() {
-	var pid string
-	_ = s.db.View(func(t store.Txn) error {
-		var err error
-		pid, err = s.vehiclePlan(t, vin)
-		return err
-	})
-	if pid == "" {
-		return func() {}
-	}
-	m, _ := s.planLocks.LoadOrStore(strings.ToLower(pid), &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
 }
 
 // transferBlobs marks the blobs of the sessions whose update is still pending or in flight: a package
