@@ -236,6 +236,16 @@ func (s *Service) campaignEvents(t store.Txn, c Campaign) error {
 	return nil
 }
 
+// putCampaignUnder writes c in a transaction fenced by the campaign's lock (locks.go), held by the caller.
+func (s *Service) putCampaignUnder(cl *heldLock, c Campaign) error {
+	return s.update(func(t store.Txn) error {
+		if err := cl.check(t); err != nil {
+			return err
+		}
+		return s.putCampaign(t, c)
+	})
+}
+
 // putCampaign writes c in t and puts it in the cache once t has committed.
 func (s *Service) putCampaign(t store.Txn, c Campaign) error {
 	c.Counts, c.Message, c.UpdateRequests = nil, "", nil
@@ -713,7 +723,8 @@ func (s *Service) groupVINs(campaign string, gi int) ([]string, int, error) {
 
 // releaseRequest queues the targets of group gi of c as a new update request of the campaign and
 // applies change to the campaign in the transaction that marks the request queued.
-func (s *Service) releaseRequest(c Campaign, gi int, targets []resolver.Target, lk *heldLock, change func(c *Campaign, r *UpdateRequest)) (*UpdateRequest, error) {
+// The caller holds the campaign's lock cl and the package's lock lk.
+func (s *Service) releaseRequest(c Campaign, gi int, targets []resolver.Target, cl, lk *heldLock, change func(c *Campaign, r *UpdateRequest)) (*UpdateRequest, error) {
 	pid := c.PackageID
 	r := &UpdateRequest{ID: newUUIDs(1)[0], Kind: KindInstall, PackageID: &pid, Priority: c.Priority,
 		Description: c.Name, CampaignID: c.ID, Group: c.Groups[gi].Name, ValidFrom: c.StartTime, ValidUntil: c.EndTime,
@@ -726,6 +737,9 @@ func (s *Service) releaseRequest(c Campaign, gi int, targets []resolver.Target, 
 		nc.Groups = slices.Clone(c.Groups)
 		nc.Groups[gi].Requests = append(slices.Clone(nc.Groups[gi].Requests), cur.ID)
 		change(&nc, cur)
+		if err := cl.check(t); err != nil {
+			return err
+		}
 		return s.putCampaign(t, nc)
 	})
 	return r, err
@@ -791,7 +805,7 @@ func (s *Service) LaunchCampaign(ctx context.Context, id string) (Launch, error)
 	t3 := time.Now()
 	first := pickTargets(targets, groups[0])
 	now := s.now()
-	r, err := s.releaseRequest(c, 0, first, lk, func(nc *Campaign, cur *UpdateRequest) {
+	r, err := s.releaseRequest(c, 0, first, cl, lk, func(nc *Campaign, cur *UpdateRequest) {
 		nc.Status, nc.LaunchedAt, nc.UpdateRequest = CampaignRunning, &now, cur.ID
 		for i := range nc.Groups {
 			nc.Groups[i].Vehicles = len(groups[i])
@@ -830,7 +844,7 @@ func pickTargets(targets []resolver.Target, vins []string) []resolver.Target {
 }
 
 // releaseGroup queues group gi of c (its lockCampaign held): its members that are still targets now.
-func (s *Service) releaseGroup(ctx context.Context, c Campaign, gi int) error {
+func (s *Service) releaseGroup(ctx context.Context, c Campaign, gi int, cl *heldLock) error {
 	vins, _, err := s.groupVINs(c.ID, gi)
 	if err != nil {
 		return err
@@ -845,7 +859,7 @@ func (s *Service) releaseGroup(ctx context.Context, c Campaign, gi int) error {
 		return err
 	}
 	now := s.now()
-	_, err = s.releaseRequest(c, gi, pickTargets(targets, vins), lk, func(nc *Campaign, cur *UpdateRequest) {
+	_, err = s.releaseRequest(c, gi, pickTargets(targets, vins), cl, lk, func(nc *Campaign, cur *UpdateRequest) {
 		g := &nc.Groups[gi]
 		g.Status, g.UpdateRequest, g.ReleasedAt = GroupReleased, cur.ID, &now
 	})
@@ -871,7 +885,7 @@ func (s *Service) PauseCampaign(id, by string) (Campaign, error) {
 		by = "an operator"
 	}
 	c.Status, c.PauseReason = CampaignPaused, "paused by "+by
-	if err := s.update(func(t store.Txn) error { return s.putCampaign(t, c) }); err != nil {
+	if err := s.putCampaignUnder(cl, c); err != nil {
 		return Campaign{}, err
 	}
 	return s.Campaign(id)
@@ -900,7 +914,7 @@ func (s *Service) ResumeCampaign(ctx context.Context, id string) (Campaign, erro
 		return Campaign{}, err
 	}
 	c.Status, c.PauseReason, c.FailedBeforeResume = CampaignRunning, "", full.Counts.Failed
-	err = s.update(func(t store.Txn) error { return s.putCampaign(t, c) })
+	err = s.putCampaignUnder(cl, c)
 	cl.unlock()
 	if err != nil {
 		return Campaign{}, err
@@ -932,7 +946,7 @@ func (s *Service) ReleaseNextGroup(ctx context.Context, id string) (Campaign, er
 		cl.unlock()
 		return Campaign{}, errs.New(errs.Conflict, CodeNoGroup, "Every group of the campaign is released")
 	}
-	err = s.releaseGroup(ctx, c, gi)
+	err = s.releaseGroup(ctx, c, gi, cl)
 	cl.unlock()
 	if err != nil {
 		return Campaign{}, err
@@ -961,7 +975,7 @@ func (s *Service) AbortCampaign(id string) (int, error) {
 	}
 	now := s.now()
 	c.Status, c.PauseReason, c.FinishedAt = CampaignAborted, "", &now
-	if err := s.update(func(t store.Txn) error { return s.putCampaign(t, c) }); err != nil {
+	if err := s.putCampaignUnder(cl, c); err != nil {
 		return 0, err
 	}
 	n := 0
@@ -1069,7 +1083,7 @@ func (s *Service) EvaluateCampaign(ctx context.Context, id string) error {
 			c.Status = CampaignPaused
 			c.PauseReason = fmt.Sprintf("%s: %d of %d failed (%s%%), error threshold %d%%", what, failed, released, pct(failed, released, *c.ErrorThreshold), *c.ErrorThreshold)
 			s.log.Warn("campaign paused itself", "campaign", c.ID, "reason", c.PauseReason)
-			return s.update(func(t store.Txn) error { return s.putCampaign(t, c) })
+			return s.putCampaignUnder(cl, c)
 		}
 		if last >= 0 && last+1 < len(c.Groups) {
 			g := c.Groups[last]
@@ -1077,11 +1091,11 @@ func (s *Service) EvaluateCampaign(ctx context.Context, id string) error {
 			n := gc.Pending + gc.InFlight + gc.Finished + gc.Failed + gc.Canceled
 			if gc.Finished*100 >= c.SuccessThreshold*n {
 				if changed {
-					if err := s.update(func(t store.Txn) error { return s.putCampaign(t, c) }); err != nil {
+					if err := s.putCampaignUnder(cl, c); err != nil {
 						return err
 					}
 				}
-				if err := s.releaseGroup(ctx, c, last+1); err != nil {
+				if err := s.releaseGroup(ctx, c, last+1, cl); err != nil {
 					return err
 				}
 				continue // the new group may be empty: evaluate again
@@ -1095,7 +1109,7 @@ func (s *Service) EvaluateCampaign(ctx context.Context, id string) error {
 		if !changed {
 			return nil
 		}
-		return s.update(func(t store.Txn) error { return s.putCampaign(t, c) })
+		return s.putCampaignUnder(cl, c)
 	}
 }
 
@@ -1167,7 +1181,7 @@ func (s *Service) retryingGroups(campaign string) (map[string]bool, error) {
 }
 
 // queueRetries queues, per group, one request for the campaign's vehicles whose retry is due.
-func (s *Service) queueRetries(ctx context.Context, c Campaign) error {
+func (s *Service) queueRetries(ctx context.Context, c Campaign, cl *heldLock) error {
 	now := nanos(s.now())
 	byGroup := map[string][]resolver.Target{}
 	err := s.db.View(func(t store.Txn) error {
@@ -1196,7 +1210,7 @@ func (s *Service) queueRetries(ctx context.Context, c Campaign) error {
 		if err != nil {
 			return err
 		}
-		_, err = s.releaseRequest(c, gi, targets, lk, func(nc *Campaign, cur *UpdateRequest) {
+		_, err = s.releaseRequest(c, gi, targets, cl, lk, func(nc *Campaign, cur *UpdateRequest) {
 			g := &nc.Groups[gi]
 			g.Retried += cur.Vehicles
 			if g.Status == GroupDone {
@@ -1236,7 +1250,7 @@ func (s *Service) queueRetries(ctx context.Context, c Campaign) error {
 
 // joinLate adds the vehicles that came to match since the launch to the last group of a continuous
 // campaign: members of a scheduled last group, or queued at once when it is released.
-func (s *Service) joinLate(ctx context.Context, c Campaign) error {
+func (s *Service) joinLate(ctx context.Context, c Campaign, cl *heldLock) error {
 	if c.EndTime != nil && !s.now().Before(*c.EndTime) {
 		return nil
 	}
@@ -1288,9 +1302,9 @@ func (s *Service) joinLate(ctx context.Context, c Campaign) error {
 	s.log.Info("vehicles joined a continuous campaign", "campaign", c.ID, "group", c.Groups[gi].Name, "vehicles", len(late))
 	if c.Groups[gi].Status == GroupScheduled {
 		c.Groups[gi].Vehicles += len(late)
-		return s.update(func(t store.Txn) error { return s.putCampaign(t, c) })
+		return s.putCampaignUnder(cl, c)
 	}
-	_, err = s.releaseRequest(c, gi, late, lk, func(nc *Campaign, cur *UpdateRequest) {
+	_, err = s.releaseRequest(c, gi, late, cl, lk, func(nc *Campaign, cur *UpdateRequest) {
 		g := &nc.Groups[gi]
 		g.Vehicles += len(late)
 		if g.Status == GroupDone {
@@ -1325,13 +1339,13 @@ func (s *Service) RunCampaigns(ctx context.Context) error {
 				return nil
 			}
 			if c.Retry != nil {
-				if err := s.queueRetries(ctx, c); err != nil {
+				if err := s.queueRetries(ctx, c, cl); err != nil {
 					return err
 				}
 				c, _ = s.cachedCampaign(id)
 			}
 			if c.Continuous && c.Status == CampaignRunning {
-				return s.joinLate(ctx, c)
+				return s.joinLate(ctx, c, cl)
 			}
 			return nil
 		}()

@@ -47,7 +47,8 @@ func answers200(t *testing.T, method, url string, body any) ([]byte, bool) {
 // (update requests of different priorities over the package's filter) while B launches a campaign of
 // it (its own priority, a first group selected by a filter that changes with the round), all three at
 // once; afterwards every vehicle has exactly one active update of the package, by the requests' vehicle
-// lists and by each vehicle's queue. The round then cancels everything for the next one.
+// lists and by each vehicle's queue. The round then cancels everything for the next one. Last, a
+// campaign launched on A, B and C at once is launched once (two 409 already_launched).
 func TestReplicasQueueOnePackageAtOnceWithoutDuplicates(t *testing.T) {
 	ps := startReplicas(t, 3)
 	a, b, c := ps[0], ps[1], ps[2]
@@ -150,6 +151,46 @@ func TestReplicasQueueOnePackageAtOnceWithoutDuplicates(t *testing.T) {
 		for i, r := range reqs {
 			must(t, 200, "PUT", ps[i%3]+"/update_requests/"+r.ID+"/cancel", nil)
 		}
+	}
+
+	// one campaign launched on A, B and C at once is launched once
+	for k := 0; k < 5; k++ {
+		var camp struct{ ID string }
+		require.NoError(t, json.Unmarshal(must(t, 200, "POST", b+"/campaigns", map[string]any{
+			"name": fmt.Sprintf("once %d", k), "packageId": pkg}), &camp))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		codes := make([]string, 3)
+		for i, base := range ps {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				code, body, err := call("POST", base+"/campaigns/"+camp.ID+"/launch", nil)
+				if assert.NoError(t, err) {
+					var e struct{ Code string }
+					json.Unmarshal(body, &e)
+					codes[i] = fmt.Sprint(code, e.Code)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		sort.Strings(codes)
+		assert.Equal(t, []string{"200", "409already_launched", "409already_launched"}, codes, "campaign %d", k)
+		var got struct {
+			Groups []struct{ UpdateRequest string }
+		}
+		require.NoError(t, json.Unmarshal(must(t, 200, "GET", a+"/campaigns/"+camp.ID, nil), &got))
+		var reqs []struct{ CampaignID string }
+		require.NoError(t, json.Unmarshal(must(t, 200, "GET", c+"/update_requests?limit=10000", nil), &reqs))
+		n := 0
+		for _, r := range reqs {
+			if r.CampaignID == camp.ID {
+				n++
+			}
+		}
+		assert.Equal(t, 1, n, "campaign %d has one update request", k)
 	}
 }
 
