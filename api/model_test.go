@@ -8,17 +8,26 @@ package api
 // views, reverse lookups answered by the FleetIndex, resolve and dry run) must equal the model's; the
 // server is restarted now and then, so what the index rebuilds from the store is checked too.
 //
+// The same sessions run against three sotad replicas on one PostgreSQL store
+// (TestModelRandomSessionsOnReplicas, model_replicas_test.go): commands go round-robin to the
+// replicas, checks read from all of them, restarts restart one replica at a time.
+//
 // Replay a failing session with SOTA_MODEL_SEED=<seed> (printed on failure; SOTA_MODEL_FULL_LOG=1
 // prints every step, not the last 40); SOTA_MODEL_STEPS and SOTA_MODEL_SESSIONS lengthen the run
 // (make soak).
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -369,7 +378,22 @@ func genAttrs(r *rand.Rand) map[string]any {
 
 // --- the server ---
 
-// modelServer is the full server (resolver, engine, policy over one Badger store) on loopback; restart
+// modelTarget is what a session drives: one server, or several replicas of one.
+type modelTarget interface {
+	// command sends a command (to the next replica) and read a check's read (to the next replica, or
+	// the one reads are pinned to).
+	command(method, path string, body any) response
+	read(method, path string, body any) response
+	// restart restarts the server (one replica) and pins reads to it until unpin; it returns what it
+	// did, for the session's log.
+	restart() string
+	unpin()
+	// followsFeed tells whether reads other than resolve and dry run may lag behind an acknowledged
+	// write (replicas: they follow the change feed, within 1 s by API.md "Stores and replicas").
+	followsFeed() bool
+}
+
+// modelServer is the full server (resolver, engine, policy over one store) on loopback; restart
 // closes everything and opens it again on the same directory.
 type modelServer struct {
 	t   *testing.T
@@ -377,6 +401,18 @@ type modelServer struct {
 	db  *store.DB
 	eng *engine.Service
 	srv *fleetServer
+}
+
+func (ms *modelServer) command(method, path string, body any) response {
+	return sendTo(ms.t, ms.srv.srv.Client(), ms.srv.srv.URL+"/api/v1", method, path, body)
+}
+func (ms *modelServer) read(method, path string, body any) response {
+	return ms.command(method, path, body)
+}
+func (ms *modelServer) restart() string { ms.close(); ms.open(); return "restart" }
+func (ms *modelServer) unpin()          {}
+func (ms *modelServer) followsFeed() bool {
+	return false
 }
 
 func (ms *modelServer) open() {
@@ -428,20 +464,29 @@ func TestModelRandomSessions(t *testing.T) {
 
 type session struct {
 	t       *testing.T
+	ct      checkT // the checks' T: t, or a probe while a check that may lag is retried
 	r       *rand.Rand
 	m       *model
-	ms      *modelServer
+	ms      modelTarget
 	log     []string // the steps so far, printed on failure
 	valid   int
 	invalid int
-	queued  int // updates queued by valid update requests
+	queued  int           // updates queued by valid update requests
+	acked   time.Time     // when the last command was answered
+	lag     time.Duration // the longest a check waited for the change feed
+	waits   int           // checks that had to wait for it
 }
 
 func runModelSession(t *testing.T, seed uint64, steps int) {
 	ms := &modelServer{t: t, dir: t.TempDir()}
 	ms.open()
 	t.Cleanup(ms.close)
-	s := &session{t: t, r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), m: newModel(), ms: ms}
+	runSession(t, ms, seed, steps)
+}
+
+// runSession runs steps random commands against the target, checking it against the model after each.
+func runSession(t *testing.T, ms modelTarget, seed uint64, steps int) *session {
+	s := &session{t: t, ct: t, r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), m: newModel(), ms: ms}
 	t.Cleanup(func() {
 		if t.Failed() {
 			n := max(0, len(s.log)-40)
@@ -456,25 +501,96 @@ func runModelSession(t *testing.T, seed uint64, steps int) {
 		if i%10 == 9 || i == steps-1 {
 			s.checkAll()
 		} else {
-			s.checkLists()
+			s.eventually(s.checkLists)
 		}
 		if s.r.IntN(60) == 0 {
-			s.log = append(s.log, "restart")
-			ms.close()
-			ms.open()
+			s.log = append(s.log, ms.restart())
 			s.checkAll()
+			ms.unpin()
 		}
 	}
 	t.Logf("%d steps: %d valid, %d invalid commands; %d updates queued", steps, s.valid, s.invalid, s.queued)
 	require.Greater(t, s.invalid, steps/4, "about half the commands are invalid")
 	require.Greater(t, s.valid, steps/10, "a tenth of the commands at least are valid (a seed gave 37 of 250)")
+	return s
+}
+
+// checkT is what the checks fail through: the test, or a probe.
+type checkT interface {
+	require.TestingT
+	Helper()
+}
+
+// probe is a checkT that records the first failure and stops the check (FailNow panics with it).
+type probe struct{ msg string }
+
+type probeFailed struct{}
+
+func (p *probe) Errorf(format string, args ...any) {
+	if p.msg == "" {
+		p.msg = fmt.Sprintf(format, args...)
+	}
+}
+func (p *probe) FailNow() { panic(probeFailed{}) }
+func (p *probe) Helper()  {}
+
+// try runs check with a probe and returns its failure ("" when it passed).
+func (s *session) try(check func()) (msg string) {
+	p := &probe{}
+	s.ct = p
+	defer func() {
+		s.ct = s.t
+		if r := recover(); r != nil {
+			if _, ok := r.(probeFailed); !ok {
+				panic(r)
+			}
+			msg = p.msg
+		}
+	}()
+	check()
+	return p.msg
+}
+
+// feedFollowWithin is how soon a read of another replica reflects an acknowledged write, by API.md
+// "Stores and replicas" (resolve and dry run reflect it at once).
+const feedFollowWithin = time.Second
+
+// eventually runs a check of reads that follow the change feed. On one server it must pass at once;
+// on replicas it is run again until it passes, and fails when it still does not once
+// feedFollowWithin has passed since the last command was answered. Each run draws the same random
+// choices (names in random case, versions), so that a seed replays the same session.
+func (s *session) eventually(check func()) {
+	s.t.Helper()
+	if !s.ms.followsFeed() {
+		check()
+		return
+	}
+	seed := s.r.Uint64()
+	saved := s.r
+	defer func() { s.r = saved }()
+	for retried := false; ; retried = true {
+		s.r = rand.New(rand.NewPCG(seed, seed))
+		msg := s.try(check)
+		if msg == "" {
+			if retried {
+				s.waits++
+				s.lag = max(s.lag, time.Since(s.acked))
+			}
+			return
+		}
+		if time.Since(s.acked) > feedFollowWithin {
+			s.t.Fatalf("a read still differs from the model %v after the last command was answered (reads follow the change feed within %v):\n%s", time.Since(s.acked).Round(time.Millisecond), feedFollowWithin, msg)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // send sends a command and requires the status; for an error it requires the code and a description.
 func (s *session) send(status int, code, method, path string, body any) response {
 	s.t.Helper()
 	s.log = append(s.log, fmt.Sprintf("%s %s %v -> %d %s", method, path, body, status, code))
-	r := s.ms.srv.do(method, path, body)
+	r := s.ms.command(method, path, body)
+	s.acked = time.Now()
 	require.Equalf(s.t, status, r.status, "%s %s %v: body %s", method, path, body, r.body)
 	if status >= 400 {
 		s.invalid++
@@ -487,11 +603,55 @@ func (s *session) send(status int, code, method, path string, body any) response
 }
 
 // binary uploads a binary for a registered package (queuing refuses install lists without one; that
-// rule has its own tests), keeping its description and vendor.
+// rule has its own tests) through the API, keeping its description and vendor.
 func (s *session) binary(p mPkg) {
 	s.t.Helper()
-	_, err := s.ms.eng.UploadBinary(resolver.PackageID{Name: p.name, Version: p.version}, strings.NewReader("binary of "+p.String()), engine.Upload{})
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	f, err := w.CreateFormFile("file", p.String()+".bin")
 	require.NoError(s.t, err)
+	f.Write([]byte("binary of " + p.String()))
+	require.NoError(s.t, w.Close())
+	info := s.m.pkgs[p]
+	path := pkgPath(p) + "?description=" + url.QueryEscape(info[0]) + "&vendor=" + url.QueryEscape(info[1])
+	s.log = append(s.log, "upload the binary of "+p.String())
+	r := s.ms.command("PUT", path, rawBody{w.FormDataContentType(), body.Bytes()})
+	s.acked = time.Now()
+	require.Equalf(s.t, http.StatusNoContent, r.status, "PUT %s (multipart): %s", path, r.body)
+}
+
+// rawBody is a request body sent as is, with its content type.
+type rawBody struct {
+	contentType string
+	data        []byte
+}
+
+// sendTo sends a request to base (a server's URL with /api/v1); body is JSON-encoded unless it is a
+// rawBody, or nil.
+func sendTo(t testing.TB, c *http.Client, base, method, path string, body any) response {
+	t.Helper()
+	var rd io.Reader
+	ct := ""
+	switch b := body.(type) {
+	case nil:
+	case rawBody:
+		rd, ct = bytes.NewReader(b.data), b.contentType
+	default:
+		j, err := json.Marshal(b)
+		require.NoError(t, err)
+		rd, ct = bytes.NewReader(j), "application/json"
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	require.NoError(t, err)
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	res, err := c.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return response{status: res.StatusCode, header: res.Header, body: b}
 }
 
 func pkgPath(p mPkg) string {
@@ -979,14 +1139,21 @@ func (s *session) referencesReach(refs []string, target string) bool {
 // --- checks: the server's answers equal the model's ---
 
 func (s *session) get(path string, v any) {
-	s.t.Helper()
-	r := s.ms.srv.do("GET", path, nil)
-	require.Equalf(s.t, http.StatusOK, r.status, "GET %s: %s", path, r.body)
-	r.decode(s.t, v)
+	s.ct.Helper()
+	r := s.ms.read("GET", path, nil)
+	require.Equalf(s.ct, http.StatusOK, r.status, "GET %s: %s", path, r.body)
+	s.decode(r, v)
+}
+
+// decode decodes a response's body into v (zeroed first) for a check.
+func (s *session) decode(r response, v any) {
+	s.ct.Helper()
+	reflect.ValueOf(v).Elem().SetZero()
+	require.NoErrorf(s.ct, json.Unmarshal(r.body, v), "body %s", r.body)
 }
 
 func (s *session) checkLists() {
-	t, m := s.t, s.m
+	t, m := s.ct, s.m
 	t.Helper()
 	var vs []resolver.Vehicle
 	s.get("/vehicles", &vs)
@@ -1063,11 +1230,35 @@ func nilIfEmpty[T any](s []T) []T {
 	return s
 }
 
-// checkAll compares every per-entity view, reverse lookup, resolve and dry run with the model.
+// checkAll compares every per-entity view, reverse lookup, resolve and dry run with the model: first
+// the resolves and dry runs, which reflect every acknowledged write at once on any replica, then the
+// reads that follow the change feed.
 func (s *session) checkAll() {
-	t, m := s.t, s.m
+	s.t.Helper()
+	for _, p := range s.registered() {
+		s.checkResolve(p)
+	}
+	s.eventually(s.checkLists)
+	s.eventually(s.checkState)
+}
+
+// registered is the model's packages, in the order of mNames and mVersions.
+func (s *session) registered() []mPkg {
+	var ps []mPkg
+	for _, n := range mNames {
+		for _, ver := range mVersions {
+			if _, ok := s.m.pkgs[mPkg{n, ver}]; ok {
+				ps = append(ps, mPkg{n, ver})
+			}
+		}
+	}
+	return ps
+}
+
+// checkState compares the per-entity views and reverse lookups with the model.
+func (s *session) checkState() {
+	t, m := s.ct, s.m
 	t.Helper()
-	s.checkLists()
 	for _, vin := range sortedKeys(m.vehicles) {
 		v := m.vehicles[vin]
 		var ids []resolver.PackageID
@@ -1177,7 +1368,7 @@ func (s *session) checkAll() {
 		for _, ver := range mVersions {
 			p := mPkg{n, ver}
 			if _, ok := m.pkgs[p]; !ok {
-				r := s.ms.srv.do("GET", pkgPath(p), nil)
+				r := s.ms.read("GET", pkgPath(p), nil)
 				require.Equal(t, http.StatusNotFound, r.status, "GET %s", pkgPath(p))
 				continue
 			}
@@ -1187,7 +1378,7 @@ func (s *session) checkAll() {
 }
 
 func (s *session) checkPackage(p mPkg) {
-	t, m := s.t, s.m
+	t, m := s.ct, s.m
 	t.Helper()
 	var vins []string
 	s.get(s.casePath(p)+"/vehicles", &vins)
@@ -1212,9 +1403,16 @@ func (s *session) checkPackage(p mPkg) {
 	sort.Strings(wantDeps)
 	sort.Strings(gotDeps)
 	require.Equal(t, wantDeps, gotDeps, "GET %s/dependencies", pkgPath(p))
+}
 
+// checkResolve compares the resolve and the dry run of a package with the model.
+func (s *session) checkResolve(p mPkg) {
+	t, m := s.t, s.m
+	t.Helper()
 	if len(m.assoc[p]) == 0 {
-		s.ms.srv.must(404, "no_filters", "GET", "/resolve/"+p.name+"/"+p.version, nil)
+		r := s.ms.read("GET", "/resolve/"+p.name+"/"+p.version, nil)
+		require.Equalf(t, http.StatusNotFound, r.status, "resolve %s: %s", p, r.body)
+		require.Equalf(t, "no_filters", r.code(), "resolve %s: %s", p, r.body)
 		return
 	}
 	var targets [][2]any
@@ -1228,9 +1426,9 @@ func (s *session) checkPackage(p mPkg) {
 			wantT = append(wantT, fmt.Sprint(vin, install))
 		}
 	}
-	r := s.ms.srv.do("GET", "/resolve/"+randomCase(s.r, p.name)+"/"+p.version, nil)
+	r := s.ms.read("GET", "/resolve/"+randomCase(s.r, p.name)+"/"+p.version, nil)
 	require.Equalf(t, http.StatusOK, r.status, "resolve %s: %s", p, r.body)
-	r.decode(t, &targets)
+	s.decode(r, &targets)
 	var gotT []string
 	for _, tg := range targets {
 		vin, _ := tg[0].(string)
@@ -1259,15 +1457,15 @@ func (s *session) checkPackage(p mPkg) {
 	require.Equal(t, wantT, gotT, "GET /resolve/%s/%s", p.name, p.version)
 
 	var dr resolver.DryRunResult
-	rr := s.ms.srv.do("POST", "/resolve/dry-run", map[string]any{"package": p.id(), "sample": 1000})
+	rr := s.ms.read("POST", "/resolve/dry-run", map[string]any{"package": p.id(), "sample": 1000})
 	require.Equalf(t, http.StatusOK, rr.status, "dry-run %s: %s", p, rr.body)
-	rr.decode(t, &dr)
+	s.decode(rr, &dr)
 	s.checkDryRun(p, dr, func(vin string) bool { return m.matches(vin, p) }, "dry run of "+p.String())
 }
 
 // checkDryRun compares a dry-run answer with the model, for the vehicles that pass.
 func (s *session) checkDryRun(p mPkg, dr resolver.DryRunResult, pass func(vin string) bool, what string) {
-	t, m := s.t, s.m
+	t, m := s.ct, s.m
 	t.Helper()
 	matched, already := 0, 0
 	var unresolved, sample []string

@@ -1,7 +1,11 @@
 package resolver
 
 import (
+	"context"
+	"errors"
 	"regexp"
+	"slices"
+	"strings"
 
 	"sota/errs"
 	"sota/store"
@@ -73,13 +77,30 @@ func (s *Service) DeleteComponent(part string) error {
 	if err := ValidPartNumber(part); err != nil {
 		return err
 	}
+	// the index lists the vehicles that have the component: with the change feed applied it has every
+	// install any replica acknowledged before this call (feed.go)
+	if err := s.db.CatchUp(context.Background()); err != nil {
+		return err
+	}
 	return s.write(func(t store.Txn) error {
 		c, err := s.loadComponent(t, part)
 		if err != nil {
 			return err
 		}
-		if vins := s.vinsWithComponent(part); len(vins) > 0 {
-			return errs.New(errs.Conflict, "component_is_installed", "Component %s is installed on %d vehicle(s), e.g. %s", c.PartNumber, len(vins), vins[0])
+		// each listed vehicle is read in this transaction: another replica may have removed the
+		// component since the index learned of it
+		vins := s.vinsWithComponent(part)
+		for _, vin := range vins {
+			v, err := getVehicle(t, vin)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if slices.ContainsFunc(v.Components, func(p string) bool { return strings.EqualFold(p, part) }) {
+				return errs.New(errs.Conflict, "component_is_installed", "Component %s is installed on %d vehicle(s), e.g. %s", c.PartNumber, len(vins), vin)
+			}
 		}
 		return t.Delete(componentKey(part))
 	})

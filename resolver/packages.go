@@ -1,6 +1,8 @@
 package resolver
 
 import (
+	"context"
+	"errors"
 	"regexp"
 	"slices"
 
@@ -204,6 +206,11 @@ func (s *Service) DeletePackage(id PackageID) error {
 	if err := ValidPackageID(id); err != nil {
 		return err
 	}
+	// the index lists the vehicles that have the package: with the change feed applied it has every
+	// install any replica acknowledged before this call (feed.go)
+	if err := s.db.CatchUp(context.Background()); err != nil {
+		return err
+	}
 	return s.write(func(t store.Txn) error {
 		pkg, err := s.loadPackage(t, id)
 		if err != nil {
@@ -237,13 +244,20 @@ func (s *Service) DeletePackage(id PackageID) error {
 		if err := t.Delete(packageKey(id)); err != nil {
 			return err
 		}
-		// Vehicles that have it installed keep it as a foreign package.
+		// Vehicles that have it installed keep it as a foreign package. Each is read in this
+		// transaction: another replica may have changed its installed set since the index learned of it.
 		for _, vin := range s.vinsWithPackage(id) {
-			if err := t.Set(foreignKey(id, vin), nil); err != nil {
+			v, err := getVehicle(t, vin)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
 				return err
 			}
-			v, err := getVehicle(t, vin)
-			if err != nil {
+			if !slices.ContainsFunc(v.Packages, func(p PackageID) bool { return lower(p.Name) == lower(id.Name) && p.Version == id.Version }) {
+				continue
+			}
+			if err := t.Set(foreignKey(id, vin), nil); err != nil {
 				return err
 			}
 			if err := s.indexVehicle(t, v); err != nil {
