@@ -13,22 +13,17 @@ package api
 // replica gets which one is the same too, but the timing of the feed is not).
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"sota/internal/sotadtest"
 	"sota/internal/storetest"
 )
 
@@ -42,7 +37,7 @@ func TestModelRandomSessionsOnReplicas(t *testing.T) {
 		require.NoError(t, err, "SOTA_MODEL_SEED")
 		seed, sessions = s, 1
 	}
-	bin := buildSotadBinary(t)
+	bin := sotadtest.Build(t)
 	for i := range sessions {
 		s := seed + uint64(i)
 		t.Run(fmt.Sprintf("seed=%d", s), func(t *testing.T) {
@@ -62,7 +57,7 @@ type replicaTarget struct {
 	bin      string
 	spec     string
 	dirs     []string
-	procs    []*sotadProcess
+	procs    []*sotadtest.Proc
 	next     int // the replica the next command goes to
 	nextRead int // the replica the next read goes to
 	pinned   int // reads go to this replica when >= 0
@@ -76,21 +71,21 @@ func startReplicaTarget(t *testing.T, bin string, n int) *replicaTarget {
 	for range n {
 		dir := t.TempDir()
 		rt.dirs = append(rt.dirs, dir)
-		rt.procs = append(rt.procs, startSotadProcess(t, bin, dir, rt.spec))
+		rt.procs = append(rt.procs, startReplica(t, bin, dir, rt.spec))
 	}
-	t.Cleanup(func() {
-		for _, p := range rt.procs {
-			p.stop(syscall.SIGKILL)
-		}
-	})
 	return rt
+}
+
+// startReplica starts sotad with --auth none on its data directory and the shared store.
+func startReplica(t *testing.T, bin, dir, spec string) *sotadtest.Proc {
+	return sotadtest.Start(t, bin, nil, "--data", dir, "--store", spec, "--auth", "none")
 }
 
 func (rt *replicaTarget) command(method, path string, body any) response {
 	rt.t.Helper()
 	p := rt.procs[rt.next]
 	rt.next = (rt.next + 1) % len(rt.procs)
-	return sendTo(rt.t, rt.client, p.url+"/api/v1", method, path, body)
+	return sendTo(rt.t, rt.client, p.URL+"/api/v1", method, path, body)
 }
 
 func (rt *replicaTarget) read(method, path string, body any) response {
@@ -100,7 +95,7 @@ func (rt *replicaTarget) read(method, path string, body any) response {
 		i = rt.nextRead
 		rt.nextRead = (rt.nextRead + 1) % len(rt.procs)
 	}
-	return sendTo(rt.t, rt.client, rt.procs[i].url+"/api/v1", method, path, body)
+	return sendTo(rt.t, rt.client, rt.procs[i].URL+"/api/v1", method, path, body)
 }
 
 // restart stops one replica (the next in turn; SIGTERM and SIGKILL alternately), starts it again
@@ -113,83 +108,11 @@ func (rt *replicaTarget) restart() string {
 		sig = syscall.SIGKILL
 	}
 	rt.restarts++
-	rt.procs[i].stop(sig)
-	rt.procs[i] = startSotadProcess(rt.t, rt.bin, rt.dirs[i], rt.spec)
+	rt.procs[i].Stop(sig)
+	rt.procs[i] = startReplica(rt.t, rt.bin, rt.dirs[i], rt.spec)
 	rt.pinned = i
 	return fmt.Sprintf("restart replica %c (%v)", 'A'+i, sig)
 }
 
 func (rt *replicaTarget) unpin()            { rt.pinned = -1 }
 func (rt *replicaTarget) followsFeed() bool { return true }
-
-// buildSotadBinary builds cmd/sotad into the test's temporary directory.
-func buildSotadBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "sotad")
-	out, err := exec.Command("go", "build", "-o", bin, "sota/cmd/sotad").CombinedOutput()
-	require.NoErrorf(t, err, "go build sota/cmd/sotad: %s", out)
-	return bin
-}
-
-// sotadProcess is one running sotad.
-type sotadProcess struct {
-	cmd  *exec.Cmd
-	url  string
-	mu   sync.Mutex
-	logs bytes.Buffer
-	done chan struct{}
-}
-
-var sotadListening = regexp.MustCompile(`msg="sotad listening" addr=(\S+)`)
-
-// startSotadProcess starts sotad on a free loopback port with --auth none over dataDir and the
-// store spec, and waits until it listens.
-func startSotadProcess(t *testing.T, bin, dataDir, spec string) *sotadProcess {
-	t.Helper()
-	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--data", dataDir, "--store", spec, "--auth", "none", "--log-level", "info")
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	p := &sotadProcess{cmd: cmd, done: make(chan struct{})}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.logs.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-			if m := sotadListening.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-		cmd.Wait()
-		close(p.done)
-	}()
-	select {
-	case a := <-addr:
-		p.url = "http://" + a
-	case <-p.done:
-		t.Fatalf("sotad exited at start:\n%s", p.output())
-	case <-time.After(60 * time.Second):
-		p.stop(syscall.SIGKILL)
-		t.Fatalf("sotad did not start within 60 s:\n%s", p.output())
-	}
-	return p
-}
-
-func (p *sotadProcess) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.String()
-}
-
-// stop sends the signal and waits for the process to exit (killing it after 30 s).
-func (p *sotadProcess) stop(sig syscall.Signal) {
-	p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
