@@ -17,8 +17,6 @@ package resolver
 // interval. On Badger the feed does nothing.
 
 import (
-	"errors"
-
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"sota/dsl"
@@ -63,13 +61,25 @@ func (s *Service) applyFeed(keys [][]byte, reload bool) error {
 		if err != nil {
 			return err
 		}
-		var put []dsl.Vehicle
+		// one round trip for all the vehicles (store.GetMany), not one each: the time to apply is
+		// part of how far this replica lags
+		list := make([]string, 0, len(vins))
+		keys := make([][]byte, 0, len(vins))
 		for vin := range vins {
-			v, err := getVehicle(t, vin)
-			if errors.Is(err, store.ErrNotFound) {
+			list = append(list, vin)
+			keys = append(keys, vehicleKey(vin))
+		}
+		vals, err := store.GetMany(t, keys)
+		if err != nil {
+			return err
+		}
+		var put []dsl.Vehicle
+		for i, vin := range list {
+			if vals[i] == nil {
 				s.index.Delete(vin)
 				continue
 			}
+			v, err := decodeVehicle(vals[i])
 			if err != nil {
 				return err
 			}

@@ -472,6 +472,72 @@ func (x *pgTxn) Get(key []byte) ([]byte, error) {
 	return v, nil
 }
 
+// getManyChunk is how many point reads GetMany sends in one round trip.
+const getManyChunk = 1000
+
+// getMany is GetMany: the keys' SELECTs are sent as one pipelined batch per getManyChunk keys (the
+// first with BEGIN when the transaction has not started); buffered writes answer for their keys.
+func (x *pgTxn) getMany(keys [][]byte) ([][]byte, error) {
+	out := make([][]byte, len(keys))
+	var ask []int // the indexes of keys read from the database
+	for i, k := range keys {
+		if op, ok := x.pending[string(k)]; ok {
+			if !op.del {
+				out[i] = slices.Clone(op.value)
+			}
+			continue
+		}
+		ask = append(ask, i)
+	}
+	for len(ask) > 0 {
+		chunk := ask[:min(len(ask), getManyChunk)]
+		ask = ask[len(chunk):]
+		b := x.batch()
+		keysOnly := make([]bool, len(chunk))
+		for j, i := range chunk {
+			t, segs := route(keys[i])
+			if t.value == "" {
+				keysOnly[j] = true
+				b.Queue(t.selectSQL("1"), anys(segs)...)
+			} else {
+				b.Queue(t.selectSQL(t.value), anys(segs)...)
+			}
+		}
+		br, err := x.send(b)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range chunk {
+			var v []byte
+			if keysOnly[j] {
+				var one int
+				err = br.QueryRow().Scan(&one)
+				v = []byte{}
+			} else {
+				err = br.QueryRow().Scan(&v)
+			}
+			if errors.Is(err, pgx.ErrNoRows) {
+				err = nil
+				continue
+			}
+			if err != nil {
+				break
+			}
+			if v == nil {
+				v = []byte{}
+			}
+			out[i] = v
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, x.fail(err)
+		}
+	}
+	return out, nil
+}
+
 func (t *table) selectSQL(what string) string {
 	var b strings.Builder
 	b.WriteString("SELECT " + what + " FROM " + t.name + " WHERE ")

@@ -293,3 +293,27 @@ func (d *DB) Backend() string {
 	}
 	return "badger"
 }
+
+// GetMany reads several keys in t: values[i] is the value of keys[i], nil when it does not exist (an
+// existing empty value is an empty, non-nil slice). On PostgreSQL the reads go out together, one
+// round trip per getManyChunk keys instead of one per key (a replica applying the change feed reads
+// every key another replica changed); elsewhere it is Get for each key.
+func GetMany(t Txn, keys [][]byte) ([][]byte, error) {
+	if m, ok := t.(interface {
+		getMany(keys [][]byte) ([][]byte, error)
+	}); ok {
+		return m.getMany(keys)
+	}
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		v, err := t.Get(k)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
