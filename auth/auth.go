@@ -346,19 +346,27 @@ func deleteOwned(t store.Txn, prefix, username string, owner func(k, v []byte) s
 // and the session. Bad credentials are 401 bad_credentials, whichever part was wrong. Failures are
 // limited per account and per client address (client, e.g. the remote IP): past
 // LoginFailuresPerMinute in a minute, Login answers 429 too_many_attempts (with the seconds to wait
-// in the error's "retryAfter" detail) without checking the password.
+// in the error's "retryAfter" detail) without checking the password. The counts are in the store
+// (limiter.go), shared by every process on it.
 func (a *Service) Login(username, password, client string) (string, Session, error) {
-	if wait := a.login.blocked(a.now(), username, client); wait > 0 {
+	at, ids := a.now(), limiterKeys(username, client)
+	var wait time.Duration
+	err := a.db.Update(func(t store.Txn) error {
+		var err error
+		wait, err = a.login.reserve(t, at, ids)
+		return err
+	})
+	if err != nil {
+		return "", Session{}, err
+	}
+	if wait > 0 {
 		return "", Session{}, errTooManyAttempts(wait)
 	}
-	id, s, err := a.checkLogin(username, password)
-	if errs.Is(err, "bad_credentials") {
-		a.login.failed(a.now(), username, client)
-	}
-	return id, s, err
+	// the attempt counts as a failure unless the session's transaction takes it back
+	return a.checkLogin(username, password, func(t store.Txn) error { return a.login.refund(t, at, ids) })
 }
 
-func (a *Service) checkLogin(username, password string) (string, Session, error) {
+func (a *Service) checkLogin(username, password string, succeeded func(store.Txn) error) (string, Session, error) {
 	bad := errs.New(errs.Unauthorized, "bad_credentials", "Invalid username or password")
 	var acc Account
 	err := a.db.View(func(t store.Txn) error {
@@ -379,6 +387,9 @@ func (a *Service) checkLogin(username, password string) (string, Session, error)
 	s := Session{Username: acc.Username, Role: legacyRole(acc.Role), CSRF: randomString(32), CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}
 	err = a.db.Update(func(t store.Txn) error {
 		if err := a.purgeExpired(t); err != nil {
+			return err
+		}
+		if err := succeeded(t); err != nil {
 			return err
 		}
 		return putJSON(t, hashKey(sessionPrefix, id), s)
