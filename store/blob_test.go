@@ -251,3 +251,71 @@ func TestBlobCleanRemovesInterruptedUploads(t *testing.T) {
 		assert.Equal(t, randomBytes(4, 2*BlobChunkSize), all, "the stored blob is whole")
 	})
 }
+
+// TestDBBlobsReadAcrossWindows: a blob of several read windows (8 chunks each, fetched together and
+// read ahead in the background) reads back the same bytes sequentially in small pieces, from readers
+// at random offsets at once, and through a second blob store on the same database whose cache is cold
+// (another replica), backwards window by window.
+func TestDBBlobsReadAcrossWindows(t *testing.T) {
+	for _, kind := range []string{"badger", "postgres"} {
+		t.Run(kind, func(t *testing.T) { readAcrossWindows(t, kind) })
+	}
+}
+
+func readAcrossWindows(t *testing.T, kind string) {
+	db := storetest.OpenKind(t, kind)
+	b := NewDBBlobs(db)
+	big := randomBytes(3, 19*BlobChunkSize+777) // windows of 8, 8 and 3 chunks plus a partial one
+	info, err := b.Put(bytes.NewReader(big), "")
+	require.NoError(t, err)
+
+	r, _, err := b.Open(info.SHA256)
+	require.NoError(t, err)
+	var got bytes.Buffer
+	_, err = io.CopyBuffer(&got, struct{ io.Reader }{r}, make([]byte, 32<<10))
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(big, got.Bytes()), "sequential read in 32 KiB pieces")
+
+	errc := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func(g int) {
+			rnd := rand.New(rand.NewSource(int64(g)))
+			r, _, err := b.Open(info.SHA256)
+			if err != nil {
+				errc <- err
+				return
+			}
+			for i := 0; i < 40; i++ {
+				off := rnd.Intn(len(big))
+				p := make([]byte, min(rnd.Intn(3*BlobChunkSize)+1, len(big)-off))
+				n, err := r.ReadAt(p, int64(off))
+				if err != nil && !(errors.Is(err, io.EOF) && n == len(p)) {
+					errc <- fmt.Errorf("reader %d at %d+%d: %v", g, off, len(p), err)
+					return
+				}
+				if !bytes.Equal(big[off:off+len(p)], p[:n]) || n != len(p) {
+					errc <- fmt.Errorf("reader %d at %d+%d: wrong bytes (%d read)", g, off, len(p), n)
+					return
+				}
+			}
+			errc <- nil
+		}(g)
+	}
+	for g := 0; g < 8; g++ {
+		assert.NoError(t, <-errc)
+	}
+
+	cold := NewDBBlobs(db)
+	cr, _, err := cold.Open(info.SHA256)
+	require.NoError(t, err)
+	const w = 8 * BlobChunkSize
+	for off := (len(big) / w) * w; off >= 0; off -= w {
+		p := make([]byte, min(w, len(big)-off))
+		n, err := cr.ReadAt(p, int64(off))
+		if !errors.Is(err, io.EOF) {
+			require.NoError(t, err)
+		}
+		require.Equal(t, len(p), n)
+		assert.True(t, bytes.Equal(big[off:off+n], p), "window at %d", off)
+	}
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"container/list"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -26,11 +27,15 @@ import (
 // An upload writes its chunks under a fresh data id as they arrive (a few per transaction), and the
 // manifest last, in the transaction that removes its upload marker: a blob is visible whole or not at
 // all, and an interrupted upload leaves only a marker that Clean finds. Reading an offset fetches the
-// chunks it covers, and recently read chunks are cached (they never change under a data id).
+// window of blobWindow chunks it falls in (one query on PostgreSQL), a sequential read also the next
+// windows in the background, and recently read chunks are cached (they never change under a data id).
 type DBBlobs struct {
 	db    *DB
 	chunk int
 	cache *chunkCache
+
+	mu       sync.Mutex
+	inflight map[windowRef]*chunkFetch // windows being fetched (ReadAt, window)
 }
 
 // blobCacheChunks is how many recently read chunks DBBlobs keeps in memory (32 MiB).
@@ -58,7 +63,7 @@ const BlobPrefix = "blob/"
 
 // NewDBBlobs returns the blob store inside db. db should be a handle without a hook (DB.With).
 func NewDBBlobs(db *DB) *DBBlobs {
-	return &DBBlobs{db: db, chunk: BlobChunkSize, cache: newChunkCache(blobCacheChunks)}
+	return &DBBlobs{db: db, chunk: BlobChunkSize, cache: newChunkCache(blobCacheChunks), inflight: map[windowRef]*chunkFetch{}}
 }
 
 // Kind is "db".
@@ -373,10 +378,15 @@ type chunkReader struct {
 	next int64 // where the last read ended: a read that starts there is sequential
 }
 
-// blobReadahead is how many chunks past the ones asked for a sequential read fetches in the same
-// transaction (a Range download reads its bytes in small pieces; one transaction per chunk costs a
-// database round trip or three each).
-const blobReadahead = 8
+// blobWindow is how many chunks are fetched together (2 MiB: one query on PostgreSQL, where a
+// query per chunk cost a round trip or three each and left the connection idle while the bytes were
+// written out).
+const blobWindow = 8
+
+// blobPrefetch is how many windows past the one being read a sequential read fetches in the
+// background (each on its own connection), so that a download writes one window while the next
+// ones are read from the database.
+const blobPrefetch = 2
 
 func (r *chunkReader) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
@@ -389,53 +399,28 @@ func (r *chunkReader) ReadAt(p []byte, off int64) (int, error) {
 	cs := int64(r.m.chunk)
 	first, last := off/cs, (end-1)/cs
 	r.mu.Lock()
-	sequential := off == r.next && off > 0
+	sequential := off == r.next
 	r.next = end
 	r.mu.Unlock()
-	chunks := make([][]byte, last-first+1)
-	var missing []int64
-	for n := first; n <= last; n++ {
-		if c, ok := r.b.cache.get(r.m.id, n); ok {
-			chunks[n-first] = c
-		} else {
-			missing = append(missing, n)
-		}
-	}
-	if len(missing) > 0 {
-		fetch := missing
-		if sequential { // read ahead: the next chunks are likely wanted next
-			for n := last + 1; n <= last+blobReadahead && n*cs < r.m.size; n++ {
-				if _, ok := r.b.cache.get(r.m.id, n); !ok {
-					fetch = append(fetch, n)
-				}
-			}
-		}
-		got := make([][]byte, len(fetch))
-		err := r.b.db.View(func(t Txn) error {
-			for i, n := range fetch {
-				v, err := t.Get(chunkKey(r.m.id, n))
-				if err != nil {
-					return fmt.Errorf("blob chunk %d: %w", n, err)
-				}
-				got[i] = v
-			}
-			return nil
-		})
-		if err != nil {
-			return 0, err
-		}
-		for i, n := range fetch {
-			if n <= last {
-				chunks[n-first] = got[i]
-			}
-			r.b.cache.put(r.m.id, n, got[i])
+	if sequential { // read ahead in the background: the next windows are likely wanted next
+		for w := last/blobWindow + 1; w <= last/blobWindow+blobPrefetch; w++ {
+			r.b.prefetch(r.m, w)
 		}
 	}
 	k := 0
-	for i, c := range chunks {
-		pos := off + int64(k) - (first+int64(i))*cs
+	for n := first; n <= last; n++ {
+		c, ok := r.b.cache.get(r.m.id, n)
+		if !ok {
+			f := r.b.window(r.m, n/blobWindow)
+			<-f.done
+			if f.err != nil {
+				return k, f.err
+			}
+			c = f.chunks[n%blobWindow]
+		}
+		pos := off + int64(k) - n*cs
 		if pos < 0 || pos > int64(len(c)) {
-			return k, fmt.Errorf("blob chunk %d has %d bytes", first+int64(i), len(c))
+			return k, fmt.Errorf("blob chunk %d has %d bytes", n, len(c))
 		}
 		k += copy(p[k:end-off], c[pos:])
 	}
@@ -446,6 +431,104 @@ func (r *chunkReader) ReadAt(p []byte, off int64) (int, error) {
 		return k, io.EOF
 	}
 	return k, nil
+}
+
+// chunkFetch is a window of chunks being read (or read) from the store.
+type chunkFetch struct {
+	done   chan struct{}
+	chunks [][]byte
+	err    error
+}
+
+type windowRef struct {
+	id string
+	w  int64
+}
+
+// windowChunks returns the first and last chunk of window w of the blob (first > last past its end).
+func windowChunks(m manifest, w int64) (first, last int64) {
+	cs := int64(m.chunk)
+	first = w * blobWindow
+	return first, min(first+blobWindow, (m.size+cs-1)/cs) - 1
+}
+
+// prefetch starts fetching window w of the blob in the background unless it is cached, being
+// fetched, or past the blob's end.
+func (b *DBBlobs) prefetch(m manifest, w int64) {
+	first, last := windowChunks(m, w)
+	if first > last || b.cache.has(m.id, first) && b.cache.has(m.id, last) {
+		return
+	}
+	b.window(m, w)
+}
+
+// window returns the fetch of window w of the blob: the one under way, or a new one started in the
+// background.
+func (b *DBBlobs) window(m manifest, w int64) *chunkFetch {
+	first, last := windowChunks(m, w)
+	ref := windowRef{m.id, w}
+	b.mu.Lock()
+	if f, ok := b.inflight[ref]; ok {
+		b.mu.Unlock()
+		return f
+	}
+	f := &chunkFetch{done: make(chan struct{})}
+	b.inflight[ref] = f
+	b.mu.Unlock()
+	go func() {
+		f.chunks, f.err = b.getChunks(m.id, first, last)
+		for i, c := range f.chunks {
+			b.cache.put(m.id, first+int64(i), c)
+		}
+		b.mu.Lock()
+		delete(b.inflight, ref)
+		b.mu.Unlock()
+		close(f.done)
+	}()
+	return f
+}
+
+// getChunks reads chunks first to last of a data id: on PostgreSQL in one query (the chunks of a
+// data id never change, so a single statement's snapshot is enough), elsewhere in one transaction.
+func (b *DBBlobs) getChunks(id string, first, last int64) ([][]byte, error) {
+	out := make([][]byte, 0, last-first+1)
+	if pg, ok := b.db.b.(*pgBackend); ok {
+		rows, err := pg.pool.Query(context.Background(), "SELECT value FROM kv WHERE key BETWEEN $1 AND $2 ORDER BY key",
+			chunkKey(id, first), chunkKey(id, last))
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var v []byte
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	} else {
+		err := b.db.View(func(t Txn) error {
+			for n := first; n <= last; n++ {
+				v, err := t.Get(chunkKey(id, n))
+				if err != nil {
+					return fmt.Errorf("blob chunk %d: %w", n, err)
+				}
+				out = append(out, v)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if int64(len(out)) != last-first+1 {
+		return nil, fmt.Errorf("blob %s: %d of chunks %d-%d stored", id, len(out), first, last)
+	}
+	return out, nil
 }
 
 // chunkCache keeps the most recently read chunks (they are immutable under their data id): a
@@ -480,6 +563,14 @@ func (c *chunkCache) get(id string, n int64) ([]byte, bool) {
 	}
 	c.ll.MoveToFront(e)
 	return e.Value.(*cachedChunk).data, true
+}
+
+// has reports whether the chunk is cached (without making it the most recent).
+func (c *chunkCache) has(id string, n int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.m[chunkRef{id, n}]
+	return ok
 }
 
 func (c *chunkCache) put(id string, n int64, data []byte) {
