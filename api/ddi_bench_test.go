@@ -11,15 +11,19 @@ import (
 	"time"
 
 	"sota/internal/budget"
+	"sota/internal/storetest"
 )
 
 // BenchmarkDDIPoll: the hawkBit DDI base poll GET /:tenant/controller/v1/:vin (TargetToken check,
 // lastSeen, the next update in delivery order with its action id, whether the device reported its
 // configuration) by 32 concurrent keep-alive clients over 1,000 vehicles with a queued update each,
-// against GET /healthz of the same server as the baseline.
-func BenchmarkDDIPoll(b *testing.B) {
+// against GET /healthz of the same server as the baseline, on Badger and, with SOTA_TEST_PG_URL set,
+// on PostgreSQL (storetest.BenchKinds). Budget on either: ≥ 10,000 req/s, p99 ≤ 20 ms.
+func BenchmarkDDIPoll(b *testing.B) { storetest.BenchKinds(b, benchDDIPoll) }
+
+func benchDDIPoll(b *testing.B, kind string) {
 	const vehicles, clients = 1000, 32
-	s := newBenchServer(b)
+	s := newBenchServerKind(b, Config{AuthNone: true}, kind)
 	s.do("POST", "/filters", map[string]any{"name": "all", "expression": "TRUE"}, nil)
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
@@ -71,10 +75,14 @@ func BenchmarkDDIPoll(b *testing.B) {
 		rps, p99 = load(b, addr, clients, 4*time.Second, poll)
 	}
 	b.StopTimer()
-	b.Logf("DDI poll %.0f req/s p99 %v; /healthz %.0f req/s p99 %v", rps, p99, base, baseP99)
-	budget.Report(b, budget.Line{Name: "DDI poll GET /:tenant/controller/v1/:vin, 32 keep-alive clients, loopback (req/s)",
+	b.Logf("%s: DDI poll %.0f req/s p99 %v; /healthz %.0f req/s p99 %v", kind, rps, p99, base, baseP99)
+	name := "DDI poll GET /:tenant/controller/v1/:vin"
+	if kind == "postgres" {
+		name += " with the PostgreSQL store"
+	}
+	budget.Report(b, budget.Line{Name: name + ", 32 keep-alive clients, loopback (req/s)",
 		Figure: rps, Unit: "req/s", Budget: 10000, AtLeast: true, Ratio: rps / base, Baseline: "GET /healthz on the same server"})
-	budget.Report(b, budget.Line{Name: "DDI poll GET /:tenant/controller/v1/:vin, p99 latency",
+	budget.Report(b, budget.Line{Name: name + ", p99 latency",
 		Figure: float64(p99) / float64(time.Millisecond), Unit: "ms", Budget: 20,
 		Ratio: float64(baseP99) / float64(p99), Baseline: "GET /healthz p99 on the same server"})
 }

@@ -1,18 +1,15 @@
 package api
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +21,7 @@ import (
 	"sota/auth"
 	"sota/engine"
 	"sota/internal/budget"
+	"sota/internal/loadgen"
 	"sota/internal/storetest"
 	"sota/policy"
 	"sota/resolver"
@@ -112,58 +110,14 @@ func (s *benchServer) upload(name, version string, content []byte) {
 }
 
 // load runs clients concurrent keep-alive connections against addr for d, each sending the raw
-// HTTP/1.1 requests req(n) one after the other (a light generator, like wrk, so the server gets the
-// CPU), and returns the requests per second and the 99th-percentile latency.
+// HTTP/1.1 requests req(n) one after the other (internal/loadgen), and returns the requests per
+// second and the 99th-percentile latency.
 func load(b *testing.B, addr string, clients int, d time.Duration, req func(n int) []byte) (float64, time.Duration) {
-	var mu sync.Mutex
-	var lat []time.Duration
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(d)
-	start := time.Now()
-	var seq atomic.Int64
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			conn, err := net.Dial("tcp", addr)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			defer conn.Close()
-			br := bufio.NewReaderSize(conn, 16<<10)
-			mine := make([]time.Duration, 0, 1<<14)
-			for time.Now().Before(deadline) {
-				t0 := time.Now()
-				if _, err := conn.Write(req(int(seq.Add(1)))); err != nil {
-					b.Error(err)
-					break
-				}
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
-					b.Error(err)
-					break
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					b.Errorf("status %d", resp.StatusCode)
-					break
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		}()
+	r, err := loadgen.Run([]string{addr}, clients, d, func(_ string, n int) []byte { return req(n) })
+	if err != nil {
+		b.Fatal(err)
 	}
-	wg.Wait()
-	el := time.Since(start)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	if len(lat) == 0 {
-		b.Fatal("no request completed")
-	}
-	return float64(len(lat)) / el.Seconds(), lat[len(lat)*99/100]
+	return r.PerSecond, r.P99
 }
 
 // BenchmarkDevicePoll: GET /vehicle_updates/:vin (token check, lastSeen, queue in delivery order) by 32

@@ -101,10 +101,15 @@ func (s *Service) assignAction(vin, id string) (uint64, error) {
 // passing over get-all-packages requests (DDI has no way to answer them), with its action id (assigned
 // the first time). ok is false when there is nothing to deliver now. It records the contact (Seen).
 func (s *Service) NextAction(vin string) (u Update, ok bool, err error) {
+	fresh := s.pollsFresh()
 	if err := s.Seen(vin); err != nil {
 		return Update{}, false, err
 	}
-	u, ok, _, err = s.nextUpdate(vin, true)
+	if fresh {
+		u, ok, err = s.nextCached(vin, true)
+	} else {
+		u, ok, _, err = s.nextUpdate(vin, true)
+	}
 	if err != nil || !ok {
 		return Update{}, false, err
 	}

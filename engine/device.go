@@ -14,12 +14,20 @@ import (
 type PollRow = wire.PollRow
 
 // Poll is the device's view of its queue (GET /vehicle_updates/:vin): its pending and in-flight
-// updates in delivery order. It records the contact (Seen).
+// updates in delivery order. It records the contact (Seen). It reads the poll cache after catching
+// up with the change feed (pollcache.go): nothing from the store when nothing changed.
 func (s *Service) Poll(vin string) ([]PollRow, error) {
+	fresh := s.pollsFresh()
 	if err := s.Seen(vin); err != nil {
 		return nil, err
 	}
-	us, err := s.Queue(vin)
+	var us []Update
+	var err error
+	if fresh {
+		us, _, err = s.activeUpdates(vin)
+	} else {
+		us, err = s.Queue(vin)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -150,6 +151,8 @@ type service struct {
 
 	wh webhooks // subscriptions, and the dispatcher's nudge (webhooks.go)
 
+	polls pollCache // what polls read of each vehicle (pollcache.go)
+
 	feed *store.Following // what other processes changed, contacts included (feed.go)
 }
 
@@ -170,6 +173,7 @@ func New(db *store.DB, res *resolver.Service, o Options) (*Service, error) {
 		lastWake: map[string]time.Time{},
 		counts:   requestCounts{by: map[string]*Counts{}, dirty: map[string]bool{}},
 	}}
+	s.polls.seed = maphash.MakeSeed()
 	s.base = s
 	s.wh.nudge = make(chan struct{}, 1)
 	whc := *o.HTTPClient
@@ -230,7 +234,7 @@ func (s *Service) update(fn func(store.Txn) error) error {
 	for i := 0; i < 20; i++ {
 		var x *engineTx
 		err = s.db.Update(func(t store.Txn) error {
-			x = &engineTx{Txn: t}
+			x = &engineTx{Txn: t, polls: &s.polls}
 			return fn(x)
 		})
 		if err == nil {

@@ -11,6 +11,7 @@ package engine
 //	                                and the request's counts are recounted at their next read
 //	core/devcfg/<vin>               the cached "configuration reported" answer is dropped
 //	core/wh/<id>                    the webhook subscription is read again (emit reads them in memory)
+//	core/upd/<vin>/<id>, core/vplan/<vin>  the vehicle's poll-cache entry is dropped (pollcache.go)
 //
 // Campaign preview, launch, resume and release catch up with the feed first (store.DB.CatchUp), so
 // a campaign created or changed on another replica is known; queueing does through its resolve.
@@ -60,6 +61,9 @@ func (s *Service) applyFeed(keys [][]byte, reload bool) error {
 			s.forgetReported(key[len(pDevCfg):])
 		case strings.HasPrefix(key, pWebhook):
 			hooks = append(hooks, key[len(pWebhook):])
+		}
+		if vin := pollKeyVIN(k); vin != "" {
+			s.polls.drop(vin) // an update record or data-plan link another process wrote
 		}
 	}
 	if len(hooks) > 0 {
@@ -163,6 +167,7 @@ func (s *Service) reloadAll() error {
 	if err := s.loadWebhooks(); err != nil {
 		return err
 	}
+	s.polls.clear()
 	if err := s.loadFleetState(); err != nil {
 		return err
 	}

@@ -19,6 +19,10 @@ import (
 type engineTx struct {
 	store.Txn
 	after []func()
+	// polls is the cache whose entries the transaction's writes drop after the commit
+	// (pollcache.go); dropped, the vehicles already dropped
+	polls   *pollCache
+	dropped map[string]bool
 }
 
 // afterCommit runs f once t, an engineTx, has committed.
@@ -50,7 +54,7 @@ func (s *Service) resUpdate(fn func(t *engineTx, x *resolver.Tx) error) error {
 // inResolverTx runs fn over raw, the store transaction under x, as an engine transaction whose
 // after-commit work runs once x has committed.
 func (s *Service) inResolverTx(raw store.Txn, x *resolver.Tx, fn func(t *engineTx) error) error {
-	t := &engineTx{Txn: raw}
+	t := &engineTx{Txn: raw, polls: &s.polls}
 	if err := fn(t); err != nil {
 		return err
 	}

@@ -818,46 +818,52 @@ func (s *Service) nextUpdate(vin string, installsOnly bool) (u Update, ok, overs
 			return err
 		}
 		SortDelivery(us)
-		var remaining int64
-		limited := false
-		checked := false
-		for _, c := range us {
-			if installsOnly && c.Kind != KindInstall {
-				continue
-			}
-			if c.Status == InFlight {
-				u, ok = c, true
-				return nil
-			}
-			if c.ValidFrom != nil && now.Before(*c.ValidFrom) {
-				continue
-			}
-			if c.ValidUntil != nil && !now.Before(*c.ValidUntil) {
-				continue
-			}
-			if !checked {
-				remaining, limited, err = s.remainingBytes(t, vin, now)
-				if err != nil {
-					return err
-				}
-				checked = true
-			}
-			if limited {
-				size, err := s.installSize(t, c.Install)
-				if err != nil {
-					return err
-				}
-				if size > remaining {
-					oversize = true
-					continue
-				}
-			}
-			u, ok = c, true
-			return nil
-		}
-		return nil
+		u, ok, oversize, err = s.pickNext(t, vin, us, installsOnly, now)
+		return err
 	})
 	return u, ok, oversize, err
+}
+
+// pickNext is NextUpdate's choice among us, the vehicle's active updates in delivery order; t reads
+// the data plan's billing cycle and the binaries' sizes when the first candidate needs them (nil:
+// the vehicle is known to have no data plan).
+func (s *Service) pickNext(t store.Txn, vin string, us []Update, installsOnly bool, now time.Time) (u Update, ok, oversize bool, err error) {
+	var remaining int64
+	limited := false
+	checked := t == nil
+	for _, c := range us {
+		if installsOnly && c.Kind != KindInstall {
+			continue
+		}
+		if c.Status == InFlight {
+			return c, true, oversize, nil
+		}
+		if c.ValidFrom != nil && now.Before(*c.ValidFrom) {
+			continue
+		}
+		if c.ValidUntil != nil && !now.Before(*c.ValidUntil) {
+			continue
+		}
+		if !checked {
+			remaining, limited, err = s.remainingBytes(t, vin, now)
+			if err != nil {
+				return u, false, false, err
+			}
+			checked = true
+		}
+		if limited {
+			size, err := s.installSize(t, c.Install)
+			if err != nil {
+				return u, false, false, err
+			}
+			if size > remaining {
+				oversize = true
+				continue
+			}
+		}
+		return c, true, oversize, nil
+	}
+	return u, false, oversize, nil
 }
 
 // installSize is the sum of the recorded binary sizes of the packages (0 for one without a binary).

@@ -159,9 +159,14 @@ type feed struct {
 	smu  sync.RWMutex
 	subs []*subscriber
 
-	lock      chan struct{} // held by the poll in progress
+	// One poll runs at a time. mu guards running, completed, lastErr and done: the callers that wait
+	// for a poll all wake at once when done is closed (a poll ends), rather than one after another.
+	mu        sync.Mutex
+	running   bool
 	started   atomic.Uint64 // polls started
-	completed uint64        // the number of the last poll that completed, under lock
+	completed uint64        // the number of the last poll that ended
+	lastErr   error         // its error
+	ended     chan struct{} // closed when the poll in progress ends
 	maxSeen   int64         // the highest seq read
 	gaps      map[int64]time.Time
 	lastTrim  time.Time
@@ -182,7 +187,7 @@ func openFeed(ctx context.Context, pool *pgxpool.Pool, o Options) (*feed, error)
 		origin:    strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(rnd),
 		interval:  o.FeedInterval,
 		retention: o.FeedRetention,
-		lock:      make(chan struct{}, 1),
+		ended:     make(chan struct{}),
 		gaps:      map[int64]time.Time{},
 		lastTrim:  time.Now(),
 		stop:      make(chan struct{}),
@@ -262,25 +267,37 @@ func (f *feed) run() {
 	}
 }
 
-// catchUp returns once a poll that started after the call has completed, running one itself unless
-// another caller's did.
+// catchUp returns once a poll that started after the call has ended, with its error, running one
+// itself unless one is in progress (then it waits for it to end, and for the next).
 func (f *feed) catchUp(ctx context.Context) error {
 	arrived := f.started.Load()
-	select {
-	case f.lock <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	for {
+		f.mu.Lock()
+		if f.completed > arrived {
+			err := f.lastErr
+			f.mu.Unlock()
+			return err // a poll that started after this call has applied everything committed before it
+		}
+		if !f.running {
+			f.running = true
+			n := f.started.Add(1)
+			f.mu.Unlock()
+			err := f.poll(ctx)
+			f.mu.Lock()
+			f.running, f.completed, f.lastErr = false, n, err
+			close(f.ended)
+			f.ended = make(chan struct{})
+			f.mu.Unlock()
+			return err
+		}
+		ended := f.ended
+		f.mu.Unlock()
+		select {
+		case <-ended:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	defer func() { <-f.lock }()
-	if f.completed > arrived {
-		return nil // a poll that started after this call has applied everything committed before it
-	}
-	n := f.started.Add(1)
-	if err := f.poll(ctx); err != nil {
-		return err
-	}
-	f.completed = n
-	return nil
 }
 
 type entry struct {
@@ -289,7 +306,7 @@ type entry struct {
 	origin string
 }
 
-// poll reads and applies the rows above maxSeen and the gaps, a page at a time, under f.lock.
+// poll reads and applies the rows above maxSeen and the gaps, a page at a time; one runs at a time.
 func (f *feed) poll(ctx context.Context) error {
 	for {
 		gaps := make([]int64, 0, len(f.gaps))
