@@ -362,6 +362,7 @@ func (a *Service) Login(username, password, client string) (string, Session, err
 	if wait > 0 {
 		return "", Session{}, errTooManyAttempts(wait)
 	}
+	a.login.purgeSoon(a.db, at)
 	// the attempt counts as a failure unless the session's transaction takes it back
 	return a.checkLogin(username, password, func(t store.Txn) error { return a.login.refund(t, at, ids) })
 }

@@ -15,7 +15,7 @@ package auth
 // serialised by the store, so no more than the limit are ever checked. A login that succeeds takes
 // its attempt back in the transaction that opens the session; a process killed in between leaves a
 // failure counted, which errs on the safe side. The window slides: at most LoginFailuresPerMinute
-// failures in any minute.
+// failures in any minute. Rows whose minute is over are removed after later attempts (purgeSoon).
 
 import (
 	"encoding/json"
@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"sota/errs"
@@ -46,6 +47,7 @@ const (
 type loginLimiter struct {
 	max    int
 	window time.Duration
+	purged atomic.Int64 // Unix ns of this process's last purge
 }
 
 func newLoginLimiter(max int, window time.Duration) *loginLimiter {
@@ -109,6 +111,17 @@ func (l *loginLimiter) recent(fails []int64, now time.Time) []int64 {
 	return fails[i:]
 }
 
+// purgeSoon removes rows whose window is over, in a transaction of its own (its scan of the expiry
+// index would make every concurrent attempt conflict with it), at most once a second per process;
+// a failure is left for the next one.
+func (l *loginLimiter) purgeSoon(db *store.DB, now time.Time) {
+	last := l.purged.Load()
+	if now.UnixNano()-last < int64(time.Second) || !l.purged.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	_ = db.Update(func(t store.Txn) error { return l.purge(t, now) })
+}
+
 // purge removes up to limitPurge rows whose window is over, oldest first.
 func (l *loginLimiter) purge(t store.Txn, now time.Time) error {
 	var expired []string
@@ -167,16 +180,9 @@ func (l *loginLimiter) reserve(t store.Txn, now time.Time, ids []string) (time.D
 	if wait > 0 {
 		return wait, nil
 	}
-	if err := l.purge(t, now); err != nil {
-		return 0, err
-	}
 	for i, id := range ids {
-		old, err := failures(t, id) // again: the purge may have removed it
-		if err != nil {
-			return 0, err
-		}
 		fails := append(l.recent(slices.Clone(olds[i]), now), now.UnixNano())
-		if err := l.putFailures(t, id, old, fails); err != nil {
+		if err := l.putFailures(t, id, olds[i], fails); err != nil {
 			return 0, err
 		}
 	}
