@@ -157,7 +157,7 @@ func (s *Service) UpdateByAction(vin string, action uint64) (Update, error) {
 		if err != nil {
 			return err
 		}
-		u = s.view(vin, id, rec)
+		u = s.view(t, vin, id, rec)
 		return nil
 	})
 	return u, err
@@ -216,7 +216,7 @@ func (s *Service) MarkInFlight(vin, id, note string) (Update, error) {
 				return err
 			}
 		}
-		out = s.view(vin, id, rec)
+		out = s.view(t, vin, id, rec)
 		return nil
 	})
 	return out, err
@@ -317,7 +317,7 @@ func (s *Service) AnswerCancel(vin, id string, accepted bool, text string) (Upda
 		}
 		if !accepted {
 			rec.Flags &^= flagCancelRequested
-			out = s.view(vin, id, rec)
+			out = s.view(t, vin, id, rec)
 			return t.Set(updKey(vin, id), encodeUpd(rec))
 		}
 		result := "canceled in flight"
@@ -327,7 +327,7 @@ func (s *Service) AnswerCancel(vin, id string, accepted bool, text string) (Upda
 		if err := s.transition(t, vin, id, rec, Canceled, nil, result, s.now()); err != nil {
 			return err
 		}
-		out = s.view(vin, id, rec)
+		out = s.view(t, vin, id, rec)
 		return nil
 	})
 	return out, err
@@ -369,7 +369,7 @@ func (s *Service) Confirm(vin, id string, confirmed bool, text string) (Update, 
 			return errNoConfirmation(u)
 		}
 		rec.Flags |= flagConfirmed
-		out = s.view(vin, id, rec)
+		out = s.view(t, vin, id, rec)
 		return t.Set(updKey(vin, id), encodeUpd(rec))
 	})
 	return out, err

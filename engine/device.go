@@ -83,7 +83,7 @@ func (s *Service) DeviceCancel(vin, id string) (Update, error) {
 		if err := s.transition(t, vin, id, rec, Canceled, nil, "CANCELLED", s.now()); err != nil {
 			return err
 		}
-		out = s.view(vin, id, rec)
+		out = s.view(t, vin, id, rec)
 		return nil
 	})
 	return out, err

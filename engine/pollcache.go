@@ -189,7 +189,7 @@ func (s *Service) activeUpdates(vin string) ([]Update, string, error) {
 	us := make([]Update, 0, len(e.recs))
 	for i := range e.recs {
 		rec := e.recs[i] // view keeps pointers into the record: a copy, not the cached one
-		u := s.view(vin, e.ids[i], &rec)
+		u := s.view(nil, vin, e.ids[i], &rec)
 		if s.held(&u) {
 			continue
 		}

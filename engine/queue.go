@@ -215,6 +215,37 @@ func (s *Service) knownRequest(id string) (*UpdateRequest, error) {
 	return &r, nil
 }
 
+// requestIn is request, reading the store through t when this process has not cached the request
+// yet: an update written by another replica may reach this one before the change feed has brought
+// its request (an update record without an install list is the request's package, so its view needs
+// the request). What it reads is cached unless the feed got there first. A nil t reads it in a
+// transaction of its own (knownRequest).
+func (s *Service) requestIn(t store.Txn, id string) (*UpdateRequest, bool) {
+	if r, ok := s.request(id); ok {
+		return r, true
+	}
+	if t == nil {
+		r, err := s.knownRequest(id)
+		return r, err == nil
+	}
+	v, err := t.Get(reqKey(id))
+	if err != nil {
+		return nil, false
+	}
+	var r UpdateRequest
+	if decode(v, &r) != nil {
+		return nil, false
+	}
+	r.Counts = nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.reqs[id]; ok {
+		return cur, true
+	}
+	s.reqs[id] = &r
+	return &r, true
+}
+
 func (s *Service) cacheRequest(r UpdateRequest) {
 	r.Counts = nil
 	s.mu.Lock()
@@ -605,8 +636,9 @@ func (s *Service) activeFor(id resolver.PackageID) (map[string]bool, error) {
 	return active, err
 }
 
-// view builds the domain view of a stored update.
-func (s *Service) view(vin, id string, rec *updRec) Update {
+// view builds the domain view of a stored update; a request this process has not cached is read
+// through t (nil: in a transaction of its own).
+func (s *Service) view(t store.Txn, vin, id string, rec *updRec) Update {
 	u := Update{
 		ID: id, RequestID: rec.Req, VIN: vin, Status: rec.Status,
 		CreatedAt: fromNanos(rec.Created), UpdatedAt: fromNanos(rec.Updated),
@@ -614,7 +646,7 @@ func (s *Service) view(vin, id string, rec *updRec) Update {
 		Priority: DefaultPriority, Kind: KindInstall, ActionID: rec.Action,
 		CancelRequested: rec.Flags&flagCancelRequested != 0, Confirmed: rec.Flags&flagConfirmed != 0,
 	}
-	if r, ok := s.request(rec.Req); ok {
+	if r, ok := s.requestIn(t, rec.Req); ok {
 		u.Kind, u.Priority, u.PackageID = r.Kind, r.Priority, r.PackageID
 		u.Description, u.RequestConfirmation = r.Description, r.RequestConfirmation
 		u.ValidFrom, u.ValidUntil = r.ValidFrom, r.ValidUntil
@@ -671,12 +703,12 @@ func (s *Service) setStatus(t store.Txn, vin, updateID string, to Status, result
 		return Update{}, err
 	}
 	if rec.Status == to && to.Active() {
-		return s.view(vin, updateID, rec), nil
+		return s.view(t, vin, updateID, rec), nil
 	}
 	if err := s.transition(t, vin, updateID, rec, to, resultCode, resultText, s.now()); err != nil {
 		return Update{}, err
 	}
-	return s.view(vin, updateID, rec), nil
+	return s.view(t, vin, updateID, rec), nil
 }
 
 func (s *Service) transition(t store.Txn, vin, id string, rec *updRec, to Status, code *int, text string, now time.Time) error {
@@ -721,7 +753,11 @@ var updateEvents = map[Status]string{Finished: "update.finished", Failed: "updat
 // scanVehicle returns the stored updates of one vehicle; activeOnly: those pending or in flight
 // that may be delivered (a paused campaign's pending updates are held back, see held).
 func (s *Service) scanVehicle(t store.Txn, vin string, activeOnly bool) ([]Update, error) {
-	var out []Update
+	type found struct {
+		id  string
+		rec updRec
+	}
+	var recs []found
 	err := t.Iterate(updPrefix(vin), func(k, v []byte) error {
 		var rec updRec
 		if err := decodeUpd(v, &rec); err != nil {
@@ -730,14 +766,21 @@ func (s *Service) scanVehicle(t store.Txn, vin string, activeOnly bool) ([]Updat
 		if activeOnly && !rec.Status.Active() {
 			return nil
 		}
-		u := s.view(vin, lastPart(k), &rec)
-		if activeOnly && s.held(&u) {
-			return nil
-		}
-		out = append(out, u)
+		recs = append(recs, found{lastPart(k), rec})
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	var out []Update
+	for i := range recs { // after the scan: a view may read its request in t
+		u := s.view(t, vin, recs[i].id, &recs[i].rec)
+		if activeOnly && s.held(&u) {
+			continue
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }
 
 // SortDelivery puts updates in delivery order: in flight first, then by priority (lower first), then

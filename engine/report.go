@@ -84,7 +84,7 @@ func (s *Service) InstallReport(vin, id string, results []OperationResult) (Upda
 			if err := s.campaignReported(t, vin, &u, &c); err != nil {
 				return err
 			}
-			out, msg = s.view(vin, id, rec), name+" failed"
+			out, msg = s.view(t, vin, id, rec), name+" failed"
 			return nil
 		}
 		if rec.Status == Pending {
@@ -104,7 +104,7 @@ func (s *Service) InstallReport(vin, id string, results []OperationResult) (Upda
 				return err
 			}
 		}
-		out, msg = s.view(vin, id, rec), name+" success"
+		out, msg = s.view(t, vin, id, rec), name+" success"
 		return nil
 	})
 	return out, msg, err

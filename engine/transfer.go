@@ -112,7 +112,7 @@ func (s *Service) deviceUpdate(t store.Txn, vin, id string) (*updRec, Update, er
 	if err != nil {
 		return nil, Update{}, err
 	}
-	return rec, s.view(vin, id, rec), nil
+	return rec, s.view(t, vin, id, rec), nil
 }
 
 // errNotActive refuses a call about a final update: 409 update_canceled for a canceled one (an
