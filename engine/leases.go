@@ -11,15 +11,15 @@ package engine
 //	job/purge            purge of expired updates and the recovery of requests left "queuing"
 //	job/campaigns        campaign retries, late joiners and gates
 //	job/webhooks         webhook deliveries (the dispatcher of StartWebhooks)
+//	job/blobs            blob collection, with the db blob store (the replicas share its chunks)
 //	wakeup/<nn>          the wake-ups of the vehicles whose VIN hashes to shard nn (WakeupShards of them)
 //	queue/<requestID>    a request being queued by this process (renewed every quarter of
 //	                     Options.QueueLeaseTTL while it writes; queue.go)
 //
 // A replica takes at most its fair share of the wake-up shards (ceil(shards / live members)) and
 // releases what it holds beyond it, so that the replicas split the fleet; the shards of a replica
-// that died are taken over by the others once its leases expire. Blob collection is not leased: with
-// --blob-store local every replica has its own files to collect, and with db two collections at
-// once delete the same unreferenced chunks harmlessly.
+// that died are taken over by the others once its leases expire. Blob collection is leased only with
+// the db blob store: with --blob-store local every replica has its own files to collect.
 //
 // A lease is exclusive only while it has not expired (a replica that stalled longer than the time to
 // live may still be working on a shard another one took), so what must not happen twice is also
@@ -49,6 +49,7 @@ const (
 	leasePurge     = "job/purge"
 	leaseCampaigns = "job/campaigns"
 	leaseWebhooks  = "job/webhooks"
+	leaseBlobs     = "job/blobs"
 	leaseWakeup    = "wakeup/"
 	leaseQueue     = "queue/"
 )
@@ -135,6 +136,6 @@ func (s *Service) claimShards(ctx context.Context, ttl time.Duration, before []i
 
 // releaseAll gives up every lease of the scheduler (a stopping process hands its work over at once).
 func (s *Service) releaseAll(ctx context.Context) error {
-	names := append([]string{leaseMember + s.holder, leasePurge, leaseCampaigns}, allShardLeases...)
+	names := append([]string{leaseMember + s.holder, leasePurge, leaseCampaigns, leaseBlobs}, allShardLeases...)
 	return s.db.ReleaseLeases(ctx, s.holder, names...)
 }

@@ -281,6 +281,8 @@ type Scheduler struct {
 	mu       sync.Mutex
 	runs     int
 	shards   []int // the wake-up shards held after the last round
+	// collections counts the rounds that ran blob collection
+	collections int
 }
 
 // StartScheduler starts the periodic work every interval; Stop ends it and waits for a run in
@@ -307,7 +309,8 @@ func (s *Service) StartScheduler(interval time.Duration) *Scheduler {
 
 // RunOnce does one round: purge and the recovery of requests whose queuing stopped (job/purge
 // lease), then the wake-ups of the shards held, then campaigns (retries, late joiners, gates;
-// job/campaigns lease), then blob collection. It logs one summary line (at info when the round did
+// job/campaigns lease), then blob collection (job/blobs lease with the db blob store, which every
+// replica shares; with local files every replica collects its own). It logs one summary line (at info when the round did
 // something, else at debug), and errors.
 func (sc *Scheduler) RunOnce(ctx context.Context) {
 	s := sc.s
@@ -342,9 +345,12 @@ func (sc *Scheduler) RunOnce(ctx context.Context) {
 			s.log.Error("scheduler: campaigns", "err", err)
 		}
 	}
-	blobs, err := s.CollectBlobs()
-	if err != nil {
-		s.log.Error("scheduler: blob collection", "err", err)
+	blobs, collected := 0, false
+	if s.blob.Kind() != "db" || s.lease(ctx, leaseBlobs, ttl) { // local files: each replica its own
+		collected = true
+		if blobs, err = s.CollectBlobs(); err != nil {
+			s.log.Error("scheduler: blob collection", "err", err)
+		}
 	}
 	level := slog.LevelDebug
 	if purged+woken+failed+blobs > 0 {
@@ -355,7 +361,18 @@ func (sc *Scheduler) RunOnce(ctx context.Context) {
 	sc.mu.Lock()
 	sc.runs++
 	sc.shards = shards
+	if collected {
+		sc.collections++
+	}
 	sc.mu.Unlock()
+}
+
+// Collections is the number of rounds that ran blob collection: every round with a blob store of
+// local files, only the rounds holding the job/blobs lease with the db blob store.
+func (sc *Scheduler) Collections() int {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.collections
 }
 
 // Runs is the number of completed rounds.
