@@ -26,6 +26,7 @@ func newServer(tb testing.TB, cfg Config, d Deps) (*gin.Engine, *Server) {
 	tb.Helper()
 	h, s, err := New(cfg, d)
 	require.NoError(tb, err)
+	tb.Cleanup(s.Close) // before the store closes (its cleanup was registered earlier)
 	return h, s
 }
 

@@ -10,7 +10,9 @@ package api
 // Transfer: after "start" the server sends the first unacknowledged chunk; each "ack" lists the
 // chunks received and the server sends the first gap, or "finish" when none is left. A chunk whose ack
 // does not come within RVIConfig.AckTimeout (30 s) is sent again, at most RVIConfig.Resends (5) times,
-// then the server sends "abort" (the persisted session stays for a later start).
+// then the server sends "abort" (the persisted session stays for a later start). The wait for an ack
+// is in the store (engine/resend.go) and the resends are leased work: with several replicas one at a
+// time resends, whichever replica sent the chunk, also after that one died.
 
 import (
 	"bytes"
@@ -48,15 +50,7 @@ type rvi struct {
 	e     *engine.Service
 	s     *Server
 	chunk int
-
-	mu      sync.Mutex
-	pending map[string]*rviPending // by vin/updateId: the chunk waiting for its ack
-}
-
-type rviPending struct {
-	index   int
-	resends int
-	timer   *time.Timer
+	stop  func() // ends the resends (engine.StartResends)
 }
 
 func newRVI(cfg RVIConfig, e *engine.Service, chunk int, s *Server) *rvi {
@@ -72,7 +66,9 @@ func newRVI(cfg RVIConfig, e *engine.Service, chunk int, s *Server) *rvi {
 	if chunk <= 0 {
 		chunk = DefaultChunkSize
 	}
-	return &rvi{cfg: cfg, e: e, s: s, chunk: chunk, pending: map[string]*rviPending{}}
+	a := &rvi{cfg: cfg, e: e, s: s, chunk: chunk}
+	a.stop = sync.OnceFunc(e.StartResends(engine.ResendOptions{Timeout: cfg.AckTimeout, Resends: cfg.Resends}, a.resend))
+	return a
 }
 
 // call sends one JSON-RPC request to the node.
@@ -212,8 +208,6 @@ func decodeParam(raw json.RawMessage, v any) error {
 	return nil
 }
 
-func pendingKey(vin, id string) string { return vin + "/" + id }
-
 func (a *rvi) start(raw json.RawMessage) error {
 	var m struct {
 		VIN      string `json:"vin"`
@@ -253,77 +247,59 @@ func (a *rvi) ack(raw json.RawMessage) error {
 	if _, err := a.e.AckChunks(m.VIN, m.UpdateID, m.Chunks); err != nil {
 		return err
 	}
-	a.stopTimer(m.VIN, m.UpdateID)
 	go a.sendNext(m.VIN, m.UpdateID)
 	return nil
 }
 
-// sendNext sends the first unacknowledged chunk and waits for its ack, or, when every chunk is
-// acknowledged, completes the transfer and sends finish.
+// sendNext sends the first unacknowledged chunk, whose ack is then awaited (a resend follows when it
+// does not come in time), or, when every chunk is acknowledged, completes the transfer and sends
+// finish.
 func (a *rvi) sendNext(vin, id string) {
-	ch, ok, err := a.e.NextChunk(vin, id)
+	ch, ok, err := a.e.NextChunkAwaitingAck(vin, id, a.cfg.AckTimeout)
 	if err != nil {
 		a.s.log.Warn("RVI: next chunk", "vin", vin, "update", id, "err", err)
 		return
 	}
 	if !ok {
-		st, err := a.e.TransferStatus(vin, id)
-		if err == nil {
-			_, err = a.e.FinalizeTransfer(vin, id, st.ChunksCount, st.SHA256)
-		}
-		if err != nil {
-			a.s.log.Warn("RVI: finalize", "vin", vin, "update", id, "err", err)
-			return
-		}
-		a.sendLogged(vin, "finish", map[string]any{"update_id": id, "signature": st.SHA256})
+		a.finish(vin, id)
 		return
 	}
-	a.sendChunk(vin, id, ch, 0)
+	a.sendChunk(vin, id, ch)
 }
 
-func (a *rvi) sendChunk(vin, id string, ch engine.Chunk, resends int) {
-	key := pendingKey(vin, id)
-	a.mu.Lock()
-	if p := a.pending[key]; p != nil {
-		p.timer.Stop()
+// finish finalizes a transfer whose chunks are all acknowledged and sends finish.
+func (a *rvi) finish(vin, id string) {
+	st, err := a.e.TransferStatus(vin, id)
+	if err == nil {
+		_, err = a.e.FinalizeTransfer(vin, id, st.ChunksCount, st.SHA256)
 	}
-	p := &rviPending{index: ch.Index, resends: resends}
-	p.timer = time.AfterFunc(a.cfg.AckTimeout, func() { a.expired(vin, id, p) })
-	a.pending[key] = p
-	a.mu.Unlock()
+	if err != nil {
+		a.s.log.Warn("RVI: finalize", "vin", vin, "update", id, "err", err)
+		return
+	}
+	a.sendLogged(vin, "finish", map[string]any{"update_id": id, "signature": st.SHA256})
+}
+
+func (a *rvi) sendChunk(vin, id string, ch engine.Chunk) {
 	a.sendLogged(vin, "chunk", map[string]any{"update_id": id, "bytes": ch.Data, "index": ch.Index})
 }
 
-// expired runs when a chunk's ack did not come in time: the chunk again, or abort after Resends.
-func (a *rvi) expired(vin, id string, p *rviPending) {
-	key := pendingKey(vin, id)
-	a.mu.Lock()
-	if a.pending[key] != p {
-		a.mu.Unlock()
-		return
-	}
-	if p.resends >= a.cfg.Resends {
-		delete(a.pending, key)
-		a.mu.Unlock()
-		a.s.log.Warn("RVI: no ack, transfer aborted", "vin", vin, "update", id, "chunk", p.index)
-		a.sendLogged(vin, "abort", nil)
-		return
-	}
-	a.mu.Unlock()
-	ch, err := a.e.ChunkAt(vin, id, p.index)
-	if err != nil {
-		a.s.log.Warn("RVI: resend", "vin", vin, "update", id, "err", err)
-		return
-	}
-	a.sendChunk(vin, id, ch, p.resends+1)
-}
-
-func (a *rvi) stopTimer(vin, id string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if p := a.pending[pendingKey(vin, id)]; p != nil {
-		p.timer.Stop()
-		delete(a.pending, pendingKey(vin, id))
+// resend is what the resends (run by whichever replica holds their lease) decided for a chunk whose
+// ack did not come in time: the chunk again, the next one, finish, or abort after the last resend.
+func (a *rvi) resend(r engine.Resend) {
+	switch {
+	case r.Abort:
+		a.s.log.Warn("RVI: no ack, transfer aborted", "vin", r.VIN, "update", r.UpdateID, "chunk", r.Index)
+		a.sendLogged(r.VIN, "abort", nil)
+	case r.Index == 0:
+		a.finish(r.VIN, r.UpdateID)
+	default:
+		ch, err := a.e.ChunkAt(r.VIN, r.UpdateID, r.Index)
+		if err != nil {
+			a.s.log.Warn("RVI: resend", "vin", r.VIN, "update", r.UpdateID, "err", err)
+			return
+		}
+		a.sendChunk(r.VIN, r.UpdateID, ch)
 	}
 }
 
@@ -345,7 +321,9 @@ func (a *rvi) report(raw json.RawMessage) error {
 	if _, _, err := a.e.InstallReport(m.VIN, m.UpdateReport.UpdateID, m.UpdateReport.OperationResults); err != nil {
 		return err
 	}
-	a.stopTimer(m.VIN, m.UpdateReport.UpdateID)
+	if err := a.e.StopAwaiting(m.VIN, m.UpdateReport.UpdateID); err != nil {
+		a.s.log.Warn("RVI: report", "vin", m.VIN, "update", m.UpdateReport.UpdateID, "err", err)
+	}
 	go a.notify(m.VIN) // INSTALL_REPORT E5: the next update
 	return nil
 }

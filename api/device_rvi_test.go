@@ -208,7 +208,7 @@ func newRVIEnv(t *testing.T, node *rviNode) *deviceEnv {
 	require.NoError(t, err)
 	eng, err := engine.New(db, res, engine.Options{DataDir: dir, WakeupURL: self + "/rvi/wakeup"})
 	require.NoError(t, err)
-	h, _ := newServer(t, Config{AuthNone: true, ChunkSize: 512, RVI: RVIConfig{NodeURL: node.srv.URL, SelfURL: self,
+	h, apiSrv := newServer(t, Config{AuthNone: true, ChunkSize: 512, RVI: RVIConfig{NodeURL: node.srv.URL, SelfURL: self,
 		AckTimeout: 150 * time.Millisecond, Resends: 2}},
 		Deps{Auth: auth.New(db), Resolver: res, Filters: res, Engine: eng, Policy: policy.NewService(db)})
 	srv := httptest.NewUnstartedServer(h)
@@ -217,6 +217,7 @@ func newRVIEnv(t *testing.T, node *rviNode) *deviceEnv {
 	srv.Start()
 	e := &deviceEnv{t: t, dir: dir, chunk: 512, db: db, eng: eng, res: res, srv: srv}
 	t.Cleanup(e.close)
+	t.Cleanup(apiSrv.Close) // the resends end before the store closes
 	return e
 }
 

@@ -166,6 +166,14 @@ func New(cfg Config, deps Deps) (*gin.Engine, *Server, error) {
 	return r, s, nil
 }
 
+// Close ends the server's background work (the RVI transport's resends); call it before the store
+// closes. Calling it again does nothing.
+func (s *Server) Close() {
+	if s.rvi != nil {
+		s.rvi.stop()
+	}
+}
+
 // CheckTrustedProxies reports a trusted-proxy entry that is not an IP address or CIDR.
 func CheckTrustedProxies(list []string) error {
 	_, err := parseProxies(list)

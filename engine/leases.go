@@ -12,6 +12,7 @@ package engine
 //	job/campaigns        campaign retries, late joiners and gates
 //	job/webhooks         webhook deliveries (the dispatcher of StartWebhooks)
 //	job/blobs            blob collection, with the db blob store (the replicas share its chunks)
+//	job/resends          resends of chunks whose ack is overdue (StartResends, resend.go)
 //	wakeup/<nn>          the wake-ups of the vehicles whose VIN hashes to shard nn (WakeupShards of them)
 //	queue/<requestID>    a request being queued by this process (renewed every quarter of
 //	                     Options.QueueLeaseTTL while it writes; queue.go)

@@ -95,3 +95,153 @@ func TestEachReplicaCollectsItsOwnLocalBlobs(t *testing.T) {
 		assert.ErrorIs(t, err, os.ErrNotExist, "replica %d removed its unreferenced file", i)
 	}
 }
+
+// resendLog collects what the resends of each replica handed their transport.
+type resendLog struct {
+	mu sync.Mutex
+	by map[string][]Resend
+}
+
+func (l *resendLog) sender(name string) func(Resend) {
+	return func(r Resend) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.by == nil {
+			l.by = map[string][]Resend{}
+		}
+		l.by[name] = append(l.by[name], r)
+	}
+}
+
+func (l *resendLog) take() map[string][]Resend {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.by
+	l.by = nil
+	return out
+}
+
+// A chunk sent over a transport that awaits its ack (RVI) is resent by one replica at a time, the
+// holder of job/resends, whichever replica sent it; a dead holder's resends are taken over once its
+// lease expired; after the last resend the transfer is aborted; an ack moves the wait to the next
+// chunk, and a replica that died between an ack and the next chunk leaves the next chunk to the
+// resends.
+func TestResendsRunOnOneReplicaAndMoveWhenItDies(t *testing.T) {
+	dir := t.TempDir()
+	db, err := storetest.OpenDir(t, dir+"/db")
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	c := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	a := replica(t, db, dir, Options{Now: c.Now})
+	b := replica(t, db, dir, Options{Now: c.Now})
+	p := pkg("nav", "2.0.0")
+	require.NoError(t, a.res.PutVehicle(vinA))
+	everyone(t, a, p)
+	queueDirect(t, a, p, 10, nil, vinA)
+	q, err := a.Queue(vinA)
+	require.NoError(t, err)
+	id := q[0].ID
+	_, err = a.StartTransfer(vinA, id, 4)
+	require.NoError(t, err)
+
+	// the timeout is measured by the engines' clock, which the test moves; the lease lives 1 s
+	const timeout = time.Minute
+	o := ResendOptions{Timeout: timeout, Resends: 2, Poll: 100 * time.Millisecond}
+	log := &resendLog{}
+	ctx := context.Background()
+	rounds := func(scs ...string) { // a round of each replica named, at once
+		var wg sync.WaitGroup
+		for _, n := range scs {
+			s := map[string]*Service{"a": a, "b": b}[n]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.runResends(ctx, o, log.sender(n))
+				assert.NoError(t, err)
+			}()
+		}
+		wg.Wait()
+	}
+	ch, ok, err := b.NextChunkAwaitingAck(vinA, id, timeout) // b sends chunk 1
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, 1, ch.Index)
+	_, err = a.runResends(ctx, o, log.sender("a")) // a takes job/resends
+	require.NoError(t, err)
+	rounds("a", "b")
+	assert.Empty(t, log.take(), "nothing is due before the timeout")
+
+	c.Add(timeout)
+	for i := 0; i < 3; i++ {
+		rounds("a", "b")
+	}
+	assert.Equal(t, map[string][]Resend{"a": {{VIN: vinA, UpdateID: id, Index: 1, Attempt: 1}}}, log.take(),
+		"the holder resends chunk 1 once; b, which sent it, does not")
+
+	// a dies: its lease holds b off until it expires, then b resends, once
+	c.Add(timeout)
+	rounds("b")
+	assert.Empty(t, log.take(), "a's lease has not expired")
+	time.Sleep(leaseTTL(o.Poll) + 100*time.Millisecond)
+	rounds("b")
+	rounds("b")
+	assert.Equal(t, map[string][]Resend{"b": {{VIN: vinA, UpdateID: id, Index: 1, Attempt: 2}}}, log.take())
+
+	// no ack after the last resend: abort, and nothing is awaited any more
+	c.Add(timeout)
+	rounds("b")
+	assert.Equal(t, map[string][]Resend{"b": {{VIN: vinA, UpdateID: id, Index: 1, Attempt: 2, Abort: true}}}, log.take())
+	c.Add(timeout)
+	rounds("b")
+	assert.Empty(t, log.take())
+
+	// the vehicle starts again: chunk 1 acknowledged, chunk 2 sent and awaited
+	_, err = a.AckChunks(vinA, id, []int{1})
+	require.NoError(t, err)
+	ch, ok, err = a.NextChunkAwaitingAck(vinA, id, timeout)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, 2, ch.Index)
+	c.Add(timeout)
+	rounds("b")
+	assert.Equal(t, map[string][]Resend{"b": {{VIN: vinA, UpdateID: id, Index: 2, Attempt: 1}}}, log.take())
+
+	// chunk 2 acknowledged on a replica that died before sending chunk 3: the resends send it
+	_, err = a.AckChunks(vinA, id, []int{2})
+	require.NoError(t, err)
+	c.Add(timeout)
+	rounds("b")
+	assert.Equal(t, map[string][]Resend{"b": {{VIN: vinA, UpdateID: id, Index: 3, Attempt: 0}}}, log.take())
+
+	// every chunk acknowledged and nothing sent since: finish
+	st, err := a.TransferStatus(vinA, id)
+	require.NoError(t, err)
+	var all []int
+	for i := 1; i <= st.ChunksCount; i++ {
+		all = append(all, i)
+	}
+	_, err = a.AckChunks(vinA, id, all)
+	require.NoError(t, err)
+	c.Add(timeout)
+	rounds("a", "b")
+	assert.Equal(t, map[string][]Resend{"b": {{VIN: vinA, UpdateID: id, Index: 0}}}, log.take())
+
+	// an update that ended is not resent
+	ch, ok, err = a.NextChunkAwaitingAck(vinA, id, timeout)
+	require.NoError(t, err)
+	assert.False(t, ok, "every chunk is acknowledged")
+	_, err = a.ChunkAt(vinA, id, 1)
+	require.NoError(t, err)
+	require.NoError(t, a.update(func(tx store.Txn) error { // as if chunk 1 were awaited again
+		return tx.Set(awaitKey(vinA, id), encodeAwait(awaitRec{Index: 1, Due: c.Now().UnixNano()}))
+	}))
+	_, err = a.DeviceCancel(vinA, id)
+	require.NoError(t, err)
+	rounds("a", "b")
+	assert.Empty(t, log.take(), "a canceled update is not resent")
+	require.NoError(t, db.View(func(tx store.Txn) error {
+		_, err := tx.Get(awaitKey(vinA, id))
+		assert.ErrorIs(t, err, store.ErrNotFound, "its wait is dropped")
+		return nil
+	}))
+}

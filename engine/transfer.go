@@ -9,6 +9,7 @@ package engine
 //
 //	core/xfer/<vin>/<updateID>   xferRec (JSON): the parts with their sha256, chunk size, the bitmap of
 //	                             acknowledged chunks, chunks served and bytes sent, finalized
+//	core/await/<vin>/<updateID>  the chunk whose ack a transport such as RVI waits for (resend.go)
 
 import (
 	"crypto/sha256"
@@ -18,6 +19,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"sota/errs"
 	"sota/store"
@@ -264,17 +266,19 @@ func (s *Service) TransferStatus(vin, id string) (TransferState, error) {
 // false when every chunk is acknowledged. The bytes count against the vehicle's data plan. An update
 // that is finished, failed or canceled is 409 update_not_active (also for ChunkAt and OpenPayload).
 func (s *Service) NextChunk(vin, id string) (c Chunk, ok bool, err error) {
-	return s.serveChunk(vin, id, 0)
+	return s.serveChunk(vin, id, 0, 0)
 }
 
 // ChunkAt serves chunk index (1-based) of the session whether acknowledged or not; an index outside
 // the payload is 404 missing_chunk. The bytes count against the vehicle's data plan.
 func (s *Service) ChunkAt(vin, id string, index int) (Chunk, error) {
-	c, _, err := s.serveChunk(vin, id, index)
+	c, _, err := s.serveChunk(vin, id, index, 0)
 	return c, err
 }
 
-func (s *Service) serveChunk(vin, id string, index int) (c Chunk, ok bool, err error) {
+// serveChunk serves chunk index, or with index 0 the lowest unacknowledged one; await > 0 also
+// records, in the same transaction, that the chunk's ack is due within await (resend.go).
+func (s *Service) serveChunk(vin, id string, index int, await time.Duration) (c Chunk, ok bool, err error) {
 	err = s.update(func(t store.Txn) error {
 		c, ok = Chunk{}, false
 		_, u, err := s.deviceUpdate(t, vin, id)
@@ -291,6 +295,9 @@ func (s *Service) serveChunk(vin, id string, index int) (c Chunk, ok bool, err e
 		i := index
 		if i == 0 {
 			if i = x.firstGap(); i == 0 {
+				if await > 0 { // every chunk acknowledged: nothing is awaited any more
+					return t.Delete(awaitKey(vin, id))
+				}
 				return nil
 			}
 		} else if i < 1 || i > x.ChunksCount {
@@ -307,6 +314,11 @@ func (s *Service) serveChunk(vin, id string, index int) (c Chunk, ok bool, err e
 		}
 		sum := sha256.Sum256(data)
 		c, ok = Chunk{Index: i, Data: data, SHA256: hex.EncodeToString(sum[:])}, true
+		if await > 0 {
+			if err := t.Set(awaitKey(vin, id), encodeAwait(awaitRec{Index: i, Due: s.now().Add(await).UnixNano()})); err != nil {
+				return err
+			}
+		}
 		return t.Set(xferKey(vin, id), encode(x))
 	})
 	return c, ok, err

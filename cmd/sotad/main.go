@@ -420,6 +420,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 		ln.Close()
 		return err
 	}
+	defer apiSrv.Close() // the RVI resends end before the scheduler and the store (deferred earlier)
 	wired(handler)
 	limits := api.DefaultLimits()
 	limits.MaxConns = cfg.MaxConns
