@@ -61,6 +61,7 @@ type Config struct {
 	DDITenant              string
 	DDIPoll                string
 	RVIToken               string
+	RVIAckTimeout          time.Duration
 	TrustedProxy           string
 	MaxConns               int
 	LogFormat              string
@@ -92,6 +93,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.IntVar(&c.ChunkSize, "chunk-size", 65536, "device transfer chunk size in bytes")
 	fs.StringVar(&c.RVIURL, "rvi-url", "", "RVI node JSON-RPC endpoint; enables the RVI transport")
 	fs.StringVar(&c.RVIToken, "rvi-token", "", "bearer token the RVI node must send on inbound calls (required with --rvi-url and --auth on)")
+	fs.DurationVar(&c.RVIAckTimeout, "rvi-ack-timeout", 30*time.Second, "how long the RVI transport waits for a chunk's ack before any replica sends it again (at most 5 times, then abort)")
 	fs.StringVar(&c.TrustedProxy, "trusted-proxy", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (none: ignored)")
 	fs.IntVar(&c.MaxConns, "max-connections", api.DefaultLimits().MaxConns, "connections served at once; more wait")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text, or json (one JSON object a line)")
@@ -190,6 +192,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if _, err := api.ParseDDIPoll(c.DDIPoll); err != nil {
 		return c, fmt.Errorf("--ddi-poll: %v", err)
+	}
+	if c.RVIAckTimeout < 10*time.Millisecond {
+		return c, fmt.Errorf("--rvi-ack-timeout must be at least 10ms, not %s", c.RVIAckTimeout)
 	}
 	if c.RVIURL != "" && c.Auth == "on" && c.RVIToken == "" {
 		return c, errors.New("--rvi-url with --auth on needs --rvi-token: without it anyone could call /rvi/* and rewrite a vehicle's installed software")
@@ -414,7 +419,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	}
 
 	handler, apiSrv, err := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log, TrustedProxies: cfg.proxies(), MetricsSeparate: cfg.MetricsListen != "",
-		RVI: api.RVIConfig{NodeURL: cfg.RVIURL, Token: cfg.RVIToken, SelfURL: selfURL(cfg, ln)}, DDI: ddiConfig(cfg)},
+		RVI: api.RVIConfig{NodeURL: cfg.RVIURL, Token: cfg.RVIToken, SelfURL: selfURL(cfg, ln), AckTimeout: cfg.RVIAckTimeout}, DDI: ddiConfig(cfg)},
 		api.Deps{Auth: auth.New(db), Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db), Signing: sig, StoreSize: db.DiskSize})
 	if err != nil {
 		ln.Close()
