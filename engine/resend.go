@@ -216,8 +216,11 @@ func (s *Service) claimResend(vin, id string, o ResendOptions) (out Resend, ok b
 			return drop()
 		}
 		x, err := s.loadXfer(t, vin, id)
-		if err != nil {
+		if errs.Is(err, "transfer_not_started") {
 			return drop() // no session (cannot happen while a chunk is awaited)
+		}
+		if err != nil {
+			return err
 		}
 		gap := x.firstGap()
 		switch {
