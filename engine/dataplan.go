@@ -303,7 +303,8 @@ func (s *Service) setVehiclePlan(t store.Txn, vin, planID string) (DataPlan, err
 // would take them past math.MaxInt64 are 409 traffic_overflow; that reads every usage row of the
 // cycle, so a transaction that does it conflicts with the plan's other traffic (PLAN_ADD_TRAFFIC, not a
 // transfer's chunks). Without total only the shard's row is read and written (a sum past
-// math.MaxInt64 is read as math.MaxInt64).
+// math.MaxInt64 is read as math.MaxInt64), and the plan's record is not read (a vehicle is linked only
+// to a plan that exists, and plans are not deleted): a chunk reads as few rows as it can.
 func (s *Service) addTraffic(t store.Txn, vin string, bytes int64, now time.Time, total bool) (Traffic, error) {
 	var out Traffic
 	if bytes < 0 {
@@ -313,14 +314,16 @@ func (s *Service) addTraffic(t store.Txn, vin string, bytes int64, now time.Time
 	if err != nil || pid == "" {
 		return out, err
 	}
-	p, err := s.plan(t, pid)
-	if errs.Is(err, "missing_data_plan") {
-		return out, nil
+	if total {
+		p, err := s.plan(t, pid)
+		if errs.Is(err, "missing_data_plan") {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out.DataPlan = &p.ID
 	}
-	if err != nil {
-		return out, err
-	}
-	out.DataPlan = &p.ID
 	c, ok, err := s.activeCycle(t, pid, now)
 	if err != nil || !ok {
 		return out, err
