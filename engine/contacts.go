@@ -17,7 +17,14 @@ import (
 
 // LastSeenResolution is how stale a vehicle's stored lastSeen may get while it keeps polling: a poll
 // writes it only when the stored value is older, so a device polling often costs no write per poll.
+// With a ConnectedWindow shorter than it, that window is the resolution (seenResolution).
 const LastSeenResolution = time.Minute
+
+// seenResolution is how stale a stored lastSeen may get while the vehicle keeps polling: other
+// replicas count a vehicle as connected by it (Connected), so it is at most the connected window.
+func (s *Service) seenResolution() time.Duration {
+	return min(LastSeenResolution, s.opt.ConnectedWindow)
+}
 
 func seenKey(vin string) []byte { return []byte(pSeen + vin) }
 
@@ -43,10 +50,12 @@ func lastSeen(t store.Txn, vin string) (time.Time, error) {
 }
 
 // Seen records a device contact: the vehicle counts as connected (Contact), and its stored lastSeen
-// is refreshed when older than LastSeenResolution. 400 for a malformed VIN, 404 missing_vehicle.
+// is refreshed when older than the resolution (seenResolution). 400 for a malformed VIN, 404
+// missing_vehicle.
 func (s *Service) Seen(vin string) error {
 	now := s.now()
-	if v, ok := s.storedSeen.Load(vin); ok && now.Sub(v.(time.Time)) < LastSeenResolution && s.res.VehicleExists(vin) {
+	res := s.seenResolution()
+	if v, ok := s.storedSeen.Load(vin); ok && now.Sub(v.(time.Time)) < res && s.res.VehicleExists(vin) {
 		s.Contact(vin)
 		return nil
 	}
@@ -58,7 +67,7 @@ func (s *Service) Seen(vin string) error {
 		return err
 	}
 	s.Contact(vin)
-	if !stored.IsZero() && now.Sub(stored) < LastSeenResolution {
+	if !stored.IsZero() && now.Sub(stored) < res {
 		s.storedSeen.Store(vin, stored)
 		return nil
 	}
@@ -158,16 +167,22 @@ func (s *Service) notSeenSince(vins []string, cutoff time.Time, max int) (n int,
 	return n, sample, err
 }
 
-// loadContacts feeds the fleet index with every stored contact.
+// loadContacts feeds the fleet index with every stored contact, and remembers the recent ones: a
+// vehicle polling another replica counts as connected here (Connected).
 func (s *Service) loadContacts() error {
 	batch := make([]resolver.Contact, 0, 4096)
+	recent := s.now().Add(-s.opt.ConnectedWindow - s.seenResolution())
 	err := s.db.View(func(t store.Txn) error {
 		return t.Iterate([]byte(pSeen), func(k, v []byte) error {
 			at, err := decodeSeen(v)
 			if err != nil {
 				return err
 			}
-			batch = append(batch, resolver.Contact{VIN: string(k[len(pSeen):]), At: at})
+			vin := string(k[len(pSeen):])
+			if at.After(recent) {
+				s.storedSeen.Store(vin, at)
+			}
+			batch = append(batch, resolver.Contact{VIN: vin, At: at})
 			if len(batch) == cap(batch) {
 				s.res.SetContacts(batch)
 				batch = batch[:0]

@@ -134,11 +134,13 @@ type service struct {
 	holder    string
 	xmitMu    sync.Mutex
 	contactMu sync.Mutex
-	lastSeen  map[string]time.Time // device contact, in memory: "connected" is a property of this process
+	lastSeen  map[string]time.Time // device contacts with this process (Connected also reads storedSeen)
 	lastWake  map[string]time.Time // wake-ups this process sent (a hint; core/wake/<vin> decides)
 
-	// storedSeen remembers per vehicle the lastSeen this process knows to be stored, so that a poll
-	// within LastSeenResolution of it reads nothing to decide that no write is due (Seen).
+	// storedSeen remembers per vehicle the lastSeen this process knows to be stored (its own writes,
+	// other replicas' through the change feed, the recent ones at start), so that a poll within the
+	// resolution of it reads nothing to decide that no write is due (Seen), and a vehicle polling
+	// another replica counts as connected here (Connected).
 	storedSeen sync.Map // vin -> time.Time
 	// acts leases action ids (actions.go).
 	acts actionSeq

@@ -7,6 +7,7 @@ package engine
 //	core/req/<id>                   the update request is read again (requests are kept in memory)
 //	core/camp/<id>                  the campaign is read again (campaigns are kept in memory)
 //	core/seen/<vin>                 the vehicle's last contact reaches the fleet index (seen_within)
+//	                                and the vehicle counts as connected here too (Connected)
 //	core/rs/<req>/<status>/<vin>    an update's new status reaches the fleet index (update_status),
 //	                                and the request's counts are recounted at their next read
 //	core/devcfg/<vin>               the cached "configuration reported" answer is dropped
@@ -104,7 +105,11 @@ func (s *Service) applyFeed(keys [][]byte, reload bool) error {
 				return err
 			}
 			contacts = append(contacts, resolver.Contact{VIN: vin, At: at})
-			s.storedSeen.Delete(vin)
+			if at.IsZero() {
+				s.storedSeen.Delete(vin)
+			} else {
+				s.storedSeen.Store(vin, at) // another replica's contact: connected here too (Connected)
+			}
 		}
 		for _, key := range rs {
 			parts := strings.Split(key[len(pRS):], "/") // request, status, vin

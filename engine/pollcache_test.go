@@ -175,3 +175,48 @@ func TestPollOnOneReplicaSeesWhatAnotherWroteAtOnce(t *testing.T) {
 	assert.Empty(t, got, "canceled on B")
 	samePolls(t, a, "after B's changes", vinA)
 }
+
+// Presence across replicas: a vehicle that keeps polling replica A counts as connected on B (by its
+// stored lastSeen, which B follows through the change feed), so B, holding every wake-up shard here,
+// does not wake it; once it stopped polling for the connected window plus the resolution, B wakes
+// it. A replica started while the vehicle polls knows it from the store.
+func TestAVehiclePollingOneReplicaIsConnectedOnEvery(t *testing.T) {
+	url := storetest.SpecKind(t, "postgres", t.TempDir())
+	c := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	open := func() *Service {
+		db, err := store.OpenURL(context.Background(), url, store.Options{FeedInterval: time.Hour})
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		res, err := resolver.New(db)
+		require.NoError(t, err)
+		s, err := New(db, res, Options{DataDir: t.TempDir(), Now: c.Now, ConnectedWindow: time.Minute, ReconnectInterval: time.Second})
+		require.NoError(t, err)
+		return s
+	}
+	a, b := open(), open()
+	ctx := context.Background()
+	require.NoError(t, a.res.PutVehicle(vinA))
+	queueDirect(t, a, pkg("nav", "2.0.0"), 10, nil, vinA)
+	require.NoError(t, b.db.CatchUp(ctx))
+	assert.False(t, b.Connected(vinA), "never seen")
+
+	for i := 0; i < 12; i++ { // four minutes of polls on A every 20 s: B never wakes the vehicle
+		_, err := a.Poll(vinA)
+		require.NoError(t, err)
+		require.NoError(t, b.db.CatchUp(ctx))
+		assert.True(t, b.Connected(vinA), "polling A, %d s in", i*20)
+		n, err := b.Xmit(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 0, n, "B woke a vehicle that polls A, %d s in", i*20)
+		c.Add(20 * time.Second)
+	}
+	late := open() // a replica started now knows the contact from the store
+	assert.True(t, late.Connected(vinA))
+
+	c.Add(2 * time.Minute) // silent for the window plus the resolution
+	require.NoError(t, b.db.CatchUp(ctx))
+	assert.False(t, b.Connected(vinA))
+	n, err := b.Xmit(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "the vehicle stopped polling: B wakes it")
+}

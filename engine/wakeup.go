@@ -36,8 +36,9 @@ func (s *Service) signWakeupAt(vin string, at time.Time) Wakeup {
 	return wire.SignWakeup(s.key, vin, hex.EncodeToString(n), at.Format(time.RFC3339Nano))
 }
 
-// Contact records that the vehicle's device talked to the server now (it counts as connected for
-// Options.ConnectedWindow). The device API calls it on every request.
+// Contact records that the vehicle's device talked to this replica now (it counts as connected here
+// for Options.ConnectedWindow, and on the other replicas by its stored lastSeen, Seen). The device
+// API calls it on every request.
 func (s *Service) Contact(vin string) {
 	s.contactMu.Lock()
 	s.lastSeen[vin] = s.now()
@@ -52,18 +53,28 @@ func (s *Service) Disconnect(vin string) {
 	delete(s.lastSeen, vin)
 	s.lastWake[vin] = now
 	s.contactMu.Unlock()
+	s.storedSeen.Delete(vin) // not connected by its stored contact either (the next Seen reads it again)
 	err := s.update(func(t store.Txn) error { return t.Set(wakeKey(vin), encodeSeen(now)) })
 	if err != nil {
 		s.log.Error("record a disconnect", "vin", vin, "err", err)
 	}
 }
 
-// Connected reports whether the vehicle contacted this process within Options.ConnectedWindow.
+// Connected reports whether the vehicle contacted this replica within Options.ConnectedWindow, or any
+// replica by its stored lastSeen (written by whichever replica it polls, at most seenResolution
+// stale, and followed through the change feed) within the window plus that resolution: a vehicle
+// that keeps polling replica A is not woken by the replica holding its wake-up shard. A vehicle that
+// stopped polling counts as connected elsewhere for up to the resolution longer than here.
 func (s *Service) Connected(vin string) bool {
+	now := s.now()
 	s.contactMu.Lock()
-	defer s.contactMu.Unlock()
 	t, ok := s.lastSeen[vin]
-	return ok && s.now().Sub(t) < s.opt.ConnectedWindow
+	s.contactMu.Unlock()
+	if ok && now.Sub(t) < s.opt.ConnectedWindow {
+		return true
+	}
+	v, ok := s.storedSeen.Load(vin)
+	return ok && now.Sub(v.(time.Time)) < s.opt.ConnectedWindow+s.seenResolution()
 }
 
 // recentlyWoken reports whether this process woke the vehicle (or heard it disconnect) within the

@@ -14,6 +14,8 @@ package store
 //	core/rs/<request_id>/<status>/<vin>  update_status(request_id, status, vin), no value
 //	core/xfer/<vin>/<update_id>       transfers(vin, update_id, record)
 //	core/act/<action_id>              actions(action_id, target)
+//	core/seen/<vin>                   contacts(vin, seen_at): presence, a vehicle's last contact
+//	core/wake/<vin>                   wakes(vin, woken_at): presence, a vehicle's last wake-up
 //
 // The order of the primary key (c1, c2, ...) is the byte order of "c1/c2/..." as long as no value of a
 // column other than the last is a proper prefix of another one followed by a byte below '/'. So a
@@ -87,6 +89,8 @@ var (
 		{name: "updates", prefix: "core/upd/", cols: []string{"vin", "update_id"}, value: "record"},
 		{name: "transfers", prefix: "core/xfer/", cols: []string{"vin", "update_id"}, value: "record"},
 		{name: "vehicles", prefix: "fleet/v/", cols: []string{"vin"}, value: "record"},
+		{name: "contacts", prefix: "core/seen/", cols: []string{"vin"}, value: "seen_at"},
+		{name: "wakes", prefix: "core/wake/", cols: []string{"vin"}, value: "woken_at"},
 	}
 	kvTable = &table{name: "kv", cols: []string{"key"}, value: "value"}
 )

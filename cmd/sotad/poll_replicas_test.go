@@ -13,6 +13,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 
 	"sota/internal/budget"
 	"sota/internal/loadgen"
+	"sota/wire"
 )
 
 // uploadPackage creates a package version with a binary through the replica at base (/api/v1).
@@ -107,6 +109,69 @@ func TestReplicasPollSeesAnUpdateQueuedOnAnotherAtOnce(t *testing.T) {
 	for _, u := range []string{a, c} {
 		assert.Empty(t, devicePoll(t, u, vin, tok.Token), "the update canceled on B is gone from the next poll on %s", u)
 		assert.NotContains(t, ddiPoll(t, u, vin, tok.Token), "deploymentBase", "and from the next DDI poll on %s", u)
+	}
+}
+
+// A vehicle that keeps polling replica A counts as connected on B and C too: with the wake-up shards
+// split over the three, none of the 20 vehicles polling A is woken (counted at the receiver), while
+// each of the 20 that do not poll is.
+func TestReplicasDoNotWakeAVehiclePollingAnother(t *testing.T) {
+	var mu sync.Mutex
+	woken := map[string]int{}
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var wk wire.Wakeup
+		if err := json.NewDecoder(r.Body).Decode(&wk); err != nil {
+			t.Errorf("wake-up: %v", err)
+		}
+		mu.Lock()
+		woken[wk.VIN]++
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	procs := startReplicaProcs(t, 3, "--scheduler-interval", "100ms", "--reconnect-interval", "1s", "--wakeup-url", recv.URL)
+	a := procs[0].url + "/api/v1"
+	must(t, 200, "POST", a+"/filters", map[string]string{"name": "all", "expression": "TRUE"})
+	uploadPackage(t, a, "nav", "1.0.0")
+	must(t, 200, "PUT", a+"/packages/nav/1.0.0/filter/all", nil)
+	const n = 40
+	vins, tokens := make([]string, n), make([]string, n)
+	for i := range vins {
+		vins[i] = fmt.Sprintf("WDDWKP%011d", i)
+		must(t, 200, "POST", a+"/vehicles", map[string]string{"vin": vins[i]})
+		var tok struct{ Token string }
+		require.NoError(t, json.Unmarshal(must(t, 200, "POST", a+"/vehicles/"+vins[i]+"/token", nil), &tok))
+		tokens[i] = tok.Token
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the first half polls A every 300 ms
+		defer wg.Done()
+		for {
+			for i := 0; i < n/2; i++ {
+				devicePoll(t, a, vins[i], tokens[i])
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}()
+	time.Sleep(time.Second)
+	must(t, 200, "POST", a+"/update_requests", map[string]any{"packageId": map[string]string{"name": "nav", "version": "1.0.0"}})
+	time.Sleep(4 * time.Second)
+	close(stop)
+	wg.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	for i, vin := range vins {
+		if i < n/2 {
+			assert.Zerof(t, woken[vin], "%s polls A and was woken", vin)
+		} else {
+			assert.NotZerof(t, woken[vin], "%s does not poll and was not woken", vin)
+		}
 	}
 }
 
