@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -62,6 +63,7 @@ type Config struct {
 	DDIPoll                string
 	RVIToken               string
 	RVIAckTimeout          time.Duration
+	RVIAdvertiseURL        string
 	TrustedProxy           string
 	MaxConns               int
 	LogFormat              string
@@ -93,6 +95,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.IntVar(&c.ChunkSize, "chunk-size", 65536, "device transfer chunk size in bytes")
 	fs.StringVar(&c.RVIURL, "rvi-url", "", "RVI node JSON-RPC endpoint; enables the RVI transport")
 	fs.StringVar(&c.RVIToken, "rvi-token", "", "bearer token the RVI node must send on inbound calls (required with --rvi-url and --auth on)")
+	fs.StringVar(&c.RVIAdvertiseURL, "rvi-advertise-url", "", "base URL the RVI node reaches the server at, registered for its services (with several replicas: the load balancer's; none: the listen address)")
 	fs.DurationVar(&c.RVIAckTimeout, "rvi-ack-timeout", 30*time.Second, "how long the RVI transport waits for a chunk's ack before any replica sends it again (at most 5 times, then abort)")
 	fs.StringVar(&c.TrustedProxy, "trusted-proxy", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (none: ignored)")
 	fs.IntVar(&c.MaxConns, "max-connections", api.DefaultLimits().MaxConns, "connections served at once; more wait")
@@ -192,6 +195,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if _, err := api.ParseDDIPoll(c.DDIPoll); err != nil {
 		return c, fmt.Errorf("--ddi-poll: %v", err)
+	}
+	if u, err := url.Parse(c.RVIAdvertiseURL); c.RVIAdvertiseURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return c, fmt.Errorf("--rvi-advertise-url must be an http or https URL, not %q", c.RVIAdvertiseURL)
 	}
 	if c.RVIAckTimeout < 10*time.Millisecond {
 		return c, fmt.Errorf("--rvi-ack-timeout must be at least 10ms, not %s", c.RVIAckTimeout)
@@ -419,7 +425,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) error {
 	}
 
 	handler, apiSrv, err := api.New(api.Config{AuthNone: cfg.Auth == "none", ChunkSize: cfg.ChunkSize, Logger: log, TrustedProxies: cfg.proxies(), MetricsSeparate: cfg.MetricsListen != "",
-		RVI: api.RVIConfig{NodeURL: cfg.RVIURL, Token: cfg.RVIToken, SelfURL: selfURL(cfg, ln), AckTimeout: cfg.RVIAckTimeout}, DDI: ddiConfig(cfg)},
+		RVI: api.RVIConfig{NodeURL: cfg.RVIURL, Token: cfg.RVIToken, SelfURL: rviSelfURL(cfg, ln), AckTimeout: cfg.RVIAckTimeout}, DDI: ddiConfig(cfg)},
 		api.Deps{Auth: auth.New(db), Engine: eng, Resolver: rs, Filters: rs, Policy: policy.NewService(db), Signing: sig, StoreSize: db.DiskSize})
 	if err != nil {
 		ln.Close()

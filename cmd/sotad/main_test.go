@@ -64,7 +64,7 @@ func TestFlagsEnvironmentAndPrecedence(t *testing.T) {
 
 func TestBadFlagsAreRefused(t *testing.T) {
 	for _, args := range [][]string{{"--auth", "maybe"}, {"--chunk-size", "1"}, {"--tls", "x"}, {"--tls-cert", "a"}, {"--nope"}, {"extra"}, {"--scheduler-interval", "1ms"}, {"--reconnect-interval", "0s"}, {"--webhook-timeout", "50ms"}, {"--memory-limit", "lots"}, {"--memory-limit", "0"},
-		{"--ddi-poll", "5m"}, {"--rvi-ack-timeout", "1ms"}, {"--ddi-poll", "00:00:00"}, {"--ddi-tenant", ""}, {"--ddi-tenant", "a/b"}, {"--ddi-tenant", "API"}, {"--blob-store", "s3"}} {
+		{"--ddi-poll", "5m"}, {"--rvi-ack-timeout", "1ms"}, {"--rvi-advertise-url", "lb:8080"}, {"--rvi-advertise-url", "ftp://lb"}, {"--ddi-poll", "00:00:00"}, {"--ddi-tenant", ""}, {"--ddi-tenant", "a/b"}, {"--ddi-tenant", "API"}, {"--blob-store", "s3"}} {
 		_, err := parseFlags(args, env(nil), io.Discard)
 		assert.Errorf(t, err, "%v", args)
 	}

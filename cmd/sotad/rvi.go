@@ -3,6 +3,7 @@ package main
 import (
 	"net"
 	"strconv"
+	"strings"
 )
 
 // selfURL is this server's base URL as an RVI node on this machine reaches it: the listen address,
@@ -20,6 +21,16 @@ func selfURL(cfg Config, ln net.Listener) string {
 		}
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// rviSelfURL is the base URL this server registers with the RVI node for its services:
+// --rvi-advertise-url (with several replicas, the load balancer's, so that the vehicles' messages
+// reach whichever replica is alive), else selfURL.
+func rviSelfURL(cfg Config, ln net.Listener) string {
+	if cfg.RVIAdvertiseURL != "" {
+		return strings.TrimRight(cfg.RVIAdvertiseURL, "/")
+	}
+	return selfURL(cfg, ln)
 }
 
 // wakeupURL is where the engine posts wake-ups: --wakeup-url, or with the RVI transport and no

@@ -1,11 +1,12 @@
 package main
 
 // An RVI transfer across replicas: three sotad processes on one PostgreSQL schema with the RVI
-// transport pointed at a stand-in RVI node (a boundary we do not own). The vehicle behind the node
-// talks to B until B dies, then to C. Its ack of one chunk is lost and B is killed with SIGKILL at that
-// moment, so the only thing that can move the transfer on is the resend B was waiting to send: the
-// wait is in the store, and whichever replica holds the job/resends lease sends the chunk again after
-// --rvi-ack-timeout. Skipped with a message without a PostgreSQL server (SOTA_REQUIRE_POSTGRES=1 makes
+// transport pointed at a stand-in RVI node (a boundary we do not own). Every replica registers its
+// services at the load balancer's URL (--rvi-advertise-url), and the balancer sends the vehicle's
+// messages to B until B dies, then to C. The vehicle's ack of one chunk is lost and B is killed with
+// SIGKILL at that moment, so the only thing that can move the transfer on is the resend B was waiting
+// to send: the wait is in the store, and whichever replica holds the job/resends lease sends the chunk
+// again after --rvi-ack-timeout. Skipped with a message without a PostgreSQL server (SOTA_REQUIRE_POSTGRES=1 makes
 // that a failure).
 
 import (
@@ -29,14 +30,14 @@ import (
 
 // rviCarNode is an RVI node with one vehicle behind it: it answers the replicas' register_service and
 // message calls, delivers chunk, start and finish to the vehicle, and sends the vehicle's start, acks
-// and report to the first replica of route that answers.
+// and report to the address registered for the service, again while it answers 502 (a balancer whose
+// backend just died).
 type rviCarNode struct {
 	t      *testing.T
 	srv    *httptest.Server
 	vin    string
 	token  string
-	route  []string // replica base URLs in the order the vehicle's messages try them
-	onLost func()   // runs when the ack of chunk lose is dropped
+	onLost func() // runs when the ack of chunk lose is dropped
 	lose   int
 
 	mu       sync.Mutex
@@ -47,10 +48,11 @@ type rviCarNode struct {
 	log      []string
 	reported string // the server's answer to the report
 	dropped  bool
+	services map[string][]string // "/sota/ack" -> the network addresses registered for it
 }
 
 func newRVICarNode(t *testing.T, vin, token string) *rviCarNode {
-	n := &rviCarNode{t: t, vin: vin, token: token, chunks: map[int][]byte{}, sends: map[int][]time.Time{}}
+	n := &rviCarNode{t: t, vin: vin, token: token, chunks: map[int][]byte{}, sends: map[int][]time.Time{}, services: map[string][]string{}}
 	n.srv = httptest.NewServer(http.HandlerFunc(n.serve))
 	t.Cleanup(n.srv.Close)
 	return n
@@ -61,8 +63,10 @@ func (n *rviCarNode) serve(w http.ResponseWriter, r *http.Request) {
 		ID     json.RawMessage `json:"id"`
 		Method string          `json:"method"`
 		Params struct {
-			ServiceName string            `json:"service_name"`
-			Parameters  []json.RawMessage `json:"parameters"`
+			ServiceName    string            `json:"service_name"`
+			Parameters     []json.RawMessage `json:"parameters"`
+			Service        string            `json:"service"`
+			NetworkAddress string            `json:"network_address"`
 		} `json:"params"`
 	}
 	body, _ := io.ReadAll(r.Body)
@@ -72,8 +76,15 @@ func (n *rviCarNode) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": req.ID, "result": "ok"})
+	if req.Method == "register_service" {
+		n.mu.Lock()
+		n.services[req.Params.Service] = append(n.services[req.Params.Service], req.Params.NetworkAddress)
+		n.mu.Unlock()
+		return
+	}
 	if req.Method != "message" || len(req.Params.Parameters) != 1 {
-		return // register_service
+		n.t.Errorf("RVI node: unexpected call %s", body)
+		return
 	}
 	kind := req.Params.ServiceName[len("genivi.org/vin/"+n.vin+"/sota/"):]
 	raw := req.Params.Parameters[0]
@@ -140,22 +151,31 @@ func (n *rviCarNode) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// toServer sends a vehicle message to the first replica that answers, and returns the replica and
-// the JSON-RPC answer.
+// toServer sends a vehicle message to the address registered for the service (the last one), and
+// returns the JSON-RPC answer.
 func (n *rviCarNode) toServer(service string, payload any) string {
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "message",
 		"params": map[string]any{"service_name": "genivi.org/backend/sota/" + service, "timeout": time.Now().Unix() + 60, "parameters": []any{payload}}})
-	for _, base := range n.route {
-		req, _ := http.NewRequest("POST", base+"/rvi/"+service, bytes.NewReader(body))
+	n.mu.Lock()
+	addrs := n.services["/sota/"+service]
+	n.mu.Unlock()
+	if len(addrs) == 0 {
+		return "not registered"
+	}
+	for attempt := 0; attempt < 20; attempt++ {
+		req, _ := http.NewRequest("POST", addrs[len(addrs)-1], bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+n.token)
 		resp, err := client.Do(req)
 		if err != nil {
-			continue // that replica is gone
+			return err.Error()
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		return base + " " + string(b)
+		if resp.StatusCode != http.StatusBadGateway {
+			return string(b)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	return "no replica answered"
 }
@@ -168,14 +188,27 @@ func TestRVIResendOfAKilledReplicaIsSentByAnother(t *testing.T) {
 	node := newRVICarNode(t, vin, token)
 	procs := map[string]*sotadProc{}
 	urls := map[string]string{}
+	lb := newBalancer(t, "", []string{"B", "C"}, urls) // its backends are known once they started
 	for _, n := range []string{"A", "B", "C"} {
 		p := startSotadOn(t, bin, t.TempDir(), spec, "postgres", "--blob-store", "db", "--chunk-size", "512",
-			"--rvi-url", node.srv.URL, "--rvi-token", token, "--rvi-ack-timeout", ackTimeout.String())
+			"--rvi-url", node.srv.URL, "--rvi-token", token, "--rvi-ack-timeout", ackTimeout.String(), "--rvi-advertise-url", lb.srv.URL)
 		t.Cleanup(p.kill)
+		lb.mu.Lock()
 		procs[n], urls[n] = p, p.url
+		lb.mu.Unlock()
 	}
-	node.route = []string{urls["B"], urls["C"]}
 	a := urls["A"] + "/api/v1"
+	require.Eventually(t, func() bool {
+		node.mu.Lock()
+		defer node.mu.Unlock()
+		return len(node.services["/sota/packages"]) == 3
+	}, 10*time.Second, 10*time.Millisecond, "every replica registers its services")
+	node.mu.Lock()
+	for _, s := range []string{"start", "ack", "report", "packages"} {
+		want := lb.srv.URL + "/rvi/" + s
+		assert.Equal(t, []string{want, want, want}, node.services["/sota/"+s], "the replicas register the balancer's address")
+	}
+	node.mu.Unlock()
 
 	content := make([]byte, 10*512+100) // 11 chunks
 	rand.New(rand.NewSource(41)).Read(content)
@@ -209,8 +242,8 @@ func TestRVIResendOfAKilledReplicaIsSentByAnother(t *testing.T) {
 		}, 5*time.Second, 10*time.Millisecond, "%s lists the vehicle", n)
 	}
 	started := node.toServer("start", map[string]any{"vin": vin, "update_id": hist[0].UpdateID, "services": map[string]string{}})
-	require.Contains(t, started, urls["B"]+" ", "the vehicle starts the transfer on B")
 	require.Contains(t, started, `"result":"ok"`)
+	require.Equal(t, "B", lb.exchanges()[0].backend, "the vehicle starts the transfer on B")
 
 	select {
 	case <-killed:
@@ -241,8 +274,11 @@ func TestRVIResendOfAKilledReplicaIsSentByAnother(t *testing.T) {
 	require.Len(t, node.sends[lose], 2)
 	gap := node.sends[lose][1].Sub(node.sends[lose][0])
 	assert.GreaterOrEqual(t, gap, ackTimeout, "chunk %d is resent once its ack is overdue", lose)
-	assert.Contains(t, node.reported, urls["C"]+" ", "the report went to C")
-	assert.Contains(t, node.reported, `"result":"ok"`, "and was accepted")
+	assert.Contains(t, node.reported, `"result":"ok"`, "the report is accepted")
+	log := lb.exchanges()
+	last := log[len(log)-1]
+	assert.Equal(t, "/rvi/report", last.path)
+	assert.Equal(t, "C", last.backend, "by C")
 	t.Logf("chunk %d resent %v after its first send (B killed %v after it); messages: %v", lose, gap.Round(time.Millisecond),
 		killedAt.Sub(node.sends[lose][0]).Round(time.Millisecond), node.log)
 }

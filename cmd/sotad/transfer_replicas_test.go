@@ -44,7 +44,7 @@ type balancer struct {
 	t        *testing.T
 	srv      *httptest.Server
 	names    []string
-	backends map[string]string // name -> base URL
+	backends map[string]string // name -> base URL (under mu)
 	hc       *http.Client
 
 	mu   sync.Mutex
@@ -72,10 +72,10 @@ func newBalancer(t *testing.T, vin string, names []string, urls map[string]strin
 	lb.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		lb.mu.Lock()
-		name := ""
+		name, base := "", ""
 		for _, n := range lb.names {
 			if !lb.down[n] {
-				name = n
+				name, base = n, lb.backends[n]
 				break
 			}
 		}
@@ -90,7 +90,7 @@ func newBalancer(t *testing.T, vin string, names []string, urls map[string]strin
 			http.Error(w, "no backend", http.StatusBadGateway)
 			return
 		}
-		req, _ := http.NewRequest(r.Method, lb.backends[name]+r.URL.RequestURI(), bytes.NewReader(body))
+		req, _ := http.NewRequest(r.Method, base+r.URL.RequestURI(), bytes.NewReader(body))
 		req.Header = r.Header.Clone()
 		resp, err := lb.hc.Do(req)
 		var answer []byte
