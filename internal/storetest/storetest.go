@@ -184,7 +184,22 @@ func server(tb testing.TB) *pgxpool.Pool {
 // that need PostgreSQL whatever SOTA_TEST_STORE says (sotad copy between the backends).
 func NewSchema(tb testing.TB) string { return newSchema(tb) }
 
+// NewSchemaKept is NewSchema without the drop at the end of the test: the caller drops the schema
+// with drop (a benchmark's data shared by the later benchmarks of the test binary, dropped by its
+// TestMain).
+func NewSchemaKept(tb testing.TB) (url string, drop func()) {
+	tb.Helper()
+	return createSchema(tb)
+}
+
 func newSchema(tb testing.TB) string {
+	tb.Helper()
+	u, drop := createSchema(tb)
+	tb.Cleanup(drop)
+	return u
+}
+
+func createSchema(tb testing.TB) (string, func()) {
 	tb.Helper()
 	pool := server(tb)
 	b := make([]byte, 8)
@@ -193,21 +208,22 @@ func newSchema(tb testing.TB) string {
 	if _, err := pool.Exec(context.Background(), "CREATE SCHEMA "+name); err != nil {
 		tb.Fatalf("create schema %s: %v", name, err)
 	}
-	tb.Cleanup(func() {
+	drop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := pool.Exec(ctx, "DROP SCHEMA "+name+" CASCADE"); err != nil {
-			tb.Logf("drop schema %s: %v", name, err)
+			fmt.Fprintf(os.Stderr, "drop schema %s: %v\n", name, err)
 		}
-	})
+	}
 	u, err := url.Parse(adminURL)
 	if err != nil {
+		drop()
 		tb.Fatal(err)
 	}
 	q := u.Query()
 	q.Set("search_path", name)
 	u.RawQuery = q.Encode()
-	return u.String()
+	return u.String(), drop
 }
 
 func redacted(s string) string {
