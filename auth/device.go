@@ -41,7 +41,7 @@ func (a *Service) MintDeviceToken(vin string) (string, error) {
 	var revoked string
 	err := a.db.Update(func(t store.Txn) error {
 		revoked = ""
-		if err := resolver.CheckVehicleIn(t, vin); err != nil {
+		if err := resolver.VehicleCheck().In(t)(vin); err != nil {
 			return err
 		}
 		old, err := t.Get([]byte(deviceVINPrefix + vin))

@@ -445,8 +445,9 @@ func (s *Service) persistWith(r *UpdateRequest, targets []resolver.Target, lk *h
 		}
 		if r.Kind == KindGetAllPackages {
 			// in the transaction: a vehicle created on another replica a moment ago, or deleted
+			check := resolver.VehicleCheck().In(t)
 			for _, tg := range targets {
-				if err := resolver.CheckVehicleIn(t, tg.VIN); err != nil {
+				if err := check(tg.VIN); err != nil {
 					return err
 				}
 			}

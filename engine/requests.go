@@ -141,7 +141,7 @@ func (s *Service) AddTraffic(vin string, bytes int64) (Traffic, error) {
 	}
 	var out Traffic
 	err := s.update(func(t store.Txn) error {
-		if err := resolver.CheckVehicleIn(t, vin); err != nil {
+		if err := resolver.VehicleCheck().In(t)(vin); err != nil {
 			return err
 		}
 		var err error

@@ -536,12 +536,19 @@ func (x *Tx) ModifyAttributes(vin string, fn func(Attributes) (Attributes, error
 // CheckVehicle answers 400 for a malformed VIN and 404 missing_vehicle for one that does not exist,
 // as x reads it: a domain that records something about the vehicle (a contact, a data plan) does so
 // in x, so that a concurrent deletion and its cascade cannot leave the record behind.
-func (x *Tx) CheckVehicle(vin string) error { return CheckVehicleIn(x.x, vin) }
+func (x *Tx) CheckVehicle(vin string) error { return checkVehicleIn(x.x, vin) }
 
-// CheckVehicleIn is Tx.CheckVehicle in a store transaction of another domain (a device token is
-// minted in auth's): the write checks the vehicle as its own transaction reads it, not in this
-// process's index, which learns of a vehicle created on another replica only from the change feed.
-func CheckVehicleIn(t store.Txn, vin string) error {
+// VehicleCheck is Tx.CheckVehicle as the resolver's part of a transaction that another domain opens
+// (a device token is minted in auth's, a traffic report in the engine's): the write checks the
+// vehicle as its own transaction reads it, not in this process's index, which learns of a vehicle
+// created on another replica only from the change feed.
+func VehicleCheck() *store.Part[func(vin string) error] {
+	return store.NewPart(func(t store.Txn) func(string) error {
+		return func(vin string) error { return checkVehicleIn(t, vin) }
+	})
+}
+
+func checkVehicleIn(t store.Txn, vin string) error {
 	if err := ValidVIN(vin); err != nil {
 		return err
 	}
@@ -552,10 +559,10 @@ func CheckVehicleIn(t store.Txn, vin string) error {
 	return err
 }
 
-// CheckVehicleStored is CheckVehicleIn in a read of its own: a vehicle this process's index does not
+// CheckVehicleStored is VehicleCheck in a read of its own: a vehicle this process's index does not
 // know yet may have been created on another replica a moment ago.
 func (s *Service) CheckVehicleStored(vin string) error {
-	return s.db.View(func(t store.Txn) error { return CheckVehicleIn(t, vin) })
+	return s.db.View(func(t store.Txn) error { return checkVehicleIn(t, vin) })
 }
 
 // and intersects the read-only bitmap b with acc (nil: every vehicle), into a new bitmap.
