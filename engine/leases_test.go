@@ -100,7 +100,10 @@ func TestReplicasSplitTheWakeupShardsAndWakeEachVehicleOnce(t *testing.T) {
 	b := replica(t, db, dir, ob)
 	require.NotEqual(t, a.Holder(), b.Holder())
 
-	scA, scB := &Scheduler{s: a}, &Scheduler{s: b}
+	// leases of 3 s (a scheduler interval of 1 s): a round on a busy machine must not outlive them,
+	// or the shards move between the rounds this test counts
+	const interval = time.Second
+	scA, scB := &Scheduler{s: a, interval: interval}, &Scheduler{s: b, interval: interval}
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
 		scA.RunOnce(ctx)
@@ -142,7 +145,7 @@ func TestReplicasSplitTheWakeupShardsAndWakeEachVehicleOnce(t *testing.T) {
 
 	// b dies (its rounds stop, its leases are not released): once they expire a takes every shard,
 	// and wakes b's vehicles when the reconnect interval is over, still once each.
-	time.Sleep(leaseTTL(0) + 100*time.Millisecond)
+	time.Sleep(leaseTTL(interval) + 100*time.Millisecond)
 	scA.RunOnce(ctx)
 	assert.Len(t, scA.Shards(), WakeupShards, "the surviving replica holds every shard")
 	assert.Empty(t, rec.take(), "within the reconnect interval nobody is woken again")
