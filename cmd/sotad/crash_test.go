@@ -30,6 +30,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/engine"
+	"sota/internal/sotadtest"
 	"sota/internal/storetest"
 )
 
@@ -71,6 +72,7 @@ func startSotadOn(t testing.TB, bin, dataDir, spec, kind string, extra ...string
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"--listen", "127.0.0.1:0", "--data", dataDir, "--store", spec, "--auth", "none", "--admin-password", "crash-test-password"}, extra...)...)
 	cmd.Env = append(os.Environ(), "SOTA_LOG_LEVEL=info")
+	sotadtest.DieWithParent(cmd) // a test binary killed by its timeout leaves no server running
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())

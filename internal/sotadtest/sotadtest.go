@@ -53,6 +53,7 @@ func Start(tb testing.TB, bin string, env []string, args ...string) *Proc {
 	tb.Helper()
 	cmd := exec.Command(bin, append([]string{"--listen", "127.0.0.1:0", "--log-level", "info"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
+	DieWithParent(cmd)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		tb.Fatal(err)
