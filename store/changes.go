@@ -56,9 +56,11 @@ const (
 	// DefaultFeedInterval is how often a PostgreSQL store polls the change feed when
 	// Options.FeedInterval is zero: another replica's write reaches this one's memory within about
 	// this long plus the poll's and the apply's round trips (CatchUp does not wait for it). A poll that
-	// finds nothing is one indexed read, so 40 a second per replica cost the database little; at 50 ms
-	// the interval alone was most of the median lag and half of the 100 ms budget of its p99.
-	DefaultFeedInterval = 25 * time.Millisecond
+	// finds nothing is one indexed read, so 100 a second per replica cost the database little; at 50 ms
+	// the interval alone was most of the median lag and half of the 100 ms budget of its p99, and at
+	// 25 ms the p99 of BenchmarkFeedLag on a quiet machine was 28-126 ms (2 of 5 runs over budget)
+	// against 18-83 ms at 10 ms.
+	DefaultFeedInterval = 10 * time.Millisecond
 	// DefaultFeedRetention is how long change-feed rows are kept when Options.FeedRetention is zero.
 	DefaultFeedRetention = time.Hour
 
