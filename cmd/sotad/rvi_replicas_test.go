@@ -212,7 +212,7 @@ func TestRVIResendOfAKilledReplicaIsSentByAnother(t *testing.T) {
 
 	content := make([]byte, 10*512+100) // 11 chunks
 	rand.New(rand.NewSource(41)).Read(content)
-	uploadBinary(t, a, "nav", "1.0.0", content)
+	putBinary(t, a, "nav", "1.0.0", content)
 	must(t, 204, "PUT", a+"/vehicles/"+vin, nil)
 	must(t, 200, "POST", a+"/filters", map[string]string{"name": "everyone", "expression": "TRUE"})
 	must(t, 200, "PUT", a+"/packages/nav/1.0.0/filter/everyone", nil)

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -144,23 +143,6 @@ func (lb *balancer) exchanges() []exchange {
 	return append([]exchange(nil), lb.log...)
 }
 
-// uploadBinary uploads content as the binary of a package version.
-func uploadBinary(t *testing.T, base, name, version string, content []byte) {
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, err := mw.CreateFormFile("file", name+".bin")
-	require.NoError(t, err)
-	fw.Write(content)
-	mw.Close()
-	req, err := http.NewRequest("PUT", base+"/packages/"+name+"/"+version, &body)
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := client.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusNoContent, resp.StatusCode)
-}
-
 // The moments at which B is killed (after it answered the request of the chunk or ack named).
 const (
 	killAfterServing = "after serving chunk 7, its answer lost"
@@ -195,7 +177,7 @@ func transferAcrossKill(t *testing.T, bin, spec, moment string) {
 	content := make([]byte, 20*4096+777) // 21 chunks of 4096 bytes, the last one short
 	rand.New(rand.NewSource(14)).Read(content)
 	want := sha256.Sum256(content)
-	uploadBinary(t, a, "nav", "1.0.0", content)
+	putBinary(t, a, "nav", "1.0.0", content)
 	const vin = "WDDXFERREPL000001"
 	must(t, 204, "PUT", a+"/vehicles/"+vin, nil)
 	var tok struct{ Token string }
