@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"sota/internal/storetest"
-	"sota/resolver"
 	"sota/store"
 )
 
@@ -133,16 +132,7 @@ func TestPollsAnswerEveryChangeAtOnce(t *testing.T) {
 func TestPollOnOneReplicaSeesWhatAnotherWroteAtOnce(t *testing.T) {
 	url := storetest.SpecKind(t, "postgres", t.TempDir())
 	c := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-	open := func() *Service {
-		db, err := store.OpenURL(context.Background(), url, store.Options{FeedInterval: time.Hour})
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
-		res, err := resolver.New(db)
-		require.NoError(t, err)
-		s, err := New(db, res, Options{DataDir: t.TempDir(), Now: c.Now})
-		require.NoError(t, err)
-		return s
-	}
+	open := func() *Service { return slowFeedReplica(t, url, Options{Now: c.Now}) }
 	a, b := open(), open()
 	require.NoError(t, b.res.PutVehicle(vinA))
 	require.NoError(t, a.db.CatchUp(context.Background())) // A knows the vehicle
@@ -184,14 +174,7 @@ func TestAVehiclePollingOneReplicaIsConnectedOnEvery(t *testing.T) {
 	url := storetest.SpecKind(t, "postgres", t.TempDir())
 	c := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 	open := func() *Service {
-		db, err := store.OpenURL(context.Background(), url, store.Options{FeedInterval: time.Hour})
-		require.NoError(t, err)
-		t.Cleanup(func() { db.Close() })
-		res, err := resolver.New(db)
-		require.NoError(t, err)
-		s, err := New(db, res, Options{DataDir: t.TempDir(), Now: c.Now, ConnectedWindow: time.Minute, ReconnectInterval: time.Second})
-		require.NoError(t, err)
-		return s
+		return slowFeedReplica(t, url, Options{Now: c.Now, ConnectedWindow: time.Minute, ReconnectInterval: time.Second})
 	}
 	a, b := open(), open()
 	ctx := context.Background()
@@ -219,4 +202,14 @@ func TestAVehiclePollingOneReplicaIsConnectedOnEvery(t *testing.T) {
 	n, err := b.Xmit(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n, "the vehicle stopped polling: B wakes it")
+}
+
+// slowFeedReplica is an engine on a store of its own over the PostgreSQL url whose background feed
+// poller waits an hour, so that only a catch-up brings another replica's writes.
+func slowFeedReplica(t *testing.T, url string, o Options) *Service {
+	t.Helper()
+	db, err := store.OpenURL(context.Background(), url, store.Options{FeedInterval: time.Hour})
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	return replica(t, db, t.TempDir(), o)
 }
